@@ -1,0 +1,149 @@
+# owlet - native (gcc) and WebAssembly (Emscripten) builds, tests, benchmarks, demo.
+#
+#   make            native library, build/owlet CLI, build/owlet-convert
+#   make wasm       build/wasm/owlet.{js,wasm} (SIMD128 + pthreads), owlet-st.{js,wasm}
+#   make test       bootstrap, then native (ASan/UBSan), wasm (node, mt + st) and JS tests
+#   make bench      kernel benchmarks (wasm SIMD128 vs scalar, 1 and 2 threads)
+#   make demo       the demo model end to end
+#
+# Sources are found by wildcard: a new .c file in src/<module>/ joins the
+# library, tests/c/test_*.c files join the test runner, bench/*.c the bench.
+
+SHELL := /bin/bash
+CC ?= gcc
+EMCC ?= emcc
+export NODE_PATH := /usr/share/nodejs
+NODE := node --no-experimental-fetch
+
+STB_INC := -I/usr/include/stb
+WARN := -std=c11 -Wall -Wextra -Werror -Wno-unused-function -D_GNU_SOURCE
+NATIVE_CFLAGS := $(WARN) -O2 -g -DOWL_USE_SIMDE -msse4.1 $(STB_INC)
+TEST_CFLAGS := $(WARN) -O1 -g -DOWL_USE_SIMDE -msse4.1 -DOWL_DEBUG $(STB_INC) \
+	-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+WASM_CFLAGS := $(WARN) -O3 $(STB_INC)
+WASM_MEM := -sALLOW_MEMORY_GROWTH=1 -sMAXIMUM_MEMORY=4GB -sINITIAL_MEMORY=64MB -sTOTAL_STACK=1MB
+WASM_MT := -msimd128 -pthread
+WASM_ST := -msimd128
+LIBS := -lm -lpthread
+
+LIB_SRC := $(sort $(wildcard src/*/*.c))
+LIB_SRC := $(filter-out src/cli/%,$(LIB_SRC))
+CLI_SRC := $(wildcard src/cli/*.c)
+CONV_SRC := $(wildcard weights_tool/*.c)
+GLUE_SRC := $(wildcard wasm_glue/*.c)
+TEST_SRC := $(sort $(wildcard tests/c/*.c))
+BENCH_SRC := $(wildcard bench/*.c)
+HEADERS := $(wildcard src/*.h src/*/*.h tests/c/*.h weights_tool/*.h)
+
+# object lists per build flavour: $(call objs,DIR,SOURCES)
+objs = $(patsubst %.c,build/$(1)/%.o,$(2))
+
+.PHONY: all native wasm test test-native test-wasm test-js test-browser bench demo bootstrap clean fuzz
+
+all: native
+native: build/libowlet.a build/owlet build/owlet-convert
+
+# ---------------------------------------------------------------- native
+build/native/%.o: %.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(NATIVE_CFLAGS) -c $< -o $@
+
+build/libowlet.a: $(call objs,native,$(LIB_SRC))
+	@rm -f $@
+	ar rcs $@ $^
+
+build/owlet: $(call objs,native,$(CLI_SRC)) build/libowlet.a
+	$(CC) $(NATIVE_CFLAGS) -o $@ $(call objs,native,$(CLI_SRC)) build/libowlet.a $(LIBS)
+
+build/owlet-convert: $(call objs,native,$(CONV_SRC)) build/libowlet.a
+	$(CC) $(NATIVE_CFLAGS) -o $@ $(call objs,native,$(CONV_SRC)) build/libowlet.a $(LIBS)
+
+# weights_tool objects also go into the test binary (minus its main)
+CONV_LIB_SRC := $(filter-out weights_tool/main.c,$(CONV_SRC))
+
+# ---------------------------------------------------------------- tests (native, sanitizers)
+build/gen/test_list.h: $(TEST_SRC) scripts/gen_tests.sh
+	@mkdir -p $(dir $@)
+	scripts/gen_tests.sh $(TEST_SRC) > $@.tmp && mv $@.tmp $@
+
+build/asan/%.o: %.c $(HEADERS) build/gen/test_list.h
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) -Ibuild/gen -c $< -o $@
+
+TEST_ALL_SRC := $(LIB_SRC) $(CONV_LIB_SRC) $(TEST_SRC)
+build/owlet-tests: $(call objs,asan,$(TEST_ALL_SRC))
+	$(CC) $(TEST_CFLAGS) -o $@ $^ $(LIBS)
+
+# ---------------------------------------------------------------- wasm
+build/wasm-mt/%.o: %.c $(HEADERS) build/gen/test_list.h
+	@mkdir -p $(dir $@)
+	$(EMCC) $(WASM_CFLAGS) $(WASM_MT) -Ibuild/gen -c $< -o $@
+build/wasm-st/%.o: %.c $(HEADERS) build/gen/test_list.h
+	@mkdir -p $(dir $@)
+	$(EMCC) $(WASM_CFLAGS) $(WASM_ST) -Ibuild/gen -c $< -o $@
+build/wasm-scalar/%.o: %.c $(HEADERS) build/gen/test_list.h
+	@mkdir -p $(dir $@)
+	$(EMCC) $(WASM_CFLAGS) -pthread -Ibuild/gen -c $< -o $@
+
+WASM_ENGINE_SRC := $(LIB_SRC) $(GLUE_SRC)
+WASM_ENGINE_LINK := -sMODULARIZE=1 -sEXPORT_NAME=createOwlet -sENVIRONMENT=web,worker,node \
+	-sEXPORTED_RUNTIME_METHODS=ccall,cwrap,UTF8ToString,stringToUTF8,lengthBytesUTF8 \
+	-sEXPORTED_FUNCTIONS=_malloc,_free $(WASM_MEM)
+
+wasm: build/wasm/owlet.js build/wasm/owlet-st.js
+
+build/wasm/owlet.js: $(call objs,wasm-mt,$(WASM_ENGINE_SRC))
+	@mkdir -p $(dir $@)
+	$(EMCC) -O3 $(WASM_MT) $(WASM_ENGINE_LINK) -sPTHREAD_POOL_SIZE=0 -o $@ $^
+
+build/wasm/owlet-st.js: $(call objs,wasm-st,$(WASM_ENGINE_SRC))
+	@mkdir -p $(dir $@)
+	$(EMCC) -O3 $(WASM_ST) $(WASM_ENGINE_LINK) -o $@ $^
+
+# The test runner as wasm, reading fixtures straight from the file system.
+WASM_TEST_LINK := -sNODERAWFS=1 -sEXIT_RUNTIME=1 -sENVIRONMENT=node $(WASM_MEM)
+build/wasm/owlet-tests.js: $(call objs,wasm-mt,$(TEST_ALL_SRC))
+	@mkdir -p $(dir $@)
+	$(EMCC) -O3 $(WASM_MT) $(WASM_TEST_LINK) -sPTHREAD_POOL_SIZE=9 -o $@ $^
+
+build/wasm/owlet-tests-st.js: $(call objs,wasm-st,$(TEST_ALL_SRC))
+	@mkdir -p $(dir $@)
+	$(EMCC) -O3 $(WASM_ST) $(WASM_TEST_LINK) -o $@ $^
+
+# ---------------------------------------------------------------- test driver
+bootstrap:
+	@bash scripts/bootstrap.sh
+
+test: bootstrap
+	$(MAKE) test-native
+	$(MAKE) test-wasm
+	$(MAKE) test-js
+	@echo "make test: all suites passed"
+
+test-native: build/owlet-tests native
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ./build/owlet-tests
+
+test-wasm: build/wasm/owlet-tests.js build/wasm/owlet-tests-st.js
+	$(NODE) build/wasm/owlet-tests.js
+	$(NODE) build/wasm/owlet-tests-st.js
+
+test-js: native wasm
+	node --test tests/js/
+
+# ---------------------------------------------------------------- bench
+BENCH_LINK := -sNODERAWFS=1 -sEXIT_RUNTIME=1 -sENVIRONMENT=node $(WASM_MEM) -sPTHREAD_POOL_SIZE=4
+build/wasm/owlet-bench.js: $(call objs,wasm-mt,$(LIB_SRC) $(BENCH_SRC))
+	@mkdir -p $(dir $@)
+	$(EMCC) -O3 $(WASM_MT) $(BENCH_LINK) -o $@ $^
+build/wasm/owlet-bench-scalar.js: $(call objs,wasm-scalar,$(LIB_SRC) $(BENCH_SRC))
+	@mkdir -p $(dir $@)
+	$(EMCC) -O3 -pthread $(BENCH_LINK) -o $@ $^
+
+bench: bootstrap build/wasm/owlet-bench.js build/wasm/owlet-bench-scalar.js
+	bash bench/run_kernels.sh
+
+demo: bootstrap native wasm
+	@bash scripts/demo.sh
+
+clean:
+	rm -rf build

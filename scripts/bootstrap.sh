@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs what the build and tests need, and does nothing when it is all there.
+# Debian packages via apt-get (needs root, as on CI), npm packages via `npm ci`
+# from the committed package-lock.json.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_pkgs=()
+have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
+for p in emscripten libstb-dev libsimde-dev python3-numpy python3-torch python3-sentencepiece \
+         python3-pil chromium nodejs; do
+  have_pkg "$p" || need_pkgs+=("$p")
+done
+
+if [ ${#need_pkgs[@]} -gt 0 ]; then
+  echo "bootstrap: installing Debian packages: ${need_pkgs[*]}"
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_pkgs[@]}" >/dev/null
+fi
+
+# npm ci when node_modules is missing or older than the lock file.
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "bootstrap: npm ci"
+  npm ci --no-audit --no-fund >/dev/null
+fi

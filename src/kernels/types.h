@@ -1,0 +1,104 @@
+/* types.h - tensor element types with ggml's exact block layouts.
+ *
+ * Type ids equal ggml's (they are what GGUF files store). Quantized rows are
+ * arrays of blocks; a row of n elements needs n / blck_size blocks (n must be a
+ * multiple of blck_size). Reference quantizers round to nearest exactly as
+ * ggml's quantize_row_*_ref do, so our bytes equal llama.cpp's.
+ *
+ * Implemented in src/kernels/quant.c (reference) and quant_simd128.c. */
+#ifndef OWL_TYPES_H
+#define OWL_TYPES_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum {
+    OWL_TYPE_F32 = 0,
+    OWL_TYPE_F16 = 1,
+    OWL_TYPE_Q4_0 = 2,
+    OWL_TYPE_Q8_0 = 8,
+    OWL_TYPE_Q4_K = 12,
+    OWL_TYPE_Q6_K = 14,
+    OWL_TYPE_Q8_K = 15, /* activations only (dot partner of the K-quants) */
+    OWL_TYPE_BF16 = 30, /* read by the converter; not a compute type */
+    OWL_TYPE_COUNT = 31
+} owl_type;
+
+typedef uint16_t owl_f16; /* IEEE binary16 bits */
+
+#define OWL_QK4_0 32
+#define OWL_QK8_0 32
+#define OWL_QK_K 256
+#define OWL_K_SCALE_SIZE 12
+
+/* 4.5 bits per weight: d * (q - 8), q in 0..15; low nibbles hold elements 0..15,
+ * high nibbles 16..31. */
+typedef struct {
+    owl_f16 d;
+    uint8_t qs[OWL_QK4_0 / 2];
+} owl_block_q4_0;
+_Static_assert(sizeof(owl_block_q4_0) == 18, "q4_0 block");
+
+/* 8.5 bits per weight: d * q, q int8. */
+typedef struct {
+    owl_f16 d;
+    int8_t qs[OWL_QK8_0];
+} owl_block_q8_0;
+_Static_assert(sizeof(owl_block_q8_0) == 34, "q8_0 block");
+
+/* 4.5 bits per weight: 8 sub-blocks of 32, 6-bit scales and mins packed in
+ * scales[12]; x = d * sc * q - dmin * m. */
+typedef struct {
+    owl_f16 d;
+    owl_f16 dmin;
+    uint8_t scales[OWL_K_SCALE_SIZE];
+    uint8_t qs[OWL_QK_K / 2];
+} owl_block_q4_K;
+_Static_assert(sizeof(owl_block_q4_K) == 144, "q4_K block");
+
+/* 6.5625 bits per weight: 16 sub-blocks of 16, int8 scales; x = d * sc * (q - 32). */
+typedef struct {
+    uint8_t ql[OWL_QK_K / 2];
+    uint8_t qh[OWL_QK_K / 4];
+    int8_t scales[OWL_QK_K / 16];
+    owl_f16 d;
+} owl_block_q6_K;
+_Static_assert(sizeof(owl_block_q6_K) == 210, "q6_K block");
+
+/* Activation blocks for K-quant dots: float scale, int8 values, sums of 16. */
+typedef struct {
+    float d;
+    int8_t qs[OWL_QK_K];
+    int16_t bsums[OWL_QK_K / 16];
+} owl_block_q8_K;
+_Static_assert(sizeof(owl_block_q8_K) == 292, "q8_K block");
+
+typedef struct {
+    const char *name;   /* ggml spelling: "f32", "q4_0", "q4_K" ... */
+    int blck_size;      /* elements per block (1 for f32/f16/bf16) */
+    size_t type_size;   /* bytes per block */
+    owl_type vec_dot_type; /* type activations are quantized to for dots */
+} owl_type_traits;
+
+/* NULL for an id that is not one of ours (unknown or unsupported). */
+const owl_type_traits *owl_type_get(int type);
+/* Bytes of a row of n elements; 0 if n is not a multiple of the block size
+ * (or the type is unknown). */
+size_t owl_row_size(owl_type type, int64_t n);
+
+float owl_f16_to_f32(owl_f16 h);
+owl_f16 owl_f32_to_f16(float f);     /* round to nearest even, like ggml */
+float owl_bf16_to_f32(uint16_t h);
+
+/* Reference (scalar) conversions of one row of n elements (n % blck_size == 0). */
+void owl_quantize_row_ref(owl_type type, const float *x, void *y, int64_t n);
+void owl_dequantize_row_ref(owl_type type, const void *x, float *y, int64_t n);
+
+/* Dot product of one weight row x (type) with activations y (its vec_dot_type),
+ * n elements. Reference versions; owl_vec_dot dispatches to SIMD128 when built. */
+float owl_vec_dot_ref(owl_type type, int64_t n, const void *x, const void *y);
+float owl_vec_dot_simd128(owl_type type, int64_t n, const void *x, const void *y);
+void owl_quantize_row_simd128(owl_type type, const float *x, void *y, int64_t n);
+void owl_vec_dot(owl_type type, int64_t n, const void *x, const void *y, float *out);
+
+#endif

@@ -1,0 +1,26 @@
+/* exports.c - C functions exported to JavaScript from the wasm engine builds.
+ * The engine API proper (model/session calls) is added by the browser-runtime
+ * work; these are the build-level queries the JS side needs first. */
+#include <emscripten.h>
+
+#include "../src/core/pool.h"
+
+/* Number of threads a pool can actually use in this build (1 in owlet-st). */
+EMSCRIPTEN_KEEPALIVE int owl_wasm_max_threads(void)
+{
+#ifdef __EMSCRIPTEN_PTHREADS__
+    return 64;
+#else
+    return 1;
+#endif
+}
+
+/* 1 when the build uses SIMD128 kernels. */
+EMSCRIPTEN_KEEPALIVE int owl_wasm_has_simd(void)
+{
+#ifdef __wasm_simd128__
+    return 1;
+#else
+    return 0;
+#endif
+}
