@@ -21,7 +21,7 @@ NATIVE_CFLAGS := $(WARN) -O2 -g -DOWL_USE_SIMDE -msse4.1 $(STB_INC)
 TEST_CFLAGS := $(WARN) -O1 -g -DOWL_USE_SIMDE -msse4.1 -DOWL_DEBUG $(STB_INC) \
 	-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 WASM_CFLAGS := $(WARN) -O3 $(STB_INC)
-WASM_MEM := -sALLOW_MEMORY_GROWTH=1 -sMAXIMUM_MEMORY=4GB -sINITIAL_MEMORY=64MB -sTOTAL_STACK=1MB
+WASM_MEM := -Wno-pthreads-mem-growth -sALLOW_MEMORY_GROWTH=1 -sMAXIMUM_MEMORY=4GB -sINITIAL_MEMORY=64MB -sTOTAL_STACK=1MB
 WASM_MT := -msimd128 -pthread
 WASM_ST := -msimd128
 LIBS := -lm -lpthread
