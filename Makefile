@@ -90,7 +90,10 @@ WASM_ENGINE_LINK := -sMODULARIZE=1 -sEXPORT_NAME=createOwlet -sENVIRONMENT=web,w
 	-sEXPORTED_RUNTIME_METHODS=ccall,cwrap,UTF8ToString,stringToUTF8,lengthBytesUTF8 \
 	-sEXPORTED_FUNCTIONS=_malloc,_free $(WASM_MEM)
 
-wasm: build/wasm/owlet.js build/wasm/owlet-st.js
+wasm: build/wasm/owlet.mjs build/wasm/owlet-st.mjs
+
+build/wasm/%.mjs: build/wasm/%.js wasm_glue/engine-entry.mjs
+	sed 's/__ENGINE__/$*/' wasm_glue/engine-entry.mjs > $@
 
 build/wasm/owlet.js: $(call objs,wasm-mt,$(WASM_ENGINE_SRC))
 	@mkdir -p $(dir $@)
@@ -128,7 +131,7 @@ test-wasm: build/wasm/owlet-tests.js build/wasm/owlet-tests-st.js
 	$(NODE) build/wasm/owlet-tests-st.js
 
 test-js: native wasm
-	node --test tests/js/
+	$(NODE) --test tests/js/*.test.mjs
 
 # ---------------------------------------------------------------- bench
 BENCH_LINK := -sNODERAWFS=1 -sEXIT_RUNTIME=1 -sENVIRONMENT=node $(WASM_MEM) -sPTHREAD_POOL_SIZE=4

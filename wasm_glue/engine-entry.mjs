@@ -1,0 +1,20 @@
+// ES module entry of an Emscripten engine build, for Node 20.
+//
+// Emscripten 3.1.6's -sEXPORT_ES6 output does not run in Node (it uses
+// __dirname and require at module scope), so the engine is built as a classic
+// -sMODULARIZE script (owlet.js / owlet-st.js, also what a classic browser
+// Worker loads with importScripts) and this file, copied next to it as
+// owlet.mjs / owlet-st.mjs by `make wasm`, exposes it to ES modules.
+import { createRequire } from 'node:module';
+
+const require = createRequire(import.meta.url);
+const factory = require('./__ENGINE__.js');
+
+/**
+ * Instantiate the engine.
+ * @param {object} [moduleArgs] Emscripten Module overrides (print, printErr, ...).
+ * @returns {Promise<any>} the Emscripten module with the exported owl_* functions.
+ */
+export default function createOwlet(moduleArgs = {}) {
+  return factory(moduleArgs);
+}
