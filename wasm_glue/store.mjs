@@ -1,0 +1,369 @@
+// store.mjs - the chunk store: download a model's chunks, verify them, keep
+// them, and hand them to the engine.
+//
+// A model is published as a folder: manifest.json plus fixed-size chunks of one
+// GGUF file (see docs/FORMAT.md, "Manifest"). In a browser the chunks go into
+// IndexedDB (database `owlet`, store `chunks`, key `<model id>/<chunk index>`,
+// value {sha256, bytes}); a chunk is stored only after its SHA-256 matched the
+// manifest, so the cache never holds unverified or half-written data: every
+// record is written in one transaction, and a chunk missing or with another
+// hash is simply fetched again. An interrupted download therefore resumes from
+// the chunks already stored, and a new manifest version of the same model
+// refetches only the chunks whose hash changed.
+//
+// In Node the same calls read chunks from the file system (file: URLs or
+// paths) or over http, with a memory backend instead of IndexedDB.
+//
+// Progress is one object tagged by phase:
+//   {phase: 'download'|'verify'|'load'|'ready', bytesDone, bytesTotal,
+//    chunksDone, chunksTotal, rate (bytes/s), eta (s)}
+
+/** @typedef {{index:number, offset:number, size:number, sha256:string, url:string}} ChunkInfo */
+/** @typedef {{id:string, name:string, totalSize:number, sha256:string|null, chunkSize:number,
+ *             chunks:ChunkInfo[], stages:any[], raw:any, baseUrl:string}} Manifest */
+/** @typedef {{phase:string, bytesDone:number, bytesTotal:number, chunksDone:number,
+ *             chunksTotal:number, rate:number, eta:number}} Progress */
+
+export const MAX_MANIFEST_BYTES = 4 << 20;
+export const MAX_CHUNKS = 100000;
+const HEX64 = /^[0-9a-f]{64}$/;
+
+/** The one error class of the JS side; `code` names the failure. */
+export class OwletError extends Error {
+  /** @param {string} code @param {string} message @param {any} [cause] */
+  constructor(code, message, cause) {
+    super(message);
+    this.name = 'OwletError';
+    this.code = code;
+    if (cause !== undefined) this.cause = cause;
+  }
+}
+
+function abortError() {
+  const e = new Error('The operation was aborted');
+  e.name = 'AbortError';
+  return e;
+}
+
+function checkSignal(signal) {
+  if (signal && signal.aborted) throw abortError();
+}
+
+/**
+ * Validate a parsed manifest and resolve chunk URLs against its own URL.
+ * Chunk URLs must stay on the manifest's origin unless listed in allowedOrigins.
+ * @param {any} raw parsed JSON
+ * @param {string} manifestUrl absolute URL of the manifest
+ * @param {{allowedOrigins?: string[]}} [opts]
+ * @returns {Manifest}
+ */
+export function parseManifest(raw, manifestUrl, opts = {}) {
+  const bad = (what) => { throw new OwletError('bad_manifest', `manifest ${manifestUrl}: ${what}`); };
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) bad('not a JSON object');
+  const model = raw.model && typeof raw.model === 'object' ? raw.model : raw;
+  const name = String(model.name ?? raw.name ?? '');
+  const id = String(raw.id ?? model.id ?? name);
+  if (!/^[A-Za-z0-9._-]{1,128}$/.test(id)) bad(`model id ${JSON.stringify(id)} must be 1-128 of [A-Za-z0-9._-]`);
+  const file = raw.file && typeof raw.file === 'object' ? raw.file : raw;
+  const totalSize = Number(file.size ?? file.total_size ?? raw.total_size);
+  if (!Number.isSafeInteger(totalSize) || totalSize <= 0) bad(`total size ${totalSize} is not a positive integer`);
+  const sha = file.sha256 ?? raw.sha256 ?? null;
+  if (sha !== null && !HEX64.test(String(sha))) bad('whole-file sha256 is not 64 hex digits');
+  const list = raw.chunks;
+  if (!Array.isArray(list) || list.length === 0) bad('chunks must be a non-empty array');
+  if (list.length > MAX_CHUNKS) bad(`${list.length} chunks, more than the limit ${MAX_CHUNKS}`);
+  const base = new URL(manifestUrl);
+  const allowed = new Set([base.origin, ...(opts.allowedOrigins || [])]);
+  let expect = 0;
+  const chunks = list.map((c, i) => {
+    if (!c || typeof c !== 'object') bad(`chunk ${i} is not an object`);
+    const offset = Number(c.offset), size = Number(c.size);
+    if (!Number.isSafeInteger(offset) || offset !== expect) bad(`chunk ${i}: offset ${c.offset}, want ${expect}`);
+    if (!Number.isSafeInteger(size) || size <= 0 || size > 1 << 30) bad(`chunk ${i}: size ${c.size} out of range`);
+    if (!HEX64.test(String(c.sha256))) bad(`chunk ${i}: sha256 is not 64 hex digits`);
+    if (typeof c.url !== 'string' || c.url.length === 0) bad(`chunk ${i}: url missing`);
+    const url = new URL(c.url, base);
+    if (base.protocol !== 'file:' && !allowed.has(url.origin)) bad(`chunk ${i}: url ${url.href} leaves the manifest's origin ${base.origin}`);
+    expect = offset + size;
+    return { index: i, offset, size, sha256: String(c.sha256), url: url.href };
+  });
+  if (expect !== totalSize) bad(`chunks cover ${expect} bytes, total size is ${totalSize}`);
+  const chunkSize = Number(raw.chunk_size ?? chunks[0].size);
+  const stages = Array.isArray(raw.stages) ? raw.stages : [];
+  return { id, name, totalSize, sha256: sha, chunkSize, chunks, stages, raw, baseUrl: base.href };
+}
+
+/** Hex SHA-256 of bytes with WebCrypto (browser and Node 20). */
+export async function sha256Hex(bytes) {
+  const d = new Uint8Array(await globalThis.crypto.subtle.digest('SHA-256', bytes));
+  let s = '';
+  for (const b of d) s += b.toString(16).padStart(2, '0');
+  return s;
+}
+
+// ---------------------------------------------------------------- backends
+
+/** Memory backend (Node, tests): same interface as the IndexedDB one. */
+export class MemoryBackend {
+  constructor() { this.map = new Map(); }
+  async get(key) { return this.map.get(key) ?? null; }
+  async put(key, rec) { this.map.set(key, { sha256: rec.sha256, bytes: rec.bytes.slice() }); }
+  async delete(key) { this.map.delete(key); }
+  async keys(prefix) { return [...this.map.keys()].filter((k) => k.startsWith(prefix)); }
+  async getMeta(id) { return this.map.get('meta:' + id) ?? null; }
+  async putMeta(id, meta) { this.map.set('meta:' + id, meta); }
+  async deleteMeta(id) { this.map.delete('meta:' + id); }
+  async listMeta() { return [...this.map.entries()].filter(([k]) => k.startsWith('meta:')).map(([, v]) => v); }
+}
+
+function idbRequest(req) {
+  return new Promise((resolve, reject) => {
+    req.onsuccess = () => resolve(req.result);
+    req.onerror = () => reject(req.error);
+  });
+}
+
+function quotaError(e, needed) {
+  if (e && (e.name === 'QuotaExceededError' || /quota/i.test(String(e.message)))) {
+    const mb = needed ? ` (${(needed / 1e6).toFixed(1)} MB more are needed)` : '';
+    return new OwletError('quota', `the browser refused to store the model: storage quota exceeded${mb}. ` +
+      'Free space, delete cached models, or allow this site more storage.', e);
+  }
+  return new OwletError('storage', `IndexedDB error: ${e && e.message ? e.message : e}`, e);
+}
+
+/** IndexedDB backend (browsers). Each record is written in its own transaction. */
+export class IdbBackend {
+  /** @param {string} [dbName] */
+  constructor(dbName = 'owlet') { this.dbName = dbName; this.db = null; }
+  async open() {
+    if (this.db) return this.db;
+    if (!globalThis.indexedDB) throw new OwletError('storage', 'IndexedDB is not available in this browser context');
+    const req = indexedDB.open(this.dbName, 1);
+    req.onupgradeneeded = () => {
+      const db = req.result;
+      if (!db.objectStoreNames.contains('chunks')) db.createObjectStore('chunks');
+      if (!db.objectStoreNames.contains('models')) db.createObjectStore('models');
+    };
+    this.db = await idbRequest(req);
+    return this.db;
+  }
+  async tx(store, mode, fn) {
+    const db = await this.open();
+    return new Promise((resolve, reject) => {
+      const t = db.transaction(store, mode);
+      let result;
+      t.oncomplete = () => resolve(result);
+      t.onerror = () => reject(t.error);
+      t.onabort = () => reject(t.error || new Error('transaction aborted'));
+      Promise.resolve(fn(t.objectStore(store))).then((r) => { result = r; }, reject);
+    });
+  }
+  async get(key) { return this.tx('chunks', 'readonly', (s) => idbRequest(s.get(key))); }
+  async put(key, rec) {
+    try {
+      await this.tx('chunks', 'readwrite', (s) => { s.put({ sha256: rec.sha256, bytes: rec.bytes }, key); });
+    } catch (e) { throw quotaError(e, rec.bytes.byteLength); }
+  }
+  async delete(key) { await this.tx('chunks', 'readwrite', (s) => { s.delete(key); }); }
+  async keys(prefix) {
+    const range = IDBKeyRange.bound(prefix, prefix + '\uffff');
+    return this.tx('chunks', 'readonly', (s) => idbRequest(s.getAllKeys(range)));
+  }
+  async getMeta(id) { return this.tx('models', 'readonly', (s) => idbRequest(s.get(id))); }
+  async putMeta(id, meta) {
+    try { await this.tx('models', 'readwrite', (s) => { s.put(meta, id); }); } catch (e) { throw quotaError(e, 0); }
+  }
+  async deleteMeta(id) { await this.tx('models', 'readwrite', (s) => { s.delete(id); }); }
+  async listMeta() { return this.tx('models', 'readonly', (s) => idbRequest(s.getAll())); }
+}
+
+// ---------------------------------------------------------------- fetching
+
+const sleep = (ms, signal) => new Promise((resolve, reject) => {
+  const t = setTimeout(resolve, ms);
+  if (signal) signal.addEventListener('abort', () => { clearTimeout(t); reject(abortError()); }, { once: true });
+});
+
+async function readUrl(url, { signal, fetchFn, expectSize }) {
+  if (url.startsWith('file:')) {
+    const { readFile } = await import('node:fs/promises');
+    const buf = await readFile(new URL(url));
+    return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+  }
+  const res = await fetchFn(url, { signal, redirect: 'follow', cache: 'no-store' });
+  if (!res.ok) throw new OwletError('http', `GET ${url}: HTTP ${res.status}`);
+  if (res.redirected && new URL(res.url).origin !== new URL(url).origin)
+    throw new OwletError('bad_origin', `GET ${url} was redirected to another origin (${new URL(res.url).origin})`);
+  const bytes = new Uint8Array(await res.arrayBuffer());
+  if (expectSize !== undefined && bytes.byteLength !== expectSize)
+    throw new OwletError('truncated', `GET ${url}: got ${bytes.byteLength} bytes, want ${expectSize}`);
+  return bytes;
+}
+
+/**
+ * Fetch and parse a manifest.
+ * @param {string} manifestUrl absolute URL (http(s): or file:) or a file path in Node
+ * @param {{signal?:AbortSignal, fetch?:Function, allowedOrigins?:string[]}} [opts]
+ */
+export async function loadManifest(manifestUrl, opts = {}) {
+  const url = toUrl(manifestUrl);
+  const fetchFn = opts.fetch || globalThis.fetch;
+  const bytes = await readUrl(url, { signal: opts.signal, fetchFn });
+  if (bytes.byteLength > MAX_MANIFEST_BYTES)
+    throw new OwletError('bad_manifest', `manifest ${url}: ${bytes.byteLength} bytes, more than the limit ${MAX_MANIFEST_BYTES}`);
+  let raw;
+  try { raw = JSON.parse(new TextDecoder().decode(bytes)); } catch (e) {
+    throw new OwletError('bad_manifest', `manifest ${url}: not valid JSON (${e.message})`);
+  }
+  return parseManifest(raw, url, opts);
+}
+
+function toUrl(u) {
+  if (/^[a-z][a-z0-9+.-]*:/i.test(u)) return u;
+  if (globalThis.location) return new URL(u, globalThis.location.href).href;
+  return 'file://' + (u.startsWith('/') ? u : `${process.cwd()}/${u}`);
+}
+
+/**
+ * Make sure every chunk of the manifest is in the store, verified.
+ * Missing or stale chunks are fetched with bounded concurrency and retried
+ * with exponential backoff; a chunk whose hash does not match is discarded and
+ * refetched (counted as a retry). Resolves when all chunks are stored.
+ * @param {Manifest} manifest
+ * @param {{backend:any, signal?:AbortSignal, onProgress?:(p:Progress)=>void, concurrency?:number,
+ *          retries?:number, backoffMs?:number, fetch?:Function}} opts
+ * @returns {Promise<{fetched:number, reused:number, bytesFetched:number}>}
+ */
+export async function ensureChunks(manifest, opts) {
+  const { backend, signal, onProgress } = opts;
+  const concurrency = Math.max(1, Math.min(16, opts.concurrency ?? 4));
+  const retries = opts.retries ?? 6;
+  const backoffMs = opts.backoffMs ?? 250;
+  const fetchFn = opts.fetch || globalThis.fetch;
+  checkSignal(signal);
+
+  const total = manifest.totalSize;
+  const missing = [];
+  let bytesDone = 0, chunksDone = 0;
+  for (const c of manifest.chunks) {
+    const rec = await backend.get(`${manifest.id}/${c.index}`);
+    if (rec && rec.sha256 === c.sha256 && rec.bytes && rec.bytes.byteLength === c.size) {
+      bytesDone += c.size;
+      chunksDone++;
+    } else {
+      missing.push(c);
+    }
+  }
+  // Drop records of chunk indices the manifest no longer has (shrunk model).
+  for (const key of await backend.keys(`${manifest.id}/`)) {
+    const idx = Number(key.slice(manifest.id.length + 1));
+    if (!(idx < manifest.chunks.length)) await backend.delete(key);
+  }
+  const reused = chunksDone;
+  const needBytes = missing.reduce((a, c) => a + c.size, 0);
+  await checkQuota(needBytes);
+
+  const t0 = Date.now();
+  let bytesFetched = 0;
+  const report = (phase) => {
+    if (!onProgress) return;
+    const dt = (Date.now() - t0) / 1000;
+    const rate = dt > 0 ? bytesFetched / dt : 0;
+    const eta = rate > 0 ? (total - bytesDone) / rate : Infinity;
+    onProgress({ phase, bytesDone, bytesTotal: total, chunksDone, chunksTotal: manifest.chunks.length, rate, eta });
+  };
+  report('download');
+
+  let next = 0;
+  const worker = async () => {
+    while (next < missing.length) {
+      const c = missing[next++];
+      for (let attempt = 0; ; attempt++) {
+        checkSignal(signal);
+        try {
+          const bytes = await readUrl(c.url, { signal, fetchFn, expectSize: c.size });
+          report('verify');
+          const got = await sha256Hex(bytes);
+          if (got !== c.sha256) throw new OwletError('bad_chunk', `chunk ${c.index} (${c.url}): sha256 ${got}, want ${c.sha256}`);
+          checkSignal(signal);
+          await backend.put(`${manifest.id}/${c.index}`, { sha256: c.sha256, bytes });
+          bytesFetched += c.size;
+          bytesDone += c.size;
+          chunksDone++;
+          report('download');
+          break;
+        } catch (e) {
+          if (e && e.name === 'AbortError') throw e;
+          if (signal && signal.aborted) throw abortError();
+          if (e instanceof OwletError && (e.code === 'quota' || e.code === 'storage' || e.code === 'bad_origin')) throw e;
+          if (attempt >= retries) {
+            throw e instanceof OwletError ? e
+              : new OwletError('network', `chunk ${c.index} (${c.url}): ${e && e.message ? e.message : e} after ${attempt + 1} attempts`, e);
+          }
+          await sleep(Math.min(8000, backoffMs * 2 ** attempt) * (0.5 + Math.random() / 2), signal);
+        }
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, missing.length) }, worker));
+  await backend.putMeta(manifest.id, {
+    id: manifest.id, name: manifest.name, totalSize: manifest.totalSize, sha256: manifest.sha256,
+    chunks: manifest.chunks.length, manifestUrl: manifest.baseUrl, storedAt: Date.now(),
+  });
+  return { fetched: missing.length, reused, bytesFetched };
+}
+
+async function checkQuota(needBytes) {
+  const st = globalThis.navigator && navigator.storage;
+  if (!st || !st.estimate || needBytes === 0) return;
+  try { if (st.persist) await st.persist(); } catch { /* a refusal is not an error */ }
+  const { quota, usage } = await st.estimate();
+  if (typeof quota === 'number' && typeof usage === 'number' && quota - usage < needBytes) {
+    throw new OwletError('quota', `not enough storage for the model: ${(needBytes / 1e6).toFixed(1)} MB needed, ` +
+      `${((quota - usage) / 1e6).toFixed(1)} MB available. Free space or delete cached models.`);
+  }
+}
+
+/**
+ * Read the stored chunks in order into one destination (for the engine: a view
+ * of wasm memory from one allocation). `dest(offset, bytes)` copies one chunk;
+ * no second full copy of the model is kept in JS.
+ * @param {Manifest} manifest
+ * @param {{backend:any, dest:(offset:number, bytes:Uint8Array)=>void, signal?:AbortSignal,
+ *          onProgress?:(p:Progress)=>void, start?:number, end?:number}} opts byte range [start, end)
+ */
+export async function readChunks(manifest, opts) {
+  const { backend, dest, signal, onProgress } = opts;
+  const start = opts.start ?? 0, end = opts.end ?? manifest.totalSize;
+  let done = 0, n = 0;
+  for (const c of manifest.chunks) {
+    if (c.offset + c.size <= start || c.offset >= end) continue;
+    checkSignal(signal);
+    const rec = await backend.get(`${manifest.id}/${c.index}`);
+    if (!rec || rec.sha256 !== c.sha256) throw new OwletError('cache', `chunk ${c.index} is missing from the cache`);
+    const lo = Math.max(start, c.offset) - c.offset, hi = Math.min(end, c.offset + c.size) - c.offset;
+    dest(c.offset + lo - start, rec.bytes.subarray(lo, hi));
+    done += hi - lo;
+    n++;
+    if (onProgress) onProgress({ phase: 'load', bytesDone: done, bytesTotal: end - start, chunksDone: n,
+      chunksTotal: manifest.chunks.length, rate: 0, eta: 0 });
+  }
+}
+
+/** Cached models: list, usage, delete. */
+export const cache = {
+  /** @param {any} [backend] */
+  async list(backend = new IdbBackend()) { return backend.listMeta(); },
+  async usage(backend = new IdbBackend()) {
+    const models = await backend.listMeta();
+    const bytes = models.reduce((a, m) => a + (m.totalSize || 0), 0);
+    const est = globalThis.navigator && navigator.storage && navigator.storage.estimate
+      ? await navigator.storage.estimate() : {};
+    return { models: models.length, bytes, quota: est.quota ?? null, usage: est.usage ?? null };
+  },
+  async delete(id, backend = new IdbBackend()) {
+    for (const key of await backend.keys(`${id}/`)) await backend.delete(key);
+    await backend.deleteMeta(id);
+  },
+};
