@@ -10,9 +10,9 @@ Conventions
 - Compute dtype = dtype of the arrays passed in. `load_checkpoint(..., dtype=np.float32)`
   (the default) computes everything in float32 like the oracle; pass np.float64 to get a
   float64 "truth" (used by check_oracle.py to report how far f32 is from exact).
-  Exceptions, deliberately: the abstractor sin-cos tables and the RoPE inverse frequencies
-  follow the upstream recipe (float64 tables cast to float32 for the abstractor; float32
-  inv_freq for RoPE) regardless of the compute dtype.
+  Exceptions, deliberately: the abstractor sin-cos tables and the RoPE inverse frequencies /
+  angles are always built in float32 like upstream (bit-exact with the stored buffers),
+  whatever the compute dtype; image preprocessing is float32 too.
 - Activations carry no batch dimension: [tokens, features].
 - NumPy + PIL only (no torch) so `make test` needs no torch.
 """
@@ -290,29 +290,32 @@ ABS_TORCH_LN_EPS = 1e-5   # norm1 / normk / norm2 use nn.LayerNorm's default eps
 
 def sincos_1d(dim, pos):
     """MAE 1-D table: [len(pos), dim] = [sin(p*w_0..dim/2-1) | cos(...)], w_i = 10000^(-2i/dim).
-    float64 like MAE's numpy code; callers cast."""
-    omega = np.arange(dim // 2, dtype=np.float64) / (dim / 2.0)
-    omega = 1.0 / 10000 ** omega
-    out = np.einsum("m,d->md", np.asarray(pos, np.float64).reshape(-1), omega)
+    Computed in NumPy float32 throughout: this reproduces the stored buffers bit-exactly
+    (a float64 table cast to float32 differs by up to 1.6e-7)."""
+    omega = np.arange(dim // 2, dtype=np.float32) / np.float32(dim / 2.0)
+    omega = (np.float32(1.0) / np.float32(10000) ** omega).astype(np.float32)
+    pos = np.asarray(pos, np.float32).reshape(-1)
+    out = pos[:, None] * omega[None, :]
     return np.concatenate([np.sin(out), np.cos(out)], axis=1)
 
 
 def sincos_2d(dim, grid_size, cls_token):
-    """MAE 2-D table [g*g (+1), dim]: first half encodes the column index, second half the row;
+    """MAE 2-D table [g*g (+1), dim], row index 1 + g*i + j for grid cell (row i, col j):
+    first half encodes the column j, second half the row i (MAE's meshgrid puts w first);
     with cls_token an all-zero row is prepended."""
-    gy, gx = np.meshgrid(np.arange(grid_size, dtype=np.float64),
-                         np.arange(grid_size, dtype=np.float64), indexing="ij")
+    gy, gx = np.meshgrid(np.arange(grid_size, dtype=np.float32),
+                         np.arange(grid_size, dtype=np.float32), indexing="ij")
     emb = np.concatenate([sincos_1d(dim // 2, gx), sincos_1d(dim // 2, gy)], axis=1)
     if cls_token:
-        emb = np.concatenate([np.zeros((1, dim)), emb], axis=0)
+        emb = np.concatenate([np.zeros((1, dim), np.float32), emb], axis=0)
     return emb
 
 
 def abstractor_pos_tables(acfg):
-    """(q_pos [Q, D], k_pos [1 + g*g, D]) as float32, like the module buffers."""
+    """(q_pos [Q, D], k_pos [1 + g*g, D]) float32, equal to the module buffers."""
     d = acfg["hidden_size"]
-    q = sincos_1d(d, np.arange(acfg["num_learnable_queries"])).astype(np.float32)
-    k = sincos_2d(d, acfg["grid_size"], acfg.get("use_cls_token", True)).astype(np.float32)
+    q = sincos_1d(d, np.arange(acfg["num_learnable_queries"]))
+    k = sincos_2d(d, acfg["grid_size"], acfg.get("use_cls_token", True))
     return q, k
 
 
@@ -423,6 +426,8 @@ def llm_layer(params, cfg, i, x, modality, positions, cache=None):
     nh = cfg["num_attention_heads"]
     nkv = cfg.get("num_key_value_heads", nh)
     theta = cfg.get("rope_theta", 10000.0)
+    if nh % nkv:
+        raise ValueError(f"llm: num_attention_heads {nh} not a multiple of num_key_value_heads {nkv}")
     if cfg.get("rope_scaling"):
         raise ValueError(f"llm: rope_scaling {cfg['rope_scaling']} not supported")
     a = _mw(params, pre + "input_layernorm", modality, x, "rms", eps)
@@ -494,23 +499,11 @@ def generate_greedy(params, cfg, input_ids, images=(), steps=16, trace=None, sto
 
 
 # --------------------------------------------------------------------------------------
-# prompt (spec §5, §7); the tokenizer itself is sentencepiece (optional dependency)
+# prompt (spec §5); tokenisation (spec §7) is in sp_ref.py (needs sentencepiece)
 # --------------------------------------------------------------------------------------
 
 def render_single_turn(question, with_image=True):
     return "USER: " + (IMAGE_PLACEHOLDER if with_image else "") + question + " ASSISTANT:"
-
-
-def tokenize_prompt(sp, prompt, bos_id=1):
-    """Split on <|image|>, encode each chunk with BOS, keep the first chunk's BOS only, join with
-    -200. sp: sentencepiece.SentencePieceProcessor. Empty chunks contribute nothing (an image at
-    the very start leaves only the first chunk's BOS)."""
-    chunks = [[bos_id] + sp.encode(c) for c in prompt.split(IMAGE_PLACEHOLDER)]
-    ids = list(chunks[0])
-    for c in chunks[1:]:
-        ids.append(IMAGE_TOKEN_INDEX)
-        ids.extend(c[1:])
-    return ids
 
 
 def run_all(params, cfg, input_ids, pixel_values=None, steps=16):
