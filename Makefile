@@ -38,7 +38,7 @@ HEADERS := $(wildcard src/*.h src/*/*.h tests/c/*.h weights_tool/*.h)
 # object lists per build flavour: $(call objs,DIR,SOURCES)
 objs = $(patsubst %.c,build/$(1)/%.o,$(2))
 
-.PHONY: all native wasm test test-native test-wasm test-js test-browser bench demo bootstrap clean fuzz
+.PHONY: all native wasm test test-native test-wasm test-py test-js test-browser bench demo bootstrap clean fuzz
 
 all: native
 native: build/libowlet.a build/owlet build/owlet-convert
@@ -120,6 +120,7 @@ bootstrap:
 test: bootstrap
 	$(MAKE) test-native
 	$(MAKE) test-wasm
+	$(MAKE) test-py
 	$(MAKE) test-js
 	@echo "make test: all suites passed"
 
@@ -129,6 +130,9 @@ test-native: build/owlet-tests native
 test-wasm: build/wasm/owlet-tests.js build/wasm/owlet-tests-st.js
 	$(NODE) build/wasm/owlet-tests.js
 	$(NODE) build/wasm/owlet-tests-st.js
+
+test-py:
+	/usr/bin/python3 tests/reference/check_oracle.py
 
 test-js: native wasm
 	$(NODE) --test tests/js/*.test.mjs
