@@ -62,7 +62,8 @@ typedef struct {
     uint64_t arr_n;
     const uint8_t *data;
     owl_gguf_str str; /* valid when type == STRING */
-    /* Internal: offsets of string-array elements (built at parse, owned). */
+    /* Internal: pointer to each string-array element's (u64 len, bytes)
+     * record, so owl_gguf_arr_str() is O(1) (built at parse, owned). */
     const uint8_t **arr_strs;
 } owl_gguf_kv;
 
@@ -73,8 +74,15 @@ typedef struct {
     int64_t ne[OWL_GGUF_MAX_DIMS]; /* ggml order: ne[0] = row length (fastest) */
     uint64_t offset;              /* relative to the data section */
     size_t size;                  /* bytes */
-    const void *data;             /* inside the buffer (NULL if header_only) */
+    const void *data;             /* inside the buffer (NULL if header_only); at
+                                   * buffer + data_offset + offset, so as aligned
+                                   * as the buffer up to general.alignment */
 } owl_gguf_tensor;
+
+typedef struct {
+    owl_gguf_str name;
+    size_t index;
+} owl_gguf_name_ref; /* internal */
 
 typedef struct {
     uint32_t version;
@@ -85,10 +93,10 @@ typedef struct {
     owl_gguf_tensor *tensors; /* owned array */
     size_t data_offset;       /* start of the tensor data section in the buffer */
     size_t data_size;         /* bytes from data_offset to the end of the last tensor */
-    /* Internal: open-addressing hash indexes (slot = index + 1, 0 = empty) that
-     * make find_kv / find_tensor O(1) and catch duplicates at parse. Owned. */
-    size_t *kv_index, *tensor_index;
-    size_t kv_index_mask, tensor_index_mask;
+    /* Internal: names sorted bytewise, for O(log n) find_kv / find_tensor and
+     * duplicate checks with an O(n log n) worst case (a hash table could be
+     * driven quadratic by crafted names). Owned. */
+    owl_gguf_name_ref *kv_sorted, *tensor_sorted;
 } owl_gguf;
 
 /* Parse data[0..size). If header_only is non-zero, the buffer may hold only the
