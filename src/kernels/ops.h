@@ -35,27 +35,49 @@ void owl_matmul_ref(const void *W, owl_type wt, int64_t rows, int64_t cols, cons
 /* ---- normalisation (src/kernels/norm.c) ----
  * rmsnorm: y = x / sqrt(mean(x^2) + eps) * w          (LlamaRMSNorm, fp32)
  * layernorm: y = (x - mean) / sqrt(var + eps) * w + b (torch LayerNorm, biased var)
- * w or b may be NULL (treated as 1 / 0). y may equal x. */
+ * w or b may be NULL (treated as 1 / 0). y may equal x.
+ * Moments are summed in double (both paths; only the order of the double sums
+ * differs), the elementwise part is fp32 in the same order in both paths, so
+ * _ref and _simd128 agree to ~1 ulp. The _simd128 versions (here and below)
+ * exist only in builds with OWL_SIMD128 (simd.h); tests compare them with _ref. */
 void owl_rmsnorm_ref(float *y, const float *x, const float *w, int64_t n, float eps);
 void owl_rmsnorm(float *y, const float *x, const float *w, int64_t n, float eps);
 void owl_layernorm_ref(float *y, const float *x, const float *w, const float *b, int64_t n,
                        float eps);
 void owl_layernorm(float *y, const float *x, const float *w, const float *b, int64_t n,
                    float eps);
+void owl_rmsnorm_simd128(float *y, const float *x, const float *w, int64_t n, float eps);
+void owl_layernorm_simd128(float *y, const float *x, const float *w, const float *b, int64_t n,
+                           float eps);
 
 /* ---- elementwise and activations (src/kernels/elementwise.c) ----
- * In place allowed everywhere (y == x). */
-void owl_softmax_ref(float *x, int64_t n);   /* max-subtracted, exp, /sum */
+ * In place allowed everywhere (y == x). The _ref versions use libm expf/erff;
+ * the _simd128 versions a polynomial exp (owl_exp_simd128, <= 1 ulp from the
+ * correctly rounded exp over the whole float range), so they differ from _ref by
+ * a few ulp. sigmoid(z) is evaluated as 1 / (1 + exp(-z)), silu(x) as
+ * x / (1 + exp(-x)), like torch's CPU kernels. */
+void owl_exp_ref(float *y, const float *x, int64_t n); /* y = e^x */
+void owl_exp_simd128(float *y, const float *x, int64_t n);
+void owl_exp(float *y, const float *x, int64_t n);
+/* max-subtracted, exp, sum in double, divide by the sum; n == 0 is a no-op. */
+void owl_softmax_ref(float *x, int64_t n);
+void owl_softmax_simd128(float *x, int64_t n);
 void owl_softmax(float *x, int64_t n);
 void owl_silu_ref(float *y, const float *x, int64_t n);       /* x * sigmoid(x) */
+void owl_silu_simd128(float *y, const float *x, int64_t n);
 void owl_silu(float *y, const float *x, int64_t n);
+/* Exact erf form, like torch.nn.functional.gelu(approximate='none'); libm erff
+ * in every build (no model hot path uses it, so no SIMD version). */
 void owl_gelu_ref(float *y, const float *x, int64_t n);       /* 0.5 x (1 + erf(x/sqrt2)) */
 void owl_gelu(float *y, const float *x, int64_t n);
 void owl_quick_gelu_ref(float *y, const float *x, int64_t n); /* x * sigmoid(1.702 x) */
+void owl_quick_gelu_simd128(float *y, const float *x, int64_t n);
 void owl_quick_gelu(float *y, const float *x, int64_t n);
 /* y = silu(g) * u  (LLaMA / abstractor SwiGLU gate) */
 void owl_swiglu_ref(float *y, const float *g, const float *u, int64_t n);
+void owl_swiglu_simd128(float *y, const float *g, const float *u, int64_t n);
 void owl_swiglu(float *y, const float *g, const float *u, int64_t n);
+/* Exact fp32 (same bits in every build). */
 void owl_add(float *y, const float *a, const float *b, int64_t n); /* y = a + b */
 void owl_mul(float *y, const float *a, const float *b, int64_t n); /* y = a * b */
 void owl_scale(float *y, const float *x, float s, int64_t n);      /* y = s * x */
@@ -64,7 +86,12 @@ void owl_scale(float *y, const float *x, float s, int64_t n);      /* y = s * x 
  * llama.cpp's mode 0 on GGUF weights (the converter permuted Q/K rows as
  * llama.cpp's converter does): within each head of head_dim, pairs (2i, 2i+1)
  * rotate by angle pos * theta^(-2i/head_dim), i = 0..head_dim/2-1.
- * x holds n_heads * head_dim floats of one token. */
+ * x holds n_heads * head_dim floats of one token.
+ * The angle is computed as HF transformers 4.31 LlamaRotaryEmbedding does, all in
+ * fp32: inv_freq = 1 / powf(theta, (float)(2i) / head_dim), angle = (float)pos *
+ * inv_freq, then cosf/sinf (not llama.cpp's iterated theta_scale product, whose
+ * error grows with i). An odd head_dim leaves the last element of a head as is.
+ * Cheap (head_dim/2 sin/cos per token): owl_rope is the reference. */
 void owl_rope_ref(float *x, int n_heads, int head_dim, int64_t pos, float theta);
 void owl_rope(float *x, int n_heads, int head_dim, int64_t pos, float theta);
 
@@ -75,7 +102,18 @@ void owl_rope(float *x, int n_heads, int head_dim, int64_t pos, float theta);
  * (queries sit at positions q_pos0.., keys at 0..); hk = h / (n_heads / n_kv_heads)
  * (grouped-query attention). k and v are f32 or f16 (a KV cache), rows of
  * kv_stride elements. Softmax in fp32. Bidirectional = causal 0; cross
- * attention = q and k/v from different rows. Split over (query, head) pairs. */
+ * attention = q and k/v from different rows. Split over (query, head) pairs.
+ * Per pair: scores s_j = (q . k_j) * scale in fp32, softmax as owl_softmax (ref:
+ * owl_softmax_ref), then out = sum_j p_j v_j accumulated in fp32 in j order. A
+ * query row with no visible key (n_kv == 0) gets zeros. out must not overlap
+ * q, k or v. n_heads must be a multiple of n_kv_heads (else nothing is written;
+ * OWL_ASSERT in debug builds).
+ * scratch: owl_attention_scratch_size(n_kv, n_threads) bytes, n_threads =
+ * owl_pool_size(pool) (1 for _ref); returns SIZE_MAX if the size overflows.
+ * owl_attention uses SIMD128 when built (4-lane partial sums in q . k, so it
+ * differs from _ref by rounding), works on blocks of 4 query rows x 1 head, and
+ * gives the same bits for any thread count; a row's result also does not depend
+ * on the other rows of the call (a decode row equals that row of a prefill). */
 typedef struct {
     const float *q;
     int64_t q_stride;  /* floats between query rows */
