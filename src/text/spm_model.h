@@ -38,8 +38,17 @@ typedef struct {
     int add_dummy_prefix;  /* NormalizerSpec.add_dummy_prefix (default 1) */
     int remove_extra_whitespaces; /* NormalizerSpec (default 1) */
     int32_t unk_id, bos_id, eos_id, pad_id; /* TrainerSpec ids (defaults 0, 1, 2, -1) */
+    /* Options our tokenizer does not implement; recorded so that it can refuse
+     * such models (owl_tokenizer_init_spm returns OWL_E_UNSUPPORTED). */
+    int has_charsmap;      /* NormalizerSpec.precompiled_charsmap non-empty (NFKC etc.) */
+    int escape_whitespaces; /* NormalizerSpec (default 1) */
+    int treat_whitespace_as_suffix; /* TrainerSpec (default 0) */
 } owl_spm_model;
 
+/* Parse a whole tokenizer.model held in data[0..size). Unknown fields are
+ * skipped; wrong wire types, varints over 10 bytes, lengths past the end,
+ * empty pieces, pieces with NUL bytes and unknown piece types are rejected
+ * (OWL_E_FORMAT / OWL_E_TRUNCATED). On error *out is left empty. */
 owl_status owl_spm_parse(const void *data, size_t size, owl_spm_model *out, owl_err *err);
 void owl_spm_free(owl_spm_model *m); /* NULL-safe */
 
