@@ -3,9 +3,8 @@
  * Fixtures: tests/fixtures/oracle_a/tokenizer.model (vocab 1000) and
  * tokenization.json (sentencepiece and HF ids for 40 tricky strings).
  * The real LLaMA-2 model check reads build/test-out/llama2.model and
- * build/test-out/llama2_cases.bin made by tests/tokenizer/prepare.sh; it
- * reports "skipped" when they are absent (tests/js/tokenizer.test.mjs makes
- * them and requires the check to run). */
+ * build/test-out/llama2_cases.bin made by tests/tokenizer/prepare.sh (make
+ * test runs it first); the test fails when they are absent. */
 #include <stdlib.h>
 #include <time.h>
 
@@ -529,8 +528,8 @@ TEST(tokenizer_llama2_matches_sentencepiece)
     uint8_t *cases = owl_test_read_file(LLAMA2_CASES, &size);
     owl_tokenizer *t = cases ? load_tok(LLAMA2_MODEL) : NULL;
     if (!cases || !t) {
-        printf("tokenizer_llama2_matches_sentencepiece: skipped (%s / %s absent; "
-               "run tests/tokenizer/prepare.sh)\n", LLAMA2_MODEL, LLAMA2_CASES);
+        CHECK_MSG(0, "%s / %s absent: run tests/tokenizer/prepare.sh (make test does)",
+                  LLAMA2_MODEL, LLAMA2_CASES);
         free(cases);
         owl_tokenizer_free(t);
         return;

@@ -4,7 +4,7 @@
 //    reference ids and decoded text for ~3,000 cases (build/test-out/);
 // 2. the C test tokenizer_llama2_matches_sentencepiece is run from each built
 //    test runner (native, wasm, wasm single-thread) and must report
-//    0 encode and 0 decode mismatches (it only skips when the files are absent);
+//    0 encode and 0 decode mismatches;
 // 3. the Jinja chat template in src/text/template.h renders the same text as
 //    owl_chat_render (tests/tokenizer/check_template.py, Python jinja2).
 import { test } from 'node:test';
@@ -34,13 +34,10 @@ if (process.env.OWL_TEST_RUNNER) runners.push(['env', process.env.OWL_TEST_RUNNE
 
 for (const [name, cmd, pre] of runners) {
   const file = pre.length ? pre[pre.length - 1] : cmd;
-  test(`llama2 tokenizer matches sentencepiece (${name})`, { skip: !existsSync(file) && `${file} not built` }, (t) => {
+  test(`llama2 tokenizer matches sentencepiece (${name})`, () => {
+    assert.ok(existsSync(file), `${file} not built (make test builds it first)`);
     run('bash', ['tests/tokenizer/prepare.sh']);
     const out = run(cmd, [...pre, 'tokenizer_llama2_matches_sentencepiece']);
-    if (/^0 passed, 0 failed/m.test(out)) {
-      t.skip(`${file} predates the tokenizer tests (rebuild it)`);
-      return;
-    }
     assert.match(out, /tokenizer_llama2_matches_sentencepiece: (\d+) encode, (\d+) decode cases, 0 \+ 0 mismatches/);
     const [, nEnc] = out.match(/: (\d+) encode/);
     assert.ok(Number(nEnc) >= 2000, `only ${nEnc} encode cases`);
