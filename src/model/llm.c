@@ -1,0 +1,259 @@
+/* llm.c - LLaMA decoder with mPLUG-Owl2's modality-adaptive module (MAM).
+ *
+ * Per layer, for the token at row t with modality m_t (0 text, 1 image)
+ * (spec section 3.1; modeling_llama2.py):
+ *   a_t = RMSNorm(x_t; g_in[m_t]);  q_t = Wq a_t;  k_t = Wk[m_t] a_t;  v_t = Wv[m_t] a_t
+ *   RoPE(q_t, k_t) at position p_t;  attn_t = causal softmax(q_t k^T / sqrt(hd)) v
+ *   x_t += Wo attn_t;  b_t = RMSNorm(x_t; g_post[m_t]);  x_t += Wdown(SiLU(Wgate b_t) * Wup b_t)
+ * After the last layer: RMSNorm(x; g_final) -> output head (untied) -> logits.
+ * Q and K rows arrive permuted per head (FORMAT.md), so the adjacent-pair RoPE
+ * of ops.h equals the reference's rotate_half. Plain llama GGUFs have no _img
+ * twins (multiway = 0; every row uses the text copy) and may use GQA. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "model.h"
+
+/* ---------------------------------------------------------------- loading */
+
+owl_status owl_llm_load(owl_loader *ld, owl_llm *l, int arch, int lb, int le, int need_embed,
+                        int need_head)
+{
+    owl_err *err = owl_load_err(ld);
+    owl_model *m = owl_load_model(ld);
+    const char *a = arch == OWL_ARCH_OWL2 ? "mplug-owl2" : "llama";
+    const owl_gguf *g = &m->gguf;
+    char key[128];
+    uint32_t u;
+    owl_status st;
+
+#define REQ_U32(field, name)                                                               \
+    do {                                                                                   \
+        snprintf(key, sizeof key, "%s." name, a);                                          \
+        st = owl_gguf_get_u32(g, key, &u, err);                                            \
+        if (st == OWL_E_NOTFOUND)                                                          \
+            return owl_err_set(err, st, "%s: missing", key);                               \
+        if (st != OWL_OK)                                                                  \
+            return st;                                                                     \
+        if (u == 0 || u > (1u << 20))                                                      \
+            return owl_err_set(err, OWL_E_FORMAT, "%s: %u out of range", key, (unsigned)u); \
+        l->field = u;                                                                      \
+    } while (0)
+
+    REQ_U32(d, "embedding_length");
+    REQ_U32(n_layers, "block_count");
+    REQ_U32(n_heads, "attention.head_count");
+    REQ_U32(ffn, "feed_forward_length");
+    snprintf(key, sizeof key, "%s.attention.head_count_kv", a);
+    st = owl_gguf_get_u32(g, key, &u, err);
+    if (st == OWL_E_NOTFOUND)
+        u = (uint32_t)l->n_heads;
+    else if (st != OWL_OK)
+        return st;
+    if (u == 0 || l->n_heads % u != 0)
+        return owl_err_set(err, OWL_E_FORMAT, "%s: %u does not divide head_count %lld", key,
+                           (unsigned)u, (long long)l->n_heads);
+    l->n_kv_heads = u;
+    snprintf(key, sizeof key, "%s.context_length", a);
+    st = owl_gguf_get_u32(g, key, &u, err);
+    if (st != OWL_OK && st != OWL_E_NOTFOUND)
+        return st;
+    l->n_ctx_train = st == OWL_OK ? (int64_t)u : 2048;
+    snprintf(key, sizeof key, "%s.rope.freq_base", a);
+    l->rope_theta = 10000.0f;
+    st = owl_gguf_get_f32(g, key, &l->rope_theta, err);
+    if (st != OWL_OK && st != OWL_E_NOTFOUND)
+        return st;
+    snprintf(key, sizeof key, "%s.attention.layer_norm_rms_epsilon", a);
+    st = owl_gguf_get_f32(g, key, &l->rms_eps, err);
+    if (st == OWL_E_NOTFOUND)
+        return owl_err_set(err, st, "%s: missing", key);
+    if (st != OWL_OK)
+        return st;
+    if (!(l->rms_eps > 0.0f && l->rms_eps < 1.0f) || !(l->rope_theta > 0.0f))
+        return owl_err_set(err, OWL_E_FORMAT, "%s: eps %g / rope theta %g out of range", a,
+                           (double)l->rms_eps, (double)l->rope_theta);
+    if (l->d % l->n_heads != 0 || (l->d / l->n_heads) % 2 != 0)
+        return owl_err_set(err, OWL_E_FORMAT, "%s: embedding_length %lld not a multiple of 2*head_count %lld",
+                           a, (long long)l->d, (long long)l->n_heads);
+    l->head_dim = l->d / l->n_heads;
+    l->kv_dim = l->head_dim * l->n_kv_heads;
+    if (le == 0)
+        le = (int)l->n_layers;
+    if (lb < 0 || lb > le || le > l->n_layers)
+        return owl_err_set(err, OWL_E_INVALID, "layer range [%d, %d) outside 0..%lld", lb, le,
+                           (long long)l->n_layers);
+    m->opts.layer_begin = lb;
+    m->opts.layer_end = le;
+
+    /* vocabulary size: rows of token_embd (or of output for a head-only stage) */
+    const owl_gguf_tensor *te = owl_gguf_find_tensor(g, "token_embd.weight");
+    if (!te)
+        te = owl_gguf_find_tensor(g, "output.weight");
+    if (!te)
+        return owl_err_set(err, OWL_E_NOTFOUND, "token_embd.weight: missing");
+    if (te->ne[1] <= 0 || te->ne[1] > (1 << 24))
+        return owl_err_set(err, OWL_E_FORMAT, "%.*s: %lld rows out of range", (int)te->name.len,
+                           te->name.data, (long long)te->ne[1]);
+    l->n_vocab = te->ne[1];
+
+    l->multiway = arch == OWL_ARCH_OWL2;
+    l->layers = owl_load_alloc(ld, sizeof(owl_llm_layer) * (size_t)l->n_layers);
+    if (!l->layers)
+        return OWL_E_NOMEM;
+
+    if (need_embed && (st = owl_load_mat(ld, &l->tok_embd, "token_embd.weight", l->d, l->n_vocab)))
+        return st;
+    char name[96];
+    for (int i = lb; i < le; i++) {
+        owl_llm_layer *L = &l->layers[i];
+#define MAT(dst, suffix, cols, rows)                                                 \
+    do {                                                                             \
+        snprintf(name, sizeof name, "blk.%d." suffix ".weight", i);                  \
+        if ((st = owl_load_mat(ld, dst, name, cols, rows)) != OWL_OK)                \
+            return st;                                                               \
+    } while (0)
+#define VEC(dst, suffix)                                                             \
+    do {                                                                             \
+        snprintf(name, sizeof name, "blk.%d." suffix ".weight", i);                  \
+        if ((st = owl_load_vec(ld, dst, name, l->d, 1)) != OWL_OK)                   \
+            return st;                                                               \
+    } while (0)
+        VEC(&L->attn_norm[0], "attn_norm");
+        VEC(&L->ffn_norm[0], "ffn_norm");
+        MAT(&L->q, "attn_q", l->d, l->d);
+        MAT(&L->k[0], "attn_k", l->d, l->kv_dim);
+        MAT(&L->v[0], "attn_v", l->d, l->kv_dim);
+        MAT(&L->o, "attn_output", l->d, l->d);
+        MAT(&L->gate, "ffn_gate", l->d, l->ffn);
+        MAT(&L->up, "ffn_up", l->d, l->ffn);
+        MAT(&L->down, "ffn_down", l->ffn, l->d);
+        if (l->multiway) {
+            VEC(&L->attn_norm[1], "attn_norm_img");
+            VEC(&L->ffn_norm[1], "ffn_norm_img");
+            MAT(&L->k[1], "attn_k_img", l->d, l->kv_dim);
+            MAT(&L->v[1], "attn_v_img", l->d, l->kv_dim);
+        } else {
+            L->attn_norm[1] = L->attn_norm[0];
+            L->ffn_norm[1] = L->ffn_norm[0];
+            L->k[1] = L->k[0];
+            L->v[1] = L->v[0];
+        }
+#undef MAT
+#undef VEC
+    }
+    if (need_head) {
+        if ((st = owl_load_vec(ld, &l->out_norm, "output_norm.weight", l->d, 1)))
+            return st;
+        /* llama.cpp GGUFs of tied models have no output.weight: the head is token_embd */
+        const char *head = "output.weight";
+        if (arch == OWL_ARCH_LLAMA && !owl_load_has(ld, head))
+            head = "token_embd.weight";
+        if ((st = owl_load_mat(ld, &l->output, head, l->d, l->n_vocab)))
+            return st;
+    }
+    return OWL_OK;
+#undef REQ_U32
+}
+
+/* ---------------------------------------------------------------- forward */
+
+void owl_llm_embed(owl_session *s, const int32_t *ids, int64_t n, float *x)
+{
+    const owl_llm *l = &s->m->llm;
+    size_t row = owl_row_size(l->tok_embd.type, l->d);
+    for (int64_t i = 0; i < n; i++)
+        owl_dequantize_row_ref(l->tok_embd.type, (const char *)l->tok_embd.data + (size_t)ids[i] * row,
+                               x + i * l->d, l->d);
+}
+
+/* Store rows of K/V (n, kv_dim) f32 at cache positions pos0.. of a plane. */
+static void kv_store(const owl_session *s, void *plane, const float *src, int64_t n, int64_t pos0)
+{
+    int64_t w = s->m->llm.kv_dim;
+    if (s->kv_type == OWL_TYPE_F32) {
+        memcpy((float *)plane + pos0 * w, src, sizeof(float) * (size_t)(n * w));
+    } else {
+        owl_f16 *dst = (owl_f16 *)plane + pos0 * w;
+        for (int64_t i = 0; i < n * w; i++)
+            dst[i] = owl_f32_to_f16(src[i]);
+    }
+}
+
+void *owl_llm_kv_plane(const owl_session *s, int layer, int which)
+{
+    size_t idx = (size_t)(layer - s->m->opts.layer_begin) * 2 + (size_t)which;
+    return (char *)s->kv + idx * s->kv_layer_bytes;
+}
+
+/* Row runs of equal modality: [a, b) with modality mod; returns b. */
+static int64_t run_end(const uint8_t *modality, int64_t a, int64_t n)
+{
+    int64_t b = a + 1;
+    if (modality)
+        while (b < n && modality[b] == modality[a])
+            b++;
+    else
+        b = n;
+    return b;
+}
+
+void owl_llm_layers(owl_session *s, int l0, int l1, float *x, int64_t n, int64_t pos0,
+                    const uint8_t *modality)
+{
+    const owl_llm *l = &s->m->llm;
+    const int64_t d = l->d, kvd = l->kv_dim, ffn = l->ffn;
+    const owl_llm_scratch *b = &s->ls;
+    char name[32];
+    for (int li = l0; li < l1; li++) {
+        const owl_llm_layer *L = &l->layers[li];
+        /* attention block */
+        for (int64_t t = 0; t < n; t++)
+            owl_rmsnorm(b->xn + t * d, x + t * d, L->attn_norm[modality ? modality[t] : 0], d,
+                        l->rms_eps);
+        owl_model_matmul(s, &L->q, NULL, b->xn, n, b->q);
+        for (int64_t a = 0, e; a < n; a = e) {
+            e = run_end(modality, a, n);
+            int mw = modality ? modality[a] : 0;
+            owl_model_matmul(s, &L->k[mw], NULL, b->xn + a * d, e - a, b->k + a * kvd);
+            owl_model_matmul(s, &L->v[mw], NULL, b->xn + a * d, e - a, b->v + a * kvd);
+        }
+        for (int64_t t = 0; t < n; t++) {
+            owl_rope(b->q + t * d, (int)l->n_heads, (int)l->head_dim, pos0 + t, l->rope_theta);
+            owl_rope(b->k + t * kvd, (int)l->n_kv_heads, (int)l->head_dim, pos0 + t, l->rope_theta);
+        }
+        void *kc = owl_llm_kv_plane(s, li, 0), *vc = owl_llm_kv_plane(s, li, 1);
+        kv_store(s, kc, b->k, n, pos0);
+        kv_store(s, vc, b->v, n, pos0);
+        owl_attn_args aa = {
+            .q = b->q, .q_stride = d, .k = kc, .v = vc, .kv_type = s->kv_type, .kv_stride = kvd,
+            .n_q = n, .n_kv = pos0 + n, .n_heads = (int)l->n_heads, .n_kv_heads = (int)l->n_kv_heads,
+            .head_dim = (int)l->head_dim, .scale = 1.0f / sqrtf((float)l->head_dim), .causal = 1,
+            .q_pos0 = pos0, .out = b->att, .out_stride = d};
+        owl_attention(s->pool, &aa, s->att_scratch);
+        owl_model_matmul(s, &L->o, NULL, b->att, n, b->tmp);
+        owl_add(x, x, b->tmp, n * d);
+        /* MLP block */
+        for (int64_t t = 0; t < n; t++)
+            owl_rmsnorm(b->xn + t * d, x + t * d, L->ffn_norm[modality ? modality[t] : 0], d,
+                        l->rms_eps);
+        owl_model_matmul(s, &L->gate, NULL, b->xn, n, b->g);
+        owl_model_matmul(s, &L->up, NULL, b->xn, n, b->u);
+        owl_swiglu(b->g, b->g, b->u, n * ffn);
+        owl_model_matmul(s, &L->down, NULL, b->g, n, b->tmp);
+        owl_add(x, x, b->tmp, n * d);
+        snprintf(name, sizeof name, "llm_layer%d", li);
+        owl_model_tap(s, name, x, n, d);
+    }
+}
+
+void owl_llm_head(owl_session *s, float *x, int64_t n, float *logits, int64_t ld)
+{
+    const owl_llm *l = &s->m->llm;
+    for (int64_t t = 0; t < n; t++)
+        owl_rmsnorm(x + t * l->d, x + t * l->d, l->out_norm, l->d, l->rms_eps);
+    owl_model_tap(s, "llm_final_norm", x, n, l->d);
+    owl_matmul(s->pool, l->output.data, l->output.type, l->output.rows, l->output.cols, x, l->d, n,
+               logits, ld, s->mm_scratch);
+}
