@@ -30,6 +30,8 @@ LIB_SRC := $(sort $(wildcard src/*/*.c))
 LIB_SRC := $(filter-out src/cli/%,$(LIB_SRC))
 CLI_SRC := $(wildcard src/cli/*.c)
 CONV_SRC := $(wildcard weights_tool/*.c)
+# weights_tool minus its main: linked into the CLI (inspect) and the tests
+CONV_LIB_SRC := $(filter-out weights_tool/main.c,$(CONV_SRC))
 GLUE_SRC := $(wildcard wasm_glue/*.c)
 TEST_SRC := $(sort $(wildcard tests/c/*.c))
 BENCH_SRC := $(wildcard bench/*.c)
@@ -52,14 +54,14 @@ build/libowlet.a: $(call objs,native,$(LIB_SRC))
 	@rm -f $@
 	ar rcs $@ $^
 
-build/owlet: $(call objs,native,$(CLI_SRC)) build/libowlet.a
-	$(CC) $(NATIVE_CFLAGS) -o $@ $(call objs,native,$(CLI_SRC)) build/libowlet.a $(LIBS)
+# `owlet inspect` is weights_tool/inspect.c: the CLI links the converter's
+# library objects (everything in weights_tool/ but its main).
+build/owlet: $(call objs,native,$(CLI_SRC) $(CONV_LIB_SRC)) build/libowlet.a
+	$(CC) $(NATIVE_CFLAGS) -o $@ $(call objs,native,$(CLI_SRC) $(CONV_LIB_SRC)) build/libowlet.a $(LIBS)
 
 build/owlet-convert: $(call objs,native,$(CONV_SRC)) build/libowlet.a
 	$(CC) $(NATIVE_CFLAGS) -o $@ $(call objs,native,$(CONV_SRC)) build/libowlet.a $(LIBS)
 
-# weights_tool objects also go into the test binary (minus its main)
-CONV_LIB_SRC := $(filter-out weights_tool/main.c,$(CONV_SRC))
 
 # ---------------------------------------------------------------- tests (native, sanitizers)
 build/gen/test_list.h: $(TEST_SRC) scripts/gen_tests.sh

@@ -248,7 +248,7 @@ static inline void block_simd_t(const owl_attn_args *a, int64_t i0, int nr, int 
     const int hk = h / (a->n_heads / a->n_kv_heads);
     const float *q[QBLOCK];
     float *o[QBLOCK];
-    int64_t nv[QBLOCK];
+    int64_t nv[QBLOCK] = {0};
     for (int r = 0; r < nr; r++) {
         q[r] = a->q + (i0 + r) * a->q_stride + (int64_t)h * a->head_dim;
         o[r] = a->out + (i0 + r) * a->out_stride + (int64_t)h * a->head_dim;
