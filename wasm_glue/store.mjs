@@ -185,7 +185,28 @@ const sleep = (ms, signal) => new Promise((resolve, reject) => {
   if (signal) signal.addEventListener('abort', () => { clearTimeout(t); reject(abortError()); }, { once: true });
 });
 
+// Node without a global fetch (node --no-experimental-fetch, which Emscripten
+// 3.1.6 output needs): a minimal GET over node:http(s) with the fields used here.
+async function nodeFetch(url, { signal } = {}) {
+  const mod = await import(url.startsWith('https:') ? 'node:https' : 'node:http');
+  return new Promise((resolve, reject) => {
+    const req = mod.get(url, { signal }, (res) => {
+      const parts = [];
+      res.on('data', (d) => parts.push(d));
+      res.on('error', reject);
+      res.on('end', () => {
+        const b = Buffer.concat(parts);
+        resolve({ ok: res.statusCode >= 200 && res.statusCode < 300, status: res.statusCode, redirected: false, url,
+          arrayBuffer: async () => b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) });
+      });
+    });
+    req.on('error', (e) => reject(signal && signal.aborted ? Object.assign(new Error('The operation was aborted'), { name: 'AbortError' }) : e));
+  });
+}
+
 async function readUrl(url, { signal, fetchFn, expectSize }) {
+  if (!fetchFn) fetchFn = globalThis.fetch || (typeof process !== 'undefined' && process.versions && process.versions.node ? nodeFetch : null);
+  if (!fetchFn) throw new OwletError('network', `GET ${url}: no fetch() in this environment`);
   if (url.startsWith('file:')) {
     const { readFile } = await import('node:fs/promises');
     const buf = await readFile(new URL(url));

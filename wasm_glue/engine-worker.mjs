@@ -1,0 +1,331 @@
+// engine-worker.mjs - one wasm engine instance (one model or one pipeline stage)
+// in a dedicated worker, driven by wasm_glue/owlet.mjs.
+//
+// Runs as a CLASSIC browser Worker (`new Worker(url)`, no {type:'module'}):
+// the Emscripten 3.1.6 engine is a classic -sMODULARIZE script that is loaded
+// with importScripts, which module workers do not have. In Node the same file
+// runs in a worker_threads Worker (it has no static import/export, so it is a
+// valid script and module both) and loads the engine with createRequire.
+//
+// Protocol. Requests {id, op, args} -> replies {id, ok: true, value} or
+// {id, ok: false, error: {code, status, message}}; code is the C status as a
+// lower-case name ('invalid', 'format', 'nomem', 'limit', 'state', ...) or
+// 'engine' for a crash in the wasm runtime. There are no unsolicited events:
+// generation is pulled one token per 'step' request (free backpressure, and the
+// caller cancels simply by not asking for more and sending 'end'). Typed arrays
+// travel by transfer both ways. Ops:
+//   init  {engineUrl, threads}          -> {threads, simd, build}
+//   alloc {size}                        reserve the model buffer (one malloc)
+//   alloc_header {size}                 reserve the header buffer (partial load)
+//   chunk {offset, bytes, header?}      copy bytes into the buffer at offset
+//   load  {size, headerSize, rangeOffset, fileSize, layerBegin, layerEnd,
+//          flags, aspect, nCtx, nBatch, kvF32} -> model info
+//   image {rgba, width, height, stride} | image {encoded}
+//   push_turn {role, text}   ask {text}   reset   stats   info
+//   gen_begin {temperature, topK, topP, minP, repeatPenalty, seed, maxTokens, stop[]}
+//   step                                -> {piece, done, reason, token}
+//   end                                 the answer so far becomes the assistant turn
+//   history                             -> {ids: Int32Array} the prompt ids in the KV cache
+//   stage ops: prepare {text} -> {rows, pos0}; embed -> {x, mod};
+//   run {x, n, pos0, mod} -> {x}; head {x, n} -> {logits};
+//   step_logits {logits} -> as step; embed_pending -> {x, pos} | null
+//   unload                              free everything (the worker may be terminated)
+//
+// Memory: wasm memory may grow during any call into C, so no HEAP view is
+// kept across calls; heap() makes a fresh view each time.
+
+(function () {
+  'use strict';
+  let M = null;      // the Emscripten module
+  let ctx = 0;       // owl_api *
+  let buf = 0, bufSize = 0, hdr = 0, hdrSize = 0;
+  let post = null;
+
+  const STATUS = { '-1': 'invalid', '-2': 'format', '-3': 'truncated', '-4': 'unsupported', '-5': 'nomem',
+    '-6': 'io', '-7': 'limit', '-8': 'notfound', '-9': 'cancelled', '-10': 'state' };
+
+  class EngineError extends Error {
+    constructor(status, message) { super(message); this.status = status; this.code = STATUS[status] || 'engine'; }
+  }
+
+  function heap() {
+    const b = M.wasmMemory ? M.wasmMemory.buffer : M.HEAPU8.buffer;
+    return new Uint8Array(b);
+  }
+  function check(st) {
+    if (st < 0) throw new EngineError(st, M.UTF8ToString(M._owl_api_error(ctx)));
+    return st;
+  }
+  function cstr(s) {
+    const n = M.lengthBytesUTF8(s) + 1;
+    const p = M._malloc(n);
+    if (!p) throw new EngineError(-5, `out of memory for a ${n}-byte string`);
+    M.stringToUTF8(s, p, n);
+    return p;
+  }
+  function withBytes(bytes, fn) {
+    const p = M._malloc(Math.max(1, bytes.byteLength));
+    if (!p) throw new EngineError(-5, `out of memory for ${bytes.byteLength} bytes`);
+    try { heap().set(bytes, p); return fn(p); } finally { M._free(p); }
+  }
+  function withF64(fn) {
+    const p = M._malloc(8);
+    try { const r = fn(p); return [r, new Float64Array(heap().buffer, p, 1)[0]]; } finally { M._free(p); }
+  }
+  function copyOut(p, bytes, Ctor) {
+    return new Ctor(heap().slice(p, p + bytes).buffer);
+  }
+  const json = (p) => JSON.parse(M.UTF8ToString(p) || 'null');
+  function str(arg, what) {
+    if (typeof arg !== 'string') throw new EngineError(-1, `${what} must be a string`);
+    return arg;
+  }
+  function num(arg, what, lo, hi) {
+    if (typeof arg !== 'number' || !Number.isFinite(arg) || arg < lo || arg > hi)
+      throw new EngineError(-1, `${what} ${arg} is not a number in ${lo}..${hi}`);
+    return arg;
+  }
+  function bytesArg(a, what) {
+    if (!(a instanceof Uint8Array || a instanceof Uint8ClampedArray || a instanceof Float32Array))
+      throw new EngineError(-1, `${what} must be a typed array`);
+    return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+  }
+
+  async function loadEngine(engineUrl) {
+    if (typeof importScripts === 'function') {
+      importScripts(engineUrl);
+      /* global createOwlet */
+      const factory = self.createOwlet;
+      return factory({
+        locateFile: (p) => new URL(p, engineUrl).href,
+        mainScriptUrlOrBlob: engineUrl,
+        print: () => {}, printErr: (s) => console.warn('owlet engine:', s),
+      });
+    }
+    // Node: the classic build through require. The wasm bytes are read here
+    // because the 3.1.6 glue would use a global fetch() on a path if there is one.
+    const { createRequire } = await import('node:module');
+    const { readFileSync } = await import('node:fs');
+    const file = engineUrl.startsWith('file:') ? new URL(engineUrl).pathname : engineUrl;
+    const require = createRequire(file);
+    return require(file)({
+      wasmBinary: readFileSync(file.replace(/\.js$/, '.wasm')),
+      print: () => {}, printErr: (s) => console.warn('owlet engine:', s),
+    });
+  }
+
+  // Start the pthread workers before any C code blocks waiting for them
+  // (the builds use PTHREAD_POOL_SIZE=0: threads are created on demand, and a
+  // blocked caller could never see a worker that is still loading).
+  async function preloadThreads(n) {
+    const P = M.PThread;
+    if (!P || n <= 0) return;
+    const loads = [];
+    for (let i = P.unusedWorkers.length; i < n; i++) {
+      P.allocateUnusedWorker();
+      const w = P.unusedWorkers[P.unusedWorkers.length - 1];
+      loads.push(new Promise((resolve) => P.loadWasmModuleToWorker(w, resolve)));
+    }
+    await Promise.all(loads);
+  }
+
+  const ops = {
+    async init({ engineUrl, threads }) {
+      M = await loadEngine(str(engineUrl, 'engineUrl'));
+      const max = M._owl_wasm_max_threads();
+      const n = Math.max(1, Math.min(max, Math.floor(num(threads ?? 1, 'threads', 1, 64))));
+      await preloadThreads(n - 1);
+      ctx = M._owl_api_new();
+      if (!ctx) throw new EngineError(-5, 'out of memory creating the engine context');
+      return { threads: n, simd: M._owl_wasm_has_simd() === 1, build: max > 1 ? 'owlet' : 'owlet-st' };
+    },
+    alloc({ size }) {
+      num(size, 'size', 1, 4294967295);
+      if (buf) M._free(buf);
+      buf = M._malloc(size);
+      bufSize = buf ? size : 0;
+      if (!buf) throw new EngineError(-5, `cannot allocate ${(size / 1048576).toFixed(1)} MiB for the model ` +
+        `in wasm memory (${(heap().byteLength / 1048576).toFixed(0)} MiB in use, 4096 MiB max)`);
+      return null;
+    },
+    alloc_header({ size }) {
+      num(size, 'size', 1, 1 << 30);
+      if (hdr) M._free(hdr);
+      hdr = M._malloc(size);
+      hdrSize = hdr ? size : 0;
+      if (!hdr) throw new EngineError(-5, `cannot allocate ${size} bytes for the model header`);
+      return null;
+    },
+    chunk({ offset, bytes, header }) {
+      const b = bytesArg(bytes, 'bytes');
+      const base = header ? hdr : buf, size = header ? hdrSize : bufSize;
+      num(offset, 'offset', 0, size);
+      if (!base || offset + b.byteLength > size)
+        throw new EngineError(-1, `chunk at ${offset} of ${b.byteLength} bytes outside the ${size}-byte buffer`);
+      heap().set(b, base + offset);
+      return null;
+    },
+    load(a) {
+      if (!buf) throw new EngineError(-10, 'load: no buffer (alloc + chunk first)');
+      const asp = cstr(a.aspect || '');
+      const useHdr = !!a.headerSize;
+      if (useHdr && !hdr) throw new EngineError(-10, 'load: partial load without a header buffer');
+      let st;
+      try {
+        // ownership of buf and hdr passes to the context, also on error
+        st = M._owl_api_load(ctx, buf, bufSize, useHdr ? hdr : 0, useHdr ? hdrSize : 0, a.rangeOffset || 0,
+          a.fileSize || 0, a.layerBegin | 0, a.layerEnd | 0, a.flags | 0, asp);
+      } finally { M._free(asp); }
+      if (!useHdr && hdr) M._free(hdr);
+      buf = bufSize = hdr = hdrSize = 0;
+      check(st);
+      check(M._owl_api_session(ctx, num(a.nCtx ?? 0, 'nCtx', 0, 1e8), num(a.nBatch ?? 0, 'nBatch', 0, 1e8),
+        a.kvF32 ? 1 : 0, num(a.threads ?? 1, 'threads', 1, 64)));
+      return json(M._owl_api_info(ctx));
+    },
+    info() { return json(M._owl_api_info(ctx)); },
+    stats() { return json(M._owl_api_stats(ctx)); },
+    image(a) {
+      if (a.encoded) {
+        const b = bytesArg(a.encoded, 'encoded');
+        withBytes(b, (p) => check(M._owl_api_add_image_encoded(ctx, p, b.byteLength)));
+        return null;
+      }
+      const b = bytesArg(a.rgba, 'rgba');
+      const w = num(a.width, 'width', 1, 65536), h = num(a.height, 'height', 1, 65536);
+      const stride = num(a.stride ?? 4 * w, 'stride', 4 * w, 4 * 65536 * 4);
+      if (b.byteLength < stride * (h - 1) + 4 * w)
+        throw new EngineError(-1, `image: ${b.byteLength} bytes for ${w}x${h} at stride ${stride}`);
+      withBytes(b, (p) => check(M._owl_api_add_image_rgba(ctx, p, w, h, stride)));
+      return null;
+    },
+    push_turn({ role, text }) {
+      const p = cstr(str(text, 'text'));
+      try { check(M._owl_api_push_turn(ctx, role === 'assistant' ? 1 : 0, p)); } finally { M._free(p); }
+      return null;
+    },
+    ask({ text }) {
+      const p = cstr(str(text, 'text'));
+      try { check(M._owl_api_ask(ctx, p)); } finally { M._free(p); }
+      return null;
+    },
+    gen_begin(a) {
+      const stops = (a.stop || []).map((s) => cstr(str(s, 'stop string')));
+      const arr = M._malloc(4 * Math.max(1, stops.length));
+      try {
+        stops.forEach((p, i) => { new Uint32Array(heap().buffer, arr, stops.length)[i] = p; });
+        check(M._owl_api_gen_begin(ctx, a.temperature ?? 0, a.topK ?? 0, a.topP ?? 1, a.minP ?? 0,
+          a.repeatPenalty ?? 1, num(a.seed ?? 0, 'seed', 0, 2 ** 53), a.maxTokens ?? 0, arr, stops.length));
+      } finally { stops.forEach((p) => M._free(p)); M._free(arr); }
+      return null;
+    },
+    step() { return stepResult(check(M._owl_api_gen_step(ctx))); },
+    step_logits({ logits }) {
+      const b = bytesArg(logits, 'logits');
+      return stepResult(check(withBytes(b, (p) => M._owl_api_gen_step_logits(ctx, p))));
+    },
+    end() { check(M._owl_api_gen_end(ctx)); return null; },
+    history() {
+      const n = M._owl_api_history(ctx, 0, 0);
+      const p = M._malloc(4 * Math.max(1, n));
+      try { M._owl_api_history(ctx, p, n); return { ids: copyOut(p, 4 * n, Int32Array) }; } finally { M._free(p); }
+    },
+    reset() { check(M._owl_api_reset(ctx)); return null; },
+    prepare({ text }) {
+      const p = cstr(str(text, 'text'));
+      try {
+        const [rows, pos0] = withF64((q) => M._owl_api_prepare(ctx, p, q));
+        check(rows);
+        return { rows, pos0 };
+      } finally { M._free(p); }
+    },
+    embed({ rows }) {
+      const d = json(M._owl_api_info(ctx)).d_model;
+      const x = M._malloc(rows * d * 4), mod = M._malloc(rows);
+      try {
+        check(M._owl_api_embed_prepared(ctx, x, mod));
+        return { x: copyOut(x, rows * d * 4, Float32Array), mod: copyOut(mod, rows, Uint8Array) };
+      } finally { M._free(x); M._free(mod); }
+    },
+    embed_pending() {
+      const d = json(M._owl_api_info(ctx)).d_model;
+      const x = M._malloc(d * 4);
+      try {
+        const pos = M._owl_api_embed_pending(ctx, x);
+        if (pos === -1) return null;
+        if (pos < 0) check(-1);
+        return { x: copyOut(x, d * 4, Float32Array), pos };
+      } finally { M._free(x); }
+    },
+    run({ x, n, pos0, mod }) {
+      const xb = bytesArg(x, 'x');
+      const px = M._malloc(xb.byteLength);
+      const pm = mod ? M._malloc(n) : 0;
+      try {
+        heap().set(xb, px);
+        if (mod) heap().set(bytesArg(mod, 'mod').subarray(0, n), pm);
+        check(M._owl_api_stage_run(ctx, px, n, pos0, pm));
+        return { x: copyOut(px, xb.byteLength, Float32Array) };
+      } finally { M._free(px); if (pm) M._free(pm); }
+    },
+    head({ x, n }) {
+      const info = json(M._owl_api_info(ctx));
+      const xb = bytesArg(x, 'x');
+      const px = M._malloc(xb.byteLength), pl = M._malloc(n * info.n_vocab * 4);
+      try {
+        heap().set(xb, px);
+        check(M._owl_api_stage_head(ctx, px, n, pl));
+        return { logits: copyOut(pl, n * info.n_vocab * 4, Float32Array) };
+      } finally { M._free(px); M._free(pl); }
+    },
+    unload() {
+      if (ctx) M._owl_api_free(ctx);
+      ctx = 0;
+      if (M && M.PThread) M.PThread.terminateAllThreads();
+      return null;
+    },
+  };
+
+  function stepResult(r) {
+    const len = M._owl_api_piece_len(ctx), p = M._owl_api_piece(ctx);
+    const piece = new TextDecoder().decode(heap().slice(p, p + len));
+    const reasons = ['', 'eos', 'stop', 'length', 'context', 'error'];
+    return { piece, done: r === 0, reason: r === 0 ? reasons[M._owl_api_gen_reason(ctx)] || 'error' : null,
+      token: M._owl_api_last_token(ctx) };
+  }
+
+  function transferables(v) {
+    const out = [];
+    if (v && typeof v === 'object')
+      for (const k of Object.keys(v)) if (v[k] && ArrayBuffer.isView(v[k])) out.push(v[k].buffer);
+    return out;
+  }
+
+  async function onMessage(msg) {
+    const { id, op, args } = msg || {};
+    try {
+      if (!Object.prototype.hasOwnProperty.call(ops, op)) throw new EngineError(-1, `unknown op ${JSON.stringify(op)}`);
+      if (op !== 'init' && !M) throw new EngineError(-10, `${op}: engine not initialised`);
+      const value = await ops[op](args || {});
+      post({ id, ok: true, value }, transferables(value));
+    } catch (e) {
+      const error = e instanceof EngineError ? { code: e.code, status: e.status, message: e.message }
+        : { code: 'engine', status: 0, message: String(e && e.message ? e.message : e) };
+      post({ id, ok: false, error });
+    }
+  }
+
+  // Requests are handled one at a time, in order.
+  let chain = Promise.resolve();
+  const enqueue = (msg) => { chain = chain.then(() => onMessage(msg)); };
+
+  if (typeof importScripts === 'function') {
+    post = (m, t) => self.postMessage(m, t);
+    self.onmessage = (e) => enqueue(e.data);
+  } else {
+    import('node:worker_threads').then(({ parentPort }) => {
+      post = (m, t) => parentPort.postMessage(m, t);
+      parentPort.on('message', enqueue);
+    });
+  }
+})();

@@ -1,0 +1,549 @@
+// owlet.mjs - the JavaScript API of owlet (browser and Node 20), one ES module.
+//
+//   const owl = await Owlet.load('models/demo/manifest.json', { onProgress });
+//   const chat = owl.chat();
+//   await chat.addImage(canvas);
+//   for await (const piece of chat.ask('What is in the picture?', { maxTokens: 64 })) out.textContent += piece;
+//   owl.unload();
+//
+// The engine runs in dedicated workers (wasm_glue/engine-worker.mjs; classic
+// Workers in the browser, worker_threads in Node), one per pipeline stage of
+// the manifest's plan. Chunks come from the chunk store (store.mjs: download,
+// verify, IndexedDB); each stage's bytes are copied chunk by chunk into one
+// allocation in its wasm memory. See docs/API.md.
+
+import { OwletError, IdbBackend, MemoryBackend, cache, ensureChunks, loadManifest, sha256Hex } from './store.mjs';
+
+export { OwletError, cache };
+
+const isBrowser = typeof window !== 'undefined' || (typeof self !== 'undefined' && typeof importScripts === 'function');
+
+function abortError() {
+  const e = new Error('The operation was aborted');
+  e.name = 'AbortError';
+  return e;
+}
+const checkSignal = (signal) => { if (signal && signal.aborted) throw abortError(); };
+
+/** Serialises engine work: one conversation step at a time per model. */
+class Mutex {
+  constructor() { this.p = Promise.resolve(); }
+  /** @template T @param {() => Promise<T>} fn @returns {Promise<T>} */
+  run(fn) {
+    const r = this.p.then(fn);
+    this.p = r.catch(() => {});
+    return r;
+  }
+  async acquire() {
+    let release;
+    const next = new Promise((r) => { release = r; });
+    const prev = this.p;
+    this.p = prev.then(() => next);
+    await prev;
+    return release;
+  }
+}
+
+// ---------------------------------------------------------------- workers
+
+/** One engine worker, speaking the engine-worker.mjs protocol. */
+class EngineWorker {
+  /** @param {any} w a Worker or worker_threads Worker */
+  constructor(w, node) {
+    this.w = w;
+    this.node = node;
+    this.next = 1;
+    this.pending = new Map();
+    this.dead = null;
+    const onMsg = (m) => {
+      const p = this.pending.get(m.id);
+      if (!p) return;
+      this.pending.delete(m.id);
+      if (m.ok) p.resolve(m.value);
+      else p.reject(Object.assign(new OwletError(m.error.code, m.error.message), { status: m.error.status }));
+    };
+    const onErr = (e) => {
+      const why = e && e.message ? e.message : 'the worker script or the engine failed to load';
+      this.dead = new OwletError('engine', `engine worker failed: ${why}`);
+      for (const p of this.pending.values()) p.reject(this.dead);
+      this.pending.clear();
+    };
+    if (node) { w.on('message', onMsg); w.on('error', onErr); } else {
+      w.onmessage = (e) => onMsg(e.data);
+      w.onerror = (e) => { e.preventDefault?.(); onErr(e); };
+    }
+  }
+  static async spawn() {
+    const url = new URL('./engine-worker.mjs', import.meta.url);
+    if (typeof Worker !== 'undefined' && isBrowser) return new EngineWorker(new Worker(url), false);
+    const { Worker: NodeWorker } = await import('node:worker_threads');
+    return new EngineWorker(new NodeWorker(url), true);
+  }
+  /** @param {string} op @param {any} [args] @param {Transferable[]} [transfer] */
+  call(op, args, transfer = []) {
+    if (this.dead) return Promise.reject(this.dead);
+    const id = this.next++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.w.postMessage({ id, op, args }, transfer);
+    });
+  }
+  terminate() { this.w.terminate(); }
+}
+
+/** Node, manifest on the file system: the chunk files themselves are the
+ * store (nothing is copied into JS memory besides the chunk being read).
+ * A chunk is hashed the first time it is read; a file that does not match
+ * reads as missing, so ensureChunks reports it (bad_chunk). */
+class FileBackend {
+  constructor(manifest) { this.m = manifest; this.ok = new Set(); }
+  async get(key) {
+    const c = this.m.chunks[Number(key.slice(this.m.id.length + 1))];
+    if (!c || !c.url.startsWith('file:')) return null;
+    const { readFile } = await import('node:fs/promises');
+    let b;
+    try { b = await readFile(new URL(c.url)); } catch { return null; }
+    const bytes = new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+    if (!this.ok.has(key)) {
+      if (bytes.byteLength !== c.size || (await sha256Hex(bytes)) !== c.sha256) return null;
+      this.ok.add(key);
+    }
+    return { sha256: c.sha256, bytes };
+  }
+  async put() { /* the file is the store */ }
+  async delete() {}
+  async keys() { return []; }
+  async getMeta() { return null; }
+  async putMeta() {}
+  async deleteMeta() {}
+  async listMeta() { return []; }
+}
+
+// ---------------------------------------------------------------- images
+
+function decodeDataUrl(url) {
+  const m = /^data:([^,]*?)(;base64)?,(.*)$/s.exec(url);
+  if (!m) throw new OwletError('invalid', 'image: malformed data: URL');
+  if (m[2]) {
+    const bin = atob(m[3]);
+    const b = new Uint8Array(bin.length);
+    for (let i = 0; i < bin.length; i++) b[i] = bin.charCodeAt(i);
+    return b;
+  }
+  return new TextEncoder().encode(decodeURIComponent(m[3]));
+}
+
+/** Turn any supported image source into engine-worker 'image' args. */
+async function imageArgs(src, opts = {}) {
+  if (typeof src === 'string' || src instanceof URL) {
+    const url = String(src);
+    if (url.startsWith('data:')) return { encoded: decodeDataUrl(url) };
+    if (!isBrowser && !/^https?:/.test(url)) {
+      const { readFile } = await import('node:fs/promises');
+      const b = await readFile(url.startsWith('file:') ? new URL(url) : url);
+      return { encoded: new Uint8Array(b.buffer, b.byteOffset, b.byteLength).slice() };
+    }
+    const abs = new URL(url, globalThis.location ? location.href : undefined);
+    if (globalThis.location && abs.origin !== location.origin && !(opts.allowedOrigins || []).includes(abs.origin))
+      throw new OwletError('bad_origin', `image URL ${abs.href} is not on this page's origin ${location.origin}`);
+    const res = await fetch(abs.href, { signal: opts.signal });
+    if (!res.ok) throw new OwletError('http', `GET ${abs.href}: HTTP ${res.status}`);
+    return { encoded: new Uint8Array(await res.arrayBuffer()) };
+  }
+  if (src instanceof Uint8Array || src instanceof ArrayBuffer) return { encoded: new Uint8Array(src).slice() };
+  if (typeof Blob !== 'undefined' && src instanceof Blob) return { encoded: new Uint8Array(await src.arrayBuffer()) };
+  if (src && src.data && typeof src.width === 'number' && typeof src.height === 'number') // ImageData (or alike)
+    return { rgba: new Uint8Array(src.data.buffer, src.data.byteOffset, src.data.byteLength).slice(),
+      width: src.width, height: src.height, stride: src.width * 4 };
+  const isCanvas = (typeof HTMLCanvasElement !== 'undefined' && src instanceof HTMLCanvasElement) ||
+    (typeof OffscreenCanvas !== 'undefined' && src instanceof OffscreenCanvas);
+  if (isCanvas) {
+    const g = src.getContext('2d');
+    if (g) return imageArgs(g.getImageData(0, 0, src.width, src.height));
+  }
+  if ((typeof ImageBitmap !== 'undefined' && src instanceof ImageBitmap) || isCanvas) {
+    const c = new OffscreenCanvas(src.width, src.height);
+    const g = c.getContext('2d');
+    g.drawImage(src, 0, 0);
+    return imageArgs(g.getImageData(0, 0, src.width, src.height));
+  }
+  throw new OwletError('invalid', 'addImage: want a canvas, OffscreenCanvas, ImageData, ImageBitmap, Blob, bytes or URL');
+}
+
+function cloneImageArgs(a) {
+  return a.encoded ? { encoded: a.encoded.slice() } : { ...a, rgba: a.rgba.slice() };
+}
+
+// ---------------------------------------------------------------- engine (1..n stages)
+
+/**
+ * @typedef {{temperature?:number, topK?:number, topP?:number, minP?:number, repeatPenalty?:number,
+ *            seed?:number, maxTokens?:number, stop?:string[], signal?:AbortSignal}} AskOptions
+ */
+
+class Pipeline {
+  /** @param {EngineWorker[]} stages @param {any[]} infos */
+  constructor(stages, infos, initInfo) {
+    this.stages = stages;
+    this.infos = infos;
+    this.init = initInfo;
+  }
+  get s0() { return this.stages[0]; }
+  get multi() { return this.stages.length > 1; }
+  async ask(text) {
+    if (!this.multi) return this.s0.call('ask', { text });
+    const { rows, pos0 } = await this.s0.call('prepare', { text });
+    const { x, mod } = await this.s0.call('embed', { rows });
+    this.logits = await this.forward(x, rows, pos0, mod);
+  }
+  async forward(x, n, pos0, mod) {
+    for (const st of this.stages) {
+      const m = mod ? mod.slice() : null;
+      ({ x } = await st.call('run', { x, n, pos0, mod: m }, m ? [x.buffer, m.buffer] : [x.buffer]));
+    }
+    const d = x.length / n;
+    const last = x.slice((n - 1) * d);
+    const { logits } = await this.stages[this.stages.length - 1].call('head', { x: last, n: 1 }, [last.buffer]);
+    return logits;
+  }
+  async step() {
+    if (!this.multi) return this.s0.call('step');
+    const fed = await this.s0.call('embed_pending');
+    if (fed) this.logits = await this.forward(fed.x, 1, fed.pos, null);
+    const logits = this.logits;
+    this.logits = null;
+    return this.s0.call('step_logits', { logits }, [logits.buffer]);
+  }
+  async reset() { await Promise.all(this.stages.map((s) => s.call('reset'))); }
+  terminate() { for (const s of this.stages) s.terminate(); }
+}
+
+// ---------------------------------------------------------------- public API
+
+/** A conversation. Created by owl.chat(); the model runs one conversation at a time. */
+export class Chat {
+  /** @param {Owlet} owl @param {{system?:string}} [opts] */
+  constructor(owl, opts = {}) {
+    this.owl = owl;
+    this.system = opts.system || '';
+    /** @type {{role:'user'|'assistant', text:string, images:any[]}[]} */
+    this.turns = [];
+    this.images = []; // pending for the next question
+    this.synced = false;
+  }
+
+  async _activate() {
+    const owl = this.owl;
+    owl._checkLoaded();
+    if (owl._active === this && this.synced) return;
+    await owl.engine.reset();
+    owl._active = this;
+    for (const t of this.turns) {
+      for (const im of t.images) await this._sendImage(cloneImageArgs(im));
+      await owl.engine.s0.call('push_turn', { role: t.role, text: t.text });
+    }
+    for (const im of this.images) await this._sendImage(cloneImageArgs(im));
+    this.synced = true;
+  }
+
+  _sendImage(a) {
+    const buf = a.encoded || a.rgba;
+    return this.owl.engine.s0.call('image', a, [buf.buffer]);
+  }
+
+  /**
+   * Add an image to the next question: canvas pixels go in as RGBA (no
+   * re-encoding); Blobs, bytes and URLs are decoded by the engine exactly as
+   * the reference (PIL) decodes them.
+   * @param {HTMLCanvasElement|OffscreenCanvas|ImageData|ImageBitmap|Blob|Uint8Array|string|URL} src
+   * @param {{signal?:AbortSignal}} [opts]
+   */
+  async addImage(src, opts = {}) {
+    const a = await imageArgs(src, { ...opts, allowedOrigins: this.owl.opts.allowedOrigins });
+    checkSignal(opts.signal);
+    return this.owl.mutex.run(async () => {
+      await this._activate();
+      await this._sendImage(cloneImageArgs(a));
+      this.images.push(a);
+    });
+  }
+
+  /**
+   * Ask a question; yields the answer piece by piece (whole UTF-8 characters).
+   * Abort (opts.signal) rejects with AbortError between tokens; the chat stays
+   * usable and keeps the partial answer.
+   * @param {string} text @param {AskOptions} [opts]
+   * @returns {AsyncGenerator<string, void, void>}
+   */
+  async *ask(text, opts = {}) {
+    if (typeof text !== 'string') throw new OwletError('invalid', 'ask: text must be a string');
+    const { signal } = opts;
+    checkSignal(signal);
+    const owl = this.owl;
+    const release = await owl.mutex.acquire();
+    let started = false, answer = '';
+    try {
+      checkSignal(signal);
+      await this._activate();
+      const eng = owl.engine;
+      const before = await eng.s0.call('stats');
+      await eng.ask(text);
+      started = true; // the user turn is in the engine: 'end' must close it
+      this.turns.push({ role: 'user', text, images: this.images });
+      this.images = [];
+      owl._last = { before, finish: null };
+      checkSignal(signal);
+      await eng.s0.call('gen_begin', {
+        temperature: opts.temperature ?? 0, topK: opts.topK ?? 0, topP: opts.topP ?? 1, minP: opts.minP ?? 0,
+        repeatPenalty: opts.repeatPenalty ?? 1, seed: opts.seed ?? 0, maxTokens: opts.maxTokens ?? 256,
+        stop: opts.stop || [],
+      });
+      for (;;) {
+        checkSignal(signal);
+        const r = await eng.step();
+        if (r.piece) { answer += r.piece; yield r.piece; }
+        if (r.done) { owl._last.finish = r.reason; break; }
+      }
+    } catch (e) {
+      if (e && e.name !== 'AbortError' && !started) this.synced = false;
+      throw e;
+    } finally {
+      try {
+        if (started) {
+          await owl.engine.s0.call('end');
+          this.turns.push({ role: 'assistant', text: answer, images: [] });
+        }
+      } finally { release(); }
+    }
+  }
+
+  /** Forget this conversation (turns and images). */
+  async reset() {
+    this.turns = [];
+    this.images = [];
+    this.synced = false;
+    if (this.owl._active === this) await this.owl.mutex.run(() => this.owl.engine.reset());
+  }
+}
+
+export class Owlet {
+  /** @private */
+  constructor(engine, manifest, opts, initInfo) {
+    this.engine = engine;
+    this.manifest = manifest;
+    this.opts = opts;
+    this.info = engine.infos[0];
+    this.threads = initInfo.threads;
+    this.build = initInfo.build;
+    this.mutex = new Mutex();
+    this._active = null;
+    this._last = null;
+    const self = this;
+    /** @type {((opts?:{system?:string}) => Chat) & {completions:{create:(req:any)=>Promise<any>}}} */
+    this.chat = Object.assign((o) => new Chat(self, o), {
+      completions: { create: (req) => self._completions(req) },
+    });
+  }
+
+  /**
+   * Download (or reuse the cached chunks of) a model and start its engine.
+   * @param {string} manifestUrl
+   * @param {{onProgress?:(p:any)=>void, threads?:number, signal?:AbortSignal, budgetMiB?:number,
+   *          backend?:any, wasmBase?:string|URL, nCtx?:number, kvType?:'f16'|'f32', aspect?:string,
+   *          allowedOrigins?:string[], concurrency?:number, retries?:number, fetch?:Function,
+   *          singleThread?:boolean}} [opts]
+   * @returns {Promise<Owlet>}
+   */
+  static async load(manifestUrl, opts = {}) {
+    const { signal, onProgress } = opts;
+    checkSignal(signal);
+    const manifest = await loadManifest(manifestUrl, opts);
+    const backend = opts.backend || (isBrowser ? new IdbBackend()
+      : manifest.chunks.every((c) => c.url.startsWith('file:')) ? new FileBackend(manifest) : new MemoryBackend());
+    const plan = stagePlan(manifest, opts);
+    const budget = (opts.budgetMiB ?? 3200) * 1048576;
+    for (const [i, st] of plan.entries())
+      if (st.size > budget)
+        throw new OwletError('limit', `stage ${i} holds ${(st.size / 1048576).toFixed(1)} MiB of weights, over the ` +
+          `${(budget / 1048576).toFixed(1)} MiB per-instance budget: convert the model with a smaller --budget-mib`);
+    await ensureChunks(manifest, { ...opts, backend });
+    const isolated = isBrowser ? globalThis.crossOriginIsolated === true : true;
+    const hw = (globalThis.navigator && navigator.hardwareConcurrency) || 4;
+    const wantThreads = Math.max(1, Math.min(64, Math.floor(opts.threads ?? Math.min(hw, 8))));
+    const threaded = isolated && !opts.singleThread && wantThreads > 1;
+    let wb = opts.wasmBase ? String(opts.wasmBase) : new URL('../build/wasm/', import.meta.url).href;
+    if (!isBrowser && !/^[a-z][a-z0-9+.-]*:/i.test(wb)) wb = 'file://' + (wb.startsWith('/') ? wb : `${process.cwd()}/${wb}`);
+    if (!wb.endsWith('/')) wb += '/';
+    const base = new URL(wb, isBrowser ? location.href : undefined);
+    const engineUrl = new URL(threaded ? 'owlet.js' : 'owlet-st.js', base).href;
+
+    const workers = [];
+    let total = 0;
+    try {
+      const infos = [];
+      let initInfo = null;
+      for (const st of plan) total += st.size + (st.header ? st.headerSize : 0);
+      let done = 0, nChunks = 0;
+      for (let i = 0; i < plan.length; i++) {
+        const st = plan[i];
+        const w = await EngineWorker.spawn();
+        workers.push(w);
+        const ii = await w.call('init', { engineUrl, threads: threaded ? wantThreads : 1 });
+        initInfo = initInfo || ii;
+        const copy = async (header, start, end) => {
+          await w.call(header ? 'alloc_header' : 'alloc', { size: end - start });
+          await readChunksSeq(manifest, backend, start, end, signal, async (off, bytes) => {
+            const b = bytes.slice(); // a private copy to transfer (the store keeps its own)
+            await w.call('chunk', { offset: off, bytes: b, header }, [b.buffer]);
+            done += b.byteLength;
+            nChunks++;
+            if (onProgress) onProgress({ phase: 'load', bytesDone: done, bytesTotal: total, chunksDone: nChunks,
+              chunksTotal: manifest.chunks.length, rate: 0, eta: 0, stage: i, stages: plan.length });
+          });
+        };
+        if (st.header) await copy(true, 0, st.headerSize);
+        await copy(false, st.offset, st.offset + st.size);
+        checkSignal(signal);
+        infos.push(await w.call('load', {
+          headerSize: st.header ? st.headerSize : 0, rangeOffset: st.header ? st.offset : 0,
+          fileSize: manifest.totalSize, layerBegin: st.layerBegin, layerEnd: st.layerEnd, flags: st.flags,
+          aspect: opts.aspect || '', nCtx: opts.nCtx || 0, nBatch: opts.nBatch || 0,
+          kvF32: opts.kvType === 'f32', threads: ii.threads,
+        }));
+      }
+      if (onProgress) onProgress({ phase: 'ready', bytesDone: total, bytesTotal: total, chunksDone: manifest.chunks.length,
+        chunksTotal: manifest.chunks.length, rate: 0, eta: 0 });
+      return new Owlet(new Pipeline(workers, infos, initInfo), manifest, opts, initInfo);
+    } catch (e) {
+      for (const w of workers) w.terminate();
+      throw e;
+    }
+  }
+
+  /**
+   * What this page can run: the threaded build needs cross-origin isolation
+   * (COOP same-origin + COEP require-corp, set by the server or by a service
+   * worker such as web/coi-sw.js); otherwise Owlet.load uses owlet-st.
+   * @returns {{crossOriginIsolated:boolean, sharedArrayBuffer:boolean, hardwareConcurrency:number, build:string}}
+   */
+  static threadSupport() {
+    const iso = isBrowser ? globalThis.crossOriginIsolated === true : true;
+    return { crossOriginIsolated: iso, sharedArrayBuffer: typeof SharedArrayBuffer !== 'undefined',
+      hardwareConcurrency: (globalThis.navigator && navigator.hardwareConcurrency) || 1, build: iso ? 'owlet' : 'owlet-st' };
+  }
+
+  /** Cached models: list(), usage(), delete(id). */
+  static get cache() { return cache; }
+
+  _checkLoaded() {
+    if (!this.engine) throw new OwletError('state', 'the model was unloaded');
+  }
+
+  /** Counters of the model's conversation so far, and the build in use. */
+  async stats() {
+    this._checkLoaded();
+    const s = await this.mutex.run(() => this.engine.s0.call('stats'));
+    const pre = s.prefillMs > 0 ? s.promptTokens / (s.prefillMs / 1e3) : 0;
+    const dec = s.decodeMs > 0 ? s.completionTokens / (s.decodeMs / 1e3) : 0;
+    return { ...s, prefillTokPerS: pre, decodeTokPerS: dec, threads: this.threads, build: this.build,
+      stages: this.engine.stages.length };
+  }
+
+  /** Stop the engine workers and free their memory. */
+  async unload() {
+    if (!this.engine) return;
+    const e = this.engine;
+    this.engine = null;
+    await Promise.allSettled(e.stages.map((s) => s.call('unload')));
+    e.terminate();
+  }
+
+  async _completions(req) {
+    if (!req || !Array.isArray(req.messages) || req.messages.length === 0)
+      throw new OwletError('invalid', 'chat.completions.create: messages must be a non-empty array');
+    const msgs = req.messages.filter((m) => m.role !== 'system');
+    const last = msgs[msgs.length - 1];
+    if (!last || last.role !== 'user') throw new OwletError('invalid', 'chat.completions.create: the last message must be from the user');
+    const chat = new Chat(this);
+    const parse = async (m) => {
+      if (typeof m.content === 'string') return { text: m.content, images: [] };
+      if (!Array.isArray(m.content)) throw new OwletError('invalid', `message content must be a string or an array of parts`);
+      let text = '';
+      const images = [];
+      for (const p of m.content) {
+        if (p.type === 'text') text += p.text;
+        else if (p.type === 'image_url') images.push(await imageArgs(p.image_url && p.image_url.url, { signal: req.signal, allowedOrigins: this.opts.allowedOrigins }));
+        else throw new OwletError('invalid', `unknown content part type ${JSON.stringify(p.type)}`);
+      }
+      return { text, images };
+    };
+    for (let i = 0; i < msgs.length - 1; i++) {
+      const m = msgs[i];
+      if (m.role !== (i % 2 === 0 ? 'user' : 'assistant'))
+        throw new OwletError('invalid', `message ${i}: roles must alternate user/assistant (got ${m.role})`);
+      chat.turns.push({ role: m.role, ...(await parse(m)) });
+    }
+    const q = await parse(last);
+    chat.images = q.images;
+    const opts = { temperature: req.temperature ?? 0, topP: req.top_p, topK: req.top_k, seed: req.seed,
+      maxTokens: req.max_tokens ?? 256, stop: typeof req.stop === 'string' ? [req.stop] : req.stop,
+      repeatPenalty: req.repetition_penalty, signal: req.signal };
+    const id = 'chatcmpl-' + Math.random().toString(36).slice(2, 12);
+    const created = Math.floor(Date.now() / 1000), model = this.manifest.name || this.manifest.id;
+    const self = this;
+    const usage = async () => {
+      const s = await self.engine.s0.call('stats');
+      const b = self._last.before;
+      const p = s.promptTokens - b.promptTokens, c = s.lastTokens;
+      return { prompt_tokens: p, completion_tokens: c, total_tokens: p + c };
+    };
+    const finish = () => (self._last.finish === 'length' || self._last.finish === 'context' ? 'length' : 'stop');
+    if (!req.stream) {
+      let content = '';
+      for await (const piece of chat.ask(q.text, opts)) content += piece;
+      return { id, object: 'chat.completion', created, model,
+        choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: finish() }],
+        usage: await self.mutex.run(usage) };
+    }
+    return (async function* () {
+      let first = true;
+      for await (const piece of chat.ask(q.text, opts)) {
+        yield { id, object: 'chat.completion.chunk', created, model,
+          choices: [{ index: 0, delta: first ? { role: 'assistant', content: piece } : { content: piece }, finish_reason: null }] };
+        first = false;
+      }
+      yield { id, object: 'chat.completion.chunk', created, model,
+        choices: [{ index: 0, delta: {}, finish_reason: finish() }], usage: await self.mutex.run(usage) };
+    })();
+  }
+}
+
+/** Read [start, end) of the model from the store one chunk at a time, awaiting
+ * fn(offsetInRange, bytes) for each, so at most one chunk is held in JS. */
+async function readChunksSeq(manifest, backend, start, end, signal, fn) {
+  for (const c of manifest.chunks) {
+    if (c.offset + c.size <= start || c.offset >= end) continue;
+    checkSignal(signal);
+    const rec = await backend.get(`${manifest.id}/${c.index}`);
+    if (!rec || rec.sha256 !== c.sha256) throw new OwletError('cache', `chunk ${c.index} is missing from the cache`);
+    const lo = Math.max(start, c.offset) - c.offset, hi = Math.min(end, c.offset + c.size) - c.offset;
+    await fn(c.offset + lo - start, rec.bytes.subarray(lo, hi));
+  }
+}
+
+/** The manifest's stage plan as load steps; one whole-file step when there is one stage. */
+function stagePlan(manifest, opts) {
+  const raw = manifest.stages || [];
+  const headerSize = Number(manifest.raw && manifest.raw.file && manifest.raw.file.header_size) || 0;
+  if (raw.length <= 1 || opts.forceSingleStage)
+    return [{ header: false, offset: 0, size: manifest.totalSize, layerBegin: 0, layerEnd: 0, flags: 0 }];
+  if (!(headerSize > 0)) throw new OwletError('bad_manifest', 'manifest has several stages but no file.header_size');
+  return raw.map((s, i) => {
+    const offset = Number(s.offset), size = Number(s.size);
+    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(size) || size <= 0 || offset + size > manifest.totalSize)
+      throw new OwletError('bad_manifest', `stage ${i}: byte range ${s.offset}+${s.size} outside the file`);
+    const first = i === 0, last = i === raw.length - 1;
+    return { header: true, headerSize, offset, size, layerBegin: Number(s.layer_start), layerEnd: Number(s.layer_end),
+      flags: (first ? 0 : 3) | (last ? 0 : 4) };
+  });
+}
