@@ -1,0 +1,315 @@
+#!/usr/bin/python3
+"""shapes — deterministic synthetic "coloured shapes" VQA data for owlet's demo model.
+
+Every item is a function of (split seed, index) only: `make_item(seed, i)` draws a square RGB
+picture (PIL, 64..256 px) with 1-4 objects and returns it with every question/answer pair that
+is unambiguous for it. Objects have pairwise different shapes AND pairwise different colours,
+so "the circle", "the red one" and "the red square" always name one object.
+
+- shapes  : circle, square, triangle, star, heart, cross, diamond
+- colours : red, orange, yellow, green, cyan, blue, purple, pink, black (well separated in RGB,
+            each jittered by up to +-14 per channel), on a light background
+- styles  : filled, outlined (thick pen), hand-drawn (wobbly thick pen stroke, like a canvas
+            pen tool; sometimes not quite closed)
+- places  : a 3x3 grid; an object's centre stays inside its cell ("Top left.", "Top.",
+            "Center.", ...); one object may be large
+- backgrounds: white (drawing canvas), light tint, light gradient, light noise / paper grain
+
+Question types and answer forms (answers are short and deterministic; `</s>` ends them in
+training):
+  shape    "What shape is this?" -> "A circle."     (one object; else "What shape is the red one?")
+  colour   "What colour is the circle?" -> "Red."   ("What colour is the shape?" for one object)
+  count    "How many shapes are there?" -> "Three."
+  position "Where is the red square?" -> "Top left."
+  describe "Describe the image." -> "A red circle and a blue square." (reading order: rows top
+           to bottom, then left to right)
+
+Splits: TRAIN_SEED for training (indices 0, 1, 2, ...), HELDOUT_SEED for evaluation; the numpy
+seed sequences [seed, i] never coincide between splits.
+
+    /usr/bin/python3 weights_tool/train_demo/shapes.py --out DIR [--seed 2] [--n 12]
+writes DIR/NNN.png and DIR/items.json (a quick look at the data).
+"""
+
+import argparse
+import json
+import math
+import os
+import sys
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+TRAIN_SEED = 1
+HELDOUT_SEED = 2
+
+SHAPES = ("circle", "square", "triangle", "star", "heart", "cross", "diamond")
+COLOURS = {
+    "red": (220, 30, 35),
+    "orange": (245, 135, 20),
+    "yellow": (240, 215, 25),
+    "green": (35, 165, 55),
+    "cyan": (30, 200, 215),
+    "blue": (35, 70, 215),
+    "purple": (135, 45, 185),
+    "pink": (245, 115, 195),
+    "black": (25, 25, 25),
+}
+COLOUR_NAMES = tuple(COLOURS)
+NUMBERS = ("Zero", "One", "Two", "Three", "Four")
+ROWS = ("top", "middle", "bottom")
+COLS = ("left", "center", "right")
+QTYPES = ("shape", "colour", "count", "position", "describe")
+
+
+def place_name(row, col):
+    """3x3 cell -> answer text: 'Top left.', 'Top.', 'Center.', 'Left.', 'Bottom right.'"""
+    r, c = ROWS[row], COLS[col]
+    if r == "middle" and c == "center":
+        s = "center"
+    elif r == "middle":
+        s = c
+    elif c == "center":
+        s = r
+    else:
+        s = f"{r} {c}"
+    return s[0].upper() + s[1:] + "."
+
+
+# ------------------------------------------------------------------------------ geometry
+
+def outline(shape, cx, cy, r, rot, rng):
+    """Closed outline of a shape as a list of (x, y), centred at (cx, cy), 'radius' r."""
+    if shape == "circle":
+        asp = rng.uniform(0.9, 1.1)
+        pts = [(math.cos(t) * r * asp, math.sin(t) * r / asp) for t in np.linspace(0, 2 * math.pi, 48, False)]
+    elif shape == "square":
+        s = r * 0.82
+        pts = [(-s, -s), (s, -s), (s, s), (-s, s)]
+    elif shape == "diamond":
+        pts = [(0, -r), (0.62 * r, 0), (0, r), (-0.62 * r, 0)]
+    elif shape == "triangle":
+        pts = [(r * math.cos(a), r * math.sin(a) + 0.15 * r) for a in (-math.pi / 2, math.pi / 6, 5 * math.pi / 6)]
+    elif shape == "star":
+        pts = []
+        for k in range(10):
+            a = -math.pi / 2 + k * math.pi / 5
+            rr = r if k % 2 == 0 else 0.42 * r
+            pts.append((rr * math.cos(a), rr * math.sin(a) + 0.08 * r))
+    elif shape == "heart":
+        pts = []
+        for t in np.linspace(0, 2 * math.pi, 48, False):
+            x = 16 * math.sin(t) ** 3
+            y = 13 * math.cos(t) - 5 * math.cos(2 * t) - 2 * math.cos(3 * t) - math.cos(4 * t)
+            pts.append((x * r / 16.5, -(y + 2.5) * r / 16.5))
+    elif shape == "cross":
+        w, s = 0.33 * r, 0.95 * r
+        pts = [(-w, -s), (w, -s), (w, -w), (s, -w), (s, w), (w, w), (w, s), (-w, s), (-w, w),
+               (-s, w), (-s, -w), (-w, -w)]
+    else:
+        raise ValueError(f"outline: unknown shape {shape!r}")
+    c, s = math.cos(rot), math.sin(rot)
+    return [(cx + x * c - y * s, cy + x * s + y * c) for x, y in pts]
+
+
+def resample_closed(pts, step):
+    """Points every `step` px along the closed polyline."""
+    out = []
+    n = len(pts)
+    for i in range(n):
+        (x0, y0), (x1, y1) = pts[i], pts[(i + 1) % n]
+        seg = math.hypot(x1 - x0, y1 - y0)
+        k = max(1, int(seg / step))
+        out += [(x0 + (x1 - x0) * j / k, y0 + (y1 - y0) * j / k) for j in range(k)]
+    return out
+
+
+def wobble(pts, cx, cy, amp, rng):
+    """Smooth radial wobble (a few random low-frequency sines), like a hand-drawn outline."""
+    n = len(pts)
+    t = np.arange(n) / n * 2 * math.pi
+    d = np.zeros(n)
+    for f in (2, 3, 5):
+        d += rng.uniform(-1, 1) * amp / f * np.sin(f * t + rng.uniform(0, 2 * math.pi))
+    d += rng.normal(0, amp * 0.15, n)
+    out = []
+    for (x, y), di in zip(pts, d):
+        vx, vy = x - cx, y - cy
+        nrm = math.hypot(vx, vy) or 1.0
+        out.append((x + vx / nrm * di, y + vy / nrm * di))
+    return out
+
+
+def pen_line(draw, pts, colour, width, closed):
+    """Thick pen stroke with round joints and caps."""
+    seq = pts + [pts[0]] if closed else pts
+    draw.line(seq, fill=colour, width=width, joint="curve")
+    rad = width / 2.0
+    for x, y in (seq[0], seq[-1]):
+        draw.ellipse([x - rad, y - rad, x + rad, y + rad], fill=colour)
+
+
+# ------------------------------------------------------------------------------ rendering
+
+def background(size, rng):
+    kind = rng.choice(["white", "white", "tint", "gradient", "noise"], p=[0.3, 0.1, 0.2, 0.2, 0.2])
+    if kind == "white":
+        return Image.new("RGB", (size, size), (255, 255, 255)), kind
+    c0 = rng.integers(205, 256, 3)
+    if kind == "tint":
+        return Image.new("RGB", (size, size), tuple(int(v) for v in c0)), kind
+    if kind == "gradient":
+        c1 = rng.integers(205, 256, 3)
+        a = rng.uniform(0, 2 * math.pi)
+        yy, xx = np.mgrid[0:size, 0:size] / max(1, size - 1)
+        t = np.clip((np.cos(a) * (xx - 0.5) + np.sin(a) * (yy - 0.5)) + 0.5, 0, 1)[..., None]
+        img = c0 * (1 - t) + c1 * t
+    else:
+        img = c0 + rng.normal(0, rng.uniform(3, 9), (size, size, 1))
+    return Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)), kind
+
+
+N_PROBS = (0.3, 0.25, 0.25, 0.2)
+
+
+def make_item(seed, index, n_probs=N_PROBS, p_big=0.4):
+    """-> dict(image=PIL RGB, objects=[...], qas=[{type, question, answer}], meta).
+    n_probs: probabilities of 1..4 objects (a training curriculum may start with more single
+    objects; evaluation always uses the default); p_big: chance that a single object is large."""
+    rng = np.random.default_rng([seed, index])
+    size = int(rng.choice([64, 96, 112, 128, 160, 224, 256]))
+    img, bg = background(size, rng)
+    draw = ImageDraw.Draw(img)
+    n = int(rng.choice([1, 2, 3, 4], p=list(n_probs)))
+    shapes = rng.choice(len(SHAPES), n, replace=False)
+    colours = rng.choice(len(COLOUR_NAMES), n, replace=False)
+    cells = rng.choice(9, n, replace=False)
+    cell = size / 3.0
+    objects = []
+    for s, c, p in zip(shapes, colours, cells):
+        row, col = divmod(int(p), 3)
+        big = n == 1 and rng.random() < p_big
+        if big:                       # a large single object: centre cell may fill the canvas
+            r = rng.uniform(0.5, 1.3 if p == 4 else 0.6) * cell
+        else:
+            r = rng.uniform(0.28, 0.44) * cell
+        cx = (col + 0.5 + rng.uniform(-0.14, 0.14)) * cell
+        cy = (row + 0.5 + rng.uniform(-0.14, 0.14)) * cell
+        r = min(r, 0.92 * min(cx, cy, size - cx, size - cy))   # stays on the canvas
+        shape, cname = SHAPES[int(s)], COLOUR_NAMES[int(c)]
+        lim = 0.17 if shape in ("square", "diamond", "cross") else 0.3
+        rot = rng.uniform(-lim, lim)
+        rgb = tuple(int(v) for v in np.clip(np.array(COLOURS[cname]) + rng.integers(-14, 15, 3), 0, 255))
+        style = str(rng.choice(["filled", "outline", "sketch"], p=[0.5, 0.2, 0.3]))
+        pts = outline(shape, cx, cy, r, rot, rng)
+        pen = max(2, int(round(r * rng.uniform(0.14, 0.24))))
+        if style == "filled":
+            draw.polygon(pts, fill=rgb)
+        elif style == "outline":
+            pen_line(draw, pts, rgb, pen, True)
+        else:
+            dense = wobble(resample_closed(pts, max(1.5, r / 12)), cx, cy, r * 0.07, rng)
+            if rng.random() < 0.3:     # pen lifted a little early
+                dense = dense[: max(3, int(len(dense) * rng.uniform(0.9, 0.97)))]
+                pen_line(draw, dense, rgb, pen, False)
+            else:
+                pen_line(draw, dense, rgb, pen, True)
+        objects.append({"shape": shape, "colour": cname, "row": row, "col": col, "style": style,
+                        "rgb": list(rgb), "radius": round(float(r), 2)})
+    objects.sort(key=lambda o: (o["row"], o["col"]))
+    return {"image": img, "objects": objects, "qas": questions(objects, rng),
+            "meta": {"seed": seed, "index": index, "size": size, "background": bg}}
+
+
+# ------------------------------------------------------------------------------ questions
+
+def _cap(s):
+    return s[0].upper() + s[1:]
+
+
+def article(word):
+    return "an" if word[0] in "aeiou" else "a"
+
+
+def describe(objects):
+    parts = [f"{article(o['colour'])} {o['colour']} {o['shape']}" for o in objects]
+    if len(parts) == 1:
+        s = parts[0]
+    else:
+        s = ", ".join(parts[:-1]) + " and " + parts[-1]
+    return _cap(s) + "."
+
+
+def questions(objects, rng):
+    """One question of each type with a random phrasing; answers deterministic from the objects."""
+    one = len(objects) == 1
+    o = objects[int(rng.integers(len(objects)))]
+    colour_word = str(rng.choice(["colour", "color"]))
+    qs = []
+    if one:
+        q = str(rng.choice(["What shape is this?", "What shape is it?", "What is this shape?",
+                            "Which shape is this?", "What shape do you see?"]))
+    else:
+        q = str(rng.choice([f"What shape is the {o['colour']} one?", f"What shape is {o['colour']}?",
+                            f"Which shape is {o['colour']}?"]))
+    qs.append({"type": "shape", "question": q, "answer": f"A {o['shape']}."})  # no vowel shape
+    if one and rng.random() < 0.5:
+        q = str(rng.choice([f"What {colour_word} is the shape?", f"What {colour_word} is this?",
+                            f"What {colour_word} is it?"]))
+    else:
+        q = str(rng.choice([f"What {colour_word} is the {o['shape']}?",
+                            f"Which {colour_word} is the {o['shape']}?"]))
+    qs.append({"type": "colour", "question": q, "answer": _cap(o["colour"]) + "."})
+    q = str(rng.choice(["How many shapes are there?", "How many shapes are in the picture?",
+                        "How many objects are there?", "Count the shapes."]))
+    qs.append({"type": "count", "question": q, "answer": NUMBERS[len(objects)] + "."})
+    if one and rng.random() < 0.4:
+        q = str(rng.choice(["Where is the shape?", f"Where is the {o['shape']}?"]))
+    else:
+        q = f"Where is the {o['colour']} {o['shape']}?"
+    qs.append({"type": "position", "question": q, "answer": place_name(o["row"], o["col"])})
+    q = str(rng.choice(["Describe the image.", "What is in the picture?", "What do you see?",
+                        "Describe the picture."]))
+    qs.append({"type": "describe", "question": q, "answer": describe(objects)})
+    return qs
+
+
+def template_text():
+    """Every question phrasing and answer form, for the tokenizer corpus."""
+    lines = []
+    for s in SHAPES:
+        for c in COLOUR_NAMES:
+            for cw in ("colour", "color"):
+                lines += [f"What {cw} is the {s}?", f"Which {cw} is the {s}?"]
+            lines += [f"What shape is the {c} one?", f"Where is the {c} {s}?", _cap(f"{article(c)} {c} {s}."),
+                      f"A {s}.", _cap(c) + ".", f"Which shape is {c}?", f"What shape is {c}?"]
+    lines += ["What shape is this?", "What shape is it?", "What is this shape?", "Which shape is this?",
+              "What shape do you see?", "How many shapes are there?", "How many objects are there?",
+              "How many shapes are in the picture?", "Count the shapes.", "Where is the shape?",
+              "Describe the image.", "What is in the picture?", "What do you see?", "Describe the picture."]
+    lines += [n + "." for n in NUMBERS]
+    lines += [place_name(r, c) for r in range(3) for c in range(3)]
+    return lines
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description="write a few items as PNG + JSON")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--seed", type=int, default=HELDOUT_SEED)
+    ap.add_argument("--n", type=int, default=12)
+    a = ap.parse_args(argv)
+    os.makedirs(a.out, exist_ok=True)
+    items = []
+    for i in range(a.n):
+        it = make_item(a.seed, i)
+        name = f"{i:03d}.png"
+        it["image"].save(os.path.join(a.out, name))
+        items.append({"file": name, "objects": it["objects"], "qas": it["qas"], "meta": it["meta"]})
+    with open(os.path.join(a.out, "items.json"), "w") as f:
+        json.dump(items, f, indent=1)
+    print(f"wrote {a.n} items to {a.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,288 @@
+#!/usr/bin/python3
+"""train — train owlet's demo model (a tiny mPLUG-Owl2) on shapes.py and write an HF-style folder.
+
+    /usr/bin/python3 weights_tool/train_demo/train.py --out DIR [--tokenizer DIR/tokenizer.model]
+        [--steps N] [--images-per-step N] [--lr X] [--threads N] [--seed S] [key=value ...]
+
+key=value overrides the model config (dotted paths as in config.json, e.g. hidden_size=256
+visual_config.visual_model.num_hidden_layers=2); `image_size` is a shortcut that also sets
+preprocessor size/crop and the abstractor grid.
+
+Training: every step draws `images-per-step` fresh items (shapes.TRAIN_SEED, indices
+step*n ...), each with its 5 question types, so one batch = 5 x images sequences. The prompt is
+exactly the chat format `USER: <|image|>{q} ASSISTANT:` tokenised the reference way
+(tests/reference/sp_ref.py: split on <|image|>, -200, only the first BOS); the target is
+sp.encode(answer) (dummy prefix: "▁Red", ".") followed by </s>; the loss is next-token
+cross-entropy on the answer tokens (incl. </s>) only. Images go through the reference
+preprocessing (owl2_ref.preprocess_image, mode "stretch": square canvas -> PIL bicubic to
+image_size, CLIP mean/std), i.e. the same pixels the engine computes from the PNG.
+
+Output folder (same schema and key names as tests/fixtures/oracle_a): config.json,
+preprocessor_config.json, generation_config.json, tokenizer.model, tokenizer_config.json,
+special_tokens_map.json, pytorch_model.bin (torch.save of the float32 state_dict) and
+model.safetensors (same tensors; lets owl2_ref / make_goldens.py read it), train_log.json.
+"""
+
+import argparse
+import copy
+import json
+import math
+import os
+import shutil
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.join(HERE, "..", "..")
+ORACLE = os.path.join(ROOT, "tests", "fixtures", "oracle_a")
+sys.dont_write_bytecode = True
+sys.path.insert(0, HERE)
+import model as M  # noqa: E402
+import shapes  # noqa: E402
+from model import ref  # noqa: E402
+import sp_ref  # noqa: E402  (tests/reference is on sys.path via model)
+from make_checkpoint import save_safetensors  # noqa: E402
+
+# proposed demo configuration (see MODEL_CARD.md); every value can be overridden on the command line
+DEMO = {
+    "image_size": 112,
+    "hidden_size": 192, "intermediate_size": 512, "num_hidden_layers": 3,
+    "num_attention_heads": 4, "num_key_value_heads": 4, "vocab_size": 1500,
+    "visual_config.visual_model.hidden_size": 128,
+    "visual_config.visual_model.intermediate_size": 512,
+    "visual_config.visual_model.num_hidden_layers": 3,
+    "visual_config.visual_model.num_attention_heads": 4,
+    "visual_config.visual_abstractor.hidden_size": 128,
+    "visual_config.visual_abstractor.encoder_hidden_size": 128,
+    "visual_config.visual_abstractor.intermediate_size": 352,
+    "visual_config.visual_abstractor.num_hidden_layers": 2,
+    "visual_config.visual_abstractor.num_attention_heads": 4,
+    "visual_config.visual_abstractor.num_learnable_queries": 16,
+}
+
+
+def _set(cfg, path, value):
+    *head, last = path.split(".")
+    node = cfg
+    for h in head:
+        node = node[h]
+    if last not in node:
+        raise KeyError(f"config: no key {path!r}")
+    node[last] = value
+
+
+def _parse(v):
+    try:
+        return json.loads(v)
+    except ValueError:
+        return v
+
+
+def make_config(overrides):
+    """(config.json dict, preprocessor_config.json dict) from oracle A's files + DEMO + overrides."""
+    with open(os.path.join(ORACLE, "config.json")) as f:
+        cfg = json.load(f)
+    with open(os.path.join(ORACLE, "preprocessor_config.json")) as f:
+        pre = json.load(f)
+    cfg["image_aspect_ratio"] = "stretch"   # owlet tools: stretch unless "pad"; demo images are square
+    vals = dict(DEMO)
+    vals.update(overrides)
+    image_size = int(vals.pop("image_size"))
+    for k, v in vals.items():
+        _set(cfg, k, v)
+    vm = cfg["visual_config"]["visual_model"]
+    vm["image_size"] = image_size
+    if image_size % vm["patch_size"]:
+        raise ValueError(f"image_size {image_size} not a multiple of patch_size {vm['patch_size']}")
+    cfg["visual_config"]["visual_abstractor"]["grid_size"] = image_size // vm["patch_size"]
+    pre["size"] = pre["crop_size"] = image_size
+    return cfg, pre
+
+
+EMB_STD = float(os.environ.get("EMB_STD", "0.02"))
+
+
+def init_weights(net, seed):
+    """Gain-1 init: Linear/conv weights normal(0, 1/sqrt(fan_in)), biases 0, norms 1, token
+    embeddings normal(0, 1), learned tables (cls, positions, queries, vit_eos) normal(0, 0.02).
+    (HF's flat 0.02 is ~4x too small at these widths: each linear then shrinks its input ~4x,
+    the image signal reaching the LLM at init is ~1% of the query content, and training sits on
+    the "answer prior" plateau for hundreds of steps.)"""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for mod in net.modules():
+            if isinstance(mod, (torch.nn.Linear, torch.nn.Conv2d)):
+                fan_in = mod.weight[0].numel()
+                mod.weight.normal_(0.0, fan_in ** -0.5, generator=g)
+                if mod.bias is not None:
+                    mod.bias.zero_()
+            elif isinstance(mod, (torch.nn.LayerNorm, M.RMSNorm)):
+                mod.weight.fill_(1.0)
+                if getattr(mod, "bias", None) is not None:
+                    mod.bias.zero_()
+            elif isinstance(mod, torch.nn.Embedding):
+                mod.weight.normal_(0.0, EMB_STD, generator=g)
+        for p in (net.model.vision_model.embeddings.cls_token, net.model.vision_model.embeddings.position_embedding,
+                  net.model.visual_abstractor.query_embeds, net.model.visual_abstractor.vit_eos):
+            p.normal_(0.0, 0.02, generator=g)
+
+
+class Encoder:
+    """Turns (question, answer) into token ids the reference way."""
+
+    def __init__(self, tokenizer_model):
+        self.tok = sp_ref.Tokenizer(tokenizer_model)
+
+    def prompt(self, question):
+        return self.tok.encode_prompt(ref.render_single_turn(question))
+
+    def answer(self, answer):
+        return self.tok.sp.encode(answer) + [2]
+
+    def decode(self, ids):
+        ids = [i for i in ids if i > 2]
+        return self.tok.sp.decode(ids).strip()
+
+
+def make_batch(enc, pre, seed, first, n_images, qtypes=shapes.QTYPES, n_probs=shapes.N_PROBS, p_big=0.4):
+    """-> pixel_values [n, 3, S, S], ids [n*k, T] (0-padded), targets [n*k, T] (-100 = no loss),
+    image row for each sequence [n*k]. Targets are aligned with the *text* positions of ids
+    (the image is spliced in later)."""
+    pix, seqs, rows = [], [], []
+    for j in range(n_images):
+        it = shapes.make_item(seed, first + j, n_probs, p_big)
+        pix.append(ref.preprocess_image(it["image"], pre, mode="stretch")["pixel_values"])
+        for qa in it["qas"]:
+            if qa["type"] not in qtypes:
+                continue
+            p, a = enc.prompt(qa["question"]), enc.answer(qa["answer"])
+            seqs.append((p, a))
+            rows.append(j)
+    t = max(len(p) + len(a) for p, a in seqs)
+    ids = torch.zeros(len(seqs), t, dtype=torch.long)
+    tgt = torch.full((len(seqs), t), -100, dtype=torch.long)
+    for i, (p, a) in enumerate(seqs):
+        full = p + a
+        ids[i, :len(full)] = torch.tensor(full)
+        # logits at text position k predict token k+1: answer tokens start at len(p)
+        tgt[i, len(p) - 1:len(full) - 1] = torch.tensor(a)
+    return torch.from_numpy(np.stack(pix)), ids, tgt, torch.tensor(rows)
+
+
+def loss_fn(net, pix, ids, tgt, rows):
+    img = net.encode_images(pix)[rows]
+    x, is_img = net.splice(ids, img)
+    nq = img.shape[1] - 1                       # spliced sequence is longer by Q (one -200 -> Q+1)
+    j = int((ids[0] == M.IMAGE_TOKEN_INDEX).nonzero()[0])
+    tgt_sp = torch.cat([tgt[:, :j], torch.full((tgt.shape[0], nq + 1), -100, dtype=torch.long), tgt[:, j + 1:]], 1)
+    h = net.hidden(x, is_img)
+    sel = tgt_sp != -100
+    logits = net.lm_head(h[sel])
+    y = tgt_sp[sel]
+    loss = F.cross_entropy(logits, y)
+    acc = (logits.argmax(-1) == y).float().mean()
+    return loss, acc
+
+
+def save_folder(out, net, cfg, pre, tokenizer_model, log):
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "config.json"), "w") as f:
+        json.dump(cfg, f, indent=2, sort_keys=True)
+        f.write("\n")
+    with open(os.path.join(out, "preprocessor_config.json"), "w") as f:
+        json.dump(pre, f, indent=2, sort_keys=True)
+        f.write("\n")
+    for name in ("generation_config.json", "tokenizer_config.json", "special_tokens_map.json"):
+        shutil.copyfile(os.path.join(ORACLE, name), os.path.join(out, name))
+    if os.path.abspath(tokenizer_model) != os.path.abspath(os.path.join(out, "tokenizer.model")):
+        shutil.copyfile(tokenizer_model, os.path.join(out, "tokenizer.model"))
+    sd = {k: v.detach().clone().contiguous() for k, v in net.state_dict().items()}
+    torch.save(sd, os.path.join(out, "pytorch_model.bin"))
+    save_safetensors(os.path.join(out, "model.safetensors"), {k: v.numpy() for k, v in sd.items()})
+    with open(os.path.join(out, "train_log.json"), "w") as f:
+        json.dump(log, f, indent=1)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--tokenizer", help="tokenizer.model (default OUT/tokenizer.model)")
+    ap.add_argument("--steps", type=int, default=3000)
+    ap.add_argument("--images-per-step", type=int, default=12)
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--warmup", type=int, default=100)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--log-every", type=int, default=25)
+    ap.add_argument("--max-minutes", type=float, default=0, help="stop (and save) after this long; 0 = no limit")
+    ap.add_argument("overrides", nargs="*", help="config key=value")
+    a = ap.parse_args(argv)
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(a.seed)
+    tok_path = a.tokenizer or os.path.join(a.out, "tokenizer.model")
+    overrides = {}
+    for kv in a.overrides:
+        k, _, v = kv.partition("=")
+        overrides[k] = _parse(v)
+    cfg, pre = make_config(overrides)
+    enc = Encoder(tok_path)
+    n_vocab = enc.tok.sp.get_piece_size()
+    if n_vocab != cfg["vocab_size"]:
+        raise SystemExit(f"train: tokenizer has {n_vocab} pieces, config vocab_size {cfg['vocab_size']}")
+    net = M.Owl2(cfg)
+    init_weights(net, a.seed)
+    n_par = sum(p.numel() for p in net.parameters())
+    print(f"train: {n_par:,} parameters, image {cfg['visual_config']['visual_model']['image_size']}, "
+          f"{a.steps} steps x {a.images_per_step} images x 5 questions, threads {a.threads}", flush=True)
+    decay = [p for n, p in net.named_parameters() if p.dim() >= 2]
+    no_decay = [p for n, p in net.named_parameters() if p.dim() < 2]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01}, {"params": no_decay, "weight_decay": 0.0}],
+                            lr=a.lr, betas=(0.9, 0.98), eps=1e-8)
+
+    def lr_at(s):
+        if s < a.warmup:
+            return a.lr * (s + 1) / a.warmup
+        t = (s - a.warmup) / max(1, a.steps - a.warmup)
+        return a.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * t)))
+
+    log = {"config_overrides": overrides, "args": {k: v for k, v in vars(a).items() if k != "overrides"},
+           "parameters": n_par, "steps": []}
+    t0 = time.time()
+    run_loss = run_acc = None
+    net.train()
+    step = 0
+    for step in range(a.steps):
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step)
+        pix, ids, tgt, rows = make_batch(enc, pre, shapes.TRAIN_SEED, step * a.images_per_step, a.images_per_step)
+        loss, acc = loss_fn(net, pix, ids, tgt, rows)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+        opt.step()
+        lv, av = float(loss), float(acc)
+        run_loss = lv if run_loss is None else 0.95 * run_loss + 0.05 * lv
+        run_acc = av if run_acc is None else 0.95 * run_acc + 0.05 * av
+        if (step + 1) % a.log_every == 0 or step == 0 or step + 1 == a.steps:
+            el = time.time() - t0
+            rec = {"step": step + 1, "loss": round(run_loss, 4), "token_acc": round(run_acc, 4),
+                   "lr": lr_at(step), "seconds": round(el, 1), "steps_per_s": round((step + 1) / el, 3)}
+            log["steps"].append(rec)
+            print(f"step {step + 1}/{a.steps} loss {run_loss:.4f} token-acc {run_acc:.3f} lr {lr_at(step):.2e} "
+                  f"{el:.0f}s ({(step + 1) / el:.2f} steps/s)", flush=True)
+        if a.max_minutes and time.time() - t0 > 60 * a.max_minutes:
+            print(f"train: stopping after {step + 1} steps (--max-minutes {a.max_minutes})", flush=True)
+            break
+    log["steps_done"] = step + 1
+    log["seconds"] = round(time.time() - t0, 1)
+    save_folder(a.out, net.eval(), cfg, pre, tok_path, log)
+    print(f"train: wrote {a.out} ({log['seconds']} s)", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
