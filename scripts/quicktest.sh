@@ -18,7 +18,7 @@ mkdir -p "$out"
 tests=(); for s in "${srcs[@]}"; do case "$s" in tests/c/*) tests+=("$s");; esac; done
 scripts/gen_tests.sh "${tests[@]}" > "$out/test_list.h"
 all=(tests/c/main.c src/core/status.c "${srcs[@]}")
-WARN="-std=c11 -Wall -Wextra -Werror -Wno-unused-function -D_GNU_SOURCE -I/usr/include/stb -I$out"
+WARN="-fwrapv -std=c11 -Wall -Wextra -Werror -Wno-unused-function -D_GNU_SOURCE -I/usr/include/stb -I$out"
 if [ $mode = native ]; then
   gcc $WARN -O1 -g -DOWL_USE_SIMDE -msse4.1 -DOWL_DEBUG -fsanitize=address,undefined \
       -fno-omit-frame-pointer -fno-sanitize-recover=undefined -o "$out/tests" "${all[@]}" -lm -lpthread

@@ -394,7 +394,7 @@ TEST(convert_bf16_sharded_torch_equals_safetensors)
 {
     const char *base = "build/convert-fixtures/bf16";
     if (!exists(base)) {
-        fprintf(stderr, "note: %s missing (run tests/convert/make_bf16_checkpoint.py), bf16 test skipped\n", base);
+        CHECK_MSG(0, "%s missing: run tests/convert/make_bf16_checkpoint.py (make test does)", base);
         return;
     }
     char d[256], a[300], b[300], o[300];

@@ -335,7 +335,7 @@ TEST(convert_reads_zip64_end_record)
 TEST(ckpt_strided_views_read_like_contiguous)
 {
     if (!exists("build/convert-fixtures/bf16/pt")) {
-        fprintf(stderr, "note: build/convert-fixtures/bf16 missing, strided-view test skipped\n");
+        CHECK_MSG(0, "build/convert-fixtures/bf16 missing: run tests/convert/make_bf16_checkpoint.py");
         return;
     }
     owl_ckpt pt, st;
