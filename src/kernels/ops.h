@@ -24,7 +24,11 @@
  * For quantized W, X rows are first quantized to wt's vec_dot_type (Q8_0 for
  * Q4_0/Q8_0, Q8_K for Q4_K/Q6_K) into scratch, exactly as llama.cpp does; F16 W
  * uses f32 activations (products in f32). ntok == 1 is the decode GEMV path.
- * scratch must hold owl_matmul_scratch_size(wt, cols, ntok) bytes. */
+ * scratch must hold owl_matmul_scratch_size(wt, cols, ntok) bytes, at least 4-byte
+ * aligned (malloc's alignment is enough); NULL is fine when that size is 0.
+ * The caller validates shapes: cols must be a multiple of wt's block size and wt
+ * one of f32, f16, q4_0, q8_0, q4_K, q6_K, else Y is left untouched.
+ * Results are bitwise identical to owl_matmul_ref for any pool size. */
 size_t owl_matmul_scratch_size(owl_type wt, int64_t cols, int64_t ntok);
 void owl_matmul(owl_pool *pool, const void *W, owl_type wt, int64_t rows, int64_t cols,
                 const float *X, int64_t ldx, int64_t ntok, float *Y, int64_t ldy, void *scratch);

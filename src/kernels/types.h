@@ -95,10 +95,50 @@ void owl_quantize_row_ref(owl_type type, const float *x, void *y, int64_t n);
 void owl_dequantize_row_ref(owl_type type, const void *x, float *y, int64_t n);
 
 /* Dot product of one weight row x (type) with activations y (its vec_dot_type),
- * n elements. Reference versions; owl_vec_dot dispatches to SIMD128 when built. */
+ * n elements. Reference versions; owl_vec_dot dispatches to SIMD128 when built.
+ * The SIMD128 versions return the same bits as the reference (the summation
+ * order is fixed, see quant.c); in a build without OWL_SIMD128 they forward
+ * to the reference. */
 float owl_vec_dot_ref(owl_type type, int64_t n, const void *x, const void *y);
 float owl_vec_dot_simd128(owl_type type, int64_t n, const void *x, const void *y);
 void owl_quantize_row_simd128(owl_type type, const float *x, void *y, int64_t n);
 void owl_vec_dot(owl_type type, int64_t n, const void *x, const void *y, float *out);
+/* Quantize one row with the SIMD128 quantizer when built, else the reference
+ * (same bytes either way). */
+void owl_quantize_row(owl_type type, const float *x, void *y, int64_t n);
+/* ---- SIMD128 matmul kernels (quant_simd128.c; SIMD128 builds only) ----
+ * Activations for them are "expanded": a q8_0 / q8_K row with its int8 values
+ * widened to int16, each group of 16 consecutive elements stored as its 8
+ * even then its 8 odd elements. 4-bit weights then unpack with 16-bit shifts
+ * and masks alone (a 16-bit lane holds two bytes = an even and an odd
+ * element), and the activations are widened once per matmul, not per row. */
+typedef struct {
+    float d;          /* the q8_0 block's scale, widened */
+    int32_t sum;      /* sum of q (for q4_0's -8 offset) */
+    int32_t pad[2];
+    int16_t q[32];
+} owl_xblock_q8_0;
+typedef struct {
+    float d;
+    int32_t pad[3];
+    int16_t bs32[8];  /* sums of q over each 32 (bsums[2j] + bsums[2j+1]) */
+    int16_t q[256];
+} owl_xblock_q8_K;
+/* Bytes of an expanded row of n elements of vec_dot_type t (0 for f32). */
+size_t owl_xrow_size(owl_type t, int64_t n);
+/* q8 row (q8_0 or q8_K, n elements) -> expanded row. */
+void owl_expand_row_simd128(owl_type t, const void *q8row, void *xrow, int64_t n);
+/* The GEMM micro-kernel: Y[t*ldy + r] = dot(W row r, X row t) for r < nr,
+ * t < nt; W rows w_stride bytes apart, X rows x_stride bytes apart, X expanded
+ * (f32 rows for f32/f16 weights). nr <= OWL_TILE_ROWS for the quantized
+ * types (any for f32/f16). With accumulate, each dot continues from the value
+ * in Y (so a long dot can be cut into pieces with the same result).
+ * Each element has owl_vec_dot_ref's bits. */
+void owl_dot_tile_simd128(owl_type type, int64_t n, const void *W, size_t w_stride, int nr,
+                          const void *X, size_t x_stride, int64_t nt, float *Y, int64_t ldy,
+                          int accumulate);
+#define OWL_TILE_ROWS 4
+/* The eight 6-bit scales and mins of a q4_K block (packed: its scales[12]). */
+void owl_q4_K_scales(const uint8_t *packed, uint8_t sc[8], uint8_t m[8]);
 
 #endif

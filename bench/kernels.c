@@ -1,0 +1,295 @@
+/* kernels.c - matrix kernel benchmark (wasm SIMD128 vs the scalar reference).
+ *
+ * Built twice by the Makefile: build/wasm/owlet-bench.js (-msimd128 -pthread)
+ * and build/wasm/owlet-bench-scalar.js (same code without -msimd128, so
+ * owl_matmul runs owl_vec_dot_ref). bench/run_kernels.sh runs both and prints
+ * the markdown table of docs/BENCHMARKS.md.
+ *
+ * Measures owl_matmul on W (4096 x 4096) in q4_0, q8_0, q4_K, q6_K (and f16,
+ * f32 for reference):
+ *   gemv: ntok = 1 (decode), gemm: ntok = 64 (prefill / vision)
+ * at 1 and 2 threads, as GMAC/s (multiply-adds per second) and GB/s of weight
+ * bytes streamed (weight bytes / time, once per call). Plus two ceilings from
+ * the same harness: a memory-read loop over 64 MB and an i32x4.dot_i16x8
+ * loop with one operand from L1 (scalar build: the same as plain int16 MACs).
+ *
+ * Output: one line per measurement,
+ *   RESULT <name> <threads> <gmac_per_s> <gb_per_s> <gmac_per_cpu_s>
+ * (wall-clock rates; the last is per process CPU-second, all threads summed,
+ * which shows the kernel's own speed when other processes share the cores).
+ * Usage: owlet-bench [min_seconds_per_measurement (default 0.25)] */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../src/kernels/ops.h"
+#include "../src/kernels/simd.h"
+
+#ifdef __EMSCRIPTEN__
+#include <emscripten.h>
+/* Process CPU seconds (node): unlike wall time, not inflated when other
+ * processes share the cores. */
+EM_JS(double, cpu_now, (void), {
+    const u = process.cpuUsage();
+    return (u.user + u.system) / 1e6;
+});
+#else
+static double cpu_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+#endif
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static uint64_t rng = 0x9e3779b97f4a7c15ull;
+static uint32_t rnd(void)
+{
+    rng ^= rng >> 12;
+    rng ^= rng << 25;
+    rng ^= rng >> 27;
+    return (uint32_t)((rng * 2685821657736338717ull) >> 32);
+}
+
+/* Random weight bytes with sane scale fields (speed does not depend on the
+ * values; quantizing 16M floats with the K-quant search would take longer
+ * than the benchmark). */
+static void *make_weights(owl_type t, int64_t rows, int64_t cols)
+{
+    size_t rs = owl_row_size(t, cols), total = rs * (size_t)rows;
+    uint8_t *w = malloc(total);
+    if (!w)
+        return NULL;
+    if (t == OWL_TYPE_F32 || t == OWL_TYPE_F16) { /* real numbers: no denormal slow paths */
+        for (size_t i = 0; i < total / owl_type_get(t)->type_size; i++) {
+            float v = (float)((int)(rnd() % 2001) - 1000) / 1000.0f;
+            if (t == OWL_TYPE_F32)
+                memcpy(w + 4 * i, &v, 4);
+            else
+                ((owl_f16 *)w)[i] = owl_f32_to_f16(v);
+        }
+        return w;
+    }
+    for (size_t i = 0; i < total; i++)
+        w[i] = (uint8_t)rnd();
+    const size_t bs = owl_type_get(t)->type_size, nb = total / bs;
+    const owl_f16 d = owl_f32_to_f16(0.01f);
+    for (size_t b = 0; b < nb; b++) {
+        uint8_t *blk = w + b * bs;
+        switch (t) {
+        case OWL_TYPE_Q4_0:
+        case OWL_TYPE_Q8_0: memcpy(blk, &d, 2); break;
+        case OWL_TYPE_Q4_K: memcpy(blk, &d, 2); memcpy(blk + 2, &d, 2); break;
+        case OWL_TYPE_Q6_K: memcpy(blk + 208, &d, 2); break;
+        default: break;
+        }
+    }
+    return w;
+}
+
+typedef void (*bench_fn)(void *ctx);
+
+/* Seconds per call: the best of up to 20 trials of about min_s/20 each (at
+ * least one call, at least 2 trials, at most ~4*min_s in all plus a warm-up
+ * call). Best-of filters out time stolen by other processes on a shared
+ * machine; the slow scalar GEMMs get the minimum of 2 trials. *cpu gets the
+ * best process CPU seconds per call (all threads together). */
+static double time_it(bench_fn fn, void *ctx, double min_s, double *cpu)
+{
+    double start = now(), best = 1e30, best_cpu = 1e30;
+    fn(ctx); /* warm-up */
+    for (int trial = 0; trial < 20; trial++) {
+        int reps = 0;
+        double t0 = now(), c0 = cpu_now(), t;
+        do {
+            fn(ctx);
+            reps++;
+            t = now() - t0;
+        } while (t < min_s / 20);
+        double c = cpu_now() - c0;
+        if (t / reps < best)
+            best = t / reps;
+        if (c / reps < best_cpu && c > 0)
+            best_cpu = c / reps;
+        if (trial >= 1 && now() - start > 4 * min_s)
+            break;
+    }
+    *cpu = best_cpu;
+    return best;
+}
+
+typedef struct {
+    owl_pool *pool;
+    const void *W;
+    owl_type t;
+    int64_t rows, cols, ntok;
+    const float *X;
+    float *Y;
+    void *scratch;
+} mm_args;
+
+static void run_mm(void *p)
+{
+    mm_args *a = p;
+    owl_matmul(a->pool, a->W, a->t, a->rows, a->cols, a->X, a->cols, a->ntok, a->Y, a->rows,
+               a->scratch);
+}
+
+/* ---- memory-read ceiling: sum 64 MB ---- */
+#define MEM_BYTES (64u << 20)
+typedef struct {
+    const uint8_t *buf;
+    uint64_t sink;
+    owl_pool *pool;
+} mem_args;
+
+static void mem_part(void *p, int ith, int nth)
+{
+    mem_args *a = p;
+    int64_t s, e;
+    owl_pool_range(MEM_BYTES / 64, ith, nth, &s, &e);
+#ifdef OWL_SIMD128
+    v128_t acc0 = wasm_i32x4_splat(0), acc1 = acc0, acc2 = acc0, acc3 = acc0;
+    for (int64_t i = s; i < e; i++) {
+        const uint8_t *q = a->buf + 64 * i;
+        acc0 = wasm_i32x4_add(acc0, wasm_v128_load(q));
+        acc1 = wasm_i32x4_add(acc1, wasm_v128_load(q + 16));
+        acc2 = wasm_i32x4_add(acc2, wasm_v128_load(q + 32));
+        acc3 = wasm_i32x4_add(acc3, wasm_v128_load(q + 48));
+    }
+    v128_t acc = wasm_i32x4_add(wasm_i32x4_add(acc0, acc1), wasm_i32x4_add(acc2, acc3));
+    uint64_t sum = (uint32_t)wasm_i32x4_extract_lane(acc, 0) + (uint32_t)wasm_i32x4_extract_lane(acc, 3);
+#else
+    uint64_t sum = 0;
+    for (int64_t i = s; i < e; i++) {
+        const uint64_t *q = (const uint64_t *)(a->buf + 64 * i);
+        sum += q[0] + q[1] + q[2] + q[3] + q[4] + q[5] + q[6] + q[7];
+    }
+#endif
+    __atomic_fetch_add(&a->sink, sum, __ATOMIC_RELAXED);
+}
+
+static void run_mem(void *p)
+{
+    mem_args *a = p;
+    owl_pool_run(a->pool, mem_part, a);
+}
+
+/* ---- dot_i16x8 ceiling: 8 accumulators, one operand from a 1 KB buffer (L1),
+ * so the dots are independent (throughput, not latency) ---- */
+#define ROOF_ITERS 2000000
+static volatile int32_t roof_sink;
+static int16_t roof_buf[512];
+static void run_roof(void *p)
+{
+    (void)p;
+#ifdef OWL_SIMD128
+    v128_t w = wasm_i16x8_splat((int16_t)((rnd() & 0x3fff) | 1));
+    v128_t a[8];
+    for (int k = 0; k < 8; k++)
+        a[k] = wasm_i32x4_splat(k + 1);
+    for (int i = 0; i < ROOF_ITERS; i++) {
+        const int16_t *x = roof_buf + 64 * (i & 7);
+        for (int k = 0; k < 8; k++)
+            a[k] = wasm_i32x4_add(a[k], wasm_i32x4_dot_i16x8(wasm_v128_load(x + 8 * k), w));
+    }
+    v128_t s = a[0];
+    for (int k = 1; k < 8; k++)
+        s = wasm_i32x4_add(s, a[k]);
+    roof_sink = wasm_i32x4_extract_lane(s, 0);
+#else
+    int32_t w = (int16_t)((rnd() & 0x3fff) | 1);
+    uint32_t a[8];
+    for (int k = 0; k < 8; k++)
+        a[k] = (uint32_t)k + 1;
+    for (int i = 0; i < ROOF_ITERS; i++) {
+        const int16_t *x = roof_buf + 64 * (i & 7);
+        for (int k = 0; k < 8; k++) /* 8 int16 MACs, like one dot */
+            for (int l = 0; l < 8; l++)
+                a[k] += (uint32_t)(x[8 * k + l] * w);
+    }
+    roof_sink = (int32_t)(a[0] + a[1] + a[2] + a[3] + a[4] + a[5] + a[6] + a[7]);
+#endif
+}
+
+int main(int argc, char **argv)
+{
+    double min_s = argc > 1 ? atof(argv[1]) : 0.25;
+    if (!(min_s > 0))
+        min_s = 0.25;
+    const int64_t N = 4096, NTOK = 64;
+#ifdef OWL_SIMD128
+    printf("# owlet kernel bench: SIMD128 build\n");
+#else
+    printf("# owlet kernel bench: scalar reference build\n");
+#endif
+    owl_pool *pools[3] = {NULL, owl_pool_init(1), owl_pool_init(2)};
+    if (!pools[1] || !pools[2]) {
+        fprintf(stderr, "bench: cannot start thread pool\n");
+        return 1;
+    }
+    float *X = malloc((size_t)(NTOK * N) * sizeof(float));
+    float *Y = malloc((size_t)(NTOK * N) * sizeof(float));
+    void *scratch = malloc(owl_matmul_scratch_size(OWL_TYPE_Q4_K, N, NTOK) +
+                           owl_matmul_scratch_size(OWL_TYPE_Q4_0, N, NTOK));
+    if (!X || !Y || !scratch) {
+        fprintf(stderr, "bench: out of memory\n");
+        return 1;
+    }
+    for (int64_t i = 0; i < NTOK * N; i++)
+        X[i] = (float)((int)(rnd() % 2001) - 1000) / 1000.0f;
+
+    static const owl_type types[6] = {OWL_TYPE_Q4_0, OWL_TYPE_Q8_0, OWL_TYPE_Q4_K,
+                                      OWL_TYPE_Q6_K, OWL_TYPE_F16, OWL_TYPE_F32};
+    for (int k = 0; k < 6; k++) {
+        void *W = make_weights(types[k], N, N);
+        if (!W) {
+            fprintf(stderr, "bench: out of memory\n");
+            return 1;
+        }
+        const double wbytes = (double)owl_row_size(types[k], N) * (double)N;
+        for (int shape = 0; shape < 2; shape++)
+            for (int nth = 1; nth <= 2; nth++) {
+                mm_args a = {pools[nth], W, types[k], N, N, shape ? NTOK : 1, X, Y, scratch};
+                double cpu, s = time_it(run_mm, &a, min_s, &cpu);
+                double macs = (double)N * (double)N * (double)a.ntok;
+                printf("RESULT %s_%s %d %.3f %.3f %.3f\n", owl_type_get(types[k])->name,
+                       shape ? "gemm64" : "gemv", nth, macs / s * 1e-9, wbytes / s * 1e-9,
+                       macs / cpu * 1e-9);
+                fflush(stdout);
+            }
+        free(W);
+    }
+
+    uint8_t *buf = malloc(MEM_BYTES);
+    if (!buf)
+        return 1;
+    for (size_t i = 0; i < MEM_BYTES; i++)
+        buf[i] = (uint8_t)i;
+    for (int i = 0; i < 512; i++)
+        roof_buf[i] = (int16_t)(rnd() & 0x7fff);
+    for (int nth = 1; nth <= 2; nth++) {
+        mem_args m = {buf, 0, pools[nth]};
+        double cpu, s = time_it(run_mem, &m, min_s, &cpu);
+        printf("RESULT memread %d 0 %.3f 0\n", nth, MEM_BYTES / s * 1e-9);
+    }
+    free(buf);
+    double cpu, s = time_it(run_roof, NULL, min_s, &cpu);
+    printf("RESULT dot_i16x8 1 %.3f 0 %.3f\n", (double)ROOF_ITERS * 8 * 8 / s * 1e-9,
+           (double)ROOF_ITERS * 8 * 8 / cpu * 1e-9);
+
+    owl_pool_free(pools[1]);
+    owl_pool_free(pools[2]);
+    free(X);
+    free(Y);
+    free(scratch);
+    return 0;
+}

@@ -1,0 +1,739 @@
+/* quant_simd128.c - SIMD128 dots and activation quantizers.
+ *
+ * Same results as quant.c bit for bit: integer parts are exact, and float
+ * parts follow the reference order (per-block scalar chains; lanes of an
+ * f32x4 hold different output rows, never parts of one sum - except the f32 /
+ * f16 dots, whose reference order is the 2 x f32x4 order itself).
+ *
+ * The work horse is owl_dot_tile_simd128: up to 4 weight rows x nt tokens,
+ * against "expanded" activations (int16, even/odd order per 16, see types.h),
+ * made once per matmul by owl_expand_row_simd128.
+ * - GEMM (nt > 1): each weight (super)block of the 4 rows is unpacked once to
+ *   int16 (K-quants pre-multiplied by their 6/8-bit sub-block scales, which
+ *   keeps a whole 256-superblock in one int32 accumulator) and reused for up
+ *   to 16 tokens: per 8 multiply-adds one load, one i32x4.dot_i16x8, one add.
+ * - GEMV (nt == 1): unpacked straight into the dots (no reuse to pay for).
+ * The four rows' int32x4 partials are reduced together (a 4x4 transpose-add)
+ * into one vector whose lanes are the rows, so the float update of the 4 rows
+ * is one f32x4 multiply-add per block, in exactly the reference's order.
+ * Measured speeds: docs/BENCHMARKS.md. */
+#include <math.h>
+#include <string.h>
+
+#include "simd.h"
+#include "types.h"
+
+size_t owl_xrow_size(owl_type t, int64_t n)
+{
+    if (n < 0)
+        return 0;
+    if (t == OWL_TYPE_Q8_0 && n % OWL_QK8_0 == 0)
+        return (size_t)(n / OWL_QK8_0) * sizeof(owl_xblock_q8_0);
+    if (t == OWL_TYPE_Q8_K && n % OWL_QK_K == 0)
+        return (size_t)(n / OWL_QK_K) * sizeof(owl_xblock_q8_K);
+    return 0;
+}
+
+#ifdef OWL_SIMD128
+
+#define TILE_T 16 /* tokens whose accumulators stay live at once */
+
+/* Inline copies of quant.c helpers used in inner loops (the calls would not
+ * inline across files); same results, checked by the tests. */
+static inline float f16_to_f32(owl_f16 h)
+{
+    uint32_t sign = (uint32_t)(h & 0x8000) << 16, em = h & 0x7fff, u;
+    float f;
+    if (em >= 0x7c00) {
+        u = sign | 0x7f800000 | ((em & 0x3ff) << 13);
+    } else {
+        u = em << 13;
+        memcpy(&f, &u, 4);
+        f *= 0x1p112f;
+        memcpy(&u, &f, 4);
+        u |= sign;
+    }
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+static inline void q4_K_scales(const uint8_t *q, uint8_t sc[8], uint8_t m[8])
+{
+    for (int j = 0; j < 4; j++) {
+        sc[j] = q[j] & 63;
+        m[j] = q[j + 4] & 63;
+        sc[j + 4] = (uint8_t)((q[j + 8] & 0xF) | ((q[j] >> 6) << 4));
+        m[j + 4] = (uint8_t)((q[j + 8] >> 4) | ((q[j + 4] >> 6) << 4));
+    }
+}
+
+/* [sum a, sum b, sum c, sum d] of four i32x4 */
+static inline v128_t hsum4_i32(v128_t a, v128_t b, v128_t c, v128_t d)
+{
+    v128_t ab = wasm_i32x4_add(wasm_i32x4_shuffle(a, b, 0, 4, 1, 5), wasm_i32x4_shuffle(a, b, 2, 6, 3, 7));
+    v128_t cd = wasm_i32x4_add(wasm_i32x4_shuffle(c, d, 0, 4, 1, 5), wasm_i32x4_shuffle(c, d, 2, 6, 3, 7));
+    return wasm_i32x4_add(wasm_i32x4_shuffle(ab, cd, 0, 1, 4, 5), wasm_i32x4_shuffle(ab, cd, 2, 3, 6, 7));
+}
+
+/* f16 bits in the low half of each i32 lane -> f32, exact (see owl_f16_to_f32). */
+static inline v128_t f16x4_to_f32x4(v128_t h)
+{
+    v128_t sign = wasm_i32x4_shl(wasm_v128_and(h, wasm_i32x4_splat(0x8000)), 16);
+    v128_t em = wasm_v128_and(h, wasm_i32x4_splat(0x7fff));
+    v128_t mag = wasm_f32x4_mul(wasm_i32x4_shl(em, 13), wasm_f32x4_splat(0x1p112f));
+    v128_t infnan = wasm_v128_or(wasm_i32x4_shl(em, 13), wasm_i32x4_splat(0x7f800000));
+    v128_t is_inf = wasm_i32x4_gt(em, wasm_i32x4_splat(0x7bff));
+    return wasm_v128_or(sign, wasm_v128_bitselect(infnan, mag, is_inf));
+}
+
+/* 8 f16 (u16x8) -> two f32x4, exact. Finite values take the short path
+ * (place the bits, rescale by 2^112, put the sign back); a vector holding an
+ * inf or nan falls back to f16x4_to_f32x4. */
+static inline void f16x8_to_f32x8(v128_t h, v128_t *lo, v128_t *hi)
+{
+    const v128_t em = wasm_v128_and(h, wasm_i16x8_splat(0x7fff));
+    if (wasm_v128_any_true(wasm_i16x8_gt(em, wasm_i16x8_splat(0x7bff)))) {
+        *lo = f16x4_to_f32x4(wasm_u32x4_extend_low_u16x8(h));
+        *hi = f16x4_to_f32x4(wasm_u32x4_extend_high_u16x8(h));
+        return;
+    }
+    const v128_t zero = wasm_i16x8_splat(0), sign = wasm_v128_and(h, wasm_i16x8_splat((int16_t)0x8000));
+    const v128_t k = wasm_f32x4_splat(0x1p112f);
+    v128_t mlo = wasm_f32x4_mul(wasm_i32x4_shl(wasm_u32x4_extend_low_u16x8(em), 13), k);
+    v128_t mhi = wasm_f32x4_mul(wasm_i32x4_shl(wasm_u32x4_extend_high_u16x8(em), 13), k);
+    *lo = wasm_v128_or(mlo, wasm_i16x8_shuffle(zero, sign, 0, 8, 1, 9, 2, 10, 3, 11));
+    *hi = wasm_v128_or(mhi, wasm_i16x8_shuffle(zero, sign, 4, 12, 5, 13, 6, 14, 7, 15));
+}
+
+static inline v128_t load_d4(owl_f16 a, owl_f16 b, owl_f16 c, owl_f16 d)
+{
+    return f16x4_to_f32x4(wasm_i32x4_make(a, b, c, d));
+}
+
+static inline float lane(v128_t v, int r)
+{
+    switch (r) {
+    case 0: return wasm_f32x4_extract_lane(v, 0);
+    case 1: return wasm_f32x4_extract_lane(v, 1);
+    case 2: return wasm_f32x4_extract_lane(v, 2);
+    default: return wasm_f32x4_extract_lane(v, 3);
+    }
+}
+
+static void store_tile(const v128_t *acc, int nr, int64_t tn, float *Y, int64_t ldy)
+{
+    for (int64_t t = 0; t < tn; t++)
+        for (int r = 0; r < nr; r++)
+            Y[t * ldy + r] = lane(acc[t], r);
+}
+
+/* Start values of a tile's accumulators: 0, or Y when continuing a dot. */
+static void init_tile(v128_t *acc, int nr, int64_t tn, const float *Y, int64_t ldy, int accumulate)
+{
+    for (int64_t t = 0; t < tn; t++) {
+        float v[4] = {0, 0, 0, 0};
+        if (accumulate)
+            for (int r = 0; r < nr; r++)
+                v[r] = Y[t * ldy + r];
+        acc[t] = wasm_f32x4_make(v[0], v[1], v[2], v[3]);
+    }
+}
+
+/* ---------------------------------------------------------------- unpacking */
+
+/* 16 bytes of nibbles as 8 u16 lanes: w[0], w[1] = the low nibbles of the even
+ * and odd bytes, w[2], w[3] = the high nibbles of the even and odd bytes, all
+ * as int16 - matching the even/odd order of expanded activations. */
+static inline void unpack_nibbles(const uint8_t *p, v128_t w[4])
+{
+    const v128_t m = wasm_i16x8_splat(0x000f);
+    v128_t l = wasm_v128_load(p);
+    w[0] = wasm_v128_and(l, m);
+    w[1] = wasm_v128_and(wasm_u16x8_shr(l, 8), m);
+    w[2] = wasm_v128_and(wasm_u16x8_shr(l, 4), m);
+    w[3] = wasm_u16x8_shr(l, 12);
+}
+
+/* 16 int8 as int16: w[0] = even elements, w[1] = odd elements. */
+static inline void unpack_i8(v128_t l, v128_t w[2])
+{
+    w[0] = wasm_i16x8_shr(wasm_i16x8_shl(l, 8), 8);
+    w[1] = wasm_i16x8_shr(l, 8);
+}
+
+/* The 6-bit values of one q6_K quarter (k, c): v[s] = the 16 elements
+ * 128k + 32s + 16c + (0..15), minus 32, as int8. */
+static inline void unpack_q6_K(const owl_block_q6_K *b, int k, int c, v128_t v[4])
+{
+    const v128_t m4 = wasm_i8x16_splat(0x0f), m30 = wasm_i8x16_splat(0x30), k32 = wasm_i8x16_splat(32);
+    const uint8_t *ql = b->ql + 64 * k, *qh = b->qh + 32 * k;
+    v128_t l0 = wasm_v128_load(ql + 16 * c), l1 = wasm_v128_load(ql + 32 + 16 * c);
+    v128_t h = wasm_v128_load(qh + 16 * c);
+    /* 16-bit shifts: the bits they carry across bytes are masked off */
+    v128_t h0 = wasm_v128_and(wasm_i16x8_shl(h, 4), m30), h1 = wasm_v128_and(wasm_i16x8_shl(h, 2), m30);
+    v128_t h2 = wasm_v128_and(h, m30), h3 = wasm_v128_and(wasm_u16x8_shr(h, 2), m30);
+    v[0] = wasm_i8x16_sub(wasm_v128_or(wasm_v128_and(l0, m4), h0), k32);
+    v[1] = wasm_i8x16_sub(wasm_v128_or(wasm_v128_and(l1, m4), h1), k32);
+    v[2] = wasm_i8x16_sub(wasm_v128_or(wasm_v128_and(wasm_u16x8_shr(l0, 4), m4), h2), k32);
+    v[3] = wasm_i8x16_sub(wasm_v128_or(wasm_v128_and(wasm_u16x8_shr(l1, 4), m4), h3), k32);
+}
+
+static inline v128_t dot(v128_t a, const int16_t *y)
+{
+    return wasm_i32x4_dot_i16x8(a, wasm_v128_load(y));
+}
+
+/* ---------------------------------------------------------------- expansion */
+
+static inline void expand16(const int8_t *q, int16_t *out)
+{
+    v128_t w[2];
+    unpack_i8(wasm_v128_load(q), w);
+    wasm_v128_store(out, w[0]);
+    wasm_v128_store(out + 8, w[1]);
+}
+
+void owl_expand_row_simd128(owl_type t, const void *q8row, void *xrow, int64_t n)
+{
+    if (t == OWL_TYPE_Q8_0) {
+        const owl_block_q8_0 *x = q8row;
+        owl_xblock_q8_0 *y = xrow;
+        for (int64_t i = 0; i < n / OWL_QK8_0; i++) {
+            memset(&y[i], 0, sizeof y[i]);
+            y[i].d = f16_to_f32(x[i].d);
+            int32_t sum = 0;
+            for (int j = 0; j < OWL_QK8_0; j++)
+                sum += x[i].qs[j];
+            y[i].sum = sum;
+            expand16(x[i].qs, y[i].q);
+            expand16(x[i].qs + 16, y[i].q + 16);
+        }
+    } else if (t == OWL_TYPE_Q8_K) {
+        const owl_block_q8_K *x = q8row;
+        owl_xblock_q8_K *y = xrow;
+        for (int64_t i = 0; i < n / OWL_QK_K; i++) {
+            memset(&y[i], 0, sizeof y[i]);
+            y[i].d = x[i].d;
+            for (int j = 0; j < 8; j++)
+                y[i].bs32[j] = (int16_t)(x[i].bsums[2 * j] + x[i].bsums[2 * j + 1]);
+            for (int j = 0; j < OWL_QK_K; j += 16)
+                expand16(x[i].qs + j, y[i].q + j);
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- q4_0, q8_0 */
+
+/* A 32-block of 4 rows as int16 in expanded order (w[r][v] pairs with
+ * activations q[8v..8v+7]); q4_0 keeps q in 0..15, its -8 is applied to the
+ * sums through the activations' block sum. */
+static inline void unpack_q_0(owl_type type, const uint8_t *blk, v128_t w[4])
+{
+    if (type == OWL_TYPE_Q4_0) {
+        unpack_nibbles(((const owl_block_q4_0 *)blk)->qs, w); /* lo: 0-15, hi: 16-31 */
+    } else {
+        const int8_t *qs = ((const owl_block_q8_0 *)blk)->qs;
+        unpack_i8(wasm_v128_load(qs), w);
+        unpack_i8(wasm_v128_load(qs + 16), w + 2);
+    }
+}
+
+static void tile_q_0(owl_type type, int64_t nb, const uint8_t *W, size_t ws, int nr,
+                     const uint8_t *X, size_t xs, int64_t nt, float *Y, int64_t ldy, int accumulate)
+{
+    const int is4 = type == OWL_TYPE_Q4_0;
+    const size_t bsz = is4 ? sizeof(owl_block_q4_0) : sizeof(owl_block_q8_0);
+    const uint8_t *wr[4];
+    for (int r = 0; r < 4; r++)
+        wr[r] = W + ws * (size_t)(r < nr ? r : nr - 1);
+    for (int64_t t0 = 0; t0 < nt; t0 += TILE_T) {
+        const int64_t tn = nt - t0 < TILE_T ? nt - t0 : TILE_T;
+        v128_t acc[TILE_T];
+        init_tile(acc, nr, tn, Y + t0 * ldy, ldy, accumulate);
+        for (int64_t b = 0; b < nb; b++) {
+            v128_t w[4][4];
+            owl_f16 d[4];
+            for (int r = 0; r < 4; r++) {
+                const uint8_t *blk = wr[r] + (size_t)b * bsz;
+                unpack_q_0(type, blk, w[r]);
+                memcpy(&d[r], blk, sizeof(owl_f16)); /* d leads both block types */
+            }
+            const v128_t dw = load_d4(d[0], d[1], d[2], d[3]);
+            for (int64_t t = 0; t < tn; t++) {
+                const owl_xblock_q8_0 *yb = (const owl_xblock_q8_0 *)(X + xs * (size_t)(t0 + t)) + b;
+                v128_t p[4];
+                for (int r = 0; r < 4; r++)
+                    p[r] = wasm_i32x4_add(wasm_i32x4_add(dot(w[r][0], yb->q), dot(w[r][1], yb->q + 8)),
+                                          wasm_i32x4_add(dot(w[r][2], yb->q + 16), dot(w[r][3], yb->q + 24)));
+                v128_t s = hsum4_i32(p[0], p[1], p[2], p[3]);
+                if (is4)
+                    s = wasm_i32x4_sub(s, wasm_i32x4_splat(8 * yb->sum));
+                v128_t dd = wasm_f32x4_mul(dw, wasm_f32x4_splat(yb->d));
+                acc[t] = wasm_f32x4_add(acc[t], wasm_f32x4_mul(dd, wasm_f32x4_convert_i32x4(s)));
+            }
+        }
+        store_tile(acc, nr, tn, Y + t0 * ldy, ldy);
+    }
+}
+
+/* ---------------------------------------------------------------- q4_K, q6_K */
+
+/* A superblock as 32 int16x8 (w[v] pairs with activations q[8v..8v+7]), each
+ * pre-multiplied by its sub-block scale: one int32 accumulator then holds the
+ * whole superblock (|w| <= 15 * 63 or 32 * 128, so pairs fit int32 easily). */
+static inline void unpack_q4_K(const owl_block_q4_K *b, v128_t w[32], v128_t *mins)
+{
+    uint8_t sc[8], m[8];
+    q4_K_scales(b->scales, sc, m);
+    for (int g = 0; g < 4; g++) {
+        v128_t s0 = wasm_i16x8_splat(sc[2 * g]), s1 = wasm_i16x8_splat(sc[2 * g + 1]);
+        for (int c = 0; c < 2; c++) {
+            v128_t u[4];
+            unpack_nibbles(b->qs + 32 * g + 16 * c, u); /* lo: sub-block 2g, hi: 2g+1 */
+            w[8 * g + 2 * c + 0] = wasm_i16x8_mul(u[0], s0);
+            w[8 * g + 2 * c + 1] = wasm_i16x8_mul(u[1], s0);
+            w[8 * g + 4 + 2 * c + 0] = wasm_i16x8_mul(u[2], s1);
+            w[8 * g + 4 + 2 * c + 1] = wasm_i16x8_mul(u[3], s1);
+        }
+    }
+    *mins = wasm_i16x8_make(m[0], m[1], m[2], m[3], m[4], m[5], m[6], m[7]);
+}
+
+static inline void unpack_q6_K_all(const owl_block_q6_K *b, v128_t w[32])
+{
+    for (int k = 0; k < 2; k++)
+        for (int c = 0; c < 2; c++) {
+            v128_t v[4];
+            unpack_q6_K(b, k, c, v);
+            for (int s = 0; s < 4; s++) {
+                const int j = 8 * k + 2 * s + c; /* sub-block of 16 */
+                v128_t sc = wasm_i16x8_splat(b->scales[j]), e[2];
+                unpack_i8(v[s], e);
+                w[2 * j + 0] = wasm_i16x8_mul(e[0], sc);
+                w[2 * j + 1] = wasm_i16x8_mul(e[1], sc);
+            }
+        }
+}
+
+/* ntok == 1 (decode): nothing to reuse across tokens, so unpack straight into
+ * the dots and apply the sub-block scales to int32 partials. Same integer
+ * sums, same float updates as the tile. */
+/* The 8 scales and 8 mins of a q4_K block as int16x8 each (SIMD form of
+ * get_scale_min_k4; the 16-byte load reads 4 bytes of qs, unused). */
+static inline void q4_K_scales_v(const owl_block_q4_K *x, v128_t *sc, v128_t *m)
+{
+    const v128_t q = wasm_v128_load(x->scales);
+    const v128_t lo = wasm_v128_and(q, wasm_i8x16_splat(63)); /* sc0-3, m0-3 */
+    const v128_t t = wasm_i8x16_shuffle(q, q, 8, 9, 10, 11, 8, 9, 10, 11, 0, 0, 0, 0, 0, 0, 0, 0);
+    const v128_t lo4 = wasm_v128_and(t, wasm_i8x16_splat(0x0f));
+    const v128_t hi4 = wasm_v128_and(wasm_u16x8_shr(t, 4), wasm_i8x16_splat(0x0f));
+    const v128_t low = wasm_i8x16_shuffle(lo4, hi4, 0, 1, 2, 3, 20, 21, 22, 23, 0, 0, 0, 0, 0, 0, 0, 0);
+    const v128_t up = wasm_v128_and(wasm_u16x8_shr(q, 2), wasm_i8x16_splat(0x30)); /* (q >> 6) << 4 */
+    const v128_t hi = wasm_v128_or(low, up); /* sc4-7, m4-7 */
+    const v128_t all = wasm_i8x16_shuffle(lo, hi, 0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23);
+    *sc = wasm_u16x8_extend_low_u8x16(all);
+    *m = wasm_u16x8_extend_high_u8x16(all);
+}
+
+/* ntok == 1 (decode): nothing to reuse across tokens, so unpack straight into
+ * the dots; the 8 sub-block partials are reduced to one vector per 4 (lanes =
+ * sub-blocks) and scaled there. Returns an int32x4 whose lane sum is sumi;
+ * same integer sums, same float updates as the tile. */
+static inline v128_t gemv_row_q4_K(const owl_block_q4_K *x, const owl_xblock_q8_K *y, v128_t *summ_part)
+{
+    v128_t sc, m, p[8];
+    q4_K_scales_v(x, &sc, &m);
+    for (int g = 0; g < 4; g++) {
+        v128_t u[4], v[4];
+        const int16_t *yl = y->q + 64 * g, *yh = yl + 32;
+        unpack_nibbles(x->qs + 32 * g, u);
+        unpack_nibbles(x->qs + 32 * g + 16, v);
+        p[2 * g] = wasm_i32x4_add(wasm_i32x4_add(dot(u[0], yl), dot(u[1], yl + 8)),
+                                  wasm_i32x4_add(dot(v[0], yl + 16), dot(v[1], yl + 24)));
+        p[2 * g + 1] = wasm_i32x4_add(wasm_i32x4_add(dot(u[2], yh), dot(u[3], yh + 8)),
+                                      wasm_i32x4_add(dot(v[2], yh + 16), dot(v[3], yh + 24)));
+    }
+    v128_t s0 = hsum4_i32(p[0], p[1], p[2], p[3]), s1 = hsum4_i32(p[4], p[5], p[6], p[7]);
+    *summ_part = wasm_i32x4_dot_i16x8(m, wasm_v128_load(y->bs32));
+    return wasm_i32x4_add(wasm_i32x4_mul(s0, wasm_u32x4_extend_low_u16x8(sc)),
+                          wasm_i32x4_mul(s1, wasm_u32x4_extend_high_u16x8(sc)));
+}
+
+static inline v128_t gemv_row_q6_K(const owl_block_q6_K *b, const owl_xblock_q8_K *y)
+{
+    v128_t acc = wasm_i32x4_splat(0);
+    for (int k = 0; k < 2; k++)
+        for (int c = 0; c < 2; c++) {
+            v128_t v[4];
+            unpack_q6_K(b, k, c, v);
+            for (int s = 0; s < 4; s++) {
+                const int j = 8 * k + 2 * s + c;
+                v128_t e[2];
+                unpack_i8(v[s], e);
+                v128_t p = wasm_i32x4_add(dot(e[0], y->q + 16 * j), dot(e[1], y->q + 16 * j + 8));
+                acc = wasm_i32x4_add(acc, wasm_i32x4_mul(p, wasm_i32x4_splat(b->scales[j])));
+            }
+        }
+    return acc;
+}
+
+/* The float update of 4 rows for one superblock (lanes = rows). */
+static inline v128_t update_K(int is4, v128_t acc, const v128_t a[4], const v128_t mp[4],
+                              const owl_f16 d[4], const owl_f16 dmin[4], float yd)
+{
+    v128_t sumi = wasm_f32x4_convert_i32x4(hsum4_i32(a[0], a[1], a[2], a[3]));
+    v128_t vyd = wasm_f32x4_splat(yd);
+    v128_t dd = wasm_f32x4_mul(load_d4(d[0], d[1], d[2], d[3]), vyd);
+    if (!is4)
+        return wasm_f32x4_add(acc, wasm_f32x4_mul(dd, sumi));
+    v128_t summ = wasm_f32x4_convert_i32x4(hsum4_i32(mp[0], mp[1], mp[2], mp[3]));
+    v128_t dm = wasm_f32x4_mul(load_d4(dmin[0], dmin[1], dmin[2], dmin[3]), vyd);
+    return wasm_f32x4_add(acc, wasm_f32x4_sub(wasm_f32x4_mul(dd, sumi), wasm_f32x4_mul(dm, summ)));
+}
+
+static void gemv_q_K(int is4, int64_t nb, const uint8_t *const wr[4], size_t bsz,
+                     const owl_xblock_q8_K *yb, v128_t *acc)
+{
+    for (int64_t b = 0; b < nb; b++, yb++) {
+        v128_t a[4], mp[4] = {0};
+        owl_f16 d[4], dmin[4] = {0};
+        for (int r = 0; r < 4; r++) {
+            const uint8_t *blk = wr[r] + (size_t)b * bsz;
+            if (is4) {
+                const owl_block_q4_K *x = (const owl_block_q4_K *)blk;
+                a[r] = gemv_row_q4_K(x, yb, &mp[r]);
+                d[r] = x->d;
+                dmin[r] = x->dmin;
+            } else {
+                const owl_block_q6_K *x = (const owl_block_q6_K *)blk;
+                a[r] = gemv_row_q6_K(x, yb);
+                d[r] = x->d;
+            }
+        }
+        *acc = update_K(is4, *acc, a, mp, d, dmin, yb->d);
+    }
+}
+
+static void tile_q_K(owl_type type, int64_t nb, const uint8_t *W, size_t ws, int nr,
+                     const uint8_t *X, size_t xs, int64_t nt, float *Y, int64_t ldy, int accumulate)
+{
+    const int is4 = type == OWL_TYPE_Q4_K;
+    const size_t bsz = is4 ? sizeof(owl_block_q4_K) : sizeof(owl_block_q6_K);
+    const uint8_t *wr[4];
+    for (int r = 0; r < 4; r++)
+        wr[r] = W + ws * (size_t)(r < nr ? r : nr - 1);
+    if (nt == 1) {
+        v128_t acc;
+        init_tile(&acc, nr, 1, Y, ldy, accumulate);
+        gemv_q_K(is4, nb, wr, bsz, (const owl_xblock_q8_K *)X, &acc);
+        store_tile(&acc, nr, 1, Y, ldy);
+        return;
+    }
+    for (int64_t t0 = 0; t0 < nt; t0 += TILE_T) {
+        const int64_t tn = nt - t0 < TILE_T ? nt - t0 : TILE_T;
+        v128_t acc[TILE_T];
+        init_tile(acc, nr, tn, Y + t0 * ldy, ldy, accumulate);
+        for (int64_t b = 0; b < nb; b++) {
+            v128_t w[4][32], mins[4] = {0};
+            owl_f16 d[4], dmin[4] = {0};
+            for (int r = 0; r < 4; r++) {
+                const uint8_t *blk = wr[r] + (size_t)b * bsz;
+                if (is4) {
+                    const owl_block_q4_K *x = (const owl_block_q4_K *)blk;
+                    unpack_q4_K(x, w[r], &mins[r]);
+                    d[r] = x->d;
+                    dmin[r] = x->dmin;
+                } else {
+                    const owl_block_q6_K *x = (const owl_block_q6_K *)blk;
+                    unpack_q6_K_all(x, w[r]);
+                    d[r] = x->d;
+                }
+            }
+            for (int64_t t = 0; t < tn; t++) {
+                const owl_xblock_q8_K *yb = (const owl_xblock_q8_K *)(X + xs * (size_t)(t0 + t)) + b;
+                v128_t a[4], mp[4] = {0};
+                v128_t a0 = wasm_i32x4_splat(0), a1 = a0, a2 = a0, a3 = a0;
+                for (int v = 0; v < 32; v++) {
+                    v128_t y = wasm_v128_load(yb->q + 8 * v);
+                    a0 = wasm_i32x4_add(a0, wasm_i32x4_dot_i16x8(w[0][v], y));
+                    a1 = wasm_i32x4_add(a1, wasm_i32x4_dot_i16x8(w[1][v], y));
+                    a2 = wasm_i32x4_add(a2, wasm_i32x4_dot_i16x8(w[2][v], y));
+                    a3 = wasm_i32x4_add(a3, wasm_i32x4_dot_i16x8(w[3][v], y));
+                }
+                a[0] = a0, a[1] = a1, a[2] = a2, a[3] = a3;
+                if (is4) {
+                    v128_t bs = wasm_v128_load(yb->bs32);
+                    for (int r = 0; r < 4; r++)
+                        mp[r] = wasm_i32x4_dot_i16x8(mins[r], bs);
+                }
+                acc[t] = update_K(is4, acc[t], a, mp, d, dmin, yb->d);
+            }
+        }
+        store_tile(acc, nr, tn, Y + t0 * ldy, ldy);
+    }
+}
+
+/* ---------------------------------------------------------------- f32, f16 */
+
+/* x holds 8 weights widened to f32 in (w0, w1); the reference's 2 x f32x4 order. */
+static inline float finish8(v128_t a0, v128_t a1)
+{
+    v128_t s = wasm_f32x4_add(a0, a1);
+    return (lane(s, 0) + lane(s, 1)) + (lane(s, 2) + lane(s, 3));
+}
+
+/* acc (a0, a1) of T tokens += w[0..cn) . x[t][c0..c0+cn); T is 4 or 1 (a
+ * constant after inlining), so the weight loads are shared by T tokens. */
+static inline void fdot_chunk(const float *w, int64_t cn, const float *const *x, int64_t c0,
+                              v128_t *a0, v128_t *a1, int T)
+{
+    v128_t s0[4], s1[4];
+    for (int t = 0; t < T; t++)
+        s0[t] = a0[t], s1[t] = a1[t];
+    for (int64_t i = 0; i < cn; i += 8) {
+        v128_t w0 = wasm_v128_load(w + i), w1 = wasm_v128_load(w + i + 4);
+        for (int t = 0; t < T; t++) {
+            s0[t] = wasm_f32x4_add(s0[t], wasm_f32x4_mul(w0, wasm_v128_load(x[t] + c0 + i)));
+            s1[t] = wasm_f32x4_add(s1[t], wasm_f32x4_mul(w1, wasm_v128_load(x[t] + c0 + i + 4)));
+        }
+    }
+    for (int t = 0; t < T; t++)
+        a0[t] = s0[t], a1[t] = s1[t];
+}
+
+#define FCHUNK 512 /* f16 weights widened per chunk, reused by all tokens */
+
+/* One weight row at a time against up to 16 tokens: the row is taken in
+ * chunks (f16 widened once per chunk into a stack buffer), each chunk runs
+ * over the tokens 4 at a time sharing the weight loads; the accumulators of
+ * the 16 tokens carry across chunks, so every dot keeps the reference order. */
+static void tile_float(owl_type type, int64_t n, const uint8_t *W, size_t ws, int nr,
+                       const uint8_t *X, size_t xs, int64_t nt, float *Y, int64_t ldy)
+{
+    const int64_t n8 = n - n % 8;
+    v128_t buf[FCHUNK / 4];
+    for (int r = 0; r < nr; r++) {
+        const float *wf = (const float *)(W + ws * (size_t)r);
+        const owl_f16 *wh = (const owl_f16 *)(W + ws * (size_t)r);
+        for (int64_t t0 = 0; t0 < nt; t0 += TILE_T) {
+            const int64_t tn = nt - t0 < TILE_T ? nt - t0 : TILE_T;
+            const float *x[TILE_T];
+            v128_t a0[TILE_T], a1[TILE_T];
+            for (int64_t t = 0; t < tn; t++) {
+                x[t] = (const float *)(X + xs * (size_t)(t0 + t));
+                a0[t] = a1[t] = wasm_f32x4_splat(0.0f);
+            }
+            for (int64_t c0 = 0; c0 < n8; c0 += FCHUNK) {
+                const int64_t cn = n8 - c0 < FCHUNK ? n8 - c0 : FCHUNK;
+                const float *w = wf + c0;
+                if (type == OWL_TYPE_F16) {
+                    for (int64_t i = 0; i < cn; i += 8) {
+                        f16x8_to_f32x8(wasm_v128_load(wh + c0 + i), &buf[i / 4], &buf[i / 4 + 1]);
+                    }
+                    w = (const float *)buf;
+                }
+                int64_t t = 0;
+                for (; t + 4 <= tn; t += 4)
+                    fdot_chunk(w, cn, x + t, c0, a0 + t, a1 + t, 4);
+                for (; t < tn; t++)
+                    fdot_chunk(w, cn, x + t, c0, a0 + t, a1 + t, 1);
+            }
+            for (int64_t t = 0; t < tn; t++) {
+                float sum = finish8(a0[t], a1[t]);
+                for (int64_t i = n8; i < n; i++)
+                    sum += (type == OWL_TYPE_F32 ? wf[i] : f16_to_f32(wh[i])) * x[t][i];
+                Y[(t0 + t) * ldy + r] = sum;
+            }
+        }
+    }
+}
+
+void owl_dot_tile_simd128(owl_type type, int64_t n, const void *W, size_t w_stride, int nr,
+                          const void *X, size_t x_stride, int64_t nt, float *Y, int64_t ldy,
+                          int accumulate)
+{
+    if (nr <= 0 || nt <= 0)
+        return;
+    switch (type) {
+    case OWL_TYPE_Q4_0:
+    case OWL_TYPE_Q8_0:
+        tile_q_0(type, n / OWL_QK8_0, W, w_stride, nr, X, x_stride, nt, Y, ldy, accumulate);
+        break;
+    case OWL_TYPE_Q4_K:
+    case OWL_TYPE_Q6_K:
+        tile_q_K(type, n / OWL_QK_K, W, w_stride, nr, X, x_stride, nt, Y, ldy, accumulate);
+        break;
+    case OWL_TYPE_F32:
+    case OWL_TYPE_F16:
+        tile_float(type, n, W, w_stride, nr, X, x_stride, nt, Y, ldy);
+        break;
+    default:
+        for (int64_t t = 0; t < nt; t++)
+            for (int r = 0; r < nr; r++)
+                Y[t * ldy + r] = 0.0f;
+        break;
+    }
+}
+
+/* One dot: the activations are expanded a few blocks at a time on the stack
+ * and the tile continues the same float chain across the pieces. */
+float owl_vec_dot_simd128(owl_type type, int64_t n, const void *x, const void *y)
+{
+    float out = 0.0f;
+    if (type == OWL_TYPE_F32 || type == OWL_TYPE_F16) {
+        owl_dot_tile_simd128(type, n, x, 0, 1, y, 0, 1, &out, 1, 0);
+        return out;
+    }
+    const owl_type_traits *wt = owl_type_get((int)type);
+    if (!wt || (type != OWL_TYPE_Q4_0 && type != OWL_TYPE_Q8_0 && type != OWL_TYPE_Q4_K &&
+                type != OWL_TYPE_Q6_K))
+        return 0.0f;
+    const owl_type_traits *yt = owl_type_get((int)wt->vec_dot_type);
+    const int64_t per = type == OWL_TYPE_Q4_0 || type == OWL_TYPE_Q8_0 ? 16 : 4; /* blocks a piece */
+    _Static_assert(16 * sizeof(owl_xblock_q8_0) <= 4 * sizeof(owl_xblock_q8_K), "piece buffer");
+    v128_t buf[(4 * sizeof(owl_xblock_q8_K) + 15) / 16];
+    const int64_t nb = n / wt->blck_size;
+    for (int64_t b = 0; b < nb; b += per) {
+        const int64_t k = nb - b < per ? nb - b : per;
+        owl_expand_row_simd128(wt->vec_dot_type, (const uint8_t *)y + (size_t)b * yt->type_size, buf,
+                               k * yt->blck_size);
+        owl_dot_tile_simd128(type, k * wt->blck_size, (const uint8_t *)x + (size_t)b * wt->type_size, 0, 1,
+                             buf, 0, 1, &out, 1, b > 0);
+    }
+    return out;
+}
+
+/* ---------------------------------------------------------------- quantizers */
+
+static inline float hmax4(v128_t v)
+{
+    float a = fmaxf(lane(v, 0), lane(v, 1)), b = fmaxf(lane(v, 2), lane(v, 3));
+    return fmaxf(a, b);
+}
+
+/* roundf (half away from zero) of each lane, exactly. */
+static inline v128_t round_away(v128_t v)
+{
+    v128_t t = wasm_f32x4_trunc(v);
+    v128_t frac = wasm_f32x4_abs(wasm_f32x4_sub(v, t));
+    v128_t one = wasm_v128_or(wasm_v128_and(v, wasm_i32x4_splat((int32_t)0x80000000)),
+                              wasm_f32x4_splat(1.0f));
+    v128_t adj = wasm_v128_and(one, wasm_f32x4_ge(frac, wasm_f32x4_splat(0.5f)));
+    return wasm_f32x4_add(t, adj);
+}
+
+static inline v128_t narrow_i32_to_i8(v128_t a, v128_t b, v128_t c, v128_t d)
+{
+    return wasm_i8x16_narrow_i16x8(wasm_i16x8_narrow_i32x4(a, b), wasm_i16x8_narrow_i32x4(c, d));
+}
+
+static void quantize_q8_0(const float *x, owl_block_q8_0 *y, int64_t nb)
+{
+    for (int64_t i = 0; i < nb; i++, x += OWL_QK8_0) {
+        v128_t v[8], m = wasm_f32x4_splat(0.0f);
+        for (int k = 0; k < 8; k++) {
+            v[k] = wasm_v128_load(x + 4 * k);
+            m = wasm_f32x4_max(m, wasm_f32x4_abs(v[k]));
+        }
+        const float d = hmax4(m) / 127;
+        const float id = d ? 1.0f / d : 0.0f;
+        y[i].d = owl_f32_to_f16(d);
+        v128_t q[8];
+        for (int k = 0; k < 8; k++)
+            q[k] = wasm_i32x4_trunc_sat_f32x4(round_away(wasm_f32x4_mul(v[k], wasm_f32x4_splat(id))));
+        wasm_v128_store(y[i].qs, narrow_i32_to_i8(q[0], q[1], q[2], q[3]));
+        wasm_v128_store(y[i].qs + 16, narrow_i32_to_i8(q[4], q[5], q[6], q[7]));
+    }
+}
+
+static void quantize_q8_K(const float *x, owl_block_q8_K *y, int64_t nb)
+{
+    for (int64_t i = 0; i < nb; i++, x += OWL_QK_K) {
+        v128_t m = wasm_f32x4_splat(0.0f);
+        for (int k = 0; k < OWL_QK_K; k += 4)
+            m = wasm_f32x4_max(m, wasm_f32x4_abs(wasm_v128_load(x + k)));
+        const float amax = hmax4(m);
+        if (!amax) {
+            memset(&y[i], 0, sizeof y[i]);
+            continue;
+        }
+        float max = amax; /* the reference keeps the first element of largest |x| */
+        for (int k = 0; k < OWL_QK_K; k++)
+            if (fabsf(x[k]) == amax) {
+                max = x[k];
+                break;
+            }
+        const float iscale = -127.f / max;
+        const v128_t vs = wasm_f32x4_splat(iscale), magic = wasm_f32x4_splat(12582912.f);
+        const v128_t mant = wasm_i32x4_splat(0x007fffff), off = wasm_i32x4_splat(0x00400000);
+        for (int k = 0; k < OWL_QK_K; k += 16) {
+            v128_t q[4];
+            for (int j = 0; j < 4; j++) {
+                v128_t f = wasm_f32x4_add(wasm_f32x4_mul(vs, wasm_v128_load(x + k + 4 * j)), magic);
+                q[j] = wasm_i32x4_min(wasm_i32x4_sub(wasm_v128_and(f, mant), off), wasm_i32x4_splat(127));
+            }
+            v128_t q8 = narrow_i32_to_i8(q[0], q[1], q[2], q[3]);
+            wasm_v128_store(y[i].qs + k, q8);
+            v128_t s = wasm_i32x4_extadd_pairwise_i16x8(wasm_i16x8_extadd_pairwise_i8x16(q8));
+            y[i].bsums[k / 16] = (int16_t)(wasm_i32x4_extract_lane(s, 0) + wasm_i32x4_extract_lane(s, 1) +
+                                           wasm_i32x4_extract_lane(s, 2) + wasm_i32x4_extract_lane(s, 3));
+        }
+        y[i].d = 1 / iscale;
+    }
+}
+
+void owl_quantize_row_simd128(owl_type type, const float *x, void *y, int64_t n)
+{
+    switch (type) {
+    case OWL_TYPE_Q8_0: quantize_q8_0(x, y, n / OWL_QK8_0); break;
+    case OWL_TYPE_Q8_K: quantize_q8_K(x, y, n / OWL_QK_K); break;
+    default: owl_quantize_row_ref(type, x, y, n); break; /* weights: offline, scalar */
+    }
+}
+
+#else /* no SIMD128 in this build: the names exist and mean the reference */
+
+static void expand16(const int8_t *q, int16_t *out)
+{
+    for (int k = 0; k < 16; k++)
+        out[(k % 2) * 8 + k / 2] = q[k];
+}
+
+void owl_expand_row_simd128(owl_type t, const void *q8row, void *xrow, int64_t n)
+{
+    if (t == OWL_TYPE_Q8_0) {
+        const owl_block_q8_0 *x = q8row;
+        owl_xblock_q8_0 *y = xrow;
+        for (int64_t i = 0; i < n / OWL_QK8_0; i++) {
+            memset(&y[i], 0, sizeof y[i]);
+            y[i].d = owl_f16_to_f32(x[i].d);
+            for (int j = 0; j < OWL_QK8_0; j++)
+                y[i].sum += x[i].qs[j];
+            expand16(x[i].qs, y[i].q);
+            expand16(x[i].qs + 16, y[i].q + 16);
+        }
+    } else if (t == OWL_TYPE_Q8_K) {
+        const owl_block_q8_K *x = q8row;
+        owl_xblock_q8_K *y = xrow;
+        for (int64_t i = 0; i < n / OWL_QK_K; i++) {
+            memset(&y[i], 0, sizeof y[i]);
+            y[i].d = x[i].d;
+            for (int j = 0; j < 8; j++)
+                y[i].bs32[j] = (int16_t)(x[i].bsums[2 * j] + x[i].bsums[2 * j + 1]);
+            for (int j = 0; j < OWL_QK_K; j += 16)
+                expand16(x[i].qs + j, y[i].q + j);
+        }
+    }
+}
+
+float owl_vec_dot_simd128(owl_type type, int64_t n, const void *x, const void *y)
+{
+    return owl_vec_dot_ref(type, n, x, y);
+}
+
+void owl_quantize_row_simd128(owl_type type, const float *x, void *y, int64_t n)
+{
+    owl_quantize_row_ref(type, x, y, n);
+}
+
+#endif

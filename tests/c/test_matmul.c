@@ -1,0 +1,195 @@
+/* test_matmul.c - owl_matmul vs owl_matmul_ref (bitwise), thread counts,
+ * odd shapes, strides and guards, and the meaning Y = X W^T. */
+#include <stdlib.h>
+
+#include "../../src/kernels/ops.h"
+#include "test.h"
+
+typedef struct {
+    owl_type t;
+    int64_t rows, cols, ntok, ldx, ldy;
+    void *W;
+    float *X, *Y, *Yref, *Wf;
+    void *scratch;
+} mm_case;
+
+#define GUARD 12345.0f
+
+static void mm_init(mm_case *c, owl_type t, int64_t rows, int64_t cols, int64_t ntok, uint64_t seed)
+{
+    memset(c, 0, sizeof *c);
+    c->t = t;
+    c->rows = rows;
+    c->cols = cols;
+    c->ntok = ntok;
+    c->ldx = cols + 3; /* strides wider than the rows, odd */
+    c->ldy = rows + 5;
+    size_t rs = owl_row_size(t, cols);
+    c->W = malloc(rs * (size_t)rows);
+    c->Wf = malloc((size_t)(rows * cols) * 4);
+    c->X = malloc((size_t)(ntok * c->ldx) * 4);
+    c->Y = malloc((size_t)(ntok * c->ldy) * 4);
+    c->Yref = malloc((size_t)(ntok * c->ldy) * 4);
+    size_t ss = owl_matmul_scratch_size(t, cols, ntok);
+    c->scratch = malloc(ss ? ss : 1);
+    uint64_t s = seed;
+    for (int64_t i = 0; i < rows * cols; i++)
+        c->Wf[i] = owl_test_rand_f32(&s, -1, 1);
+    for (int64_t r = 0; r < rows; r++)
+        owl_quantize_row_ref(t, c->Wf + r * cols, (uint8_t *)c->W + (size_t)r * rs, cols);
+    for (int64_t i = 0; i < ntok * c->ldx; i++)
+        c->X[i] = owl_test_rand_f32(&s, -2, 2);
+    for (int64_t i = 0; i < ntok * c->ldy; i++)
+        c->Y[i] = c->Yref[i] = GUARD;
+}
+
+static void mm_free(mm_case *c)
+{
+    free(c->W);
+    free(c->Wf);
+    free(c->X);
+    free(c->Y);
+    free(c->Yref);
+    free(c->scratch);
+}
+
+static int guards_intact(const mm_case *c, const float *Y)
+{
+    for (int64_t t = 0; t < c->ntok; t++)
+        for (int64_t r = c->rows; r < c->ldy; r++)
+            if (Y[t * c->ldy + r] != GUARD)
+                return 0;
+    return 1;
+}
+
+static int same_bits(const mm_case *c, const float *a, const float *b)
+{
+    for (int64_t t = 0; t < c->ntok; t++)
+        if (memcmp(a + t * c->ldy, b + t * c->ldy, (size_t)c->rows * 4) != 0)
+            return 0;
+    return 1;
+}
+
+static const owl_type k_types[6] = {OWL_TYPE_Q4_0, OWL_TYPE_Q8_0, OWL_TYPE_Q4_K,
+                                    OWL_TYPE_Q6_K, OWL_TYPE_F16, OWL_TYPE_F32};
+
+static int64_t cols_for(owl_type t)
+{
+    switch (t) {
+    case OWL_TYPE_Q4_K:
+    case OWL_TYPE_Q6_K: return 512;
+    case OWL_TYPE_Q4_0:
+    case OWL_TYPE_Q8_0: return 96;
+    case OWL_TYPE_F16: return 1037; /* several 512-column chunks and a tail of 5 */
+    default: return 45; /* not a multiple of 8: exercises the tail */
+    }
+}
+
+TEST(matmul_matches_ref_bitwise_odd_shapes)
+{
+    static const int64_t rows[] = {1, 3, 17}, ntoks[] = {1, 2, 5, 13, 19};
+    owl_pool *pool = owl_pool_init(2);
+    for (int k = 0; k < 6; k++)
+        for (int ri = 0; ri < 3; ri++)
+            for (int ti = 0; ti < 5; ti++) {
+                mm_case c;
+                mm_init(&c, k_types[k], rows[ri], cols_for(k_types[k]), ntoks[ti], 7 + (uint64_t)ri);
+                owl_matmul_ref(c.W, c.t, c.rows, c.cols, c.X, c.ldx, c.ntok, c.Yref, c.ldy, c.scratch);
+                owl_matmul(pool, c.W, c.t, c.rows, c.cols, c.X, c.ldx, c.ntok, c.Y, c.ldy, c.scratch);
+                CHECK_MSG(same_bits(&c, c.Y, c.Yref), "%s rows=%lld ntok=%lld",
+                          owl_type_get(c.t)->name, (long long)c.rows, (long long)c.ntok);
+                CHECK(guards_intact(&c, c.Y) && guards_intact(&c, c.Yref));
+                mm_free(&c);
+            }
+    owl_pool_free(pool);
+}
+
+TEST(matmul_same_bits_for_any_thread_count)
+{
+    static const int nths[] = {1, 2, 3, 8};
+    for (int k = 0; k < 6; k++) {
+        mm_case c;
+        mm_init(&c, k_types[k], 23, cols_for(k_types[k]), 6, 99);
+        owl_matmul(NULL, c.W, c.t, c.rows, c.cols, c.X, c.ldx, c.ntok, c.Yref, c.ldy, c.scratch);
+        for (int i = 0; i < 4; i++) {
+            owl_pool *pool = owl_pool_init(nths[i]);
+            for (int64_t j = 0; j < c.ntok * c.ldy; j++)
+                c.Y[j] = GUARD;
+            owl_matmul(pool, c.W, c.t, c.rows, c.cols, c.X, c.ldx, c.ntok, c.Y, c.ldy, c.scratch);
+            CHECK_MSG(same_bits(&c, c.Y, c.Yref), "%s nth=%d", owl_type_get(c.t)->name, nths[i]);
+            CHECK(guards_intact(&c, c.Y));
+            owl_pool_free(pool);
+        }
+        mm_free(&c);
+    }
+}
+
+TEST(matmul_blocked_equals_one_token_at_a_time)
+{
+    for (int k = 0; k < 6; k++) {
+        mm_case c; /* 70 tokens: two token blocks of the threaded path, tiles of 16 */
+        mm_init(&c, k_types[k], 9, cols_for(k_types[k]), 70, 5);
+        owl_matmul(NULL, c.W, c.t, c.rows, c.cols, c.X, c.ldx, c.ntok, c.Y, c.ldy, c.scratch);
+        for (int64_t t = 0; t < c.ntok; t++)
+            owl_matmul(NULL, c.W, c.t, c.rows, c.cols, c.X + t * c.ldx, c.ldx, 1, c.Yref + t * c.ldy,
+                       c.ldy, c.scratch);
+        CHECK_MSG(same_bits(&c, c.Y, c.Yref), "%s", owl_type_get(c.t)->name);
+        mm_free(&c);
+    }
+}
+
+/* Y = X W^T against a double-precision product of the unquantized operands:
+ * checks orientation (rows vs tokens) and that quantization error is modest. */
+TEST(matmul_computes_x_times_w_transposed)
+{
+    static const double tol[6] = {0.12, 0.01, 0.08, 0.03, 1e-3, 1e-5}; /* relative to |row|*|x| */
+    for (int k = 0; k < 6; k++) {
+        mm_case c;
+        mm_init(&c, k_types[k], 5, cols_for(k_types[k]), 3, 31);
+        owl_matmul(NULL, c.W, c.t, c.rows, c.cols, c.X, c.ldx, c.ntok, c.Y, c.ldy, c.scratch);
+        for (int64_t t = 0; t < c.ntok; t++)
+            for (int64_t r = 0; r < c.rows; r++) {
+                double want = 0, nw = 0, nx = 0;
+                for (int64_t i = 0; i < c.cols; i++) {
+                    want += (double)c.Wf[r * c.cols + i] * c.X[t * c.ldx + i];
+                    nw += (double)c.Wf[r * c.cols + i] * c.Wf[r * c.cols + i];
+                    nx += (double)c.X[t * c.ldx + i] * c.X[t * c.ldx + i];
+                }
+                double err = fabs(c.Y[t * c.ldy + r] - want) / sqrt(nw * nx);
+                CHECK_MSG(err <= tol[k], "%s t=%lld r=%lld: rel err %g", owl_type_get(c.t)->name,
+                          (long long)t, (long long)r, err);
+            }
+        mm_free(&c);
+    }
+}
+
+TEST(matmul_f32_is_accurate)
+{
+    /* the oracle-fidelity path: close to a double product */
+    mm_case c;
+    mm_init(&c, OWL_TYPE_F32, 4, 4099, 2, 77);
+    owl_matmul(NULL, c.W, c.t, c.rows, c.cols, c.X, c.ldx, c.ntok, c.Y, c.ldy, c.scratch);
+    for (int64_t t = 0; t < c.ntok; t++)
+        for (int64_t r = 0; r < c.rows; r++) {
+            double want = 0, mag = 0;
+            for (int64_t i = 0; i < c.cols; i++) {
+                want += (double)c.Wf[r * c.cols + i] * c.X[t * c.ldx + i];
+                mag += fabs((double)c.Wf[r * c.cols + i] * c.X[t * c.ldx + i]);
+            }
+            CHECK_NEAR(c.Y[t * c.ldy + r], want, 2e-6 * mag);
+        }
+    mm_free(&c);
+}
+
+TEST(matmul_scratch_size)
+{
+    /* q8 rows (16-byte rounded) + the same rows expanded to int16 */
+    CHECK_EQ_INT(owl_matmul_scratch_size(OWL_TYPE_Q4_0, 4096, 3),
+                 ((3 * owl_row_size(OWL_TYPE_Q8_0, 4096) + 15) & ~15) + 3 * 128 * sizeof(owl_xblock_q8_0));
+    CHECK_EQ_INT(owl_matmul_scratch_size(OWL_TYPE_Q6_K, 4096, 2),
+                 2 * owl_row_size(OWL_TYPE_Q8_K, 4096) + 2 * 16 * sizeof(owl_xblock_q8_K));
+    CHECK_EQ_INT(owl_matmul_scratch_size(OWL_TYPE_Q4_K, 100, 2), 0); /* not a row */
+    CHECK_EQ_INT(owl_matmul_scratch_size(OWL_TYPE_F16, 4096, 64), 0);
+    CHECK_EQ_INT(owl_matmul_scratch_size(OWL_TYPE_F32, 4096, 64), 0);
+    CHECK(owl_matmul_scratch_size(OWL_TYPE_Q8_0, 32, INT64_MAX) == SIZE_MAX);
+}
