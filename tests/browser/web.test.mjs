@@ -1,0 +1,445 @@
+// The static site (web/) in Debian's Chromium, driven by playwright-core:
+//
+//   node --test tests/browser/web.test.mjs
+//
+// Serves the repository laid out as the deployed site (tests/browser/web-server.mjs)
+// with and without COOP/COEP, and checks: the page loads with no console errors
+// or CSP violations; drawing with the page's own tools; a PNG through the file
+// input, paste and drop; a camera snapshot (Chromium's fake camera); loading a
+// model with progress; a streamed answer with timings; stop mid-answer; a second
+// turn; reload -> the cached model loads with no chunk fetched; cancel + resume
+// of a download; delete; the single-thread page (not isolated); the
+// cross-origin-isolation service worker; settings kept; axe-core (no serious or
+// critical violations); a 375 px wide screen. Screenshots: build/test-out/screenshots/.
+//
+// The model is oracle-A (random weights: the answers are gibberish, the whole
+// path runs), made with the converter into build/web-dev/oracle_a/ when missing:
+//   owlet-convert tests/fixtures/oracle_a build/web-dev/oa.gguf --type f32 --name oracle-a-dev -q
+//   owlet-convert --split build/web-dev/oa.gguf build/web-dev/oracle_a --chunk-mib 1
+// The engine builds come from OWLET_WASM (default build/wasm/, i.e. `make wasm`).
+// tests/browser/web/shapes-320x200.png: PIL, a green triangle and a blue circle on white.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+import { startServer } from './web-server.mjs';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const shots = path.join(root, 'build/test-out/screenshots');
+const devModel = path.resolve(root, process.env.OWLET_DEV_MODEL || 'build/web-dev/oracle_a');
+const png = path.join(root, 'tests/browser/web/shapes-320x200.png');
+const DEV = 'models/dev/manifest.json';
+const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync',
+  '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream'];
+
+let coi, plain, slow;
+/** Chunk i of the dev model arrives after 0.8 * (i + 1) s, so a download can be cancelled half way. */
+const slowChunks = (p) => { const m = /\.(\d{4})\.bin$/.exec(p); return m ? 800 * (Number(m[1]) + 1) : 0; };
+const profiles = [];
+
+before(async () => {
+  fs.mkdirSync(shots, { recursive: true });
+  if (!fs.existsSync(path.join(devModel, 'manifest.json'))) {
+    const convert = process.env.OWLET_CONVERT || ['build/owlet-convert', 'build/convert/owlet-convert']
+      .map((p) => path.join(root, p)).find((p) => fs.existsSync(p));
+    assert.ok(convert, 'no converter: build build/owlet-convert (make native) or set OWLET_CONVERT');
+    const gguf = path.join(path.dirname(devModel), 'oa.gguf');
+    fs.mkdirSync(path.dirname(devModel), { recursive: true });
+    execFileSync(convert, [path.join(root, 'tests/fixtures/oracle_a'), gguf, '--type', 'f32', '--name', 'oracle-a-dev', '-q']);
+    execFileSync(convert, ['--split', gguf, devModel, '--chunk-mib', '1'], { stdio: 'ignore' });
+  }
+  coi = await startServer({ coi: true, devModelDir: devModel });
+  plain = await startServer({ coi: false, devModelDir: devModel });
+  slow = await startServer({ coi: true, devModelDir: devModel, delay: slowChunks });
+});
+
+after(async () => {
+  await Promise.all([coi, plain, slow].filter(Boolean).map((s) => s.close()));
+  for (const d of profiles) fs.rmSync(d, { recursive: true, force: true });
+});
+
+/** A fresh browser profile; collects console errors, page errors and CSP violations. */
+async function launch(viewport = { width: 1200, height: 900 }) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'owlet-web-'));
+  profiles.push(dir);
+  const ctx = await chromium.launchPersistentContext(dir, { executablePath: '/usr/bin/chromium', headless: true, args: ARGS, viewport });
+  const page = ctx.pages()[0] || (await ctx.newPage());
+  const errors = [];
+  page.on('console', (m) => { if (m.type() === 'error') errors.push(`console: ${m.text()}`); });
+  page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
+  await ctx.addInitScript(() => {
+    document.addEventListener('securitypolicyviolation', (e) => {
+      console.error(`CSP violation: ${e.violatedDirective} ${e.blockedURI}`);
+    });
+  });
+  return { ctx, page, errors };
+}
+
+const open = async (page, server, query = '') => {
+  await page.goto(server.url + query);
+  await page.waitForSelector('body[data-ready="true"]', { timeout: 30000 });
+};
+const shot = (page, name) => page.screenshot({ path: path.join(shots, name), fullPage: true });
+const chunkRequests = (server, from = 0) => server.requests.slice(from).filter((r) => /^\/models\/dev\/.*\.bin$/.test(r.path));
+
+async function loadModel(page) {
+  await page.click('#load');
+  await page.waitForSelector('body[data-model="ready"]', { timeout: 60000 });
+}
+
+/** Pixel [r, g, b] of the picture canvas at (x, y) in canvas pixels. */
+const pixel = (page, x, y) => page.evaluate(([px, py]) =>
+  Array.from(document.getElementById('draw').getContext('2d').getImageData(px, py, 1, 1).data.slice(0, 3)), [x, y]);
+const near = (got, want, tol = 40) => got.every((v, i) => Math.abs(v - want[i]) <= tol);
+
+/** Canvas pixel (x, y) -> page coordinates on the overlay. */
+async function toPage(page, x, y) {
+  await page.locator('#draw-overlay').scrollIntoViewIfNeeded();
+  const box = await page.locator('#draw-overlay').boundingBox();
+  const w = await page.evaluate(() => document.getElementById('draw').width);
+  return { x: box.x + (x * box.width) / w, y: box.y + (y * box.height) / w };
+}
+
+async function axeScan(page, label) {
+  await page.evaluate(fs.readFileSync(path.join(root, 'node_modules/axe-core/axe.min.js'), 'utf8'));
+  const r = await page.evaluate(() => globalThis.axe.run(document, { resultTypes: ['violations'] }));
+  const bad = r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  assert.deepEqual(bad.map((v) => `${label}: ${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`), []);
+  return r.violations.length;
+}
+
+test('the page loads with no console errors and says what the browser can do', { timeout: 60000 }, async () => {
+  const { ctx, page, errors } = await launch();
+  try {
+    await open(page, coi, `?model=${DEV}`);
+    assert.equal(await page.evaluate(() => crossOriginIsolated), true);
+    assert.match(await page.textContent('#model-info'), /oracle-a-dev: 3\.54 MB, f32.*not downloaded yet/);
+    assert.match(await page.textContent('#load'), /Download and load \(3\.54 MB\)/);
+    assert.match(await page.textContent('#env-info'), /SIMD: yes · cross-origin isolated: yes/);
+    assert.equal(await page.locator('.notice.error').count(), 0);
+    await shot(page, '01-start.png');
+    await axeScan(page, 'start');
+    assert.deepEqual(errors, []);
+  } finally { await ctx.close(); }
+});
+
+test('drawing: the pen, a dragged circle, a keyboard triangle, undo and clear change the canvas pixels', { timeout: 60000 }, async () => {
+  const { ctx, page, errors } = await launch();
+  try {
+    await open(page, coi, `?model=${DEV}`);
+    // pen: red stroke from (60,60) to (200,60)
+    let p = await toPage(page, 60, 60);
+    await page.mouse.move(p.x, p.y);
+    await page.mouse.down();
+    for (const x of [100, 150, 200]) { p = await toPage(page, x, 60); await page.mouse.move(p.x, p.y); }
+    await page.mouse.up();
+    assert.ok(near(await pixel(page, 130, 60), [220, 30, 35]), 'red pen stroke');
+    // blue circle, dragged from its centre (300,300) to radius 60
+    await page.click('button[data-tool="circle"]');
+    await page.click('button[data-colour="blue"]');
+    assert.equal(await page.textContent('#colour-name'), 'blue');
+    p = await toPage(page, 300, 300);
+    await page.mouse.move(p.x, p.y);
+    await page.mouse.down();
+    p = await toPage(page, 360, 300);
+    await page.mouse.move(p.x, p.y, { steps: 4 });
+    await page.mouse.up();
+    assert.ok(near(await pixel(page, 300, 300), [35, 70, 215]), 'circle centre blue');
+    assert.ok(near(await pixel(page, 300, 345), [35, 70, 215]), 'circle inside radius blue');
+    assert.ok(near(await pixel(page, 300, 375), [255, 255, 255]), 'outside the circle white');
+    // keyboard only: Tab to the tools, pick triangle + green, move the cursor, Enter
+    await page.focus('button[data-tool="triangle"]');
+    await page.keyboard.press('Enter');
+    await page.focus('button[data-colour="green"]');
+    await page.keyboard.press('Space');
+    await page.focus('#draw-overlay');
+    for (let i = 0; i < 12; i++) await page.keyboard.press('ArrowLeft'); // 224 - 12*8 = 128 css px
+    await page.keyboard.press('Shift+ArrowDown'); // +32
+    await page.keyboard.press('Enter');
+    await shot(page, '02-drawing.png');
+    const green = await page.evaluate(() => {
+      const g = document.getElementById('draw').getContext('2d').getImageData(0, 0, 448, 448).data;
+      let n = 0;
+      for (let i = 0; i < g.length; i += 4) if (Math.abs(g[i] - 35) < 30 && Math.abs(g[i + 1] - 165) < 30 && Math.abs(g[i + 2] - 55) < 30) n++;
+      return n;
+    });
+    assert.ok(green > 500, `a green triangle placed from the keyboard (${green} green pixels)`);
+    await page.click('#undo');
+    assert.ok(near(await pixel(page, 300, 300), [35, 70, 215]), 'undo removed the triangle only');
+    await page.click('#clear');
+    assert.ok(near(await pixel(page, 300, 300), [255, 255, 255]), 'clear');
+    assert.deepEqual(errors, []);
+  } finally { await ctx.close(); }
+});
+
+test('a PNG comes in through the file input, paste and drop, and a camera snapshot', { timeout: 60000 }, async () => {
+  const { ctx, page, errors } = await launch();
+  try {
+    await open(page, coi, `?model=${DEV}`);
+    const size = () => page.evaluate(() => [document.getElementById('draw').width, document.getElementById('draw').height]);
+    await page.setInputFiles('#file-input', png);
+    await page.waitForFunction(() => document.getElementById('draw').width === 320);
+    assert.deepEqual(await size(), [320, 200]);
+    assert.ok(near(await pixel(page, 80, 120), [35, 165, 55], 8), 'triangle green');
+    assert.ok(near(await pixel(page, 250, 100), [35, 70, 215], 8), 'circle blue');
+    await page.check('#show-model-view');
+    await shot(page, '03-file-and-model-view.png');
+    assert.match(await page.textContent('#model-view-caption'), /448×448 pixels, padded/);
+
+    const b64 = fs.readFileSync(png).toString('base64');
+    const inject = (kind) => page.evaluate(([data, k]) => {
+      const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
+      const dt = new DataTransfer();
+      dt.items.add(new File([bytes], 'x.png', { type: 'image/png' }));
+      if (k === 'paste') document.dispatchEvent(new ClipboardEvent('paste', { clipboardData: dt, bubbles: true }));
+      else document.getElementById('drop-zone').dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+    }, [b64, kind]);
+    await page.click('#clear');
+    await inject('paste');
+    await page.waitForFunction(() => document.getElementById('draw').width === 320);
+    assert.ok(near(await pixel(page, 250, 100), [35, 70, 215], 8), 'pasted');
+    await page.click('#clear');
+    await inject('drop');
+    await page.waitForFunction(() => document.getElementById('draw').width === 320);
+    assert.ok(near(await pixel(page, 80, 120), [35, 165, 55], 8), 'dropped');
+
+    await page.click('#camera-open');
+    await page.waitForFunction(() => document.getElementById('camera-video').videoWidth > 0, null, { timeout: 15000 });
+    const vw = await page.evaluate(() => document.getElementById('camera-video').videoWidth);
+    await page.click('#camera-snap');
+    assert.equal((await size())[0], Math.min(vw, 1024));
+    assert.equal(await page.isHidden('#camera-box'), true);
+    assert.deepEqual(errors, []);
+  } finally { await ctx.close(); }
+});
+
+/** Ask and wait for the answer; returns the number of distinct texts seen while streaming. */
+async function askAndWatch(page, q) {
+  await page.fill('#question', q);
+  await page.evaluate(() => {
+    globalThis.__seen = new Set();
+    const ol = document.getElementById('messages');
+    globalThis.__mo = new MutationObserver(() => {
+      const a = ol.querySelector('.msg.assistant:last-child .text');
+      if (a) globalThis.__seen.add(a.textContent);
+    });
+    globalThis.__mo.observe(ol, { subtree: true, childList: true, characterData: true });
+  });
+  await page.click('#send');
+  await page.waitForFunction(() => !globalThis.owletApp.asking && document.querySelector('.msg.assistant:last-child .timings'),
+    null, { timeout: 60000 });
+  return page.evaluate(() => { globalThis.__mo.disconnect(); return globalThis.__seen.size; });
+}
+
+test('threaded page: load with progress, streamed answer, stop, second turn, reload from cache, axe', { timeout: 180000 }, async () => {
+  const { ctx, page, errors } = await launch();
+  try {
+    await open(page, coi, `?model=${DEV}`);
+    const r0 = coi.requests.length;
+    await loadModel(page);
+    assert.equal(chunkRequests(coi, r0).length, 4, 'four chunks downloaded');
+    assert.match(await page.textContent('#progress-text'), /^Ready: oracle-a-dev on \d+ threads? \(owlet\)/);
+    assert.ok(await page.evaluate(() => globalThis.owletApp.owl.threads) >= 2, 'threads on an isolated page');
+    assert.match(await page.textContent('#model-info'), /cached in this browser/);
+    assert.match(await page.textContent('#storage-usage'), /Cached models: 1 \(3\.54 MB\)/);
+
+    await page.click('button[data-tool="square"]');
+    const p = await toPage(page, 224, 224);
+    await page.mouse.click(p.x, p.y);
+    const steps = await askAndWatch(page, 'What shape is this? <b>bold</b>');
+    assert.ok(steps > 3, `the answer streamed in pieces (${steps} updates)`);
+    assert.equal(await page.locator('#messages b').count(), 0, 'user text is text, not HTML');
+    assert.equal(await page.textContent('.msg.user .text'), 'What shape is this? <b>bold</b>');
+    assert.ok((await page.textContent('.msg.assistant .text')).length > 0);
+    assert.match(await page.textContent('.msg.assistant .timings'), /image encode \d+ ms · prefill \d+ tokens in \d+ ms .* · decode \d+ tokens at [\d.]+ tok\/s/);
+    assert.equal(await page.locator('.msg.user img.thumb').count(), 1);
+    assert.equal(await page.isChecked('#attach'), false, 'the picture is in the conversation now');
+    await shot(page, '04-answer-threaded.png');
+    await axeScan(page, 'answered');
+
+    // stop mid-answer: a long answer, Stop as soon as text shows
+    await page.click('#settings summary');
+    await page.fill('#set-max-tokens', '2048');
+    await page.dispatchEvent('#set-max-tokens', 'change');
+    await page.fill('#question', 'Tell me a long story.');
+    await page.click('#send');
+    await page.waitForFunction(() => (document.querySelector('.msg.assistant:last-child .text') || {}).textContent, null, { timeout: 30000 });
+    await page.click('#stop');
+    await page.waitForFunction(() => !globalThis.owletApp.asking, null, { timeout: 30000 });
+    assert.equal(await page.locator('.msg.assistant:last-child .note').textContent(), 'stopped');
+    const stats = await page.evaluate(() => globalThis.owletApp.owl.stats());
+    assert.ok(stats.lastTokens < 2048, `stopped after ${stats.lastTokens} tokens`);
+
+    // the chat stays usable: a third turn
+    await page.fill('#set-max-tokens', '16');
+    await page.dispatchEvent('#set-max-tokens', 'change');
+    await askAndWatch(page, 'And the colour?');
+    assert.equal(await page.locator('.msg.assistant').count(), 3);
+    assert.equal(await page.locator('.msg.user img.thumb').count(), 1, 'later turns reuse the picture');
+
+    // reload: the cached model loads by itself, no chunk is fetched
+    const r1 = coi.requests.length;
+    await page.reload();
+    await page.waitForSelector('body[data-model="ready"]', { timeout: 60000 });
+    assert.deepEqual(chunkRequests(coi, r1), []);
+    assert.ok(coi.requests.slice(r1).some((r) => r.path === '/models/dev/manifest.json'));
+    assert.equal(await page.inputValue('#set-max-tokens'), '16', 'settings kept');
+    await askAndWatch(page, 'What is it?');
+    await page.click('#new-chat');
+    assert.equal(await page.locator('.msg').count(), 0);
+    assert.deepEqual(errors, []);
+  } finally { await ctx.close(); }
+});
+
+test('not cross-origin isolated: single thread with a note, answer streams', { timeout: 120000 }, async () => {
+  const { ctx, page, errors } = await launch();
+  try {
+    await open(page, plain, `?model=${DEV}&sw=0`);
+    assert.equal(await page.evaluate(() => crossOriginIsolated), false);
+    assert.match(await page.textContent('#notices'), /not cross-origin isolated, so the model runs on a single thread/);
+    await loadModel(page);
+    assert.match(await page.textContent('#progress-text'), /on 1 thread \(owlet-st\)/);
+    await page.setInputFiles('#file-input', png);
+    await page.waitForFunction(() => document.getElementById('draw').width === 320);
+    const steps = await askAndWatch(page, 'Describe the image.');
+    assert.ok(steps > 3);
+    assert.match(await page.textContent('.msg.assistant .timings'), /1 thread/);
+    await shot(page, '05-answer-single-thread.png');
+    await axeScan(page, 'single-thread');
+    assert.deepEqual(errors, []);
+  } finally { await ctx.close(); }
+});
+
+test('the service worker makes a header-less host cross-origin isolated (one reload)', { timeout: 60000 }, async () => {
+  const { ctx, page, errors } = await launch();
+  try {
+    await page.goto(`${plain.url}?model=${DEV}`);
+    await page.waitForFunction(() => globalThis.crossOriginIsolated === true, null, { timeout: 30000 });
+    await page.waitForSelector('body[data-ready="true"]', { timeout: 30000 });
+    assert.match(await page.textContent('#env-info'), /cross-origin isolated: yes/);
+    assert.equal(await page.locator('.notice[data-key="threads"]').count(), 0);
+    assert.ok(await page.evaluate(() => navigator.serviceWorker.controller.scriptURL.endsWith('/coi-sw.js')));
+    // Turning the helper off unregisters it: after a reload the page is single-threaded and says why.
+    await page.click('#settings summary');
+    await page.selectOption('#set-sw', 'off');
+    await page.waitForFunction(async () => (await navigator.serviceWorker.getRegistrations()).length === 0);
+    await page.reload();
+    await page.waitForSelector('body[data-ready="true"]');
+    assert.equal(await page.evaluate(() => crossOriginIsolated), false);
+    assert.match(await page.textContent('.notice[data-key="threads"]'), /turned off in the settings/);
+    assert.deepEqual(errors, []);
+  } finally { await ctx.close(); }
+});
+
+test('the site folder of docs/DEPLOY.md on a plain static host (no headers): isolated by the service worker, threaded answer', { timeout: 120000 }, async () => {
+  // The copy commands of docs/DEPLOY.md, section 1 (with the dev model as models/dev/).
+  const site = path.join(root, 'build/test-out/web-site');
+  const wasm = path.resolve(root, process.env.OWLET_WASM || 'build/wasm');
+  fs.rmSync(site, { recursive: true, force: true });
+  fs.mkdirSync(path.join(site, 'owlet/wasm'), { recursive: true });
+  const cp = (from, to) => fs.copyFileSync(from, to);
+  for (const f of fs.readdirSync(path.join(root, 'web'))) cp(path.join(root, 'web', f), path.join(site, f));
+  for (const f of fs.readdirSync(path.join(root, 'wasm_glue')).filter((x) => x.endsWith('.mjs')))
+    cp(path.join(root, 'wasm_glue', f), path.join(site, 'owlet', f));
+  for (const f of ['owlet.js', 'owlet.wasm', 'owlet.worker.js', 'owlet-st.js', 'owlet-st.wasm']) cp(path.join(wasm, f), path.join(site, 'owlet/wasm', f));
+  fs.cpSync(devModel, path.join(site, 'models/dev'), { recursive: true });
+  const host = await startServer({ coi: false, mounts: [['/', site]] });
+  const { ctx, page, errors } = await launch();
+  try {
+    await page.goto(`${host.url}?model=${DEV}`);
+    await page.waitForFunction(() => globalThis.crossOriginIsolated === true, null, { timeout: 30000 });
+    await page.waitForSelector('body[data-ready="true"]', { timeout: 30000 });
+    await loadModel(page);
+    assert.match(await page.textContent('#progress-text'), /on \d+ threads \(owlet\)/);
+    await askAndWatch(page, 'What shape is this?');
+    assert.ok((await page.textContent('.msg.assistant .text')).length > 0);
+    assert.deepEqual(errors, []);
+  } finally { await ctx.close(); await host.close(); }
+});
+
+test('download: cancel keeps verified chunks, reload resumes without refetching them, delete empties the cache', { timeout: 120000 }, async () => {
+  const { ctx, page, errors } = await launch();
+  try {
+    await open(page, slow, `?model=${DEV}`);
+    const r0 = slow.requests.length;
+    await page.click('#load');
+    await page.waitForFunction(() => /Downloading — .* MB\/s · .* left · chunk [1-3] of 4/.test(document.getElementById('progress-text').textContent),
+      null, { timeout: 30000 });
+    await shot(page, '06-downloading.png');
+    await page.click('#cancel-load');
+    await page.waitForSelector('body[data-model="none"]', { timeout: 30000 });
+    assert.match(await page.textContent('#progress-text'), /Download cancelled/);
+    const kept = Number((await page.textContent('#model-info')).match(/partly downloaded \((\d) of 4 chunks kept\)/)[1]);
+    assert.ok(kept >= 1 && kept < 4, `kept ${kept} chunks`);
+    await page.reload();
+    await page.waitForSelector('body[data-ready="true"]');
+    assert.equal(await page.textContent('#load'), 'Resume download');
+    const r1 = slow.requests.length;
+    await loadModel(page);
+    assert.equal(chunkRequests(slow, r1).filter((r) => r.status === 200).length, 4 - kept, 'only the missing chunks');
+    assert.ok(chunkRequests(slow, r0).length >= 4);
+    await page.click('#delete-cache');
+    await page.waitForFunction(() => /not downloaded yet/.test(document.getElementById('model-info').textContent));
+    await page.waitForFunction(() => /Cached models: 0/.test(document.getElementById('storage-usage').textContent));
+    assert.deepEqual(errors.filter((e) => !/net::ERR_ABORTED|aborted/i.test(e)), []);
+  } finally { await ctx.close(); }
+});
+
+test('narrow screen (375 px): no sideways scrolling, settings remembered, an answer, axe clean', { timeout: 90000 }, async () => {
+  const { ctx, page, errors } = await launch({ width: 375, height: 800 });
+  try {
+    await open(page, coi, `?model=${DEV}`);
+    await page.click('#settings summary');
+    await page.fill('#set-temperature', '0.7');
+    await page.dispatchEvent('#set-temperature', 'change');
+    await page.selectOption('#set-aspect', 'stretch');
+    await page.reload();
+    await page.waitForSelector('body[data-ready="true"]');
+    await page.click('#settings summary');
+    assert.equal(await page.inputValue('#set-temperature'), '0.7');
+    assert.equal(await page.inputValue('#set-aspect'), 'stretch');
+    const [sw, cw] = await page.evaluate(() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]);
+    assert.ok(sw <= cw, `page ${sw} px wide in a ${cw} px viewport`);
+    await shot(page, '07-narrow-settings.png');
+    await axeScan(page, 'narrow');
+    await page.click('#settings summary');
+    await loadModel(page);
+    await page.click('button[data-tool="star"]');
+    await page.click('button[data-colour="purple"]');
+    const p = await toPage(page, 224, 224);
+    await page.mouse.click(p.x, p.y);
+    await askAndWatch(page, 'What shape is this?');
+    const [sw2, cw2] = await page.evaluate(() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]);
+    assert.ok(sw2 <= cw2, `page ${sw2} px wide in a ${cw2} px viewport after an answer`);
+    await page.locator('#chat').scrollIntoViewIfNeeded();
+    await page.screenshot({ path: path.join(shots, '09-narrow-answer.png') });
+    await axeScan(page, 'narrow-answered');
+    assert.deepEqual(errors, []);
+  } finally { await ctx.close(); }
+});
+
+test('no WebAssembly SIMD: an error says so and Load is off; no IndexedDB: a warning, the model still loads', { timeout: 90000 }, async () => {
+  let { ctx, page, errors } = await launch();
+  try {
+    await ctx.addInitScript(() => { WebAssembly.validate = () => false; });
+    await open(page, coi, `?model=${DEV}`);
+    assert.match(await page.textContent('.notice[data-key="simd"]'), /does not support WebAssembly SIMD/);
+    assert.equal(await page.isDisabled('#load'), true);
+    assert.deepEqual(errors, []);
+  } finally { await ctx.close(); }
+  ({ ctx, page, errors } = await launch());
+  try {
+    await ctx.addInitScript(() => { Object.defineProperty(window, 'indexedDB', { value: undefined, configurable: true }); });
+    await open(page, coi, `?model=${DEV}`);
+    assert.match(await page.textContent('.notice[data-key="storage"]'), /no persistent storage/);
+    assert.match(await page.textContent('#storage-usage'), /kept for this visit only/);
+    await loadModel(page);
+    await shot(page, '08-no-storage.png');
+    assert.deepEqual(errors, []);
+  } finally { await ctx.close(); }
+});

@@ -1,0 +1,55 @@
+// Pure parts of the web page (web/*.mjs) in Node: settings sanitising, progress
+// wording, cache state from the store's records, shape geometry.
+//   node --test tests/browser/web/units.test.mjs
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { sanitize, DEFAULTS } from '../../../web/settings.mjs';
+import { describeProgress, cacheState, mb } from '../../../web/model.mjs';
+import { shapePoints, TOOLS, COLOURS } from '../../../web/draw.mjs';
+import { MemoryBackend } from '../../../wasm_glue/store.mjs';
+
+test('settings: out-of-range and junk values fall back or clamp', () => {
+  assert.deepEqual(sanitize(null), DEFAULTS);
+  const s = sanitize({ temperature: 9, topP: -1, maxTokens: 2.6, threads: 'x', aspect: 'zoom', sw: 'off', autoload: false, evil: 1 });
+  assert.equal(s.temperature, 2);
+  assert.equal(s.topP, 0.05);
+  assert.equal(s.maxTokens, 3);
+  assert.equal(s.threads, DEFAULTS.threads);
+  assert.equal(s.aspect, '');
+  assert.equal(s.sw, 'off');
+  assert.equal(s.autoload, false);
+  assert.equal('evil' in s, false);
+});
+
+test('progress: download wording has MB, MB/s, time left and chunks; load has no rate', () => {
+  assert.equal(describeProgress({ phase: 'download', bytesDone: 1048576, bytesTotal: 3544352, rate: 2.5e6, eta: 1.2,
+    chunksDone: 1, chunksTotal: 4 }), 'Downloading — 1.05 MB / 3.54 MB (29%) · 2.50 MB/s · 1 s left · chunk 1 of 4');
+  assert.equal(describeProgress({ phase: 'load', bytesDone: 5e8, bytesTotal: 4e9, rate: 0, eta: 0 }),
+    'Loading into the engine — 500.0 MB / 4000.0 MB (12%)');
+  assert.match(describeProgress({ phase: 'download', bytesDone: 0, bytesTotal: 4e9, rate: 1e6, eta: 3999 }), /66 min 39 s left/);
+  assert.equal(mb(0), '0.00 MB');
+});
+
+test('cache state: none, partial (chunks kept), cached (model record + all chunks), stale version', async () => {
+  const b = new MemoryBackend();
+  const m = { id: 'm', sha256: 'a'.repeat(64), chunks: [0, 1, 2].map((index) => ({ index })) };
+  assert.deepEqual(await cacheState(b, m), { state: 'none', chunks: 0 });
+  await b.put('m/0', { sha256: 'x', bytes: new Uint8Array(1) });
+  await b.put('m/2', { sha256: 'x', bytes: new Uint8Array(1) });
+  assert.deepEqual(await cacheState(b, m), { state: 'partial', chunks: 2 });
+  await b.put('m/1', { sha256: 'x', bytes: new Uint8Array(1) });
+  await b.putMeta('m', { id: 'm', sha256: m.sha256, chunks: 3 });
+  assert.deepEqual(await cacheState(b, m), { state: 'cached', chunks: 3 });
+  assert.equal((await cacheState(b, { ...m, sha256: 'b'.repeat(64) })).state, 'partial');
+  assert.deepEqual(await cacheState(null, m), { state: 'none', chunks: 0 });
+});
+
+test('shapes: every tool but the pen has a closed outline inside its radius', () => {
+  for (const t of TOOLS.filter((x) => x !== 'pen')) {
+    const pts = shapePoints(t, 100, 50, 20);
+    assert.ok(pts.length >= 3, t);
+    for (const [x, y] of pts) assert.ok(Math.hypot(x - 100, y - 50) <= 20 * 1.2 + 1e-9, `${t} point (${x}, ${y})`);
+  }
+  assert.deepEqual(shapePoints('pen', 0, 0, 5), []);
+  assert.deepEqual(COLOURS.map((c) => c[0]).slice(0, 9), ['red', 'orange', 'yellow', 'green', 'cyan', 'blue', 'purple', 'pink', 'black']);
+});
