@@ -129,6 +129,7 @@ test: bootstrap
 	$(MAKE) test-py
 	$(MAKE) test-js
 	$(MAKE) test-browser
+	$(MAKE) fuzz FUZZ_SECONDS=10
 	@echo "make test: all suites passed"
 
 # Inputs the tests make from committed fixtures (never committed themselves):
@@ -173,6 +174,12 @@ build/wasm/owlet-bench-scalar.js: $(call objs,wasm-scalar,$(LIB_SRC) $(BENCH_SRC
 
 test-browser: native wasm
 	node tests/browser/run.mjs
+	node --test tests/browser/web.test.mjs tests/browser/web/units.test.mjs
+
+# libFuzzer targets (clang, ASan+UBSan); make test runs each for 10 s.
+FUZZ_SECONDS ?= 60
+fuzz:
+	bash tests/fuzz/run.sh $(FUZZ_SECONDS)
 
 bench: bootstrap build/wasm/owlet-bench.js build/wasm/owlet-bench-scalar.js
 	bash bench/run_kernels.sh

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 need_pkgs=()
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
-for p in emscripten libstb-dev libsimde-dev python3-numpy python3-torch python3-sentencepiece \
+for p in emscripten clang libclang-rt-14-dev libstb-dev libsimde-dev python3-numpy python3-torch python3-sentencepiece \
          python3-pil python3-skimage python3-jinja2 chromium nodejs; do
   have_pkg "$p" || need_pkgs+=("$p")
 done

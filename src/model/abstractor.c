@@ -63,6 +63,8 @@ owl_status owl_abs_load(owl_loader *ld, owl_abs *a, const owl_vit *v, int64_t ll
         (st = owl_load_vec(ld, &a->visual_fc_b, "a.visual_fc.bias", llm_d, 1)) ||
         (st = owl_load_vec(ld, &a->vit_eos, "a.vit_eos", llm_d, 1)))
         return st;
+    if ((st = owl_load_check_layers(ld, AKEY "block_count", a->n_layers, 20)))
+        return st;
     a->layers = owl_load_alloc(ld, sizeof(owl_abs_layer) * (size_t)a->n_layers);
     if (!a->layers)
         return OWL_E_NOMEM;

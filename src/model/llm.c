@@ -99,6 +99,8 @@ owl_status owl_llm_load(owl_loader *ld, owl_llm *l, int arch, int lb, int le, in
     l->n_vocab = te->ne[1];
 
     l->multiway = arch == OWL_ARCH_OWL2;
+    if ((st = owl_load_check_layers(ld, "block_count", l->n_layers, 9)))
+        return st;
     l->layers = owl_load_alloc(ld, sizeof(owl_llm_layer) * (size_t)l->n_layers);
     if (!l->layers)
         return OWL_E_NOMEM;

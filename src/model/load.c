@@ -36,6 +36,17 @@ void *owl_load_alloc(owl_loader *ld, size_t bytes)
     return b;
 }
 
+owl_status owl_load_check_layers(owl_loader *ld, const char *key, int64_t n_layers, int per_layer)
+{
+    uint64_t have = ld->m->gguf.n_tensors;
+    if ((uint64_t)n_layers * (uint64_t)per_layer > have)
+        return owl_err_set(ld->err, OWL_E_FORMAT,
+                           "%s: %lld layers need at least %lld tensors, the file has %llu", key,
+                           (long long)n_layers, (long long)n_layers * per_layer,
+                           (unsigned long long)have);
+    return OWL_OK;
+}
+
 owl_status owl_load_u32(owl_loader *ld, const char *key, int64_t *out)
 {
     uint32_t u;

@@ -162,7 +162,11 @@ owl_status owl_load_u32(owl_loader *ld, const char *key, int64_t *out);
 owl_status owl_load_f32(owl_loader *ld, const char *key, float *out);
 /* Present / absent tensor. */
 int owl_load_has(owl_loader *ld, const char *name);
-void *owl_load_alloc(owl_loader *ld, size_t bytes); /* owned, zeroed; NULL on OOM (err set) */
+void *owl_load_alloc(owl_loader *ld, size_t bytes);
+/* Refuse a block count the file cannot back: each of n_layers layers needs at
+ * least per_layer tensors, checked before anything is sized by n_layers (a
+ * 2 KB file must not make the loader allocate hundreds of MB). */
+owl_status owl_load_check_layers(owl_loader *ld, const char *key, int64_t n_layers, int per_layer); /* owned, zeroed; NULL on OOM (err set) */
 owl_err *owl_load_err(owl_loader *ld);
 owl_model *owl_load_model(owl_loader *ld);
 

@@ -50,6 +50,8 @@ owl_status owl_vit_load(owl_loader *ld, owl_vit *v)
         (st = owl_load_vec(ld, &v->post_w, "v.post_ln.weight", D, 1)) ||
         (st = owl_load_vec(ld, &v->post_b, "v.post_ln.bias", D, 1)))
         return st;
+    if ((st = owl_load_check_layers(ld, VKEY "block_count", v->n_layers, 12)))
+        return st;
     v->layers = owl_load_alloc(ld, sizeof(owl_vit_layer) * (size_t)v->n_layers);
     if (!v->layers)
         return OWL_E_NOMEM;
