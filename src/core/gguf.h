@@ -132,7 +132,11 @@ owl_status owl_gguf_get_arr(const owl_gguf *g, const char *key, owl_gguf_vtype e
 /* Element i of a string array kv. */
 owl_gguf_str owl_gguf_arr_str(const owl_gguf_kv *kv, uint64_t i);
 
-/* ---- writer ---- */
+/* Name ("u32", "str", ...) and scalar byte size (0 for str/arr) of a value type. */
+const char *owl_gguf_vtype_name(uint32_t t);
+size_t owl_gguf_vtype_size(uint32_t t);
+
+/* ---- writer (src/core/gguf_write.c) ---- */
 typedef struct owl_gguf_writer owl_gguf_writer;
 /* Sink for bytes; returns 0 on success. */
 typedef int (*owl_gguf_write_fn)(void *user, const void *data, size_t n);

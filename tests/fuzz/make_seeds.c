@@ -1,8 +1,8 @@
 /* make_seeds.c - writes the GGUF seeds of tests/fuzz/corpus/gguf/ with our own
- * GGUF writer (src/core/gguf.c), so the seeds are valid files of the format
+ * GGUF writer (src/core/gguf_write.c), so the seeds are valid files of the format
  * the reader is meant to accept. Built and run by hand:
  *   gcc -std=c11 -D_GNU_SOURCE -DOWL_USE_SIMDE -msse4.1 -o build/fuzz/make_seeds \
- *       tests/fuzz/make_seeds.c src/core/gguf.c src/core/status.c \
+ *       tests/fuzz/make_seeds.c src/core/gguf.c src/core/gguf_write.c src/core/status.c \
  *       src/kernels/quant.c src/kernels/quant_simd128.c -lm
  *   build/fuzz/make_seeds tests/fuzz/corpus/gguf tests/fuzz/corpus/model
  * (tests/fuzz/make_seeds.py writes the safetensors / torch seeds.) */

@@ -25,7 +25,7 @@ secs=$1; shift
 ALL_TARGETS=(gguf json spm tokenizer image safetensors pickle config model)
 TARGETS=("${ALL_TARGETS[@]}")
 QUANT="src/kernels/quant.c src/kernels/quant_simd128.c"
-TEXT="src/text/tokenizer.c src/text/spm_model.c src/core/gguf.c $QUANT"
+TEXT="src/text/tokenizer.c src/text/spm_model.c src/core/gguf.c src/core/gguf_write.c $QUANT"
 CKPT="weights_tool/ckpt.c weights_tool/torch.c src/core/json.c $QUANT"
 # Library sources per target (besides tests/fuzz/fuzz_<target>.c and src/core/status.c).
 sources() {
