@@ -13,6 +13,7 @@ checkpoint's. Ends with "N passed, N failed"; exit 1 on any failure.
 """
 
 import argparse
+import json
 import os
 import sys
 
@@ -60,7 +61,6 @@ def main(argv=None):
         dt = np.int32 if name.endswith(".i32") else np.float32
         return np.fromfile(os.path.join(a.oracle, case, name), dtype=dt).reshape(info["shape"])
 
-    import json
     with open(os.path.join(a.oracle, "manifest.json")) as f:
         manifest = json.load(f)
 

@@ -172,25 +172,33 @@ def background(size, rng):
 N_PROBS = (0.3, 0.25, 0.25, 0.2)
 
 
-def make_item(seed, index, n_probs=N_PROBS, p_big=0.4):
+def make_item(seed, index, n_probs=N_PROBS, p_big=0.4, easy=False):
     """-> dict(image=PIL RGB, objects=[...], qas=[{type, question, answer}], meta).
     n_probs: probabilities of 1..4 objects (a training curriculum may start with more single
-    objects; evaluation always uses the default); p_big: chance that a single object is large."""
+    objects; evaluation always uses the default); p_big: chance that a single object is large;
+    easy: one large, mostly filled object in the centre of a white canvas (training curriculum:
+    the average of such a picture already says what it is)."""
     rng = np.random.default_rng([seed, index])
     size = int(rng.choice([64, 96, 112, 128, 160, 224, 256]))
     img, bg = background(size, rng)
+    if easy:
+        img, bg = Image.new("RGB", (size, size), (255, 255, 255)), "white"
     draw = ImageDraw.Draw(img)
     n = int(rng.choice([1, 2, 3, 4], p=list(n_probs)))
+    if easy:
+        n = 1
     shapes = rng.choice(len(SHAPES), n, replace=False)
     colours = rng.choice(len(COLOUR_NAMES), n, replace=False)
-    cells = rng.choice(9, n, replace=False)
+    cells = np.array([4]) if easy else rng.choice(9, n, replace=False)
     cell = size / 3.0
     objects = []
     for s, c, p in zip(shapes, colours, cells):
         row, col = divmod(int(p), 3)
         big = n == 1 and rng.random() < p_big
-        if big:                       # a large single object: centre cell may fill the canvas
-            r = rng.uniform(0.5, 1.3 if p == 4 else 0.6) * cell
+        if easy:                      # curriculum: one large object in the middle
+            r = rng.uniform(0.75, 1.35) * cell
+        elif big:                     # a large single object: centre cell may fill the canvas
+            r = rng.uniform(0.6, 1.4) * cell
         else:
             r = rng.uniform(0.28, 0.44) * cell
         cx = (col + 0.5 + rng.uniform(-0.14, 0.14)) * cell
@@ -200,7 +208,7 @@ def make_item(seed, index, n_probs=N_PROBS, p_big=0.4):
         lim = 0.17 if shape in ("square", "diamond", "cross") else 0.3
         rot = rng.uniform(-lim, lim)
         rgb = tuple(int(v) for v in np.clip(np.array(COLOURS[cname]) + rng.integers(-14, 15, 3), 0, 255))
-        style = str(rng.choice(["filled", "outline", "sketch"], p=[0.5, 0.2, 0.3]))
+        style = str(rng.choice(["filled", "outline", "sketch"], p=[0.8, 0.1, 0.1] if easy else [0.5, 0.2, 0.3]))
         pts = outline(shape, cx, cy, r, rot, rng)
         pen = max(2, int(round(r * rng.uniform(0.14, 0.24))))
         if style == "filled":

@@ -24,7 +24,6 @@ model.safetensors (same tensors; lets owl2_ref / make_goldens.py read it), train
 """
 
 import argparse
-import copy
 import json
 import math
 import os
@@ -148,13 +147,15 @@ class Encoder:
         return self.tok.sp.decode(ids).strip()
 
 
-def make_batch(enc, pre, seed, first, n_images, qtypes=shapes.QTYPES, n_probs=shapes.N_PROBS, p_big=0.4):
+def make_batch(enc, pre, seed, first, n_images, qtypes=shapes.QTYPES, p_easy=0.0):
     """-> pixel_values [n, 3, S, S], ids [n*k, T] (0-padded), targets [n*k, T] (-100 = no loss),
-    image row for each sequence [n*k]. Targets are aligned with the *text* positions of ids
+    image row for each sequence [n*k]. Each item is a curriculum "easy" one (shapes.make_item
+    easy=True) with probability p_easy, decided by its own seed. Targets are aligned with the *text* positions of ids
     (the image is spliced in later)."""
     pix, seqs, rows = [], [], []
     for j in range(n_images):
-        it = shapes.make_item(seed, first + j, n_probs, p_big)
+        easy = np.random.default_rng([seed, first + j, 7]).random() < p_easy
+        it = shapes.make_item(seed, first + j, easy=easy)
         pix.append(ref.preprocess_image(it["image"], pre, mode="stretch")["pixel_values"])
         for qa in it["qas"]:
             if qa["type"] not in qtypes:
@@ -218,6 +219,14 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--log-every", type=int, default=25)
+    ap.add_argument("--easy", type=float, nargs=2, default=(0.9, 0.05), metavar=("START", "END"),
+                    help="curriculum: share of easy pictures, START until 5%% of the steps, then linear "
+                         "to END at 50%%")
+    ap.add_argument("--time-schedule", action="store_true",
+                    help="LR decay and curriculum follow wall time over --max-minutes when that is ahead of "
+                         "the step count (the run then ends on time with a finished schedule; the result "
+                         "depends on the machine's speed)")
+    ap.add_argument("--init", help="start from this checkpoint folder's pytorch_model.bin (same config)")
     ap.add_argument("--max-minutes", type=float, default=0, help="stop (and save) after this long; 0 = no limit")
     ap.add_argument("overrides", nargs="*", help="config key=value")
     a = ap.parse_args(argv)
@@ -235,6 +244,9 @@ def main(argv=None):
         raise SystemExit(f"train: tokenizer has {n_vocab} pieces, config vocab_size {cfg['vocab_size']}")
     net = M.Owl2(cfg)
     init_weights(net, a.seed)
+    if a.init:
+        net.load_state_dict(torch.load(os.path.join(a.init, "pytorch_model.bin"), map_location="cpu"), strict=True)
+        print(f"train: weights from {a.init}", flush=True)
     n_par = sum(p.numel() for p in net.parameters())
     print(f"train: {n_par:,} parameters, image {cfg['visual_config']['visual_model']['image_size']}, "
           f"{a.steps} steps x {a.images_per_step} images x 5 questions, threads {a.threads}", flush=True)
@@ -243,11 +255,22 @@ def main(argv=None):
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01}, {"params": no_decay, "weight_decay": 0.0}],
                             lr=a.lr, betas=(0.9, 0.98), eps=1e-8)
 
-    def lr_at(s):
+    def progress(s):
+        """Fraction of the run done: by steps, or (--time-schedule) by the larger of steps and
+        wall time over --max-minutes, so the LR decay and the curriculum always complete."""
+        f = s / max(1, a.steps)
+        if a.time_schedule and a.max_minutes:
+            f = max(f, (time.time() - t0) / (60 * a.max_minutes))
+        return min(1.0, f)
+
+    def lr_at(s, f):
         if s < a.warmup:
             return a.lr * (s + 1) / a.warmup
-        t = (s - a.warmup) / max(1, a.steps - a.warmup)
-        return a.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * t)))
+        return a.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * f)))
+
+    def easy_at(f):
+        w = min(1.0, max(0.0, (f - 0.05) / 0.45))
+        return a.easy[0] + (a.easy[1] - a.easy[0]) * w
 
     log = {"config_overrides": overrides, "args": {k: v for k, v in vars(a).items() if k != "overrides"},
            "parameters": n_par, "steps": []}
@@ -256,9 +279,12 @@ def main(argv=None):
     net.train()
     step = 0
     for step in range(a.steps):
+        f = progress(step)
+        lr, p_easy = lr_at(step, f), easy_at(f)
         for g in opt.param_groups:
-            g["lr"] = lr_at(step)
-        pix, ids, tgt, rows = make_batch(enc, pre, shapes.TRAIN_SEED, step * a.images_per_step, a.images_per_step)
+            g["lr"] = lr
+        pix, ids, tgt, rows = make_batch(enc, pre, shapes.TRAIN_SEED, step * a.images_per_step, a.images_per_step,
+                                         p_easy=p_easy)
         loss, acc = loss_fn(net, pix, ids, tgt, rows)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -269,12 +295,12 @@ def main(argv=None):
         run_acc = av if run_acc is None else 0.95 * run_acc + 0.05 * av
         if (step + 1) % a.log_every == 0 or step == 0 or step + 1 == a.steps:
             el = time.time() - t0
-            rec = {"step": step + 1, "loss": round(run_loss, 4), "token_acc": round(run_acc, 4),
-                   "lr": lr_at(step), "seconds": round(el, 1), "steps_per_s": round((step + 1) / el, 3)}
+            rec = {"step": step + 1, "loss": round(run_loss, 4), "token_acc": round(run_acc, 4), "lr": lr,
+                   "easy": round(p_easy, 3), "seconds": round(el, 1), "steps_per_s": round((step + 1) / el, 3)}
             log["steps"].append(rec)
-            print(f"step {step + 1}/{a.steps} loss {run_loss:.4f} token-acc {run_acc:.3f} lr {lr_at(step):.2e} "
-                  f"{el:.0f}s ({(step + 1) / el:.2f} steps/s)", flush=True)
-        if a.max_minutes and time.time() - t0 > 60 * a.max_minutes:
+            print(f"step {step + 1}/{a.steps} loss {run_loss:.4f} token-acc {run_acc:.3f} lr {lr:.2e} "
+                  f"easy {p_easy:.2f} {el:.0f}s ({(step + 1) / el:.2f} steps/s)", flush=True)
+        if a.max_minutes and (time.time() - t0 > 60 * a.max_minutes or (a.time_schedule and f >= 1.0)):
             print(f"train: stopping after {step + 1} steps (--max-minutes {a.max_minutes})", flush=True)
             break
     log["steps_done"] = step + 1

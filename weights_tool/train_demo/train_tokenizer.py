@@ -14,7 +14,6 @@ writes DIR/tokenizer.model (+ tokenizer.vocab) and prints a few encodings.
 """
 
 import argparse
-import glob
 import io
 import os
 import sys
