@@ -62,6 +62,7 @@ typedef struct {
     owl_tokenizer *tok;
     owl_session *s;
     int n_threads;
+    int64_t n_ctx; /* the session's KV positions */
     /* image preprocessing from the GGUF */
     float mean[3], std[3];
     uint8_t pad[3];
@@ -298,7 +299,11 @@ API int owl_api_session(owl_api *a, double n_ctx, double n_batch, int kv_f32, in
     so.kv_type = kv_f32 ? OWL_TYPE_F32 : OWL_TYPE_F16;
     so.n_threads = n_threads > 0 ? n_threads : 1;
     a->n_threads = so.n_threads;
-    return owl_session_init(a->m, &so, &a->s, &a->err);
+    a->n_ctx = so.n_ctx ? so.n_ctx : (a->info.n_ctx_train < 2048 ? a->info.n_ctx_train : 2048);
+    owl_status st = owl_session_init(a->m, &so, &a->s, &a->err);
+    if (st != OWL_OK)
+        a->n_ctx = 0;
+    return st;
 }
 
 static void json_str(char *out, size_t cap, const char *s, size_t n)
@@ -335,7 +340,7 @@ API const char *owl_api_info(owl_api *a)
              i->arch, name, (long long)i->n_vocab, (long long)i->d_model, (long long)i->n_layers,
              (long long)i->n_ctx_train, i->layer_begin, i->layer_end, i->has_vision, i->has_embed,
              i->has_head, (long long)i->image_size, (long long)i->image_tokens, (int)i->bos_id,
-             (int)i->eos_id, i->has_vision ? aspects[a->aspect] : "", 0LL);
+             (int)i->eos_id, i->has_vision ? aspects[a->aspect] : "", (long long)(a->s ? a->n_ctx : 0));
     return a->json;
 }
 
@@ -527,6 +532,13 @@ static owl_status prepare(owl_api *a, const char *text)
                              "ask: the new prompt part holds %lld image(s), %d were added for this turn "
                              "(conversation diverged before an earlier image; reset the chat)",
                              (long long)img_before, a->unrun_images);
+        else if (owl_model_expanded_len(a->m, ids, (int64_t)n_ids) > a->n_ctx)
+            /* checked before anything runs: the cache and the chat stay as they were */
+            st = owl_err_set(&a->err, OWL_E_LIMIT,
+                             "ask: the conversation needs %lld positions, the context holds %lld "
+                             "(start a new chat, or ask with truncate: 'history')",
+                             (long long)owl_model_expanded_len(a->m, ids, (int64_t)n_ids),
+                             (long long)a->n_ctx);
         else {
             free(a->delta);
             a->delta = malloc(sizeof(int32_t) * (n_ids - (size_t)k + 1));
@@ -804,6 +816,11 @@ API double owl_api_history(const owl_api *a, int32_t *out, double cap)
         out[i] = a->hist[i];
     return (double)a->n_hist;
 }
+
+/* Debug/test only: the logits the last step sampled from (whole model: the
+ * session's last row, n_vocab floats; after owl_api_ask the last prompt
+ * position's), NULL without a session. Valid until the next call into a. */
+API const float *owl_api_logits(const owl_api *a) { return a && a->s ? owl_session_logits(a->s) : NULL; }
 
 API const char *owl_api_piece(const owl_api *a) { return a && a->piece ? a->piece : ""; }
 API int owl_api_piece_len(const owl_api *a) { return a && a->piece ? (int)a->n_piece : 0; }

@@ -18,6 +18,7 @@
 //   alloc {size}                        reserve the model buffer (one malloc)
 //   alloc_header {size}                 reserve the header buffer (partial load)
 //   chunk {offset, bytes, header?}      copy bytes into the buffer at offset
+//   chunk {offset, blob, header?}       the same from a Blob (IndexedDB record), streamed
 //   load  {size, headerSize, rangeOffset, fileSize, layerBegin, layerEnd,
 //          flags, aspect, nCtx, nBatch, kvF32} -> model info
 //   image {rgba, width, height, stride} | image {encoded}
@@ -26,6 +27,9 @@
 //   step                                -> {piece, done, reason, token}
 //   end                                 the answer so far becomes the assistant turn
 //   history                             -> {ids: Int32Array} the prompt ids in the KV cache
+//   logits                              -> {logits: Float32Array} debug/test only (whole model):
+//                                       the logits the last step sampled from (after ask: the
+//                                       last prompt position's)
 //   stage ops: prepare {text} -> {rows, pos0}; embed -> {x, mod};
 //   run {x, n, pos0, mod} -> {x}; head {x, n} -> {logits};
 //   step_logits {logits} -> as step; embed_pending -> {x, pos} | null
@@ -80,7 +84,7 @@
     if (typeof arg !== 'string') throw new EngineError(-1, `${what} must be a string`);
     return arg;
   }
-  function num(arg, what, lo, hi) {
+  function num(arg, what, lo, hi) {  // a finite number in lo..hi
     if (typeof arg !== 'number' || !Number.isFinite(arg) || arg < lo || arg > hi)
       throw new EngineError(-1, `${what} ${arg} is not a number in ${lo}..${hi}`);
     return arg;
@@ -156,9 +160,10 @@
       if (!hdr) throw new EngineError(-5, `cannot allocate ${size} bytes for the model header`);
       return null;
     },
-    chunk({ offset, bytes, header }) {
-      const b = bytesArg(bytes, 'bytes');
+    chunk({ offset, bytes, blob, header }) {
       const base = header ? hdr : buf, size = header ? hdrSize : bufSize;
+      if (blob) return blobChunk(blob, base, size, num(offset, 'offset', 0, size));
+      const b = bytesArg(bytes, 'bytes');
       num(offset, 'offset', 0, size);
       if (!base || offset + b.byteLength > size)
         throw new EngineError(-1, `chunk at ${offset} of ${b.byteLength} bytes outside the ${size}-byte buffer`);
@@ -210,7 +215,15 @@
       return null;
     },
     gen_begin(a) {
-      const stops = (a.stop || []).map((s) => cstr(str(s, 'stop string')));
+      const stop = a.stop ?? [];
+      if (!Array.isArray(stop) || stop.length > 64)
+        throw new EngineError(-1, `stop must be an array of at most 64 strings (got ${Array.isArray(stop) ? stop.length : typeof stop})`);
+      for (const s of stop) if (str(s, 'stop string').length > 4096) throw new EngineError(-7, `stop string of ${s.length} characters (max 4096)`);
+      for (const k of ['temperature', 'topK', 'topP', 'minP', 'repeatPenalty'])
+        if (a[k] !== undefined && (typeof a[k] !== 'number' || Number.isNaN(a[k]))) throw new EngineError(-1, `${k} ${a[k]} is not a number`);
+      num(a.maxTokens ?? 0, 'maxTokens', 0, 1e9);
+      num(a.topK ?? 0, 'topK', -1e9, 1e9);
+      const stops = stop.map((s) => cstr(s));
       const arr = M._malloc(4 * Math.max(1, stops.length));
       try {
         stops.forEach((p, i) => { new Uint32Array(heap().buffer, arr, stops.length)[i] = p; });
@@ -231,6 +244,11 @@
       try { M._owl_api_history(ctx, p, n); return { ids: copyOut(p, 4 * n, Int32Array) }; } finally { M._free(p); }
     },
     reset() { check(M._owl_api_reset(ctx)); return null; },
+    logits() {
+      const p = M._owl_api_logits(ctx);
+      if (!p) throw new EngineError(-10, 'logits: no session (load a model first)');
+      return { logits: copyOut(p, 4 * json(M._owl_api_info(ctx)).n_vocab, Float32Array) };
+    },
     prepare({ text }) {
       const p = cstr(str(text, 'text'));
       try {
@@ -285,6 +303,40 @@
       return null;
     },
   };
+
+  // A Blob chunk goes into wasm memory through one reused 1 MiB buffer (a BYOB
+  // reader; blob.slice().arrayBuffer() per piece as the fallback): reading
+  // 32 MiB ArrayBuffers instead leaves ~350 MiB of dead buffers behind while a
+  // 1 GB model loads, because V8 frees them only at its next GC.
+  let scratch = null;
+  async function blobChunk(blob, base, size, offset) {
+    if (typeof blob.size !== 'number' || typeof blob.stream !== 'function') throw new EngineError(-1, 'chunk: blob is not a Blob');
+    if (!base || offset + blob.size > size)
+      throw new EngineError(-1, `chunk at ${offset} of ${blob.size} bytes outside the ${size}-byte buffer`);
+    let n = 0;
+    const put = (v) => {
+      if (n + v.byteLength > blob.size) throw new EngineError(-3, `chunk: blob longer than its ${blob.size} bytes`);
+      heap().set(v, base + offset + n);
+      n += v.byteLength;
+    };
+    let reader = null;
+    try { reader = blob.stream().getReader({ mode: 'byob' }); } catch { reader = null; }
+    if (reader) {
+      let b = scratch || new ArrayBuffer(1 << 20);
+      scratch = null;
+      for (;;) {
+        const { done, value } = await reader.read(new Uint8Array(b));
+        if (value) b = value.buffer;
+        if (done) break;
+        put(value);
+      }
+      scratch = b.byteLength ? b : null; // (0: detached by a read that ended in an error)
+    } else {
+      for (let o = 0; o < blob.size; o += 1 << 20) put(new Uint8Array(await blob.slice(o, Math.min(blob.size, o + (1 << 20))).arrayBuffer()));
+    }
+    if (n !== blob.size) throw new EngineError(-3, `chunk: read ${n} of ${blob.size} bytes`);
+    return null;
+  }
 
   function stepResult(r) {
     const len = M._owl_api_piece_len(ctx), p = M._owl_api_piece(ctx);

@@ -12,7 +12,7 @@
 // verify, IndexedDB); each stage's bytes are copied chunk by chunk into one
 // allocation in its wasm memory. See docs/API.md.
 
-import { OwletError, IdbBackend, MemoryBackend, cache, ensureChunks, loadManifest, sha256Hex } from './store.mjs';
+import { OwletError, IdbBackend, MemoryBackend, cache, ensureChunks, fetchBytes, isBlob, loadManifest, sha256Hex } from './store.mjs';
 
 export { OwletError, cache };
 
@@ -96,7 +96,7 @@ class EngineWorker {
  * A chunk is hashed the first time it is read; a file that does not match
  * reads as missing, so ensureChunks reports it (bad_chunk). */
 class FileBackend {
-  constructor(manifest) { this.m = manifest; this.ok = new Set(); }
+  constructor(manifest) { this.m = manifest; this.ok = new Set(); this.freshReads = true; }
   async get(key) {
     const c = this.m.chunks[Number(key.slice(this.m.id.length + 1))];
     if (!c || !c.url.startsWith('file:')) return null;
@@ -119,13 +119,61 @@ class FileBackend {
   async listMeta() { return []; }
 }
 
+// ---------------------------------------------------------------- limits
+
+/** Limits checked in JS before anything is allocated for an input (the engine
+ * checks again: owl_image_decode, OWL_MAX_IMAGES, the context). */
+export const LIMITS = Object.freeze({
+  imagePixels: 64 * 1024 * 1024, // width x height (OWL_IMAGE_DEFAULT_MAX_PIXELS)
+  imageSide: 65536,              // max(width, height) (OWL_IMAGE_MAX_SIDE)
+  imageBytes: 64 * 1024 * 1024,  // encoded image (Blob, bytes, URL, data: URL)
+  imagesPerTurn: 16,             // OWL_MAX_IMAGES
+  textChars: 1 << 20,            // one question (UTF-16 units)
+});
+
+function checkPixels(w, h) {
+  if (!(Number.isInteger(w) && Number.isInteger(h) && w >= 1 && h >= 1))
+    throw new OwletError('invalid', `image: ${w}x${h} is not a positive integer size`);
+  if (w > LIMITS.imageSide || h > LIMITS.imageSide || w * h > LIMITS.imagePixels)
+    throw new OwletError('limit', `image: ${w}x${h} over the limits (max side ${LIMITS.imageSide}, ` +
+      `max ${LIMITS.imagePixels} pixels)`);
+}
+function checkImageBytes(n) {
+  if (n > LIMITS.imageBytes)
+    throw new OwletError('limit', `image: ${n} bytes of encoded data, over the ${LIMITS.imageBytes}-byte limit`);
+}
+
+/** Sampling options are checked before the question runs, so a bad option
+ * leaves the conversation as it was (the engine checks them again). */
+function checkAskOptions(o) {
+  const bad = (what) => { throw new OwletError('invalid', `ask: ${what}`); };
+  const isNum = (v) => typeof v === 'number' && !Number.isNaN(v);
+  const t = o.temperature ?? 0, tp = o.topP ?? 1, mp = o.minP ?? 0, rp = o.repeatPenalty ?? 1;
+  if (!isNum(t) || !Number.isFinite(t)) bad(`temperature ${t} is not a finite number`);
+  if (!isNum(tp) || !(tp > 0)) bad(`topP (top_p) ${tp} must be > 0 (1 = off)`);
+  if (!isNum(mp) || !(mp <= 1)) bad(`minP (min_p) ${mp} must be <= 1 (0 = off)`);
+  if (!isNum(rp) || !(rp > 0) || !Number.isFinite(rp)) bad(`repeatPenalty (repetition_penalty) ${rp} must be a finite number > 0 (1 = off)`);
+  const k = o.topK ?? 0, n = o.maxTokens ?? 256, seed = o.seed ?? 0;
+  if (!Number.isInteger(k) || Math.abs(k) > 1e9) bad(`topK ${k} is not an integer`);
+  if (!Number.isInteger(n) || n < 0 || n > 1e9) bad(`maxTokens ${n} is not an integer in 0..1e9`);
+  if (!Number.isInteger(seed) || seed < 0 || seed > 2 ** 53) bad(`seed ${seed} is not an integer in 0..2^53`);
+  const stop = o.stop ?? [];
+  if (!Array.isArray(stop) || stop.length > 64) bad(`stop must be an array of at most 64 strings`);
+  for (const x of stop) {
+    if (typeof x !== 'string') bad('stop strings must be strings');
+    if (x.length > 4096) throw new OwletError('limit', `ask: a stop string of ${x.length} characters (max 4096)`);
+  }
+}
+
 // ---------------------------------------------------------------- images
 
 function decodeDataUrl(url) {
   const m = /^data:([^,]*?)(;base64)?,(.*)$/s.exec(url);
   if (!m) throw new OwletError('invalid', 'image: malformed data: URL');
+  checkImageBytes(Math.floor(m[3].length * (m[2] ? 0.75 : 1 / 3)));
   if (m[2]) {
-    const bin = atob(m[3]);
+    let bin;
+    try { bin = atob(m[3]); } catch { throw new OwletError('invalid', 'image: data: URL with bad base64'); }
     const b = new Uint8Array(bin.length);
     for (let i = 0; i < bin.length; i++) b[i] = bin.charCodeAt(i);
     return b;
@@ -139,24 +187,44 @@ async function imageArgs(src, opts = {}) {
     const url = String(src);
     if (url.startsWith('data:')) return { encoded: decodeDataUrl(url) };
     if (!isBrowser && !/^https?:/.test(url)) {
-      const { readFile } = await import('node:fs/promises');
-      const b = await readFile(url.startsWith('file:') ? new URL(url) : url);
+      const { readFile, stat } = await import('node:fs/promises');
+      const f = url.startsWith('file:') ? new URL(url) : url;
+      let b;
+      try {
+        checkImageBytes((await stat(f)).size);
+        b = await readFile(f);
+      } catch (e) {
+        if (e instanceof OwletError) throw e;
+        throw new OwletError('io', `image ${url}: ${e.message}`, e);
+      }
       return { encoded: new Uint8Array(b.buffer, b.byteOffset, b.byteLength).slice() };
     }
     const abs = new URL(url, globalThis.location ? location.href : undefined);
     if (globalThis.location && abs.origin !== location.origin && !(opts.allowedOrigins || []).includes(abs.origin))
       throw new OwletError('bad_origin', `image URL ${abs.href} is not on this page's origin ${location.origin}`);
-    const res = await fetch(abs.href, { signal: opts.signal });
-    if (!res.ok) throw new OwletError('http', `GET ${abs.href}: HTTP ${res.status}`);
-    return { encoded: new Uint8Array(await res.arrayBuffer()) };
+    // a redirect must stay on the allowed origins too; the body is capped
+    const allowed = globalThis.location ? [location.origin, ...(opts.allowedOrigins || [])] : (opts.allowedOrigins || []);
+    return { encoded: await fetchBytes(abs.href, { signal: opts.signal, maxBytes: LIMITS.imageBytes, allowedOrigins: allowed }) };
   }
-  if (src instanceof Uint8Array || src instanceof ArrayBuffer) return { encoded: new Uint8Array(src).slice() };
-  if (typeof Blob !== 'undefined' && src instanceof Blob) return { encoded: new Uint8Array(await src.arrayBuffer()) };
-  if (src && src.data && typeof src.width === 'number' && typeof src.height === 'number') // ImageData (or alike)
+  if (src instanceof Uint8Array || src instanceof ArrayBuffer) {
+    checkImageBytes(src.byteLength);
+    return { encoded: new Uint8Array(src).slice() };
+  }
+  if (typeof Blob !== 'undefined' && src instanceof Blob) {
+    checkImageBytes(src.size);
+    return { encoded: new Uint8Array(await src.arrayBuffer()) };
+  }
+  if (src && src.data && typeof src.width === 'number' && typeof src.height === 'number') { // ImageData (or alike)
+    checkPixels(src.width, src.height);
+    if (!ArrayBuffer.isView(src.data) || src.data.byteLength !== src.width * src.height * 4)
+      throw new OwletError('invalid', `image: ${src.data && src.data.byteLength} bytes of RGBA for ${src.width}x${src.height}`);
+  }
+  if (src && src.data && typeof src.width === 'number' && typeof src.height === 'number')
     return { rgba: new Uint8Array(src.data.buffer, src.data.byteOffset, src.data.byteLength).slice(),
       width: src.width, height: src.height, stride: src.width * 4 };
   const isCanvas = (typeof HTMLCanvasElement !== 'undefined' && src instanceof HTMLCanvasElement) ||
     (typeof OffscreenCanvas !== 'undefined' && src instanceof OffscreenCanvas);
+  if (isCanvas || (typeof ImageBitmap !== 'undefined' && src instanceof ImageBitmap)) checkPixels(src.width, src.height);
   if (isCanvas) {
     const g = src.getContext('2d');
     if (g) return imageArgs(g.getImageData(0, 0, src.width, src.height));
@@ -178,7 +246,11 @@ function cloneImageArgs(a) {
 
 /**
  * @typedef {{temperature?:number, topK?:number, topP?:number, minP?:number, repeatPenalty?:number,
- *            seed?:number, maxTokens?:number, stop?:string[], signal?:AbortSignal}} AskOptions
+ *            seed?:number, maxTokens?:number, stop?:string[], signal?:AbortSignal,
+ *            truncate?:'error'|'history', _debugLogits?:(logits:Float32Array, token:number)=>void}} AskOptions
+ * _debugLogits is for tests only (not a stable API): called before each
+ * token's piece with the logits it was sampled from (the first call: the last
+ * prompt position's), n_vocab floats, a copy the callee may keep.
  */
 
 class Pipeline {
@@ -206,13 +278,21 @@ class Pipeline {
     const { logits } = await this.stages[this.stages.length - 1].call('head', { x: last, n: 1 }, [last.buffer]);
     return logits;
   }
-  async step() {
-    if (!this.multi) return this.s0.call('step');
+  /** One token; wantLogits (debug/test): r.logits = the logits it was sampled from. */
+  async step(wantLogits = false) {
+    if (!this.multi) {
+      const r = await this.s0.call('step');
+      if (wantLogits && !(r.done && r.reason === 'context')) r.logits = (await this.s0.call('logits')).logits;
+      return r;
+    }
     const fed = await this.s0.call('embed_pending');
     if (fed) this.logits = await this.forward(fed.x, 1, fed.pos, null);
     const logits = this.logits;
     this.logits = null;
-    return this.s0.call('step_logits', { logits }, [logits.buffer]);
+    const copy = wantLogits ? logits.slice() : null;
+    const r = await this.s0.call('step_logits', { logits }, [logits.buffer]);
+    if (copy) r.logits = copy;
+    return r;
   }
   async reset() { await Promise.all(this.stages.map((s) => s.call('reset'))); }
   terminate() { for (const s of this.stages) s.terminate(); }
@@ -222,10 +302,15 @@ class Pipeline {
 
 /** A conversation. Created by owl.chat(); the model runs one conversation at a time. */
 export class Chat {
-  /** @param {Owlet} owl @param {{system?:string}} [opts] */
+  /** @param {Owlet} owl @param {{system?:string, truncate?:'error'|'history'}} [opts] */
   constructor(owl, opts = {}) {
     this.owl = owl;
     this.system = opts.system || '';
+    /** 'error' (default): a question that does not fit the context fails with 'limit';
+     *  'history': the oldest turns are dropped until it fits. */
+    this.truncate = opts.truncate || 'error';
+    /** turns dropped so far by truncate: 'history' */
+    this.dropped = 0;
     /** @type {{role:'user'|'assistant', text:string, images:any[]}[]} */
     this.turns = [];
     this.images = []; // pending for the next question
@@ -259,6 +344,8 @@ export class Chat {
    * @param {{signal?:AbortSignal}} [opts]
    */
   async addImage(src, opts = {}) {
+    if (this.images.length >= LIMITS.imagesPerTurn)
+      throw new OwletError('limit', `addImage: ${this.images.length} images for one question (max ${LIMITS.imagesPerTurn})`);
     const a = await imageArgs(src, { ...opts, allowedOrigins: this.owl.opts.allowedOrigins });
     checkSignal(opts.signal);
     return this.owl.mutex.run(async () => {
@@ -277,6 +364,12 @@ export class Chat {
    */
   async *ask(text, opts = {}) {
     if (typeof text !== 'string') throw new OwletError('invalid', 'ask: text must be a string');
+    if (text.length > LIMITS.textChars)
+      throw new OwletError('limit', `ask: ${text.length} characters, over the ${LIMITS.textChars} limit`);
+    const truncate = opts.truncate ?? this.truncate;
+    if (truncate !== 'error' && truncate !== 'history')
+      throw new OwletError('invalid', `ask: truncate ${JSON.stringify(truncate)}, want 'error' or 'history'`);
+    checkAskOptions(opts);
     const { signal } = opts;
     checkSignal(signal);
     const owl = this.owl;
@@ -287,7 +380,20 @@ export class Chat {
       await this._activate();
       const eng = owl.engine;
       const before = await eng.s0.call('stats');
-      await eng.ask(text);
+      for (;;) {
+        try {
+          await eng.ask(text);
+          break;
+        } catch (e) {
+          // Context policy: 'error' (default) gives the limit error; 'history'
+          // drops the oldest exchange (its images too) and replays the rest.
+          if (!(e instanceof OwletError && e.code === 'limit' && truncate === 'history' && this.turns.length >= 2)) throw e;
+          this.turns.splice(0, 2);
+          this.dropped = (this.dropped || 0) + 2;
+          this.synced = false;
+          await this._activate();
+        }
+      }
       started = true; // the user turn is in the engine: 'end' must close it
       this.turns.push({ role: 'user', text, images: this.images });
       this.images = [];
@@ -300,7 +406,8 @@ export class Chat {
       });
       for (;;) {
         checkSignal(signal);
-        const r = await eng.step();
+        const r = await eng.step(!!opts._debugLogits);
+        if (r.logits) opts._debugLogits(r.logits, r.token);
         if (r.piece) { answer += r.piece; yield r.piece; }
         if (r.done) { owl._last.finish = r.reason; break; }
       }
@@ -351,7 +458,7 @@ export class Owlet {
    * @param {{onProgress?:(p:any)=>void, threads?:number, signal?:AbortSignal, budgetMiB?:number,
    *          backend?:any, wasmBase?:string|URL, nCtx?:number, kvType?:'f16'|'f32', aspect?:string,
    *          allowedOrigins?:string[], concurrency?:number, retries?:number, fetch?:Function,
-   *          singleThread?:boolean}} [opts]
+   *          singleThread?:boolean, timeoutMs?:number}} [opts]
    * @returns {Promise<Owlet>}
    */
   static async load(manifestUrl, opts = {}) {
@@ -393,7 +500,18 @@ export class Owlet {
         const copy = async (header, start, end) => {
           await w.call(header ? 'alloc_header' : 'alloc', { size: end - start });
           await readChunksSeq(manifest, backend, start, end, signal, async (off, bytes) => {
-            const b = bytes.slice(); // a private copy to transfer (the store keeps its own)
+            if (isBlob(bytes)) { // a handle: the worker streams it into its memory
+              await w.call('chunk', { offset: off, blob: bytes, header });
+              done += bytes.size;
+              nChunks++;
+              if (onProgress) onProgress({ phase: 'load', bytesDone: done, bytesTotal: total, chunksDone: nChunks,
+                chunksTotal: manifest.chunks.length, rate: 0, eta: 0, stage: i, stages: plan.length });
+              return;
+            }
+            // transfer the buffer read from the store when it is ours alone (IndexedDB and
+            // chunk-file reads are fresh), else a private copy (MemoryBackend keeps its own)
+            const own = backend.freshReads && bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength;
+            const b = own ? bytes : bytes.slice();
             await w.call('chunk', { offset: off, bytes: b, header }, [b.buffer]);
             done += b.byteLength;
             nChunks++;
@@ -477,6 +595,10 @@ export class Owlet {
       }
       return { text, images };
     };
+    msgs.forEach((m, i) => {
+      if (m.role !== (i % 2 === 0 ? 'user' : 'assistant'))
+        throw new OwletError('invalid', `message ${i}: roles must alternate user/assistant (got ${m.role})`);
+    });
     for (let i = 0; i < msgs.length - 1; i++) {
       const m = msgs[i];
       if (m.role !== (i % 2 === 0 ? 'user' : 'assistant'))
@@ -519,7 +641,8 @@ export class Owlet {
 }
 
 /** Read [start, end) of the model from the store one chunk at a time, awaiting
- * fn(offsetInRange, bytes) for each, so at most one chunk is held in JS. */
+ * fn(offsetInRange, bytes) for each, so at most one chunk is held in JS
+ * (bytes: a Uint8Array, or a Blob from IdbBackend, which holds no bytes). */
 async function readChunksSeq(manifest, backend, start, end, signal, fn) {
   for (const c of manifest.chunks) {
     if (c.offset + c.size <= start || c.offset >= end) continue;
@@ -527,7 +650,7 @@ async function readChunksSeq(manifest, backend, start, end, signal, fn) {
     const rec = await backend.get(`${manifest.id}/${c.index}`);
     if (!rec || rec.sha256 !== c.sha256) throw new OwletError('cache', `chunk ${c.index} is missing from the cache`);
     const lo = Math.max(start, c.offset) - c.offset, hi = Math.min(end, c.offset + c.size) - c.offset;
-    await fn(c.offset + lo - start, rec.bytes.subarray(lo, hi));
+    await fn(c.offset + lo - start, isBlob(rec.bytes) ? rec.bytes.slice(lo, hi) : rec.bytes.subarray(lo, hi));
   }
 }
 

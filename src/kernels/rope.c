@@ -26,7 +26,10 @@ void owl_rope_ref(float *x, int n_heads, int head_dim, int64_t pos, float theta)
     for (int i = 0; i < head_dim / 2; i++) {
         const float inv_freq = 1.0f / powf(theta, (float)(2 * i) / (float)head_dim);
         const float angle = p * inv_freq;
-        const float c = cosf(angle), s = sinf(angle);
+        /* cos/sin in double, rounded once: cosf/sinf differ in the last bit
+         * between glibc (native) and musl (wasm), double cos/sin do not after
+         * rounding, so native and wasm logits are bitwise equal. */
+        const float c = (float)cos((double)angle), s = (float)sin((double)angle);
         for (int h = 0; h < n_heads; h++) {
             float *v = x + (int64_t)h * head_dim + 2 * i;
             const float x0 = v[0], x1 = v[1];

@@ -5,11 +5,12 @@
 //
 //   node tests/browser/run.mjs            (after `make wasm`; OWLET_WASM=build/runtime for another build)
 import { chromium } from 'playwright-core';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { TestServer } from './server.mjs';
-import { makeFixtures, oracle as fx, root } from './fixtures.mjs';
+import { makeFixtures, oracle as fx, out, root } from './fixtures.mjs';
 
 const wasmDir = process.env.OWLET_WASM || 'build/wasm';
 const wasmBase = '/' + wasmDir.replace(/^\/+|\/+$/g, '') + '/';
@@ -34,6 +35,56 @@ function eq(a, b, what) {
   if (JSON.stringify(a) !== JSON.stringify(b)) throw new Error(`${what}: got ${JSON.stringify(a)}, want ${JSON.stringify(b)}`);
 }
 function ok(c, what) { if (!c) throw new Error(what); }
+
+// Logits against the native engine: bitwise equal (see tests/js/api.test.mjs).
+const LOGITS_ATOL = 0; // bitwise
+function nativeLogits() {
+  const cli = process.env.OWLET_CLI || path.join(root, 'build/owlet');
+  const m = JSON.parse(readFileSync(path.join(out, 'one', 'manifest.json'), 'utf8'));
+  const tag = path.join(out, `native-browser-${process.pid}`);
+  try {
+    writeFileSync(`${tag}.gguf`, Buffer.concat(m.chunks.map((c) => readFileSync(path.join(out, 'one', c.url)))));
+    execFileSync(cli, ['--model', `${tag}.gguf`, '--image', path.join(fx, 'img1.png'), '--prompt', PROMPT,
+      '--n-predict', '16', '--temp', '0', '--kv', 'f32', '--image-aspect', 'pad', '--dump-logits', `${tag}.f32`],
+    { stdio: ['ignore', 'ignore', 'pipe'] });
+    const b = readFileSync(`${tag}.f32`);
+    return new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4).slice();
+  } finally { rmSync(`${tag}.gguf`, { force: true }); rmSync(`${tag}.f32`, { force: true }); }
+}
+/** Greedy 16 tokens of the oracle-A img1 prompt in the page, with ask's
+ * _debugLogits rows (base64 of the f32 bytes). */
+function pageLogits(page, o) {
+  return page.evaluate(async (o) => {
+    const { Owlet } = await import('/wasm_glue/owlet.mjs');
+    const owl = await Owlet.load(o.manifest, { wasmBase: o.wasmBase, kvType: 'f32', threads: o.threads, backoffMs: 20 });
+    try {
+      const chat = owl.chat();
+      await chat.addImage(o.image);
+      const rows = [], ids = [];
+      const b64 = (f) => { let s = ''; const u = new Uint8Array(f.buffer, f.byteOffset, f.byteLength);
+        for (let i = 0; i < u.length; i += 8192) s += String.fromCharCode(...u.subarray(i, i + 8192)); return btoa(s); };
+      for await (const _ of chat.ask(o.text, { maxTokens: 16, _debugLogits: (l, t) => { rows.push(b64(l)); ids.push(t); } }));
+      return { build: owl.build, stages: owl.engine.stages.length, L: (await owl.stats()).promptTokens, rows, ids,
+        isolated: globalThis.crossOriginIsolated };
+    } finally { await owl.unload(); }
+  }, o);
+}
+function checkLogits(r, native, wasmRef) {
+  eq(r.L, 20, 'prompt positions');
+  eq(r.ids, WANT, 'greedy tokens');
+  eq(r.rows.length, 16, 'logit rows');
+  const rows = r.rows.map((s) => { const b = Buffer.from(s, 'base64'); return new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4); });
+  const V = rows[0].length;
+  eq(native.length, (r.L + 16) * V, 'native dump size');
+  rows.forEach((row, i) => {
+    const w = native.subarray((r.L - 1 + i) * V, (r.L + i) * V);
+    for (let j = 0; j < V; j++)
+      if (!(Math.abs(row[j] - w[j]) <= LOGITS_ATOL))
+        throw new Error(`row ${i} (position ${r.L - 1 + i}) logit ${j}: browser ${row[j]}, native ${w[j]}`);
+  });
+  if (wasmRef.rows) eq(r.rows, wasmRef.rows, 'logits bitwise equal to the first browser configuration');
+  else wasmRef.rows = r.rows;
+}
 
 async function main() {
   makeFixtures();
@@ -81,6 +132,30 @@ async function main() {
       const r = await call(page, 'loadAndAsk', { image: IMAGE, text: PROMPT, n: WANT.length, threads: 2 });
       ok(!r.error, JSON.stringify(r.error));
       eq(srv.chunkRequests(), 0, 'chunk requests after reload');
+      eq(r.ids, WANT, 'greedy tokens');
+    });
+
+    await test('chunks are stored as Blobs; records of older versions (bytes) still load without refetching', async () => {
+      const blobs = await page.evaluate(async () => {
+        const s = await import('/wasm_glue/store.mjs');
+        const be = new s.IdbBackend();
+        let n = 0;
+        for (const k of await be.keys('mplug-owl2/')) {
+          const r = await be.get(k);
+          if (!(r.bytes instanceof Blob)) continue;
+          n++;
+          const bytes = new Uint8Array(await r.bytes.arrayBuffer());
+          await be.tx('chunks', 'readwrite', (st) => { st.put({ sha256: r.sha256, bytes }, k); });
+        }
+        return n;
+      });
+      eq(blobs, 4, 'Blob records');
+      await page.close();
+      page = await open('iso');
+      srv.reset();
+      const r = await call(page, 'loadAndAsk', { image: IMAGE, text: PROMPT, n: WANT.length, threads: 2 });
+      ok(!r.error, JSON.stringify(r.error));
+      eq(srv.chunkRequests(), 0, 'chunk requests');
       eq(r.ids, WANT, 'greedy tokens');
     });
 
@@ -182,6 +257,24 @@ async function main() {
       eq(r.ids, WANT, 'greedy tokens');
       await call(page, 'deleteCached');
     });
+
+    const native = nativeLogits(), wasmRef = {};
+    for (const [kind, stages] of [['iso', 1], ['iso', 2], ['plain', 1], ['plain', 2]]) {
+      const what = kind === 'iso' ? 'isolated page, threaded build' : 'non-isolated page, single-thread build';
+      await test(`${what}, ${stages} stage(s): logits equal the native engine's (atol ${LOGITS_ATOL}), bitwise equal across pages`, async () => {
+        const p = kind === 'iso' ? page : await open('plain');
+        try {
+          await call(p, 'deleteCached');
+          const r = await pageLogits(p, { wasmBase, manifest: `/build/test-out/api/${stages === 1 ? 'one' : 'two'}/manifest.json`,
+            image: IMAGE, text: PROMPT, threads: 2 });
+          eq(r.isolated, kind === 'iso', 'crossOriginIsolated');
+          eq(r.build, kind === 'iso' ? 'owlet' : 'owlet-st', 'build');
+          eq(r.stages, stages, 'stages');
+          checkLogits(r, native, wasmRef);
+          await call(p, 'deleteCached');
+        } finally { if (p !== page) await p.close(); }
+      });
+    }
     await page.close();
   } finally {
     await ctx.close();

@@ -8,7 +8,8 @@
 // two stages). The engine builds come from OWLET_WASM (default build/wasm/).
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 import { Owlet, OwletError } from '../../wasm_glue/owlet.mjs';
@@ -234,4 +235,108 @@ test('Node without a backend reads the chunk files in place and refuses a corrup
     await assert.rejects(Owlet.load(path.join(bad, 'manifest.json'), { wasmBase, singleThread: true, retries: 0 }),
       (e) => e.code === 'bad_chunk' && /chunk 1/.test(e.message));
   } finally { (await import('node:fs')).rmSync(bad, { recursive: true, force: true }); }
+});
+
+// ---------------------------------------------------------------- logits vs the native engine
+//
+// The oracle-A img1 prompt (greedy, 16 tokens, pad aspect, f32 KV): the logits
+// each token was sampled from (ask's _debugLogits; the first row is the last
+// prompt position's) against the native CLI's --dump-logits rows L-1 .. L+14
+// of the very GGUF the chunks make up: bitwise equal. (RoPE takes cos/sin in
+// double: glibc's and musl's cosf/sinf differ in the last bit, which gave
+// 1.9e-6 differences before.)
+const LOGITS_ATOL = 0; // bitwise
+
+function nativeLogits() {
+  const cli = process.env.OWLET_CLI || path.join(root, 'build/owlet');
+  const m = JSON.parse(readFileSync(path.join(out, 'one', 'manifest.json'), 'utf8'));
+  const tag = path.join(out, `native-${process.pid}`);
+  try {
+    writeFileSync(`${tag}.gguf`, Buffer.concat(m.chunks.map((c) => readFileSync(path.join(out, 'one', c.url)))));
+    execFileSync(cli, ['--model', `${tag}.gguf`, '--image', path.join(fx, 'img1.png'), '--prompt', 'Describe the image.',
+      '--n-predict', '16', '--temp', '0', '--kv', 'f32', '--image-aspect', 'pad', '--dump-logits', `${tag}.f32`],
+    { stdio: ['ignore', 'ignore', 'pipe'] });
+    const b = readFileSync(`${tag}.f32`);
+    return new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4).slice();
+  } finally { rmSync(`${tag}.gguf`, { force: true }); rmSync(`${tag}.f32`, { force: true }); }
+}
+
+async function askLogits(owl) {
+  const chat = owl.chat();
+  await chat.addImage(path.join(fx, 'img1.png'));
+  const rows = [], ids = [];
+  for await (const _ of chat.ask('Describe the image.', { maxTokens: 16, _debugLogits: (l, t) => { rows.push(l); ids.push(t); } }));
+  return { rows, ids, L: (await owl.stats()).promptTokens };
+}
+
+let native = null;
+const wasmRows = new Map();
+for (const [name, dir, o] of [['1 stage, owlet-st', 'one', { singleThread: true }], ['1 stage, owlet 2 threads', 'one', { threads: 2 }],
+  ['2 stages, owlet-st', 'two', { singleThread: true }], ['2 stages, owlet 2 threads', 'two', { threads: 2 }]]) {
+  test(`${name}: prefill and decode logits equal the native engine's (atol ${LOGITS_ATOL})`, async () => {
+    native = native || nativeLogits();
+    const owl = await load(dir, o);
+    try {
+      assert.equal(owl.engine.stages.length, dir === 'two' ? 2 : 1);
+      const { rows, ids, L } = await askLogits(owl);
+      assert.equal(L, 20);
+      assert.deepEqual(ids, want);
+      assert.equal(rows.length, 16);
+      const V = rows[0].length;
+      assert.equal(native.length, (L + 16) * V); // L prefill rows + 16 fed-back tokens
+      rows.forEach((r, i) => {
+        const w = native.subarray((L - 1 + i) * V, (L + i) * V);
+        for (let j = 0; j < V; j++) {
+          const d = Math.abs(r[j] - w[j]);
+          if (!(d <= LOGITS_ATOL)) assert.fail(`row ${i} (position ${L - 1 + i}) logit ${j}: wasm ${r[j]}, native ${w[j]}`);
+        }
+      });
+      wasmRows.set(name, rows);
+    } finally { await owl.unload(); }
+  });
+}
+
+test('the four wasm configurations give bitwise-identical logits', () => {
+  assert.equal(wasmRows.size, 4);
+  const [first, ...rest] = [...wasmRows.values()];
+  const bits = (rows) => rows.map((r) => Buffer.from(r.buffer, r.byteOffset, r.byteLength).toString('hex'));
+  for (const r of rest) assert.deepEqual(bits(r), bits(first));
+});
+
+// ---------------------------------------------------------------- cache reads
+
+test('a model cached by a complete earlier run is checked from its keys: each chunk value is read once, by the load', async () => {
+  class Counting extends MemoryBackend {
+    constructor() { super(); this.gets = 0; }
+    async get(k) { this.gets++; return super.get(k); }
+  }
+  const backend = new Counting();
+  const n = JSON.parse(readFileSync(path.join(out, 'one', 'manifest.json'), 'utf8')).chunks.length;
+  await (await load('one', { singleThread: true, backend })).unload();
+  backend.gets = 0;
+  const owl = await load('one', { singleThread: true, backend });
+  try {
+    assert.equal(backend.gets, n);
+    assert.deepEqual(await tokensOf(owl, true, 'Describe the image.', 4), want.slice(0, 4));
+  } finally { await owl.unload(); }
+  // a record of another chunk list (no digest match) is checked value by value again
+  const meta = await backend.getMeta('mplug-owl2');
+  await backend.putMeta('mplug-owl2', { ...meta, chunksDigest: 'x' });
+  backend.gets = 0;
+  await (await load('one', { singleThread: true, backend })).unload();
+  assert.equal(backend.gets, 2 * n);
+});
+
+test('chunks stored as Blobs (as IdbBackend stores them) are streamed into the engine: same tokens, 1 and 2 stages', async () => {
+  class BlobBackend extends MemoryBackend {
+    async put(key, rec) { this.map.set(key, { sha256: rec.sha256, bytes: new Blob([rec.bytes]) }); }
+  }
+  const backend = new BlobBackend();
+  for (const dir of ['one', 'two']) {
+    const owl = await load(dir, { singleThread: true, backend });
+    try {
+      assert.ok((await backend.get('mplug-owl2/1')).bytes instanceof Blob);
+      assert.deepEqual(await tokensOf(owl, true, 'Describe the image.', want.length), want);
+    } finally { await owl.unload(); }
+  }
 });
