@@ -175,14 +175,17 @@ build/wasm/owlet-bench-scalar.js: $(call objs,wasm-scalar,$(LIB_SRC) $(BENCH_SRC
 test-browser: native wasm
 	node tests/browser/run.mjs
 	node --test tests/browser/web.test.mjs tests/browser/web/units.test.mjs
+	node --test tests/browser/wllama_parity.test.mjs
 
 # libFuzzer targets (clang, ASan+UBSan); make test runs each for 10 s.
 FUZZ_SECONDS ?= 60
 fuzz:
 	bash tests/fuzz/run.sh $(FUZZ_SECONDS)
 
-bench: bootstrap build/wasm/owlet-bench.js build/wasm/owlet-bench-scalar.js
-	bash bench/run_kernels.sh
+# Kernels (SIMD128 vs scalar) then end to end against wllama in one Chromium
+# session (30-60 min); BENCH_E2E=0 runs the kernel part only.
+bench: bootstrap native wasm build/wasm/owlet-bench.js build/wasm/owlet-bench-scalar.js
+	bash bench/run.sh
 
 demo: bootstrap native wasm
 	@bash scripts/demo.sh

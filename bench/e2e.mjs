@@ -1,0 +1,94 @@
+// e2e.mjs - end-to-end benchmark: owlet vs wllama (llama.cpp wasm) in ONE
+// headless Chromium session on the same random-weight GGUFs (bench/run.sh makes
+// them with bench/tools/make_gguf), plus owlet's image encode. Prints one JSON
+// line per (model, engine, threads) to stdout and appends them to OUT.
+//
+//   node bench/e2e.mjs OUT.jsonl MODEL... [--threads 1,2] [--reps 3] [--gen 32]
+//        [--engines owlet,wllama] [--image VISION_MODEL]
+// MODEL is a name under build/bench/ with NAME.gguf and NAME/manifest.json.
+// The prompt: PROMPT (e2e-page.mjs), 64 ids with owlet's template; wllama gets
+// the same rendered text (llama.cpp adds BOS; its prompt count is recorded).
+// wllama's JSON reply throws on invalid UTF-8, so it gets no logprobs and a
+// logit bias against the 256 byte pieces (the work per token is the same).
+// Needs `npm install` (@wllama/wllama, playwright-core), /usr/bin/chromium and
+// the wasm build copied to build/bench/wasm/ (bench/run.sh does).
+import { chromium } from 'playwright-core';
+import { appendFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir, loadavg } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { TestServer } from '../tests/browser/server.mjs';
+import { PROMPT } from './e2e-page.mjs';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+export { PROMPT };
+
+export const BROWSER_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
+/** Start the server and a fresh Chromium; returns {page, call, close}. */
+export async function openBrowser() {
+  const srv = new TestServer(root);
+  await srv.listen();
+  const userDir = mkdtempSync(path.join(tmpdir(), 'owlet-bench-'));
+  const ctx = await chromium.launchPersistentContext(userDir, { executablePath: '/usr/bin/chromium', headless: true,
+    args: BROWSER_ARGS });
+  const page = await ctx.newPage();
+  const logs = [];
+  page.on('console', (m) => logs.push(m.text()));
+  page.on('pageerror', (e) => logs.push(`pageerror ${e.message}`));
+  await page.goto(`http://127.0.0.1:${srv.port}/`);
+  const call = (fn, o) => page.evaluate(async ([fn, o]) => (await import('/bench/e2e-page.mjs'))[fn](o), [fn, o]);
+  const close = async () => { await ctx.close(); srv.close(); rmSync(userDir, { recursive: true, force: true }); };
+  return { page, call, close, logs, version: ctx.browser() ? ctx.browser().version() : '' };
+}
+
+const median = (a) => { const s = [...a].sort((x, y) => x - y); const n = s.length; return n ? (n & 1 ? s[n >> 1] : (s[n / 2 - 1] + s[n / 2]) / 2) : NaN; };
+
+function summary(r) {
+  const m = (k) => median(r.reps.map((x) => x[k]).filter((v) => Number.isFinite(v)));
+  return { prefillTokS: m('prefillTokS'), decodeTokS: m('decodeTokS'), encodeMs: m('encodeMs'), promptN: m('promptN'), genN: m('genN') };
+}
+
+async function main() {
+  const argv = process.argv.slice(2);
+  const out = argv.shift();
+  const opt = { threads: '1,2', reps: '3', gen: '32', engines: 'owlet,wllama', image: '' };
+  const models = [];
+  while (argv.length) {
+    const a = argv.shift();
+    if (a.startsWith('--')) opt[a.slice(2)] = argv.shift(); else models.push(a);
+  }
+  const threads = opt.threads.split(',').map(Number), reps = Number(opt.reps), nGen = Number(opt.gen);
+  const engines = opt.engines.split(',');
+  const b = await openBrowser();
+  const emit = (o) => { const line = JSON.stringify({ ...o, load: loadavg().map((x) => +x.toFixed(2)), time: new Date().toISOString() }); console.log(line); appendFileSync(out, line + '\n'); };
+  emit({ kind: 'env', chromium: b.version });
+  const wasmBase = '/build/bench/wasm/';
+  try {
+    if (opt.image) {
+      for (const t of threads) {
+        try {
+          const r = await b.call('owletImage', { manifest: `/build/bench/${opt.image}/manifest.json`, wasmBase, threads: t, reps });
+          emit({ kind: 'image', model: opt.image, engine: 'owlet-browser', threads: r.threads, build: r.build, ...summary(r), reps: r.reps, loadMs: r.loadMs });
+        } catch (e) { emit({ kind: 'error', model: opt.image, engine: 'owlet-browser', threads: t, error: String(e.message || e), logs: b.logs.slice(-5) }); }
+      }
+    }
+    for (const model of models) {
+      const manifest = `/build/bench/${model}/manifest.json`, url = `/build/bench/${model}.gguf`;
+      for (const t of threads) {
+        for (const eng of engines) {
+          try {
+            const r = eng === 'owlet'
+              ? await b.call('owletRun', { manifest, wasmBase, threads: t, reps, text: PROMPT, nGen })
+              : await b.call('wllamaRun', { url, threads: t, reps, prompt: `USER: ${PROMPT} ASSISTANT:`, nGen, noBytes: true });
+            emit({ kind: 'llm', model, engine: eng, threads: r.threads, build: r.build || (r.multithread ? 'mt' : 'st'),
+              ...summary(r), reps: r.reps, loadMs: r.loadMs, ids: r.ids, version: r.version });
+          } catch (e) { emit({ kind: 'error', model, engine: eng, threads: t, error: String(e.message || e), logs: b.logs.slice(-5) }); }
+        }
+      }
+    }
+  } finally { await b.close(); }
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) main().catch((e) => { console.error(e); process.exit(1); });
