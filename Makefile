@@ -176,6 +176,7 @@ test-browser: native wasm
 	node tests/browser/run.mjs
 	node --test tests/browser/web.test.mjs tests/browser/web/units.test.mjs
 	node --test tests/browser/wllama_parity.test.mjs
+	node --test tests/browser/faults.test.mjs
 
 # libFuzzer targets (clang, ASan+UBSan); make test runs each for 10 s.
 FUZZ_SECONDS ?= 60
