@@ -270,10 +270,11 @@ owl_status owl_ckpt_read(const owl_ckpt *cck, const owl_ck_tensor *t, int64_t e0
     return st;
 }
 
-/* ---------------------------------------------------------------- safetensors */
+/* ---------------------------------------------------------------- small files */
 
-static owl_status read_small_file(const char *path, char **out, size_t *size, owl_err *err)
+owl_status owl_conv_read_file(const char *path, char **out, size_t *size, owl_err *err)
 {
+    *out = NULL;
     FILE *f = fopen(path, "rb");
     if (!f)
         return owl_err_set(err, errno == ENOENT ? OWL_E_NOTFOUND : OWL_E_IO, "%s: cannot open: %s", path,
@@ -313,6 +314,8 @@ static owl_status read_small_file(const char *path, char **out, size_t *size, ow
     *size = n;
     return OWL_OK;
 }
+
+/* ---------------------------------------------------------------- safetensors */
 
 static owl_status st_entry(owl_ckpt *ck, int fi, const char *key, const owl_json *e, uint64_t data0,
                            uint64_t fsize, owl_err *err)
@@ -432,7 +435,7 @@ static owl_status add_sharded(owl_ckpt *ck, const char *dir, const char *index, 
 {
     char *buf = NULL;
     size_t n = 0;
-    owl_status st = read_small_file(index, &buf, &n, err);
+    owl_status st = owl_conv_read_file(index, &buf, &n, err);
     if (st)
         return st;
     owl_json *j = NULL;

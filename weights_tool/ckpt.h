@@ -73,4 +73,8 @@ owl_status owl_ck_pread(const owl_ckpt *ck, int file, uint64_t off, void *buf, s
 /* Checks that the view fits in [storage_start, storage_end) of the file. */
 owl_status owl_ck_check_view(const owl_ckpt *ck, const owl_ck_tensor *t, uint64_t storage_end, owl_err *err);
 
+/* Read a whole small file (JSON, tokenizer.model, an index) into a NUL-terminated
+ * malloc'd buffer; limit OWL_CK_MAX_HEADER. Defined in ckpt.c. */
+owl_status owl_conv_read_file(const char *path, char **out, size_t *size, owl_err *err);
+
 #endif

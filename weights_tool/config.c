@@ -8,49 +8,6 @@
 
 #include "convert.h"
 
-owl_status owl_conv_read_file(const char *path, char **out, size_t *size, owl_err *err)
-{
-    *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return owl_err_set(err, errno == ENOENT ? OWL_E_NOTFOUND : OWL_E_IO, "%s: cannot open: %s", path,
-                           strerror(errno));
-    char *buf = NULL;
-    size_t n = 0, cap = 0;
-    for (;;) {
-        if (n == cap) {
-            if (cap >= OWL_CK_MAX_HEADER) {
-                fclose(f);
-                free(buf);
-                return owl_err_set(err, OWL_E_LIMIT, "%s: larger than %llu bytes", path,
-                                   (unsigned long long)OWL_CK_MAX_HEADER);
-            }
-            cap = cap ? cap * 2 : 4096;
-            char *nb = realloc(buf, cap + 1);
-            if (!nb) {
-                fclose(f);
-                free(buf);
-                return owl_err_set(err, OWL_E_NOMEM, "%s: out of memory", path);
-            }
-            buf = nb;
-        }
-        size_t r = fread(buf + n, 1, cap - n, f);
-        n += r;
-        if (r == 0)
-            break;
-    }
-    int bad = ferror(f);
-    fclose(f);
-    if (bad) {
-        free(buf);
-        return owl_err_set(err, OWL_E_IO, "%s: read error", path);
-    }
-    buf[n] = 0;
-    *out = buf;
-    *size = n;
-    return OWL_OK;
-}
-
 static owl_status load_json(const char *dir, const char *file, owl_json **j, owl_err *err)
 {
     char path[4096];

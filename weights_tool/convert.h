@@ -44,8 +44,6 @@ typedef struct {
 owl_status owl_conv_cfg_from_json(const owl_json *config, owl_conv_cfg *cfg, owl_err *err);
 /* config.json + optional preprocessor_config.json / generation_config.json in dir. */
 owl_status owl_conv_cfg_load(const char *dir, owl_conv_cfg *cfg, owl_err *err);
-/* Read a whole small file (JSON, tokenizer.model); limit OWL_CK_MAX_HEADER. */
-owl_status owl_conv_read_file(const char *path, char **out, size_t *size, owl_err *err);
 
 typedef enum { OWL_PART_VISION = 0, OWL_PART_ABSTRACTOR = 1, OWL_PART_LLM = 2 } owl_conv_part;
 

@@ -37,7 +37,7 @@ sources() {
     image)       echo "src/image/decode.c src/image/preprocess.c src/image/resample.c";;
     safetensors) echo "$CKPT";;
     pickle)      echo "$CKPT";;
-    config)      echo "weights_tool/config.c weights_tool/plan.c src/core/json.c $QUANT";;
+    config)      echo "weights_tool/config.c weights_tool/plan.c weights_tool/ckpt.c weights_tool/torch.c src/core/json.c $QUANT";;
     model)       find src -name '*.c' ! -path 'src/cli/*' ! -name status.c | sort;;   # the whole library
     *)           return 1;;
   esac
