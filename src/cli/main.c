@@ -38,7 +38,7 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: owlet --model M.gguf [--image F] --prompt TEXT [--n-predict N] [--temp T]\n"
             "             [--top-k K] [--top-p P] [--seed S] [--threads N] [--ctx N] [--kv f16|f32]\n"
-            "             [--image-aspect stretch|pad|crop] [--dump-logits FILE]\n"
+            "             [--image-aspect stretch|pad|crop] [--dump-logits FILE] [--print-ids]\n"
             "       owlet tokenize --model M.gguf [--chat] [--image] TEXT\n"
             "       owlet inspect M.gguf\n");
 }
@@ -138,6 +138,7 @@ typedef struct {
     FILE *dump;
     int64_t n_vocab;
     int n;
+    int print_ids; /* --print-ids: each generated id to stderr ("ids: 5 9 2") */
 } gen_ctx;
 
 static int dump_row(gen_ctx *c, const float *row)
@@ -151,6 +152,8 @@ static int on_token(void *user, int32_t tok)
     /* the session's logits are those after the previous token was fed back */
     if (c->n++ > 0 && dump_row(c, owl_session_logits(c->s)))
         return 1;
+    if (c->print_ids)
+        fprintf(stderr, c->n == 1 ? "ids: %d" : " %d", (int)tok);
     size_t k = 0;
     if (owl_tok_stream_push(&c->stream, tok, c->piece, c->cap, &k, NULL) == OWL_OK && k) {
         fwrite(c->piece, 1, k, stdout);
@@ -262,12 +265,17 @@ int main(int argc, char **argv)
     long n_predict = -1, top_k = -1, threads = 1, seed = 0, n_ctx = 0;
     float temp = -1, top_p = -1;
     owl_type kv = OWL_TYPE_F16;
+    int print_ids = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         int bad = 0;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage(stdout);
             return 0;
+        }
+        if (!strcmp(a, "--print-ids")) {
+            print_ids = 1;
+            continue;
         }
         if (!v) {
             bad = 1;
@@ -413,7 +421,7 @@ int main(int argc, char **argv)
         fail(dump_path, "write failed");
         goto done;
     }
-    gen_ctx gc = {.s = s, .tok = tok, .dump = dump, .n_vocab = info.n_vocab};
+    gen_ctx gc = {.s = s, .tok = tok, .dump = dump, .n_vocab = info.n_vocab, .print_ids = print_ids};
     owl_tok_stream_init(&gc.stream, tok);
     gc.cap = owl_tok_stream_max_out(tok);
     gc.piece = malloc(gc.cap);
@@ -432,6 +440,8 @@ int main(int argc, char **argv)
             st = OWL_E_IO;
     }
     free(gc.piece);
+    if (print_ids)
+        fputc('\n', stderr);
     if (st == OWL_E_LIMIT)
         fprintf(stderr, "owlet: stopped: %s\n", owl_session_error(s));
     else if (st != OWL_OK) {
