@@ -189,7 +189,7 @@
       return json(M._owl_api_info(ctx));
     },
     info() { return json(M._owl_api_info(ctx)); },
-    stats() { return json(M._owl_api_stats(ctx)); },
+    stats() { return { ...json(M._owl_api_stats(ctx)), wasmMemoryBytes: heap().byteLength }; },
     image(a) {
       if (a.encoded) {
         const b = bytesArg(a.encoded, 'encoded');

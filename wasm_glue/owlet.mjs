@@ -560,11 +560,13 @@ export class Owlet {
   /** Counters of the model's conversation so far, and the build in use. */
   async stats() {
     this._checkLoaded();
-    const s = await this.mutex.run(() => this.engine.s0.call('stats'));
+    const e = this.engine;
+    const [s, ...rest] = await this.mutex.run(() => Promise.all(e.stages.map((st, i) =>
+      (i === 0 ? st.call('stats') : st.call('stats').catch(() => ({ wasmMemoryBytes: 0 }))))));
     const pre = s.prefillMs > 0 ? s.promptTokens / (s.prefillMs / 1e3) : 0;
     const dec = s.decodeMs > 0 ? s.completionTokens / (s.decodeMs / 1e3) : 0;
     return { ...s, prefillTokPerS: pre, decodeTokPerS: dec, threads: this.threads, build: this.build,
-      stages: this.engine.stages.length };
+      stages: e.stages.length, stageMemoryBytes: [s, ...rest].map((x) => x.wasmMemoryBytes) };
   }
 
   /** Stop the engine workers and free their memory. */

@@ -85,6 +85,11 @@ test('two-stage pipeline gives the same tokens as one stage', async () => {
   try {
     assert.equal(owl.engine.stages.length, 2);
     assert.deepEqual(await tokensOf(owl, true, 'Describe the image.', want.length), want);
+    const s = await owl.stats();
+    assert.equal(s.stages, 2);
+    assert.equal(s.stageMemoryBytes.length, 2);
+    assert.equal(s.wasmMemoryBytes, s.stageMemoryBytes[0]);
+    for (const b of s.stageMemoryBytes) assert.ok(b >= 16 * 1048576 && b % 65536 === 0, `stage memory ${b}`);
   } finally { await owl.unload(); }
 });
 
