@@ -22,25 +22,18 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
 import { startServer } from './web-server.mjs';
+import { root, shots, launch, removeProfiles, open, shot, chunkRequests, loadModel, pixel, near, toPage, axeScan,
+  askAndWatch } from './web-helpers.mjs';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const shots = path.join(root, 'build/test-out/screenshots');
 const devModel = path.resolve(root, process.env.OWLET_DEV_MODEL || 'build/web-dev/oracle_a');
 const png = path.join(root, 'tests/browser/web/shapes-320x200.png');
 const DEV = 'models/dev/manifest.json';
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync',
-  '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream'];
 
 let coi, plain, slow;
 /** Chunk i of the dev model arrives after 0.8 * (i + 1) s, so a download can be cancelled half way. */
 const slowChunks = (p) => { const m = /\.(\d{4})\.bin$/.exec(p); return m ? 800 * (Number(m[1]) + 1) : 0; };
-const profiles = [];
 
 before(async () => {
   fs.mkdirSync(shots, { recursive: true });
@@ -63,58 +56,8 @@ before(async () => {
 
 after(async () => {
   await Promise.all([coi, plain, slow].filter(Boolean).map((s) => s.close()));
-  for (const d of profiles) fs.rmSync(d, { recursive: true, force: true });
+  removeProfiles();
 });
-
-/** A fresh browser profile; collects console errors, page errors and CSP violations. */
-async function launch(viewport = { width: 1200, height: 900 }) {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'owlet-web-'));
-  profiles.push(dir);
-  const ctx = await chromium.launchPersistentContext(dir, { executablePath: '/usr/bin/chromium', headless: true, args: ARGS, viewport });
-  const page = ctx.pages()[0] || (await ctx.newPage());
-  const errors = [];
-  page.on('console', (m) => { if (m.type() === 'error') errors.push(`console: ${m.text()}`); });
-  page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
-  await ctx.addInitScript(() => {
-    document.addEventListener('securitypolicyviolation', (e) => {
-      console.error(`CSP violation: ${e.violatedDirective} ${e.blockedURI}`);
-    });
-  });
-  return { ctx, page, errors };
-}
-
-const open = async (page, server, query = '') => {
-  await page.goto(server.url + query);
-  await page.waitForSelector('body[data-ready="true"]', { timeout: 30000 });
-};
-const shot = (page, name) => page.screenshot({ path: path.join(shots, name), fullPage: true });
-const chunkRequests = (server, from = 0) => server.requests.slice(from).filter((r) => /^\/models\/dev\/.*\.bin$/.test(r.path));
-
-async function loadModel(page) {
-  await page.click('#load');
-  await page.waitForSelector('body[data-model="ready"]', { timeout: 60000 });
-}
-
-/** Pixel [r, g, b] of the picture canvas at (x, y) in canvas pixels. */
-const pixel = (page, x, y) => page.evaluate(([px, py]) =>
-  Array.from(document.getElementById('draw').getContext('2d').getImageData(px, py, 1, 1).data.slice(0, 3)), [x, y]);
-const near = (got, want, tol = 40) => got.every((v, i) => Math.abs(v - want[i]) <= tol);
-
-/** Canvas pixel (x, y) -> page coordinates on the overlay. */
-async function toPage(page, x, y) {
-  await page.locator('#draw-overlay').scrollIntoViewIfNeeded();
-  const box = await page.locator('#draw-overlay').boundingBox();
-  const w = await page.evaluate(() => document.getElementById('draw').width);
-  return { x: box.x + (x * box.width) / w, y: box.y + (y * box.height) / w };
-}
-
-async function axeScan(page, label) {
-  await page.evaluate(fs.readFileSync(path.join(root, 'node_modules/axe-core/axe.min.js'), 'utf8'));
-  const r = await page.evaluate(() => globalThis.axe.run(document, { resultTypes: ['violations'] }));
-  const bad = r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-  assert.deepEqual(bad.map((v) => `${label}: ${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`), []);
-  return r.violations.length;
-}
 
 test('the page loads with no console errors and says what the browser can do', { timeout: 60000 }, async () => {
   const { ctx, page, errors } = await launch();
@@ -220,24 +163,6 @@ test('a PNG comes in through the file input, paste and drop, and a camera snapsh
     assert.deepEqual(errors, []);
   } finally { await ctx.close(); }
 });
-
-/** Ask and wait for the answer; returns the number of distinct texts seen while streaming. */
-async function askAndWatch(page, q) {
-  await page.fill('#question', q);
-  await page.evaluate(() => {
-    globalThis.__seen = new Set();
-    const ol = document.getElementById('messages');
-    globalThis.__mo = new MutationObserver(() => {
-      const a = ol.querySelector('.msg.assistant:last-child .text');
-      if (a) globalThis.__seen.add(a.textContent);
-    });
-    globalThis.__mo.observe(ol, { subtree: true, childList: true, characterData: true });
-  });
-  await page.click('#send');
-  await page.waitForFunction(() => !globalThis.owletApp.asking && document.querySelector('.msg.assistant:last-child .timings'),
-    null, { timeout: 60000 });
-  return page.evaluate(() => { globalThis.__mo.disconnect(); return globalThis.__seen.size; });
-}
 
 test('threaded page: load with progress, streamed answer, stop, second turn, reload from cache, axe', { timeout: 180000 }, async () => {
   const { ctx, page, errors } = await launch();
