@@ -375,12 +375,14 @@ static owl_status place_tensors(reader *r, owl_gguf *g, int header_only, uint64_
                             (ull)sp[k - 1].end);
             goto done;
         }
-    if (max_end > SIZE_MAX - data_offset) {
+    /* a whole file in memory must be addressable; a header alone may describe a file larger
+     * than the address space (a 5 GB 7B split into stages, each loading only its own range) */
+    if (!header_only && max_end > SIZE_MAX - data_offset) {
         s = owl_err_set(r->err, OWL_E_LIMIT, "data section of %llu bytes exceeds this platform's size_t",
                         (ull)max_end);
         goto done;
     }
-    g->data_size = (size_t)max_end;
+    g->data_size = max_end;
 done:
     free(sp);
     return s;

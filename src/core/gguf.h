@@ -92,7 +92,8 @@ typedef struct {
     owl_gguf_kv *kv;          /* owned array */
     owl_gguf_tensor *tensors; /* owned array */
     size_t data_offset;       /* start of the tensor data section in the buffer */
-    size_t data_size;         /* bytes from data_offset to the end of the last tensor */
+    uint64_t data_size;       /* bytes from data_offset to the end of the last tensor (header-only:
+                               * may exceed SIZE_MAX on wasm32; only a stage's range is ever loaded) */
     /* Internal: names sorted bytewise, for O(log n) find_kv / find_tensor and
      * duplicate checks with an O(n log n) worst case (a hash table could be
      * driven quadratic by crafted names). Owned. */

@@ -446,6 +446,35 @@ TEST(gguf_header_only_checks_ranges_against_file_size)
     free(p);
 }
 
+/* A 7B-sized file (> 4 GiB) split into stages: each wasm32 stage parses the header alone and
+ * loads only its range, so a header describing 5 GiB of tensors must parse on a 32-bit size_t. */
+TEST(gguf_header_only_file_larger_than_address_space)
+{
+    owl_gguf_writer *w = owl_gguf_writer_init();
+    owl_gguf_writer_set_str(w, "general.architecture", "mplug-owl2");
+    char name[32];
+    for (int i = 0; i < 5; i++) {
+        int64_t ne[2] = {1 << 14, 1 << 14}; /* f32: 1 GiB each */
+        snprintf(name, sizeof name, "blk.%d.ffn_up.weight", i);
+        CHECK_EQ_INT(owl_gguf_writer_add_tensor(w, name, OWL_TYPE_F32, 2, ne), OWL_OK);
+    }
+    sink s = {0};
+    owl_err err = {0};
+    CHECK_EQ_INT(owl_gguf_writer_write_header(w, sink_write, &s, &err), OWL_OK);
+    uint64_t file_size = owl_gguf_writer_file_size(w);
+    CHECK(file_size > ((uint64_t)5 << 30));
+    owl_gguf g;
+    CHECK_EQ_INT(owl_gguf_parse(s.p, s.len, 1, file_size, &g, &err), OWL_OK);
+    CHECK_EQ_INT(g.n_tensors, 5);
+    CHECK(g.data_size == ((uint64_t)5 << 30));
+    CHECK(g.tensors[4].offset == ((uint64_t)4 << 30));
+    owl_gguf_free(&g);
+    CHECK_EQ_INT(owl_gguf_parse(s.p, s.len, 1, file_size - 1, &g, &err), OWL_E_TRUNCATED);
+    CHECK_MSG_HAS(err, "blk.4.ffn_up.weight");
+    free(s.p);
+    owl_gguf_writer_free(w);
+}
+
 // ---------------------------------------------------------------- rejections
 
 TEST(gguf_rejects_bad_magic)
