@@ -52,34 +52,41 @@
     constructor(status, message) { super(message); this.status = status; this.code = STATUS[status] || 'engine'; }
   }
 
+  // wasm32 hands pointers to JS as signed i32: above 2 GiB of wasm memory (a big
+  // model's stage) they arrive negative and every heap view at them throws. Every
+  // pointer that comes back from C is read through malloc()/ptr() as unsigned.
+  const ptr = (p) => p >>> 0;
+  const malloc = (n) => ptr(M._malloc(n));
+
   function heap() {
     const b = M.wasmMemory ? M.wasmMemory.buffer : M.HEAPU8.buffer;
     return new Uint8Array(b);
   }
   function check(st) {
-    if (st < 0) throw new EngineError(st, M.UTF8ToString(M._owl_api_error(ctx)));
+    if (st < 0) throw new EngineError(st, M.UTF8ToString(ptr(M._owl_api_error(ctx))));
     return st;
   }
   function cstr(s) {
     const n = M.lengthBytesUTF8(s) + 1;
-    const p = M._malloc(n);
+    const p = malloc(n);
     if (!p) throw new EngineError(-5, `out of memory for a ${n}-byte string`);
     M.stringToUTF8(s, p, n);
     return p;
   }
   function withBytes(bytes, fn) {
-    const p = M._malloc(Math.max(1, bytes.byteLength));
+    const p = malloc(Math.max(1, bytes.byteLength));
     if (!p) throw new EngineError(-5, `out of memory for ${bytes.byteLength} bytes`);
     try { heap().set(bytes, p); return fn(p); } finally { M._free(p); }
   }
   function withF64(fn) {
-    const p = M._malloc(8);
+    const p = malloc(8);
     try { const r = fn(p); return [r, new Float64Array(heap().buffer, p, 1)[0]]; } finally { M._free(p); }
   }
   function copyOut(p, bytes, Ctor) {
+    p = ptr(p);
     return new Ctor(heap().slice(p, p + bytes).buffer);
   }
-  const json = (p) => JSON.parse(M.UTF8ToString(p) || 'null');
+  const json = (p) => JSON.parse(M.UTF8ToString(ptr(p)) || 'null');
   function str(arg, what) {
     if (typeof arg !== 'string') throw new EngineError(-1, `${what} must be a string`);
     return arg;
@@ -146,7 +153,7 @@
     alloc({ size }) {
       num(size, 'size', 1, 4294967295);
       if (buf) M._free(buf);
-      buf = M._malloc(size);
+      buf = malloc(size);
       bufSize = buf ? size : 0;
       if (!buf) throw new EngineError(-5, `cannot allocate ${(size / 1048576).toFixed(1)} MiB for the model ` +
         `in wasm memory (${(heap().byteLength / 1048576).toFixed(0)} MiB in use, 4096 MiB max)`);
@@ -155,7 +162,7 @@
     alloc_header({ size }) {
       num(size, 'size', 1, 1 << 30);
       if (hdr) M._free(hdr);
-      hdr = M._malloc(size);
+      hdr = malloc(size);
       hdrSize = hdr ? size : 0;
       if (!hdr) throw new EngineError(-5, `cannot allocate ${size} bytes for the model header`);
       return null;
@@ -224,7 +231,7 @@
       num(a.maxTokens ?? 0, 'maxTokens', 0, 1e9);
       num(a.topK ?? 0, 'topK', -1e9, 1e9);
       const stops = stop.map((s) => cstr(s));
-      const arr = M._malloc(4 * Math.max(1, stops.length));
+      const arr = malloc(4 * Math.max(1, stops.length));
       try {
         stops.forEach((p, i) => { new Uint32Array(heap().buffer, arr, stops.length)[i] = p; });
         check(M._owl_api_gen_begin(ctx, a.temperature ?? 0, a.topK ?? 0, a.topP ?? 1, a.minP ?? 0,
@@ -240,7 +247,7 @@
     end() { check(M._owl_api_gen_end(ctx)); return null; },
     history() {
       const n = M._owl_api_history(ctx, 0, 0);
-      const p = M._malloc(4 * Math.max(1, n));
+      const p = malloc(4 * Math.max(1, n));
       try { M._owl_api_history(ctx, p, n); return { ids: copyOut(p, 4 * n, Int32Array) }; } finally { M._free(p); }
     },
     reset() { check(M._owl_api_reset(ctx)); return null; },
@@ -259,7 +266,7 @@
     },
     embed({ rows }) {
       const d = json(M._owl_api_info(ctx)).d_model;
-      const x = M._malloc(rows * d * 4), mod = M._malloc(rows);
+      const x = malloc(rows * d * 4), mod = malloc(rows);
       try {
         check(M._owl_api_embed_prepared(ctx, x, mod));
         return { x: copyOut(x, rows * d * 4, Float32Array), mod: copyOut(mod, rows, Uint8Array) };
@@ -267,7 +274,7 @@
     },
     embed_pending() {
       const d = json(M._owl_api_info(ctx)).d_model;
-      const x = M._malloc(d * 4);
+      const x = malloc(d * 4);
       try {
         const pos = M._owl_api_embed_pending(ctx, x);
         if (pos === -1) return null;
@@ -277,8 +284,8 @@
     },
     run({ x, n, pos0, mod }) {
       const xb = bytesArg(x, 'x');
-      const px = M._malloc(xb.byteLength);
-      const pm = mod ? M._malloc(n) : 0;
+      const px = malloc(xb.byteLength);
+      const pm = mod ? malloc(n) : 0;
       try {
         heap().set(xb, px);
         if (mod) heap().set(bytesArg(mod, 'mod').subarray(0, n), pm);
@@ -289,7 +296,7 @@
     head({ x, n }) {
       const info = json(M._owl_api_info(ctx));
       const xb = bytesArg(x, 'x');
-      const px = M._malloc(xb.byteLength), pl = M._malloc(n * info.n_vocab * 4);
+      const px = malloc(xb.byteLength), pl = malloc(n * info.n_vocab * 4);
       try {
         heap().set(xb, px);
         check(M._owl_api_stage_head(ctx, px, n, pl));
@@ -339,7 +346,7 @@
   }
 
   function stepResult(r) {
-    const len = M._owl_api_piece_len(ctx), p = M._owl_api_piece(ctx);
+    const len = M._owl_api_piece_len(ctx), p = ptr(M._owl_api_piece(ctx));
     const piece = new TextDecoder().decode(heap().slice(p, p + len));
     const reasons = ['', 'eos', 'stop', 'length', 'context', 'error'];
     return { piece, done: r === 0, reason: r === 0 ? reasons[M._owl_api_gen_reason(ctx)] || 'error' : null,
