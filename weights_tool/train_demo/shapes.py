@@ -172,18 +172,25 @@ def background(size, rng):
 N_PROBS = (0.3, 0.25, 0.25, 0.2)
 
 
-def make_item(seed, index, n_probs=N_PROBS, p_big=0.4, easy=False):
+def make_item(seed, index, n_probs=N_PROBS, p_big=0.4, easy=False, labels=False):
     """-> dict(image=PIL RGB, objects=[...], qas=[{type, question, answer}], meta).
     n_probs: probabilities of 1..4 objects (a training curriculum may start with more single
     objects; evaluation always uses the default); p_big: chance that a single object is large;
     easy: one large, mostly filled object in the centre of a white canvas (training curriculum:
-    the average of such a picture already says what it is)."""
+    the average of such a picture already says what it is).
+    labels: also return "label" (PIL "L" image, same size: 0 = background, k = the k-th object
+    drawn, pixels of later objects over earlier ones) and "label_classes" ([(shape index, colour
+    index)] in drawing order) for training's auxiliary patch loss; draws nothing else and takes
+    no random numbers, so the item is the same either way."""
     rng = np.random.default_rng([seed, index])
     size = int(rng.choice([64, 96, 112, 128, 160, 224, 256]))
     img, bg = background(size, rng)
     if easy:
         img, bg = Image.new("RGB", (size, size), (255, 255, 255)), "white"
     draw = ImageDraw.Draw(img)
+    lab = Image.new("L", (size, size), 0) if labels else None
+    ldraw = ImageDraw.Draw(lab) if labels else None
+    drawn = []
     n = int(rng.choice([1, 2, 3, 4], p=list(n_probs)))
     if easy:
         n = 1
@@ -211,22 +218,33 @@ def make_item(seed, index, n_probs=N_PROBS, p_big=0.4, easy=False):
         style = str(rng.choice(["filled", "outline", "sketch"], p=[0.8, 0.1, 0.1] if easy else [0.5, 0.2, 0.3]))
         pts = outline(shape, cx, cy, r, rot, rng)
         pen = max(2, int(round(r * rng.uniform(0.14, 0.24))))
+        k = len(drawn) + 1
+        drawn.append((int(s), int(c)))
         if style == "filled":
             draw.polygon(pts, fill=rgb)
+            if labels:
+                ldraw.polygon(pts, fill=k)
         elif style == "outline":
             pen_line(draw, pts, rgb, pen, True)
+            if labels:
+                pen_line(ldraw, pts, k, pen, True)
         else:
             dense = wobble(resample_closed(pts, max(1.5, r / 12)), cx, cy, r * 0.07, rng)
+            closed = True
             if rng.random() < 0.3:     # pen lifted a little early
                 dense = dense[: max(3, int(len(dense) * rng.uniform(0.9, 0.97)))]
-                pen_line(draw, dense, rgb, pen, False)
-            else:
-                pen_line(draw, dense, rgb, pen, True)
+                closed = False
+            pen_line(draw, dense, rgb, pen, closed)
+            if labels:
+                pen_line(ldraw, dense, k, pen, closed)
         objects.append({"shape": shape, "colour": cname, "row": row, "col": col, "style": style,
                         "rgb": list(rgb), "radius": round(float(r), 2)})
     objects.sort(key=lambda o: (o["row"], o["col"]))
-    return {"image": img, "objects": objects, "qas": questions(objects, rng),
+    item = {"image": img, "objects": objects, "qas": questions(objects, rng),
             "meta": {"seed": seed, "index": index, "size": size, "background": bg}}
+    if labels:
+        item["label"], item["label_classes"] = lab, drawn
+    return item
 
 
 # ------------------------------------------------------------------------------ questions

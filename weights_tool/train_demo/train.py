@@ -34,6 +34,7 @@ import time
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.join(HERE, "..", "..")
@@ -48,7 +49,7 @@ from make_checkpoint import save_safetensors  # noqa: E402
 
 # proposed demo configuration (see MODEL_CARD.md); every value can be overridden on the command line
 DEMO = {
-    "image_size": 112,
+    "image_size": 224,
     "hidden_size": 192, "intermediate_size": 512, "num_hidden_layers": 3,
     "num_attention_heads": 4, "num_key_value_heads": 4, "vocab_size": 1500,
     "visual_config.visual_model.hidden_size": 128,
@@ -103,6 +104,7 @@ def make_config(overrides):
 
 
 EMB_STD = float(os.environ.get("EMB_STD", "0.02"))
+POS_STD = float(os.environ.get("POS_STD", "0.2"))   # the vision tower's learned position table
 
 
 def init_weights(net, seed):
@@ -125,9 +127,10 @@ def init_weights(net, seed):
                     mod.bias.zero_()
             elif isinstance(mod, torch.nn.Embedding):
                 mod.weight.normal_(0.0, EMB_STD, generator=g)
-        for p in (net.model.vision_model.embeddings.cls_token, net.model.vision_model.embeddings.position_embedding,
-                  net.model.visual_abstractor.query_embeds, net.model.visual_abstractor.vit_eos):
+        for p in (net.model.vision_model.embeddings.cls_token, net.model.visual_abstractor.query_embeds,
+                  net.model.visual_abstractor.vit_eos):
             p.normal_(0.0, 0.02, generator=g)
+        net.model.vision_model.embeddings.position_embedding.normal_(0.0, POS_STD, generator=g)
 
 
 class Encoder:
@@ -147,16 +150,62 @@ class Encoder:
         return self.tok.sp.decode(ids).strip()
 
 
-def make_batch(enc, pre, seed, first, n_images, qtypes=shapes.QTYPES, p_easy=0.0):
+def patch_targets(item, image_size, patch):
+    """Auxiliary targets of one item: (shape [g*g], colour [g*g]) per vision patch -- the class
+    + 1 of the object covering most of the patch when it covers >= 10% of it, else 0 -- and
+    (shape [9], colour [9]) per 3x3 cell, same coding, from the object list."""
+    lab = np.asarray(item["label"].resize((image_size, image_size), Image.NEAREST))
+    g = image_size // patch
+    n_obj = len(item["label_classes"])
+    hot = (lab[..., None] == np.arange(1, n_obj + 1)).reshape(g, patch, g, patch, n_obj).sum((1, 3))
+    best = hot.argmax(-1)
+    cover = hot.max(-1) >= 0.1 * patch * patch
+    cls = np.array(item["label_classes"]).reshape(-1, 2) + 1
+    ps = np.where(cover, cls[best, 0], 0).reshape(-1)
+    pc = np.where(cover, cls[best, 1], 0).reshape(-1)
+    cs, cc = np.zeros(9, np.int64), np.zeros(9, np.int64)
+    for o in item["objects"]:
+        cs[o["row"] * 3 + o["col"]] = shapes.SHAPES.index(o["shape"]) + 1
+        cc[o["row"] * 3 + o["col"]] = shapes.COLOUR_NAMES.index(o["colour"]) + 1
+    return ps, pc, cs, cc
+
+
+class AuxHeads(torch.nn.Module):
+    """Training-only heads (not saved): what is under each vision patch (from the vision tower's
+    output) and what is in each 3x3 cell (from all the abstractor's visual tokens). They give the
+    vision tower and the abstractor a direct signal; the language loss alone reaches them only
+    through the LLM and sits on the answer-prior plateau for thousands of steps."""
+
+    def __init__(self, dv, d_llm, n_q):
+        super().__init__()
+        ns, nc = len(shapes.SHAPES) + 1, len(shapes.COLOUR_NAMES) + 1
+        self.ns, self.nc = ns, nc
+        self.patch = torch.nn.Linear(dv, ns + nc)
+        self.cells = torch.nn.Linear(n_q * d_llm, 9 * (ns + nc))
+
+    def loss(self, v, img, aux):
+        ps, pc, cs, cc = aux
+        p = self.patch(v[:, 1:])                                   # [B, g*g, ns+nc] (cls token dropped)
+        c = self.cells(img[:, :-1].reshape(img.shape[0], -1)).view(img.shape[0], 9, -1)
+        ce = F.cross_entropy
+        return (ce(p[..., :self.ns].reshape(-1, self.ns), ps.reshape(-1)) +
+                ce(p[..., self.ns:].reshape(-1, self.nc), pc.reshape(-1)) +
+                ce(c[..., :self.ns].reshape(-1, self.ns), cs.reshape(-1)) +
+                ce(c[..., self.ns:].reshape(-1, self.nc), cc.reshape(-1))) / 4
+
+
+def make_batch(enc, pre, seed, first, n_images, qtypes=shapes.QTYPES, p_easy=0.0, aux_patch=0):
     """-> pixel_values [n, 3, S, S], ids [n*k, T] (0-padded), targets [n*k, T] (-100 = no loss),
     image row for each sequence [n*k]. Each item is a curriculum "easy" one (shapes.make_item
     easy=True) with probability p_easy, decided by its own seed. Targets are aligned with the *text* positions of ids
     (the image is spliced in later)."""
-    pix, seqs, rows = [], [], []
+    pix, seqs, rows, aux = [], [], [], []
     for j in range(n_images):
         easy = np.random.default_rng([seed, first + j, 7]).random() < p_easy
-        it = shapes.make_item(seed, first + j, easy=easy)
+        it = shapes.make_item(seed, first + j, easy=easy, labels=bool(aux_patch))
         pix.append(ref.preprocess_image(it["image"], pre, mode="stretch")["pixel_values"])
+        if aux_patch:
+            aux.append(patch_targets(it, pre["size"], aux_patch))
         for qa in it["qas"]:
             if qa["type"] not in qtypes:
                 continue
@@ -171,11 +220,16 @@ def make_batch(enc, pre, seed, first, n_images, qtypes=shapes.QTYPES, p_easy=0.0
         ids[i, :len(full)] = torch.tensor(full)
         # logits at text position k predict token k+1: answer tokens start at len(p)
         tgt[i, len(p) - 1:len(full) - 1] = torch.tensor(a)
-    return torch.from_numpy(np.stack(pix)), ids, tgt, torch.tensor(rows)
+    aux = tuple(torch.from_numpy(np.stack(a)) for a in zip(*aux)) if aux_patch else None
+    return torch.from_numpy(np.stack(pix)), ids, tgt, torch.tensor(rows), aux
 
 
-def loss_fn(net, pix, ids, tgt, rows):
-    img = net.encode_images(pix)[rows]
+def loss_fn(net, pix, ids, tgt, rows, heads=None, aux=None):
+    """-> (language loss, token accuracy, auxiliary loss or None)."""
+    v = net.model.vision_model(pix)
+    img_all = net.model.visual_abstractor(v)
+    aux_loss = heads.loss(v, img_all, aux) if heads is not None else None
+    img = img_all[rows]
     x, is_img = net.splice(ids, img)
     nq = img.shape[1] - 1                       # spliced sequence is longer by Q (one -200 -> Q+1)
     j = int((ids[0] == M.IMAGE_TOKEN_INDEX).nonzero()[0])
@@ -186,7 +240,7 @@ def loss_fn(net, pix, ids, tgt, rows):
     y = tgt_sp[sel]
     loss = F.cross_entropy(logits, y)
     acc = (logits.argmax(-1) == y).float().mean()
-    return loss, acc
+    return loss, acc, aux_loss
 
 
 def save_folder(out, net, cfg, pre, tokenizer_model, log):
@@ -228,6 +282,10 @@ def main(argv=None):
                          "depends on the machine's speed)")
     ap.add_argument("--init", help="start from this checkpoint folder's pytorch_model.bin (same config)")
     ap.add_argument("--max-minutes", type=float, default=0, help="stop (and save) after this long; 0 = no limit")
+    ap.add_argument("--save-every", type=int, default=0,
+                    help="also write the folder every N steps (to evaluate a run while it goes on); 0 = only at the end")
+    ap.add_argument("--aux", type=float, default=2.0,
+                    help="weight of the auxiliary patch/cell loss (AuxHeads; not saved); 0 = off")
     ap.add_argument("overrides", nargs="*", help="config key=value")
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
@@ -250,8 +308,14 @@ def main(argv=None):
     n_par = sum(p.numel() for p in net.parameters())
     print(f"train: {n_par:,} parameters, image {cfg['visual_config']['visual_model']['image_size']}, "
           f"{a.steps} steps x {a.images_per_step} images x 5 questions, threads {a.threads}", flush=True)
-    decay = [p for n, p in net.named_parameters() if p.dim() >= 2]
-    no_decay = [p for n, p in net.named_parameters() if p.dim() < 2]
+    vm = cfg["visual_config"]["visual_model"]
+    heads = None
+    if a.aux:
+        heads = AuxHeads(vm["hidden_size"], cfg["hidden_size"],
+                         cfg["visual_config"]["visual_abstractor"]["num_learnable_queries"])
+    params = list(net.named_parameters()) + (list(heads.named_parameters()) if heads else [])
+    decay = [p for n, p in params if p.dim() >= 2]
+    no_decay = [p for n, p in params if p.dim() < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01}, {"params": no_decay, "weight_decay": 0.0}],
                             lr=a.lr, betas=(0.9, 0.98), eps=1e-8)
 
@@ -273,6 +337,7 @@ def main(argv=None):
         return a.easy[0] + (a.easy[1] - a.easy[0]) * w
 
     log = {"config_overrides": overrides, "args": {k: v for k, v in vars(a).items() if k != "overrides"},
+           "env": {"EMB_STD": EMB_STD, "POS_STD": POS_STD},
            "parameters": n_par, "steps": []}
     t0 = time.time()
     run_loss = run_acc = None
@@ -283,23 +348,29 @@ def main(argv=None):
         lr, p_easy = lr_at(step, f), easy_at(f)
         for g in opt.param_groups:
             g["lr"] = lr
-        pix, ids, tgt, rows = make_batch(enc, pre, shapes.TRAIN_SEED, step * a.images_per_step, a.images_per_step,
-                                         p_easy=p_easy)
-        loss, acc = loss_fn(net, pix, ids, tgt, rows)
+        pix, ids, tgt, rows, aux = make_batch(enc, pre, shapes.TRAIN_SEED, step * a.images_per_step, a.images_per_step,
+                                              p_easy=p_easy, aux_patch=vm["patch_size"] if heads else 0)
+        loss, acc, aux_loss = loss_fn(net, pix, ids, tgt, rows, heads, aux)
         opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+        (loss + a.aux * aux_loss if heads else loss).backward()
+        torch.nn.utils.clip_grad_norm_([p for _, p in params], 1.0)
         opt.step()
         lv, av = float(loss), float(acc)
+        xv = float(aux_loss) if heads else 0.0
+        run_aux = xv if step == 0 else 0.95 * run_aux + 0.05 * xv
         run_loss = lv if run_loss is None else 0.95 * run_loss + 0.05 * lv
         run_acc = av if run_acc is None else 0.95 * run_acc + 0.05 * av
         if (step + 1) % a.log_every == 0 or step == 0 or step + 1 == a.steps:
             el = time.time() - t0
-            rec = {"step": step + 1, "loss": round(run_loss, 4), "token_acc": round(run_acc, 4), "lr": lr,
+            rec = {"step": step + 1, "loss": round(run_loss, 4), "token_acc": round(run_acc, 4), "aux": round(run_aux, 4), "lr": lr,
                    "easy": round(p_easy, 3), "seconds": round(el, 1), "steps_per_s": round((step + 1) / el, 3)}
             log["steps"].append(rec)
-            print(f"step {step + 1}/{a.steps} loss {run_loss:.4f} token-acc {run_acc:.3f} lr {lr:.2e} "
+            print(f"step {step + 1}/{a.steps} loss {run_loss:.4f} token-acc {run_acc:.3f} aux {run_aux:.3f} lr {lr:.2e} "
                   f"easy {p_easy:.2f} {el:.0f}s ({(step + 1) / el:.2f} steps/s)", flush=True)
+        if a.save_every and (step + 1) % a.save_every == 0:
+            log["steps_done"] = step + 1
+            log["seconds"] = round(time.time() - t0, 1)
+            save_folder(a.out, net, cfg, pre, tok_path, log)
         if a.max_minutes and (time.time() - t0 > 60 * a.max_minutes or (a.time_schedule and f >= 1.0)):
             print(f"train: stopping after {step + 1} steps (--max-minutes {a.max_minutes})", flush=True)
             break

@@ -1,0 +1,53 @@
+// The committed demo model (models/demo/): its manifest and chunk hashes are intact, it stays
+// within the repo's size limit, and the wasm engine gives the recorded answer to the sample
+// question (models/demo/sample-answer.txt, greedy) - the answer `make demo` prints.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Owlet } from '../../wasm_glue/owlet.mjs';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const dir = path.join(root, 'models/demo');
+const wasmBase = process.env.OWLET_WASM || path.join(root, 'build/wasm');
+const sha = (b) => crypto.createHash('sha256').update(b).digest('hex');
+const manifest = JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8'));
+
+test('demo manifest: owlet-demo, f16, <= 25 MB, every chunk present with its size and sha256', () => {
+  assert.equal(manifest.format, 'owlet-manifest');
+  assert.equal(manifest.model.name, 'owlet-demo');
+  assert.equal(manifest.model.architecture, 'mplug-owl2');
+  assert.equal(manifest.model.quant, 'f16');
+  assert.ok(manifest.file.size <= 25e6, `model ${manifest.file.size} bytes`);
+  const whole = crypto.createHash('sha256');
+  let off = 0;
+  for (const [i, c] of manifest.chunks.entries()) {
+    assert.equal(c.index, i);
+    assert.equal(c.offset, off);
+    const b = fs.readFileSync(path.join(dir, c.url));
+    assert.equal(b.length, c.size, c.url);
+    assert.equal(sha(b), c.sha256, c.url);
+    whole.update(b);
+    off += c.size;
+  }
+  assert.equal(off, manifest.file.size);
+  assert.equal(whole.digest('hex'), manifest.file.sha256);
+  const onDisk = fs.readdirSync(dir).filter((f) => f.endsWith('.bin')).sort();
+  assert.deepEqual(onDisk, manifest.chunks.map((c) => c.url).sort(), 'no stray chunk files');
+});
+
+for (const [name, opt] of [['owlet-st', { singleThread: true }], ['owlet, 2 threads', { threads: 2 }]]) {
+  test(`demo model answers the sample question (${name}, greedy)`, async () => {
+    const owl = await Owlet.load(path.join(dir, 'manifest.json'), { wasmBase, ...opt });
+    try {
+      const chat = owl.chat();
+      await chat.addImage(path.join(dir, 'sample.png'));
+      const q = fs.readFileSync(path.join(dir, 'sample-question.txt'), 'utf8').trim();
+      let text = '';
+      for await (const p of chat.ask(q, { temperature: 0, maxTokens: 32 })) text += p;
+      assert.equal(text.trim(), fs.readFileSync(path.join(dir, 'sample-answer.txt'), 'utf8').trim());
+    } finally { await owl.unload(); }
+  });
+}
