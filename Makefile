@@ -175,6 +175,7 @@ build/wasm/owlet-bench-scalar.js: $(call objs,wasm-scalar,$(LIB_SRC) $(BENCH_SRC
 test-browser: native wasm
 	node tests/browser/run.mjs
 	node --test tests/browser/web.test.mjs tests/browser/web/units.test.mjs
+	node --test tests/browser/demo.test.mjs
 	node --test tests/browser/wllama_parity.test.mjs
 	node --test tests/browser/faults.test.mjs
 
