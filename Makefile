@@ -44,7 +44,7 @@ $(foreach f,native asan wasm-mt wasm-st wasm-scalar,build/$(f)/src/image/decode.
 # object lists per build flavour: $(call objs,DIR,SOURCES)
 objs = $(patsubst %.c,build/$(1)/%.o,$(2))
 
-.PHONY: all native wasm test test-native test-wasm test-py test-js test-browser test-fixtures bench demo bootstrap clean fuzz
+.PHONY: all native wasm test test-native test-wasm test-py test-js test-browser test-fixtures bench bench-fullscale demo bootstrap clean fuzz
 
 all: native
 native: build/libowlet.a build/owlet build/owlet-convert
@@ -188,6 +188,11 @@ fuzz:
 # session (30-60 min); BENCH_E2E=0 runs the kernel part only.
 bench: bootstrap native wasm build/wasm/owlet-bench.js build/wasm/owlet-bench-scalar.js
 	bash bench/run.sh
+
+# The released 7B's size end to end (random weights; ~40 GB of scratch space in
+# OWLET_FULLSCALE_DIR, default /var/tmp/owlet-fullscale; about an hour here).
+bench-fullscale: bootstrap native wasm
+	node bench/fullscale/run.mjs
 
 demo: bootstrap native wasm
 	@bash scripts/demo.sh
