@@ -75,6 +75,7 @@ class EngineWorker {
   }
   static async spawn() {
     const url = new URL('./engine-worker.mjs', import.meta.url);
+    EngineWorker.live++;
     if (typeof Worker !== 'undefined' && isBrowser) return new EngineWorker(new Worker(url), false);
     const { Worker: NodeWorker } = await import('node:worker_threads');
     return new EngineWorker(new NodeWorker(url), true);
@@ -88,8 +89,14 @@ class EngineWorker {
       this.w.postMessage({ id, op, args }, transfer);
     });
   }
-  terminate() { this.w.terminate(); }
+  terminate() {
+    if (!this.terminated) EngineWorker.live--;
+    this.terminated = true;
+    this.w.terminate();
+  }
 }
+/** Engine workers spawned and not yet terminated (tests check that nothing leaks). */
+EngineWorker.live = 0;
 
 /** Node, manifest on the file system: the chunk files themselves are the
  * store (nothing is copied into JS memory besides the chunk being read).
@@ -491,49 +498,63 @@ export class Owlet {
       let initInfo = null;
       for (const st of plan) total += st.size + (st.header ? st.headerSize : 0);
       let done = 0, nChunks = 0;
-      for (let i = 0; i < plan.length; i++) {
+      // Stages load side by side: each has its own worker and memory, so one stage's
+      // engine start-up and model set-up overlap the others' byte copies (the memory peak
+      // is the same: every stage stays resident anyway). The copies themselves go one
+      // stage after another: with every stage streaming IndexedDB Blobs at once, 2 of 6
+      // full-size loads in Chromium 156 stalled for good; one stream at a time never has.
+      let failed = null;
+      let copies = Promise.resolve();
+      const oneAtATime = (fn) => { const p = copies.then(fn); copies = p.catch(() => {}); return p; };
+      const loadStage = async (i) => {
         const st = plan[i];
         const w = await EngineWorker.spawn();
-        workers.push(w);
+        workers[i] = w;
+        if (failed) throw failed;
         const ii = await w.call('init', { engineUrl, threads: threaded ? wantThreads : 1 });
-        initInfo = initInfo || ii;
+        if (i === 0) initInfo = ii;
         const copy = async (header, start, end) => {
           await w.call(header ? 'alloc_header' : 'alloc', { size: end - start });
           await readChunksSeq(manifest, backend, start, end, signal, async (off, bytes) => {
+            if (failed) throw failed;
+            let n;
             if (isBlob(bytes)) { // a handle: the worker streams it into its memory
               await w.call('chunk', { offset: off, blob: bytes, header });
-              done += bytes.size;
-              nChunks++;
-              if (onProgress) onProgress({ phase: 'load', bytesDone: done, bytesTotal: total, chunksDone: nChunks,
-                chunksTotal: manifest.chunks.length, rate: 0, eta: 0, stage: i, stages: plan.length });
-              return;
+              n = bytes.size;
+            } else {
+              // transfer the buffer read from the store when it is ours alone (IndexedDB and
+              // chunk-file reads are fresh), else a private copy (MemoryBackend keeps its own)
+              const own = backend.freshReads && bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength;
+              const b = own ? bytes : bytes.slice();
+              await w.call('chunk', { offset: off, bytes: b, header }, [b.buffer]);
+              n = b.byteLength;
             }
-            // transfer the buffer read from the store when it is ours alone (IndexedDB and
-            // chunk-file reads are fresh), else a private copy (MemoryBackend keeps its own)
-            const own = backend.freshReads && bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength;
-            const b = own ? bytes : bytes.slice();
-            await w.call('chunk', { offset: off, bytes: b, header }, [b.buffer]);
-            done += b.byteLength;
+            done += n;
             nChunks++;
             if (onProgress) onProgress({ phase: 'load', bytesDone: done, bytesTotal: total, chunksDone: nChunks,
               chunksTotal: manifest.chunks.length, rate: 0, eta: 0, stage: i, stages: plan.length });
           });
         };
-        if (st.header) await copy(true, 0, st.headerSize);
-        await copy(false, st.offset, st.offset + st.size);
+        await oneAtATime(async () => {
+          if (failed) throw failed;
+          if (st.header) await copy(true, 0, st.headerSize);
+          await copy(false, st.offset, st.offset + st.size);
+        });
         checkSignal(signal);
-        infos.push(await w.call('load', {
+        infos[i] = await w.call('load', {
           headerSize: st.header ? st.headerSize : 0, rangeOffset: st.header ? st.offset : 0,
           fileSize: manifest.totalSize, layerBegin: st.layerBegin, layerEnd: st.layerEnd, flags: st.flags,
           aspect: opts.aspect || '', nCtx: opts.nCtx || 0, nBatch: opts.nBatch || 0,
           kvF32: opts.kvType === 'f32', threads: ii.threads,
-        }));
-      }
+        });
+      };
+      await Promise.allSettled(plan.map((_, i) => loadStage(i).catch((e) => { failed = failed || e; })));
+      if (failed) throw failed;
       if (onProgress) onProgress({ phase: 'ready', bytesDone: total, bytesTotal: total, chunksDone: manifest.chunks.length,
         chunksTotal: manifest.chunks.length, rate: 0, eta: 0 });
       return new Owlet(new Pipeline(workers, infos, initInfo), manifest, opts, initInfo);
     } catch (e) {
-      for (const w of workers) w.terminate();
+      for (const w of workers) if (w) w.terminate();
       throw e;
     }
   }
@@ -552,6 +573,9 @@ export class Owlet {
 
   /** Cached models: list(), usage(), delete(id). */
   static get cache() { return cache; }
+
+  /** Engine workers alive in this realm (for tests: a failed load must leave none behind). */
+  static get _liveWorkers() { return EngineWorker.live; }
 
   _checkLoaded() {
     if (!this.engine) throw new OwletError('state', 'the model was unloaded');

@@ -332,6 +332,24 @@ test('a model cached by a complete earlier run is checked from its keys: each ch
   assert.equal(backend.gets, 2 * n);
 });
 
+test('stages load side by side; one failing stage rejects the load, stops every worker, and the next load works', async () => {
+  class Failing extends MemoryBackend {
+    async get(k) { if (this.failKey && k.endsWith(this.failKey)) throw new Error('disk gone'); return super.get(k); }
+  }
+  const backend = new Failing();
+  const m = JSON.parse(readFileSync(path.join(out, 'two', 'manifest.json'), 'utf8'));
+  await (await load('two', { singleThread: true, backend })).unload();
+  const before = Owlet._liveWorkers;
+  backend.failKey = `/${m.chunks.length - 1}`; // the last stage's last chunk
+  await assert.rejects(load('two', { singleThread: true, backend }), /disk gone/);
+  assert.equal(Owlet._liveWorkers, before, 'engine workers left after a failed load');
+  backend.failKey = null;
+  const owl = await load('two', { singleThread: true, backend });
+  try {
+    assert.deepEqual(await tokensOf(owl, true, 'Describe the image.', want.length), want);
+  } finally { await owl.unload(); }
+});
+
 test('chunks stored as Blobs (as IdbBackend stores them) are streamed into the engine: same tokens, 1 and 2 stages', async () => {
   class BlobBackend extends MemoryBackend {
     async put(key, rec) { this.map.set(key, { sha256: rec.sha256, bytes: new Blob([rec.bytes]) }); }
