@@ -156,7 +156,8 @@
       buf = malloc(size);
       bufSize = buf ? size : 0;
       if (!buf) throw new EngineError(-5, `cannot allocate ${(size / 1048576).toFixed(1)} MiB for the model ` +
-        `in wasm memory (${(heap().byteLength / 1048576).toFixed(0)} MiB in use, 4096 MiB max)`);
+        `in wasm memory (${(heap().byteLength / 1048576).toFixed(0)} MiB in use, 4096 MiB max` +
+        `${size >= 2 ** 31 ? '; one allocation must stay under 2048 MiB' : ''})`);
       return null;
     },
     alloc_header({ size }) {

@@ -95,6 +95,10 @@ class EngineWorker {
     this.w.terminate();
   }
 }
+/** The largest single allocation a wasm32 instance can make (sbrk's increment is a signed
+ * 32-bit value, so 2 GiB fails): the bound on one stage's weight bytes. */
+const MAX_STAGE_BYTES = 2047 * 1048576;
+
 /** Engine workers spawned and not yet terminated (tests check that nothing leaks). */
 EngineWorker.live = 0;
 
@@ -480,6 +484,11 @@ export class Owlet {
       if (st.size > budget)
         throw new OwletError('limit', `stage ${i} holds ${(st.size / 1048576).toFixed(1)} MiB of weights, over the ` +
           `${(budget / 1048576).toFixed(1)} MiB per-instance budget: convert the model with a smaller --budget-mib`);
+    for (const [i, st] of plan.entries())
+      if (st.size > MAX_STAGE_BYTES)
+        throw new OwletError('limit', `stage ${i} holds ${(st.size / 1048576).toFixed(1)} MiB of weights in one piece, over the ` +
+          `${MAX_STAGE_BYTES / 1048576} MiB one wasm32 instance can allocate at once: convert the model again with a current ` +
+          'owlet-convert (its stage plan keeps every stage under 2000 MiB)');
     await ensureChunks(manifest, { ...opts, backend });
     const isolated = isBrowser ? globalThis.crossOriginIsolated === true : true;
     const hw = (globalThis.navigator && navigator.hardwareConcurrency) || 4;

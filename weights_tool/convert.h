@@ -16,6 +16,11 @@
 #define OWL_CONV_MAX_LAYERS 1024
 #define OWL_CONV_MAX_STAGES 64
 #define OWL_CONV_DEFAULT_BUDGET_MIB 3200
+/* A stage's weights are one malloc in its wasm instance, and wasm32's sbrk
+ * takes a signed increment: 2^31 bytes or more cannot be allocated at once.
+ * The planner keeps each stage's tensor bytes under this (alignment padding
+ * and the separate header buffer fit in the rest). */
+#define OWL_CONV_MAX_STAGE_WEIGHT_MIB 2000
 #define OWL_CONV_DEFAULT_CHUNK_MIB 32
 
 /* Hyperparameters read from config.json (+ preprocessor/generation configs). */

@@ -305,15 +305,21 @@ static int greedy(owl_conv_plan *p, uint64_t budget, const uint64_t *layer, uint
         int last = l == (uint32_t)c->layers;
         uint64_t add = last ? post : layer[l];
         uint64_t need = cur + add + owl_conv_stage_extra_bytes(c, l - first + (last ? 0 : 1), s == 0);
-        if (need <= budget) {
+        const uint64_t max_weights = (uint64_t)OWL_CONV_MAX_STAGE_WEIGHT_MIB << 20;
+        if (need <= budget && cur + add <= max_weights) {
             cur += add;
             continue;
         }
         if (l == first) { /* nothing else in this stage and still too big */
             uint64_t alone = cur + add + owl_conv_stage_extra_bytes(c, last ? 0 : 1, s == 0);
-            owl_err_set(err, OWL_E_LIMIT, "stage plan: stage %u needs %llu MiB with %s, over the %llu MiB budget", s,
-                        (unsigned long long)(alone >> 20), last ? "the output head" : "one layer",
-                        (unsigned long long)(budget >> 20));
+            if (cur + add > max_weights)
+                owl_err_set(err, OWL_E_LIMIT, "stage plan: stage %u holds %llu MiB of weights with %s, over the %d MiB "
+                            "a wasm32 instance can allocate at once", s, (unsigned long long)((cur + add) >> 20),
+                            last ? "the output head" : "one layer", OWL_CONV_MAX_STAGE_WEIGHT_MIB);
+            else
+                owl_err_set(err, OWL_E_LIMIT, "stage plan: stage %u needs %llu MiB with %s, over the %llu MiB budget", s,
+                            (unsigned long long)(alone >> 20), last ? "the output head" : "one layer",
+                            (unsigned long long)(budget >> 20));
             return 0;
         }
         p->stage_bytes[s] = cur + owl_conv_stage_extra_bytes(c, l - first, s == 0);

@@ -257,8 +257,8 @@ TEST(plan_stages_fit_the_budget_and_are_contiguous)
         CHECK(p.n_stages >= 1 && p.stage_layer[0] == 0 && p.stage_layer[p.n_stages] == 32);
         if (budgets[b] <= 3200)
             CHECK(p.n_stages >= 2);
-        if (budgets[b] == 40000)
-            CHECK_EQ_INT(p.n_stages, 1);
+        if (budgets[b] == 40000) /* the budget allows one stage; the 2000 MiB weight cap does not */
+            CHECK_EQ_INT(p.n_stages, 3);
         size_t prev_end = 0;
         for (uint32_t s = 0; s < p.n_stages; s++) {
             CHECK_MSG(p.stage_bytes[s] <= (uint64_t)budgets[b] << 20, "budget %u stage %u: %llu", budgets[b], s,
@@ -281,6 +281,36 @@ TEST(plan_stages_fit_the_budget_and_are_contiguous)
     owl_err e = {0};
     CHECK_EQ_INT(owl_conv_plan_build(&cfg, OWL_CONV_TYPE_F16, 300, &p, &e), OWL_E_LIMIT);
     CHECK(strstr(e.msg, "budget") != NULL);
+}
+
+/* One stage's weights are one wasm32 malloc, which fails at 2 GiB: every type
+ * of the 7B (q4_0's 2 x 2.2 GiB and f16's 6 x 2.6 GiB plans once did) must be
+ * planned into stages of at most OWL_CONV_MAX_STAGE_WEIGHT_MIB of tensor bytes. */
+TEST(plan_every_stage_is_one_allocation_under_2_gib)
+{
+    owl_conv_cfg cfg;
+    if (!load_cfg_7b(&cfg))
+        return;
+    owl_conv_ftype types[] = {OWL_CONV_TYPE_F16, OWL_CONV_TYPE_Q8_0, OWL_CONV_TYPE_Q4_0, OWL_CONV_TYPE_Q4_K,
+                              OWL_CONV_TYPE_Q4_K_M};
+    for (size_t k = 0; k < sizeof types / sizeof types[0]; k++) {
+        owl_conv_plan p;
+        owl_err e = {0};
+        CHECK_MSG(owl_conv_plan_build(&cfg, types[k], OWL_CONV_DEFAULT_BUDGET_MIB, &p, &e) == OWL_OK, "%s", e.msg);
+        uint64_t total = 0;
+        for (uint32_t s = 0; s < p.n_stages; s++) {
+            size_t a, en;
+            owl_conv_stage_range(&p, s, &a, &en);
+            uint64_t w = 0;
+            for (size_t i = a; i < en; i++)
+                w += p.t[i].bytes;
+            total += w;
+            CHECK_MSG(w <= (uint64_t)OWL_CONV_MAX_STAGE_WEIGHT_MIB << 20, "type %d stage %u: %llu MiB", (int)types[k], s,
+                      (unsigned long long)(w >> 20));
+        }
+        CHECK(p.n_stages >= (uint32_t)(total / ((uint64_t)OWL_CONV_MAX_STAGE_WEIGHT_MIB << 20)) + 1);
+        owl_conv_plan_free(&p);
+    }
 }
 
 TEST(convert_oracle_two_stages_written_in_stage_order)

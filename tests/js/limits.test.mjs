@@ -211,6 +211,10 @@ test('a multi-stage manifest without header_size, or a stage outside the file, i
   isErr('bad_manifest', /stage 1: byte range 8\+100 outside the file/));
   await assert.rejects(Owlet.load('http://h.test/manifest.json', { fetch: fetch({ ...base, file: { size: 16 } }), budgetMiB: 0.00001,
     backend: new MemoryBackend() }), isErr('limit', /per-instance budget/));
+  // 2240 MiB in one stage: under the 3200 MiB budget, but one wasm32 malloc stops below 2 GiB
+  const big = Array.from({ length: 70 }, (_, i) => ({ offset: i * 32 * 1048576, size: 32 * 1048576, sha256: 'b'.repeat(64), url: `c${i}.bin` }));
+  await assert.rejects(Owlet.load('http://h.test/manifest.json', { fetch: fetch({ id: 'big', file: { size: 70 * 32 * 1048576 }, chunks: big }),
+    backend: new MemoryBackend() }), isErr('limit', /stage 0 holds 2240\.0 MiB of weights in one piece, over the 2047 MiB one wasm32 instance/));
   assert.equal(fetched, 0);
 });
 
