@@ -347,6 +347,10 @@ test('narrow screen (375 px): no sideways scrolling, settings remembered, an ans
     await page.locator('#chat').scrollIntoViewIfNeeded();
     await page.screenshot({ path: path.join(shots, '09-narrow-answer.png') });
     await axeScan(page, 'narrow-answered');
+    // a long conversation scrolls inside the log: it must then be reachable by keyboard
+    await page.evaluate(() => { document.getElementById('log').style.maxHeight = '3rem'; });
+    assert.ok(await page.evaluate(() => { const l = document.getElementById('log'); return l.scrollHeight > l.clientHeight; }));
+    await axeScan(page, 'narrow-answered, log scrolling');
     assert.deepEqual(errors, []);
   } finally { await ctx.close(); }
 });
