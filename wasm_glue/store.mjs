@@ -96,8 +96,16 @@ export function parseManifest(raw, manifestUrl, opts = {}) {
   return { id, name, totalSize, sha256: sha, chunkSize, chunks, stages, raw, baseUrl: base.href };
 }
 
-/** Hex SHA-256 of bytes with WebCrypto (browser and Node 20). */
+let nodeCrypto; // node:crypto in Node, null elsewhere, undefined until first asked
+
+/** Hex SHA-256 of bytes (a Uint8Array): WebCrypto in the browser, node:crypto in Node. */
 export async function sha256Hex(bytes) {
+  // Node: node:crypto hashes twice as fast as WebCrypto here (1.5 vs 0.8 GB/s, SHA-NI),
+  // which is most of the time a 7B takes to load from its chunk files
+  if (nodeCrypto === undefined)
+    nodeCrypto = typeof process !== 'undefined' && process.versions && process.versions.node && !globalThis.document
+      ? await import('node:crypto').catch(() => null) : null;
+  if (nodeCrypto) return nodeCrypto.createHash('sha256').update(bytes).digest('hex');
   const d = new Uint8Array(await globalThis.crypto.subtle.digest('SHA-256', bytes));
   let s = '';
   for (const b of d) s += b.toString(16).padStart(2, '0');
