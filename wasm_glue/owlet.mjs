@@ -480,15 +480,15 @@ export class Owlet {
       : manifest.chunks.every((c) => c.url.startsWith('file:')) ? new FileBackend(manifest) : new MemoryBackend());
     const plan = stagePlan(manifest, opts);
     const budget = (opts.budgetMiB ?? 3200) * 1048576;
-    for (const [i, st] of plan.entries())
+    for (const [i, st] of plan.entries()) {
       if (st.size > budget)
         throw new OwletError('limit', `stage ${i} holds ${(st.size / 1048576).toFixed(1)} MiB of weights, over the ` +
           `${(budget / 1048576).toFixed(1)} MiB per-instance budget: convert the model with a smaller --budget-mib`);
-    for (const [i, st] of plan.entries())
       if (st.size > MAX_STAGE_BYTES)
         throw new OwletError('limit', `stage ${i} holds ${(st.size / 1048576).toFixed(1)} MiB of weights in one piece, over the ` +
           `${MAX_STAGE_BYTES / 1048576} MiB one wasm32 instance can allocate at once: convert the model again with a current ` +
           'owlet-convert (its stage plan keeps every stage under 2000 MiB)');
+    }
     await ensureChunks(manifest, { ...opts, backend });
     const isolated = isBrowser ? globalThis.crossOriginIsolated === true : true;
     const hw = (globalThis.navigator && navigator.hardwareConcurrency) || 4;
@@ -557,7 +557,8 @@ export class Owlet {
           kvF32: opts.kvType === 'f32', threads: ii.threads,
         });
       };
-      await Promise.allSettled(plan.map((_, i) => loadStage(i).catch((e) => { failed = failed || e; })));
+      // every stage settles (a failure makes the others stop at their next step) before any worker is terminated
+      await Promise.all(plan.map((_, i) => loadStage(i).catch((e) => { failed = failed || e; })));
       if (failed) throw failed;
       if (onProgress) onProgress({ phase: 'ready', bytesDone: total, bytesTotal: total, chunksDone: manifest.chunks.length,
         chunksTotal: manifest.chunks.length, rate: 0, eta: 0 });
