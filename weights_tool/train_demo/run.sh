@@ -3,10 +3,13 @@
 #
 #   weights_tool/train_demo/run.sh OUTDIR [train.py options, e.g. --steps 4000 --max-minutes 50]
 #
-# Writes OUTDIR/model/ (HF-style checkpoint: config.json, pytorch_model.bin, model.safetensors,
+# Writes OUTDIR/stage1/ (vision tower + abstractor pretrained alone, pretrain_vision.py),
+# OUTDIR/model/ (HF-style checkpoint: config.json, pytorch_model.bin, model.safetensors,
 # tokenizer.model, ...), OUTDIR/eval.json + OUTDIR/eval_images/ (300 held-out items),
 # OUTDIR/samples/ (16 example pictures). Fixed seeds; progress on stdout.
-# THREADS (default 2) sets torch and OpenBLAS threads.
+# THREADS (default 1) sets torch and OpenBLAS threads (a second thread gains only ~20 % on these
+# small matrices: better to train two runs side by side). STAGE1_MINUTES (default 34) and
+# STAGE1_LR (default 1e-3) set stage 1; the options go to train.py (stage 2).
 #
 # Speed: Debian's python3-torch calls the system libblas.so.3, which is netlib's reference BLAS
 # unless OpenBLAS is installed; that is ~15x slower. This script uses OpenBLAS from
@@ -23,7 +26,7 @@ OUT=$1
 shift
 HERE=$(cd "$(dirname "$0")" && pwd)
 PY=/usr/bin/python3
-THREADS=${THREADS:-2}
+THREADS=${THREADS:-1}
 BLAS=${OWL_OPENBLAS_DIR:-/usr/lib/x86_64-linux-gnu/openblas-pthread}
 if [ -e "$BLAS/libblas.so.3" ]; then
     LD_LIBRARY_PATH="$BLAS${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
@@ -37,14 +40,17 @@ OMP_NUM_THREADS=$THREADS
 export OPENBLAS_NUM_THREADS OMP_NUM_THREADS
 mkdir -p "$OUT"
 START=$(date +%s)
-echo "== 1/5 port check (oracle A through model.py)"
+echo "== 1/6 port check (oracle A through model.py)"
 $PY "$HERE/check_port.py"
-echo "== 2/5 sample pictures"
+echo "== 2/6 sample pictures"
 $PY "$HERE/shapes.py" --out "$OUT/samples" --n 16
-echo "== 3/5 tokenizer"
+echo "== 3/6 tokenizer"
 $PY "$HERE/train_tokenizer.py" --out "$OUT/model"
-echo "== 4/5 training"
-$PY "$HERE/train.py" --out "$OUT/model" --threads "$THREADS" "$@"
-echo "== 5/5 evaluation (300 held-out items)"
+echo "== 4/6 stage 1: vision tower + abstractor alone"
+$PY "$HERE/pretrain_vision.py" --out "$OUT/stage1" --tokenizer "$OUT/model/tokenizer.model" \
+    --minutes "${STAGE1_MINUTES:-34}" --lr "${STAGE1_LR:-1e-3}" --threads "$THREADS"
+echo "== 5/6 stage 2: the whole model"
+$PY "$HERE/train.py" --out "$OUT/model" --init "$OUT/stage1" --threads "$THREADS" "$@"
+echo "== 6/6 evaluation (300 held-out items)"
 $PY "$HERE/eval.py" --model "$OUT/model" --out "$OUT/eval.json" --images "$OUT/eval_images" --threads "$THREADS"
 echo "run.sh: done in $(( $(date +%s) - START )) s: $OUT/model, $OUT/eval.json"

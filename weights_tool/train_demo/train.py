@@ -188,9 +188,12 @@ class AuxHeads(torch.nn.Module):
         p = self.patch(v[:, 1:])                                   # [B, g*g, ns+nc] (cls token dropped)
         c = self.cells(img[:, :-1].reshape(img.shape[0], -1)).view(img.shape[0], 9, -1)
         ce = F.cross_entropy
-        return (ce(p[..., :self.ns].reshape(-1, self.ns), ps.reshape(-1)) +
+        # shape on object patches / occupied cells only: the colour targets already say "nothing
+        # here", and the background (most patches) would drown the shape signal
+        fp, fc = ps.reshape(-1) > 0, cs.reshape(-1) > 0
+        return (ce(p[..., :self.ns].reshape(-1, self.ns)[fp], ps.reshape(-1)[fp]) +
                 ce(p[..., self.ns:].reshape(-1, self.nc), pc.reshape(-1)) +
-                ce(c[..., :self.ns].reshape(-1, self.ns), cs.reshape(-1)) +
+                ce(c[..., :self.ns].reshape(-1, self.ns)[fc], cs.reshape(-1)[fc]) +
                 ce(c[..., self.ns:].reshape(-1, self.nc), cc.reshape(-1))) / 4
 
 
@@ -280,7 +283,8 @@ def main(argv=None):
                     help="LR decay and curriculum follow wall time over --max-minutes when that is ahead of "
                          "the step count (the run then ends on time with a finished schedule; the result "
                          "depends on the machine's speed)")
-    ap.add_argument("--init", help="start from this checkpoint folder's pytorch_model.bin (same config)")
+    ap.add_argument("--init", help="start from this checkpoint folder's pytorch_model.bin (same config); "
+                    "its aux_heads.pt (pretrain_vision.py) too when present")
     ap.add_argument("--max-minutes", type=float, default=0, help="stop (and save) after this long; 0 = no limit")
     ap.add_argument("--save-every", type=int, default=0,
                     help="also write the folder every N steps (to evaluate a run while it goes on); 0 = only at the end")
@@ -313,6 +317,9 @@ def main(argv=None):
     if a.aux:
         heads = AuxHeads(vm["hidden_size"], cfg["hidden_size"],
                          cfg["visual_config"]["visual_abstractor"]["num_learnable_queries"])
+    if heads is not None and a.init and os.path.exists(os.path.join(a.init, "aux_heads.pt")):
+        heads.load_state_dict(torch.load(os.path.join(a.init, "aux_heads.pt"), map_location="cpu")["heads"])
+        print(f"train: auxiliary heads from {a.init}", flush=True)
     params = list(net.named_parameters()) + (list(heads.named_parameters()) if heads else [])
     decay = [p for n, p in params if p.dim() >= 2]
     no_decay = [p for n, p in params if p.dim() < 2]
