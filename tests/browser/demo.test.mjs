@@ -6,7 +6,8 @@
 // 1. Threaded (cross-origin-isolated) page, the default model: download with
 //    progress, then three drawings made with the page's own tools (a red circle,
 //    a blue square, a green triangle), each asked about in a new chat; the
-//    streamed answers name the right colour. A PNG through the file
+//    streamed answers name the right colour (and, asked again in a new chat,
+//    the right shape). A PNG through the file
 //    input and one pasted from the clipboard are answered correctly. Reload:
 //    the cached model loads with no weight fetch and answers again. axe-core:
 //    no serious or critical violations. No console errors.
@@ -54,7 +55,8 @@ async function drawShape(page, tool, colour, sizePct = 60) {
   assert.equal(await page.isChecked('#attach'), true, 'a new chat sends the picture');
 }
 
-// the issue's acceptance: the colour of a drawn shape, for three colour/shape pairs
+// the issue's acceptance: the colour of a drawn shape, for three colour/shape pairs (and, since
+// the model learned shapes, the shape too)
 const CASES = [
   { tool: 'circle', colour: 'red', ask: 'What colour is the shape?', want: /\bred\b/i },
   { tool: 'square', colour: 'blue', ask: 'What colour is the shape?', want: /\bblue\b/i },
@@ -71,6 +73,12 @@ async function drawAndAsk(page, label) {
     assert.match(a, c.want, `${label}: ${c.colour} ${c.tool}, "${c.ask}" answered "${a}"`);
     assert.ok(steps >= 1, 'the answer streamed into the page');
     await shot(page, `demo-${label}-${c.colour}-${c.tool}.png`);
+    // and its shape, in a new chat (the model is trained on single-turn questions)
+    await drawShape(page, c.tool, c.colour);
+    await askAndWatch(page, 'What shape is this?');
+    const s = await lastAnswer(page);
+    answers.push(`${c.colour} ${c.tool} / What shape is this? -> ${s}`);
+    assert.match(s, new RegExp(`\\b${c.tool}\\b`, 'i'), `${label}: ${c.colour} ${c.tool}, "What shape is this?" answered "${s}"`);
   }
   return answers;
 }
