@@ -183,10 +183,13 @@ class AuxHeads(torch.nn.Module):
         self.patch = torch.nn.Linear(dv, ns + nc)
         self.cells = torch.nn.Linear(n_q * d_llm, 9 * (ns + nc))
 
+    def logits(self, v, img):
+        """-> per patch [B, g*g, ns+nc] (cls token dropped), per cell [B, 9, ns+nc]"""
+        return self.patch(v[:, 1:]), self.cells(img[:, :-1].reshape(img.shape[0], -1)).view(img.shape[0], 9, -1)
+
     def loss(self, v, img, aux):
         ps, pc, cs, cc = aux
-        p = self.patch(v[:, 1:])                                   # [B, g*g, ns+nc] (cls token dropped)
-        c = self.cells(img[:, :-1].reshape(img.shape[0], -1)).view(img.shape[0], 9, -1)
+        p, c = self.logits(v, img)
         ce = F.cross_entropy
         # shape on object patches / occupied cells only: the colour targets already say "nothing
         # here", and the background (most patches) would drown the shape signal
@@ -244,6 +247,14 @@ def loss_fn(net, pix, ids, tgt, rows, heads=None, aux=None):
     loss = F.cross_entropy(logits, y)
     acc = (logits.argmax(-1) == y).float().mean()
     return loss, acc, aux_loss
+
+
+def adamw(named_params, lr):
+    """AdamW as both training stages use it: weight decay 0.01 on matrices only."""
+    decay = [p for n, p in named_params if p.dim() >= 2]
+    no_decay = [p for n, p in named_params if p.dim() < 2]
+    return torch.optim.AdamW([{"params": decay, "weight_decay": 0.01}, {"params": no_decay, "weight_decay": 0.0}],
+                             lr=lr, betas=(0.9, 0.98), eps=1e-8)
 
 
 def save_folder(out, net, cfg, pre, tokenizer_model, log):
@@ -321,10 +332,7 @@ def main(argv=None):
         heads.load_state_dict(torch.load(os.path.join(a.init, "aux_heads.pt"), map_location="cpu")["heads"])
         print(f"train: auxiliary heads from {a.init}", flush=True)
     params = list(net.named_parameters()) + (list(heads.named_parameters()) if heads else [])
-    decay = [p for n, p in params if p.dim() >= 2]
-    no_decay = [p for n, p in params if p.dim() < 2]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01}, {"params": no_decay, "weight_decay": 0.0}],
-                            lr=a.lr, betas=(0.9, 0.98), eps=1e-8)
+    opt = adamw(params, a.lr)
 
     def progress(s):
         """Fraction of the run done: by steps, or (--time-schedule) by the larger of steps and
