@@ -3,8 +3,6 @@
  * work; these are the build-level queries the JS side needs first. */
 #include <emscripten.h>
 
-#include "../src/core/pool.h"
-
 /* Number of threads a pool can actually use in this build (1 in owlet-st). */
 EMSCRIPTEN_KEEPALIVE int owl_wasm_max_threads(void)
 {

@@ -41,18 +41,7 @@ void owl_err_clear(owl_err *err);
 /* Short constant name of a status ("OWL_E_FORMAT"). */
 const char *owl_status_name(owl_status s);
 
-#ifdef OWL_DEBUG
-#include <stdio.h>
-#include <stdlib.h>
-#define OWL_ASSERT(x)                                                              \
-    do {                                                                           \
-        if (!(x)) {                                                                \
-            fprintf(stderr, "%s:%d: assertion failed: %s\n", __FILE__, __LINE__, #x); \
-            abort();                                                               \
-        }                                                                          \
-    } while (0)
-#else
-#define OWL_ASSERT(x) ((void)0)
-#endif
+/* OWL_ASSERT (our own invariants only) */
+#include "../kernels/debug.h"
 
 #endif

@@ -20,7 +20,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "../core/status.h"
+#include "debug.h"
 #include "ops.h"
 #include "simd.h"
 

@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../core/pool.h"
+#include "pool.h"
 #include "types.h"
 
 /* ---- matrix products (src/kernels/matmul.c) ----

@@ -8,7 +8,7 @@
 #include <stdint.h>
 
 #include "../core/gguf.h"
-#include "../core/pool.h"
+#include "../kernels/pool.h"
 #include "../kernels/ops.h"
 #include "../owlet.h"
 

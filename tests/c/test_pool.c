@@ -1,7 +1,7 @@
 /* test_pool.c - thread pool: every index runs once, results identical for any size. */
 #include <stdlib.h>
 
-#include "../../src/core/pool.h"
+#include "../../src/kernels/pool.h"
 #include "test.h"
 
 typedef struct {
