@@ -2,7 +2,7 @@
 #
 #   make            native library, build/owlet CLI, build/owlet-convert
 #   make wasm       build/wasm/owlet.{js,wasm} (SIMD128 + pthreads), owlet-st.{js,wasm}
-#   make test       bootstrap, then native (ASan/UBSan), wasm (node, mt + st) and JS tests
+#   make test       bootstrap, include layering check, then native (ASan/UBSan), wasm (node, mt + st) and JS tests
 #   make bench      kernel benchmarks (wasm SIMD128 vs scalar, 1 and 2 threads)
 #   make demo       the demo model end to end
 #
@@ -44,7 +44,7 @@ $(foreach f,native asan wasm-mt wasm-st wasm-scalar,build/$(f)/src/image/decode.
 # object lists per build flavour: $(call objs,DIR,SOURCES)
 objs = $(patsubst %.c,build/$(1)/%.o,$(2))
 
-.PHONY: all native wasm test test-native test-wasm test-py test-js test-browser test-fixtures bench bench-fullscale demo bootstrap clean fuzz
+.PHONY: all native wasm test check-includes test-native test-wasm test-py test-js test-browser test-fixtures bench bench-fullscale demo bootstrap clean fuzz
 
 all: native
 native: build/libowlet.a build/owlet build/owlet-convert
@@ -124,6 +124,7 @@ bootstrap:
 	@bash scripts/bootstrap.sh
 
 test: bootstrap
+	$(MAKE) check-includes
 	$(MAKE) test-native
 	$(MAKE) test-wasm
 	$(MAKE) test-py
@@ -131,6 +132,12 @@ test: bootstrap
 	$(MAKE) test-browser
 	$(MAKE) fuzz FUZZ_SECONDS=10
 	@echo "make test: all suites passed"
+
+# The layering of design.md section 2 on every #include of src/, wasm_glue/ and
+# weights_tool/ (rules in scripts/check_includes.sh), then the checker's own test.
+check-includes:
+	bash scripts/check_includes.sh
+	bash tests/includes/selftest.sh
 
 # Inputs the tests make from committed fixtures (never committed themselves):
 # the oracle GGUF, a bf16 torch checkpoint, the LLaMA-2 tokenizer cases.
