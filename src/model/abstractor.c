@@ -17,7 +17,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "model.h"
+#include "common.h"
+#include "parts.h"
 
 #define AKEY "mplug-owl2.abstractor."
 #define NORM_EPS 1e-5f
@@ -35,7 +36,7 @@ static void sincos_1d(float *row, int64_t dim, double p)
 
 owl_status owl_abs_load(owl_loader *ld, owl_abs *a, const owl_vit *v, int64_t llm_d)
 {
-    owl_err *err = owl_load_err(ld);
+    owl_err *err = ld->err;
     owl_status st;
     if ((st = owl_load_u32(ld, AKEY "query_count", &a->n_queries)) ||
         (st = owl_load_u32(ld, AKEY "block_count", &a->n_layers)) ||
@@ -68,40 +69,20 @@ owl_status owl_abs_load(owl_loader *ld, owl_abs *a, const owl_vit *v, int64_t ll
     a->layers = owl_load_alloc(ld, sizeof(owl_abs_layer) * (size_t)a->n_layers);
     if (!a->layers)
         return OWL_E_NOMEM;
-    char name[96];
     for (int i = 0; i < a->n_layers; i++) {
         owl_abs_layer *L = &a->layers[i];
-#define MAT(dst, bias, suffix, cols, rows)                                           \
-    do {                                                                             \
-        snprintf(name, sizeof name, "a.blk.%d." suffix ".weight", i);                \
-        if ((st = owl_load_mat(ld, dst, name, cols, rows)) != OWL_OK)                \
-            return st;                                                               \
-        snprintf(name, sizeof name, "a.blk.%d." suffix ".bias", i);                  \
-        if ((st = owl_load_vec(ld, bias, name, rows, 1)) != OWL_OK)                  \
-            return st;                                                               \
-    } while (0)
-#define LN(w, b, suffix, n)                                                          \
-    do {                                                                             \
-        snprintf(name, sizeof name, "a.blk.%d." suffix ".weight", i);                \
-        if ((st = owl_load_vec(ld, w, name, n, 1)) != OWL_OK)                        \
-            return st;                                                               \
-        snprintf(name, sizeof name, "a.blk.%d." suffix ".bias", i);                  \
-        if ((st = owl_load_vec(ld, b, name, n, 1)) != OWL_OK)                        \
-            return st;                                                               \
-    } while (0)
-        LN(&L->norm1_w, &L->norm1_b, "norm1", D);
-        LN(&L->normk_w, &L->normk_b, "normk", D);
-        MAT(&L->q, &L->q_b, "attn_q", D, D);
-        MAT(&L->k, &L->k_b, "attn_k", D, D);
-        MAT(&L->v, &L->v_b, "attn_v", D, D);
-        MAT(&L->out, &L->out_b, "attn_out", D, D);
-        LN(&L->norm2_w, &L->norm2_b, "norm2", D);
-        MAT(&L->gate, &L->gate_b, "ffn_gate", D, a->ffn);
-        MAT(&L->up, &L->up_b, "ffn_up", D, a->ffn);
-        LN(&L->ffn_norm_w, &L->ffn_norm_b, "ffn_norm", a->ffn);
-        MAT(&L->down, &L->down_b, "ffn_down", a->ffn, D);
-#undef MAT
-#undef LN
+        if ((st = owl_load_layer_norm(ld, &L->norm1_w, &L->norm1_b, "a.blk", i, "norm1", D)) ||
+            (st = owl_load_layer_norm(ld, &L->normk_w, &L->normk_b, "a.blk", i, "normk", D)) ||
+            (st = owl_load_layer_mat(ld, &L->q, &L->q_b, "a.blk", i, "attn_q", D, D)) ||
+            (st = owl_load_layer_mat(ld, &L->k, &L->k_b, "a.blk", i, "attn_k", D, D)) ||
+            (st = owl_load_layer_mat(ld, &L->v, &L->v_b, "a.blk", i, "attn_v", D, D)) ||
+            (st = owl_load_layer_mat(ld, &L->out, &L->out_b, "a.blk", i, "attn_out", D, D)) ||
+            (st = owl_load_layer_norm(ld, &L->norm2_w, &L->norm2_b, "a.blk", i, "norm2", D)) ||
+            (st = owl_load_layer_mat(ld, &L->gate, &L->gate_b, "a.blk", i, "ffn_gate", D, a->ffn)) ||
+            (st = owl_load_layer_mat(ld, &L->up, &L->up_b, "a.blk", i, "ffn_up", D, a->ffn)) ||
+            (st = owl_load_layer_norm(ld, &L->ffn_norm_w, &L->ffn_norm_b, "a.blk", i, "ffn_norm", a->ffn)) ||
+            (st = owl_load_layer_mat(ld, &L->down, &L->down_b, "a.blk", i, "ffn_down", a->ffn, D)))
+            return st;
     }
     /* fixed positional tables */
     float *qp = owl_load_alloc(ld, sizeof(float) * (size_t)(Q * D));

@@ -13,17 +13,17 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "model.h"
+#include "common.h"
+#include "parts.h"
 
 /* ---------------------------------------------------------------- loading */
 
-owl_status owl_llm_load(owl_loader *ld, owl_llm *l, int arch, int lb, int le, int need_embed,
-                        int need_head)
+owl_status owl_llm_load(owl_loader *ld, owl_llm *l, int arch, int lb, int *layer_end,
+                        int need_embed, int need_head)
 {
-    owl_err *err = owl_load_err(ld);
-    owl_model *m = owl_load_model(ld);
+    owl_err *err = ld->err;
     const char *a = arch == OWL_ARCH_OWL2 ? "mplug-owl2" : "llama";
-    const owl_gguf *g = &m->gguf;
+    const owl_gguf *g = ld->gguf;
     char key[128];
     uint32_t u;
     owl_status st;
@@ -79,13 +79,11 @@ owl_status owl_llm_load(owl_loader *ld, owl_llm *l, int arch, int lb, int le, in
                            a, (long long)l->d, (long long)l->n_heads);
     l->head_dim = l->d / l->n_heads;
     l->kv_dim = l->head_dim * l->n_kv_heads;
-    if (le == 0)
-        le = (int)l->n_layers;
+    int le = *layer_end ? *layer_end : (int)l->n_layers;
     if (lb < 0 || lb > le || le > l->n_layers)
         return owl_err_set(err, OWL_E_INVALID, "layer range [%d, %d) outside 0..%lld", lb, le,
                            (long long)l->n_layers);
-    m->opts.layer_begin = lb;
-    m->opts.layer_end = le;
+    *layer_end = le;
 
     /* vocabulary size: rows of token_embd (or of output for a head-only stage) */
     const owl_gguf_tensor *te = owl_gguf_find_tensor(g, "token_embd.weight");
@@ -107,43 +105,30 @@ owl_status owl_llm_load(owl_loader *ld, owl_llm *l, int arch, int lb, int le, in
 
     if (need_embed && (st = owl_load_mat(ld, &l->tok_embd, "token_embd.weight", l->d, l->n_vocab)))
         return st;
-    char name[96];
     for (int i = lb; i < le; i++) {
         owl_llm_layer *L = &l->layers[i];
-#define MAT(dst, suffix, cols, rows)                                                 \
-    do {                                                                             \
-        snprintf(name, sizeof name, "blk.%d." suffix ".weight", i);                  \
-        if ((st = owl_load_mat(ld, dst, name, cols, rows)) != OWL_OK)                \
-            return st;                                                               \
-    } while (0)
-#define VEC(dst, suffix)                                                             \
-    do {                                                                             \
-        snprintf(name, sizeof name, "blk.%d." suffix ".weight", i);                  \
-        if ((st = owl_load_vec(ld, dst, name, l->d, 1)) != OWL_OK)                   \
-            return st;                                                               \
-    } while (0)
-        VEC(&L->attn_norm[0], "attn_norm");
-        VEC(&L->ffn_norm[0], "ffn_norm");
-        MAT(&L->q, "attn_q", l->d, l->d);
-        MAT(&L->k[0], "attn_k", l->d, l->kv_dim);
-        MAT(&L->v[0], "attn_v", l->d, l->kv_dim);
-        MAT(&L->o, "attn_output", l->d, l->d);
-        MAT(&L->gate, "ffn_gate", l->d, l->ffn);
-        MAT(&L->up, "ffn_up", l->d, l->ffn);
-        MAT(&L->down, "ffn_down", l->ffn, l->d);
+        if ((st = owl_load_layer_norm(ld, &L->attn_norm[0], NULL, "blk", i, "attn_norm", l->d)) ||
+            (st = owl_load_layer_norm(ld, &L->ffn_norm[0], NULL, "blk", i, "ffn_norm", l->d)) ||
+            (st = owl_load_layer_mat(ld, &L->q, NULL, "blk", i, "attn_q", l->d, l->d)) ||
+            (st = owl_load_layer_mat(ld, &L->k[0], NULL, "blk", i, "attn_k", l->d, l->kv_dim)) ||
+            (st = owl_load_layer_mat(ld, &L->v[0], NULL, "blk", i, "attn_v", l->d, l->kv_dim)) ||
+            (st = owl_load_layer_mat(ld, &L->o, NULL, "blk", i, "attn_output", l->d, l->d)) ||
+            (st = owl_load_layer_mat(ld, &L->gate, NULL, "blk", i, "ffn_gate", l->d, l->ffn)) ||
+            (st = owl_load_layer_mat(ld, &L->up, NULL, "blk", i, "ffn_up", l->d, l->ffn)) ||
+            (st = owl_load_layer_mat(ld, &L->down, NULL, "blk", i, "ffn_down", l->ffn, l->d)))
+            return st;
         if (l->multiway) {
-            VEC(&L->attn_norm[1], "attn_norm_img");
-            VEC(&L->ffn_norm[1], "ffn_norm_img");
-            MAT(&L->k[1], "attn_k_img", l->d, l->kv_dim);
-            MAT(&L->v[1], "attn_v_img", l->d, l->kv_dim);
+            if ((st = owl_load_layer_norm(ld, &L->attn_norm[1], NULL, "blk", i, "attn_norm_img", l->d)) ||
+                (st = owl_load_layer_norm(ld, &L->ffn_norm[1], NULL, "blk", i, "ffn_norm_img", l->d)) ||
+                (st = owl_load_layer_mat(ld, &L->k[1], NULL, "blk", i, "attn_k_img", l->d, l->kv_dim)) ||
+                (st = owl_load_layer_mat(ld, &L->v[1], NULL, "blk", i, "attn_v_img", l->d, l->kv_dim)))
+                return st;
         } else {
             L->attn_norm[1] = L->attn_norm[0];
             L->ffn_norm[1] = L->ffn_norm[0];
             L->k[1] = L->k[0];
             L->v[1] = L->v[0];
         }
-#undef MAT
-#undef VEC
     }
     if (need_head) {
         if ((st = owl_load_vec(ld, &l->out_norm, "output_norm.weight", l->d, 1)))

@@ -1,192 +1,18 @@
-/* load.c - owl_model: a GGUF held in memory, checked tensor by tensor against
- * the shapes the metadata implies (docs/FORMAT.md), weights used in place. */
+/* load.c - owl_model: a GGUF held in memory (whole, or a stage's byte range),
+ * its architecture, and the parts it holds, each loaded by its own loader
+ * (parts.h) through the checked tensor lookup of weights.h; weights are used
+ * in place. Also the model's queries (owl_model_get_info, owl_model_gguf). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "model.h"
-
-struct owl_loader {
-    owl_model *m;
-    owl_err *err;
-};
-
-owl_err *owl_load_err(owl_loader *ld) { return ld->err; }
-owl_model *owl_load_model(owl_loader *ld) { return ld->m; }
-
-void *owl_load_alloc(owl_loader *ld, size_t bytes)
-{
-    owl_model *m = ld->m;
-    if (m->n_allocs == m->cap_allocs) {
-        size_t cap = m->cap_allocs ? 2 * m->cap_allocs : 64;
-        void **p = realloc(m->allocs, cap * sizeof *p);
-        if (!p) {
-            owl_err_set(ld->err, OWL_E_NOMEM, "model: out of memory (%zu allocations)", cap);
-            return NULL;
-        }
-        m->allocs = p;
-        m->cap_allocs = cap;
-    }
-    void *b = calloc(1, bytes ? bytes : 1);
-    if (!b) {
-        owl_err_set(ld->err, OWL_E_NOMEM, "model: out of memory (%zu bytes)", bytes);
-        return NULL;
-    }
-    m->allocs[m->n_allocs++] = b;
-    return b;
-}
-
-owl_status owl_load_check_layers(owl_loader *ld, const char *key, int64_t n_layers, int per_layer)
-{
-    uint64_t have = ld->m->gguf.n_tensors;
-    if ((uint64_t)n_layers * (uint64_t)per_layer > have)
-        return owl_err_set(ld->err, OWL_E_FORMAT,
-                           "%s: %lld layers need at least %lld tensors, the file has %llu", key,
-                           (long long)n_layers, (long long)n_layers * per_layer,
-                           (unsigned long long)have);
-    return OWL_OK;
-}
-
-owl_status owl_load_u32(owl_loader *ld, const char *key, int64_t *out)
-{
-    uint32_t u;
-    owl_status st = owl_gguf_get_u32(&ld->m->gguf, key, &u, ld->err);
-    if (st == OWL_E_NOTFOUND)
-        return owl_err_set(ld->err, st, "%s: missing", key);
-    if (st != OWL_OK)
-        return st;
-    if (u == 0 || u > (1u << 20))
-        return owl_err_set(ld->err, OWL_E_FORMAT, "%s: %u out of range 1..%u", key, (unsigned)u,
-                           1u << 20);
-    *out = u;
-    return OWL_OK;
-}
-
-owl_status owl_load_f32(owl_loader *ld, const char *key, float *out)
-{
-    owl_status st = owl_gguf_get_f32(&ld->m->gguf, key, out, ld->err);
-    if (st == OWL_E_NOTFOUND)
-        return owl_err_set(ld->err, st, "%s: missing", key);
-    if (st != OWL_OK)
-        return st;
-    if (!(*out > 0.0f && *out < 1e30f))
-        return owl_err_set(ld->err, OWL_E_FORMAT, "%s: %g out of range", key, (double)*out);
-    return OWL_OK;
-}
-
-int owl_load_has(owl_loader *ld, const char *name)
-{
-    return owl_gguf_find_tensor(&ld->m->gguf, name) != NULL;
-}
-
-/* Find name with shape ne = (n0, n1, 1, 1). */
-static const owl_gguf_tensor *find_shaped(owl_loader *ld, const char *name, int64_t n0, int64_t n1,
-                                          owl_status *st)
-{
-    const owl_gguf_tensor *t = owl_gguf_find_tensor(&ld->m->gguf, name);
-    if (!t) {
-        *st = owl_err_set(ld->err, OWL_E_NOTFOUND, "%s: missing", name);
-        return NULL;
-    }
-    int64_t ne[OWL_GGUF_MAX_DIMS] = {1, 1, 1, 1};
-    for (int i = 0; i < t->n_dims && i < OWL_GGUF_MAX_DIMS; i++)
-        ne[i] = t->ne[i];
-    if (ne[0] != n0 || ne[1] != n1 || ne[2] != 1 || ne[3] != 1) {
-        char got[96];
-        int k = 0;
-        for (int i = 0; i < t->n_dims && i < OWL_GGUF_MAX_DIMS; i++)
-            k += snprintf(got + k, sizeof got - (size_t)k, "%s%lld", i ? "x" : "", (long long)t->ne[i]);
-        if (n1 == 1)
-            *st = owl_err_set(ld->err, OWL_E_FORMAT, "%s: want %lld, got %s", name, (long long)n0, got);
-        else
-            *st = owl_err_set(ld->err, OWL_E_FORMAT, "%s: want %lldx%lld, got %s", name,
-                              (long long)n0, (long long)n1, got);
-        return NULL;
-    }
-    const owl_type_traits *tr = owl_type_get(t->type);
-    if (!tr || t->type == OWL_TYPE_BF16 || t->type == OWL_TYPE_Q8_K) {
-        *st = owl_err_set(ld->err, OWL_E_UNSUPPORTED, "%s: tensor type %d (%s) not supported",
-                          name, (int)t->type, tr ? tr->name : "unknown");
-        return NULL;
-    }
-    size_t row = owl_row_size(t->type, n0);
-    if (row == 0) {
-        *st = owl_err_set(ld->err, OWL_E_FORMAT, "%s: row of %lld not a multiple of %s blocks (%d)",
-                          name, (long long)n0, tr->name, tr->blck_size);
-        return NULL;
-    }
-    if ((uint64_t)t->size / (uint64_t)n1 < (uint64_t)row) {
-        *st = owl_err_set(ld->err, OWL_E_FORMAT, "%s: %zu bytes of data, want %lld rows of %zu", name,
-                          t->size, (long long)n1, row);
-        return NULL;
-    }
-    *st = OWL_OK;
-    return t;
-}
-
-/* Where the tensor's bytes are: inside the whole-file buffer, or inside the
- * partial range (NULL + error when outside it). */
-static const void *tensor_data(owl_loader *ld, const owl_gguf_tensor *t, const char *name,
-                               owl_status *st)
-{
-    const owl_model *m = ld->m;
-    *st = OWL_OK;
-    if (!m->range)
-        return t->data;
-    uint64_t pos = (uint64_t)m->gguf.data_offset + t->offset, lo = m->opts.range_offset;
-    if (pos < lo || pos - lo > m->range_size || t->size > m->range_size - (pos - lo)) {
-        *st = owl_err_set(ld->err, OWL_E_FORMAT,
-                          "%s: file bytes %llu..%llu outside the loaded range %llu..%llu", name,
-                          (unsigned long long)pos, (unsigned long long)(pos + t->size),
-                          (unsigned long long)lo, (unsigned long long)(lo + m->range_size));
-        return NULL;
-    }
-    return m->range + (pos - lo);
-}
-
-owl_status owl_load_mat(owl_loader *ld, owl_mat *out, const char *name, int64_t cols, int64_t rows)
-{
-    owl_status st;
-    const owl_gguf_tensor *t = find_shaped(ld, name, cols, rows, &st);
-    if (!t)
-        return st;
-    out->data = tensor_data(ld, t, name, &st);
-    if (!out->data)
-        return st;
-    out->type = t->type;
-    out->rows = rows;
-    out->cols = cols;
-    return OWL_OK;
-}
-
-owl_status owl_load_vec(owl_loader *ld, const float **out, const char *name, int64_t n0, int64_t n1)
-{
-    owl_status st;
-    const owl_gguf_tensor *t = find_shaped(ld, name, n0, n1, &st);
-    if (!t)
-        return st;
-    const char *src = tensor_data(ld, t, name, &st);
-    if (!src)
-        return st;
-    float *f = owl_load_alloc(ld, sizeof(float) * (size_t)(n0 * n1));
-    if (!f)
-        return OWL_E_NOMEM;
-    size_t row = owl_row_size(t->type, n0);
-    for (int64_t r = 0; r < n1; r++)
-        owl_dequantize_row_ref(t->type, src + (size_t)r * row, f + r * n0, n0);
-    *out = f;
-    return OWL_OK;
-}
-
-/* ---------------------------------------------------------------- model */
+#include "parts.h"
 
 void owl_model_free(owl_model *m)
 {
     if (!m)
         return;
-    for (size_t i = 0; i < m->n_allocs; i++)
-        free(m->allocs[i]);
-    free(m->allocs);
+    owl_blocks_free(&m->blocks);
     owl_gguf_free(&m->gguf);
     free(m->file_data);
     free(m);
@@ -195,7 +21,6 @@ void owl_model_free(owl_model *m)
 static owl_status load(owl_model *m, const void *data, size_t size, const owl_model_opts *opts,
                        owl_err *err)
 {
-    owl_loader ld = {m, err};
     owl_status st;
     if (opts)
         m->opts = *opts;
@@ -231,9 +56,10 @@ static owl_status load(owl_model *m, const void *data, size_t size, const owl_mo
         return owl_err_set(err, OWL_E_UNSUPPORTED,
                            "general.architecture: want mplug-owl2 or llama, got %.*s",
                            (int)(arch.len > 64 ? 64 : arch.len), arch.data);
+    owl_loader ld = {&m->gguf, m->range, m->range_size, m->opts.range_offset, &m->blocks, err};
     m->has_embed = !m->opts.no_embed;
     m->has_head = !m->opts.no_head;
-    if ((st = owl_llm_load(&ld, &m->llm, m->arch, m->opts.layer_begin, m->opts.layer_end,
+    if ((st = owl_llm_load(&ld, &m->llm, m->arch, m->opts.layer_begin, &m->opts.layer_end,
                            m->has_embed, m->has_head)) != OWL_OK)
         return st;
     m->has_vision = m->arch == OWL_ARCH_OWL2 && !m->opts.no_vision;
@@ -342,13 +168,3 @@ void owl_model_get_info(const owl_model *m, owl_model_info *info)
 }
 
 const owl_gguf *owl_model_gguf(const owl_model *m) { return &m->gguf; }
-
-int64_t owl_model_expanded_len(const owl_model *m, const int32_t *ids, int64_t n)
-{
-    if (n < 0 || (!ids && n > 0))
-        return -1;
-    int64_t L = 0;
-    for (int64_t i = 0; i < n; i++)
-        L += ids[i] == OWL_IMAGE_TOKEN ? (m->has_vision ? m->image_tokens : 1) : 1;
-    return L;
-}

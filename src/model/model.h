@@ -1,6 +1,12 @@
-/* model.h - private structures of the model code (src/model/): hyperparameters,
- * weight views into the GGUF buffer, the session's KV cache and scratch.
- * Only the files of src/model/ include this; users see src/owlet.h. */
+/* model.h - private data structures of src/model/: hyperparameters, weight
+ * views into the GGUF buffer, the model, the session's KV cache and scratch.
+ * Types (and one predicate); functions are declared by the file that owns them:
+ *   weights.h  tensor lookup with shape checks (weights.c), used by the parts' loaders
+ *   common.h   helpers of every forward pass: matmul + bias, layernorm rows, tap (common.c)
+ *   parts.h    the three parts: vision.c, abstractor.c, llm.c (load + forward)
+ * Calls go one way: load.c -> parts -> weights.c, common.c; owl2.c -> parts,
+ * common.c; generate.c -> owl2.c (owl_session_decode); session.c -> kernels only.
+ * Only src/model/ includes this; users see src/owlet.h. */
 #ifndef OWL_MODEL_H
 #define OWL_MODEL_H
 
@@ -88,6 +94,12 @@ typedef struct {
     owl_llm_layer *layers; /* n_layers entries; only [layer_begin, layer_end) filled */
 } owl_llm;
 
+/* Blocks of memory a model owns, freed together (weights.c). */
+typedef struct {
+    void **p;
+    size_t n, cap;
+} owl_blocks;
+
 struct owl_model {
     int arch;
     owl_gguf gguf;
@@ -100,9 +112,16 @@ struct owl_model {
     owl_vit vit;
     owl_abs abs;
     owl_llm llm;
-    void **allocs;      /* owned blocks: f32 copies of vectors, tables, layer arrays */
-    size_t n_allocs, cap_allocs;
+    owl_blocks blocks;  /* owned: f32 copies of vectors, tables, layer arrays */
 };
+
+/* The model holds every part: the whole-model calls (prefill, decode,
+ * generate) need it; a stage uses the stage API. */
+static inline int owl_model_is_whole(const owl_model *m)
+{
+    return m->has_embed && m->has_head && m->opts.layer_begin == 0 &&
+           m->opts.layer_end == m->llm.n_layers;
+}
 
 /* Scratch of the vision tower + abstractor, carved from the session arena. */
 typedef struct {
@@ -140,58 +159,5 @@ struct owl_session {
     _Atomic int cancel;
     owl_err err;
 };
-
-/* ---- shared helpers (owl2.c) ---- */
-/* Y (n, W.rows) = X (n, W.cols) W^T (+ bias per row when b != NULL). */
-void owl_model_matmul(owl_session *s, const owl_mat *W, const float *b, const float *X,
-                      int64_t n, float *Y);
-void owl_model_tap(owl_session *s, const char *name, const float *x, int64_t rows, int64_t cols);
-/* y[i][:] = layernorm(x[i][:]) for n rows of width w. */
-void owl_model_layernorm_rows(float *y, const float *x, const float *w, const float *b, int64_t n,
-                              int64_t width, float eps);
-
-/* ---- loaders (vision.c, abstractor.c, llm.c) ---- */
-typedef struct owl_loader owl_loader;
-/* Look up a tensor that must have exactly shape (ne0, ne1) (ne1 = 1 for
- * vectors); matrices may be of any compute type, returned as a view. */
-owl_status owl_load_mat(owl_loader *ld, owl_mat *out, const char *name, int64_t cols, int64_t rows);
-/* A vector/table of n0*n1 floats: dequantized into the model's owned memory. */
-owl_status owl_load_vec(owl_loader *ld, const float **out, const char *name, int64_t n0, int64_t n1);
-/* Required metadata: u32 in 1..2^20, f32 finite and > 0. */
-owl_status owl_load_u32(owl_loader *ld, const char *key, int64_t *out);
-owl_status owl_load_f32(owl_loader *ld, const char *key, float *out);
-/* Present / absent tensor. */
-int owl_load_has(owl_loader *ld, const char *name);
-void *owl_load_alloc(owl_loader *ld, size_t bytes);
-/* Refuse a block count the file cannot back: each of n_layers layers needs at
- * least per_layer tensors, checked before anything is sized by n_layers (a
- * 2 KB file must not make the loader allocate hundreds of MB). */
-owl_status owl_load_check_layers(owl_loader *ld, const char *key, int64_t n_layers, int per_layer); /* owned, zeroed; NULL on OOM (err set) */
-owl_err *owl_load_err(owl_loader *ld);
-owl_model *owl_load_model(owl_loader *ld);
-
-owl_status owl_vit_load(owl_loader *ld, owl_vit *v);
-owl_status owl_abs_load(owl_loader *ld, owl_abs *a, const owl_vit *v, int64_t llm_d);
-owl_status owl_llm_load(owl_loader *ld, owl_llm *l, int arch, int layer_begin, int layer_end,
-                        int need_embed, int need_head);
-
-/* ---- forward passes ---- */
-/* pixels (channels, image_size, image_size) -> s->is.x = (n_tok, hidden) after post-LN. */
-void owl_vit_forward(owl_session *s, const float *pixels);
-/* s->is.x (vision out) -> out (n_queries + 1, llm d). */
-void owl_abs_forward(owl_session *s, float *out);
-/* Embed ids (must be valid) into x (n, d). */
-void owl_llm_embed(owl_session *s, const int32_t *ids, int64_t n, float *x);
-/* Layers [l0, l1) on x (n <= n_batch rows, positions pos0..), modality per row (NULL = text). */
-void owl_llm_layers(owl_session *s, int l0, int l1, float *x, int64_t n, int64_t pos0,
-                    const uint8_t *modality);
-/* K (which 0) or V (1) cache plane of a held layer: (n_ctx, kv_dim) of kv_type. */
-void *owl_llm_kv_plane(const owl_session *s, int layer, int which);
-/* Final norm + head for rows of x (n rows): logits (n, n_vocab). */
-void owl_llm_head(owl_session *s, float *x, int64_t n, float *logits, int64_t ld);
-
-/* Bytes of scratch the image phase needs (floats), 0 when no vision. */
-int64_t owl_img_scratch_floats(const owl_model *m);
-void owl_img_scratch_carve(const owl_model *m, float *base, owl_img_scratch *is);
 
 #endif

@@ -1,274 +1,16 @@
-/* owl2.c - sessions: KV cache + scratch, image encoding, splicing of the 65
+/* owl2.c - the owl2 driver on a session: image encoding, splicing of the 65
  * visual rows at each -200 placeholder (modeling_mplug_owl2.py), prefill,
- * incremental decode, generation, and the stage API (design.md section 6).
+ * incremental decode, and the stage API (design.md section 6). Sessions are
+ * made in session.c, generation (sampling) is generate.c.
  *
  * Positions are 0..L-1 over the spliced sequence; modality 1 for the visual
  * rows (queries + vit_eos), 0 for every text token; a decode step is always
  * text (spec section 3.4). The KV cache slot of a position is the position. */
-#include <stdatomic.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../text/sampler.h"
-#include "model.h"
-
-/* ---------------------------------------------------------------- helpers */
-
-void owl_model_matmul(owl_session *s, const owl_mat *W, const float *b, const float *X, int64_t n,
-                      float *Y)
-{
-    owl_matmul(s->pool, W->data, W->type, W->rows, W->cols, X, W->cols, n, Y, W->rows,
-               s->mm_scratch);
-    if (b)
-        for (int64_t t = 0; t < n; t++)
-            owl_add(Y + t * W->rows, Y + t * W->rows, b, W->rows);
-}
-
-void owl_model_tap(owl_session *s, const char *name, const float *x, int64_t rows, int64_t cols)
-{
-    if (s->tap)
-        s->tap(s->tap_user, name, x, rows, cols);
-}
-
-void owl_model_layernorm_rows(float *y, const float *x, const float *w, const float *b, int64_t n,
-                              int64_t width, float eps)
-{
-    for (int64_t t = 0; t < n; t++)
-        owl_layernorm(y + t * width, x + t * width, w, b, width, eps);
-}
-
-/* a * b with overflow check (0 on overflow, which no caller accepts as a size) */
-static uint64_t mul_u64(uint64_t a, uint64_t b)
-{
-    if (a && b > UINT64_MAX / a)
-        return 0;
-    return a * b;
-}
-
-static size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
-
-static void mm_need(size_t *mx, const owl_mat *w, int64_t ntok)
-{
-    if (!w->data)
-        return;
-    size_t n = owl_matmul_scratch_size(w->type, w->cols, ntok);
-    if (n > *mx)
-        *mx = n;
-}
-
-/* Largest owl_matmul scratch of any product the session may run. */
-static size_t matmul_scratch(const owl_model *m, int64_t nb)
-{
-    size_t mx = 0;
-    const owl_llm *l = &m->llm;
-    for (int i = m->opts.layer_begin; i < m->opts.layer_end; i++) {
-        const owl_llm_layer *L = &l->layers[i];
-        const owl_mat *ws[] = {&L->q, &L->k[0], &L->k[1], &L->v[0], &L->v[1], &L->o, &L->gate, &L->up, &L->down};
-        for (size_t j = 0; j < sizeof ws / sizeof ws[0]; j++)
-            mm_need(&mx, ws[j], nb);
-    }
-    mm_need(&mx, &l->output, nb);
-    if (m->has_vision) {
-        const int64_t T = m->vit.n_tok, Q = m->abs.n_queries;
-        mm_need(&mx, &m->vit.patch_embd, T);
-        for (int i = 0; i < m->vit.n_layers; i++) {
-            const owl_vit_layer *L = &m->vit.layers[i];
-            mm_need(&mx, &L->qkv, T);
-            mm_need(&mx, &L->out, T);
-            mm_need(&mx, &L->up, T);
-            mm_need(&mx, &L->down, T);
-        }
-        for (int i = 0; i < m->abs.n_layers; i++) {
-            const owl_abs_layer *L = &m->abs.layers[i];
-            const owl_mat *ws[] = {&L->q, &L->k, &L->v, &L->out, &L->gate, &L->up, &L->down};
-            for (size_t j = 0; j < sizeof ws / sizeof ws[0]; j++)
-                mm_need(&mx, ws[j], Q + T);
-        }
-        mm_need(&mx, &m->abs.visual_fc, Q);
-    }
-    return mx;
-}
-
-/* ---------------------------------------------------------------- session */
-
-owl_session_opts owl_session_opts_default(void)
-{
-    owl_session_opts o;
-    memset(&o, 0, sizeof o);
-    o.kv_type = OWL_TYPE_F16;
-    o.n_threads = 1;
-    return o;
-}
-
-owl_gen_opts owl_gen_opts_default(void)
-{
-    owl_gen_opts g;
-    memset(&g, 0, sizeof g);
-    g.n_predict = 128;
-    g.top_p = 1.0f;
-    g.repetition_penalty = 1.0f;
-    return g;
-}
-
-void owl_session_clear_images(owl_session *s)
-{
-    if (!s)
-        return;
-    for (int i = 0; i < s->n_images; i++)
-        free(s->images[i]);
-    s->n_images = 0;
-}
-
-void owl_session_free(owl_session *s)
-{
-    if (!s)
-        return;
-    owl_session_clear_images(s);
-    owl_pool_free(s->pool);
-    free(s->kv);
-    free(s->arena);
-    free(s);
-}
-
-owl_status owl_session_init(const owl_model *m, const owl_session_opts *opts, owl_session **out,
-                            owl_err *err)
-{
-    if (!out || !m)
-        return owl_err_set(err, OWL_E_INVALID, "owl_session_init: NULL argument");
-    *out = NULL;
-    owl_session_opts o = opts ? *opts : owl_session_opts_default();
-    const owl_llm *l = &m->llm;
-    if (o.kv_type != OWL_TYPE_F16 && o.kv_type != OWL_TYPE_F32)
-        return owl_err_set(err, OWL_E_INVALID, "session: kv_type %d, want f16 (1) or f32 (0)",
-                           (int)o.kv_type);
-    int64_t n_ctx = o.n_ctx;
-    if (n_ctx == 0)
-        n_ctx = l->n_ctx_train < 2048 ? l->n_ctx_train : 2048;
-    if (n_ctx < 1 || n_ctx > l->n_ctx_train)
-        return owl_err_set(err, OWL_E_INVALID, "session: n_ctx %lld outside 1..%lld (context_length)",
-                           (long long)o.n_ctx, (long long)l->n_ctx_train);
-    int64_t nb = o.n_batch ? o.n_batch : 256;
-    if (nb < 1)
-        return owl_err_set(err, OWL_E_INVALID, "session: n_batch %lld < 1", (long long)o.n_batch);
-    if (nb > n_ctx)
-        nb = n_ctx;
-    int nth = o.n_threads < 1 ? 1 : o.n_threads;
-    if (nth > 256)
-        return owl_err_set(err, OWL_E_INVALID, "session: n_threads %d > 256", nth);
-
-    owl_session *s = calloc(1, sizeof *s);
-    if (!s)
-        return owl_err_set(err, OWL_E_NOMEM, "session: out of memory");
-    s->m = m;
-    s->kv_type = o.kv_type;
-    s->n_ctx = n_ctx;
-    s->n_batch = nb;
-    s->tap = o.tap;
-    s->tap_user = o.tap_user;
-    atomic_store(&s->cancel, 0);
-    if (nth > 1) {
-        s->pool = owl_pool_init(nth);
-        if (!s->pool) {
-            free(s);
-            return owl_err_set(err, OWL_E_NOMEM, "session: cannot start %d threads", nth);
-        }
-    }
-    s->n_threads = owl_pool_size(s->pool) > 0 ? owl_pool_size(s->pool) : 1;
-
-    /* KV cache: layers held x {K, V} x n_ctx x kv_dim */
-    const uint64_t elt = o.kv_type == OWL_TYPE_F16 ? 2 : 4;
-    const uint64_t nl = (uint64_t)(m->opts.layer_end - m->opts.layer_begin);
-    uint64_t plane = mul_u64(mul_u64((uint64_t)n_ctx, (uint64_t)l->kv_dim), elt);
-    uint64_t kv_bytes = mul_u64(mul_u64(plane, nl), 2);
-    /* LLM batch buffers (floats): xn q att tmp hidden (d), k v (kv_dim), g u (ffn); logits */
-    uint64_t row = 5 * (uint64_t)l->d + 2 * (uint64_t)l->kv_dim + 2 * (uint64_t)l->ffn;
-    uint64_t llm_f = mul_u64(row, (uint64_t)nb) + (uint64_t)l->n_vocab + 64 * 12;
-    uint64_t img_f = (uint64_t)owl_img_scratch_floats(m);
-    uint64_t mm_b = matmul_scratch(m, nb);
-    int64_t max_kv = n_ctx;
-    if (m->has_vision && m->abs.n_queries + m->vit.n_tok > max_kv)
-        max_kv = m->abs.n_queries + m->vit.n_tok;
-    uint64_t att_b = owl_attention_scratch_size(max_kv, s->n_threads);
-    /* 15 pieces below, each rounded up to 64 bytes */
-    uint64_t arena = mul_u64(llm_f + img_f, 4);
-    if (arena)
-        arena += 15 * 64 + (uint64_t)nb + mm_b + att_b + 4 * (uint64_t)n_ctx;
-    if (plane == 0 || kv_bytes == 0 || arena == 0 || mm_b == SIZE_MAX || att_b == SIZE_MAX ||
-        kv_bytes > SIZE_MAX || arena > SIZE_MAX || arena < mm_b || arena < att_b) {
-        owl_session_free(s);
-        return owl_err_set(err, OWL_E_NOMEM, "session: sizes overflow (n_ctx %lld, n_batch %lld)",
-                           (long long)n_ctx, (long long)nb);
-    }
-    s->kv_layer_bytes = (size_t)plane;
-    s->kv = calloc(1, (size_t)kv_bytes);
-    s->arena = calloc(1, (size_t)arena);
-    if (!s->kv || !s->arena) {
-        owl_session_free(s);
-        return owl_err_set(err, OWL_E_NOMEM, "session: cannot allocate %llu bytes of KV cache + %llu of scratch",
-                           (unsigned long long)kv_bytes, (unsigned long long)arena);
-    }
-    s->arena_size = (size_t)arena;
-    /* carve */
-    size_t off = 0;
-#define TAKE(ptr, bytes)                                              \
-    do {                                                              \
-        ptr = (void *)(s->arena + off);                               \
-        off += align64((size_t)(bytes));                              \
-    } while (0)
-    TAKE(s->ls.xn, 4 * nb * l->d);
-    TAKE(s->ls.q, 4 * nb * l->d);
-    TAKE(s->ls.att, 4 * nb * l->d);
-    TAKE(s->ls.tmp, 4 * nb * l->d);
-    TAKE(s->hidden, 4 * nb * l->d);
-    TAKE(s->ls.k, 4 * nb * l->kv_dim);
-    TAKE(s->ls.v, 4 * nb * l->kv_dim);
-    TAKE(s->ls.g, 4 * nb * l->ffn);
-    TAKE(s->ls.u, 4 * nb * l->ffn);
-    TAKE(s->logits, 4 * l->n_vocab);
-    float *img;
-    TAKE(img, 4 * img_f);
-    TAKE(s->mod, nb);
-    TAKE(s->mm_scratch, mm_b);
-    TAKE(s->att_scratch, att_b);
-    TAKE(s->history, 4 * n_ctx);
-#undef TAKE
-    OWL_ASSERT(off <= s->arena_size);
-    if (m->has_vision)
-        owl_img_scratch_carve(m, img, &s->is);
-    *out = s;
-    return OWL_OK;
-}
-
-const char *owl_session_error(const owl_session *s) { return s ? s->err.msg : ""; }
-
-void owl_session_reset(owl_session *s)
-{
-    if (!s)
-        return;
-    s->n_past = 0;
-    owl_session_clear_images(s);
-    memset(s->logits, 0, sizeof(float) * (size_t)s->m->llm.n_vocab);
-}
-
-int64_t owl_session_n_past(const owl_session *s) { return s->n_past; }
-
-owl_status owl_session_truncate(owl_session *s, int64_t n_past)
-{
-    if (n_past < 0 || n_past > s->n_past)
-        return owl_err_set(&s->err, OWL_E_INVALID, "truncate: n_past %lld outside 0..%lld",
-                           (long long)n_past, (long long)s->n_past);
-    s->n_past = n_past;
-    return OWL_OK;
-}
-
-const float *owl_session_logits(const owl_session *s) { return s->logits; }
-
-void owl_session_cancel(owl_session *s)
-{
-    if (s)
-        atomic_store(&s->cancel, 1);
-}
+#include "common.h"
+#include "parts.h"
 
 /* ---------------------------------------------------------------- images */
 
@@ -298,6 +40,17 @@ owl_status owl_session_encode_image(owl_session *s, const float *pixels, size_t 
 }
 
 /* ---------------------------------------------------------------- splicing */
+
+int64_t owl_model_expanded_len(const owl_model *m, const int32_t *ids, int64_t n)
+{
+    if (n < 0 || (!ids && n > 0))
+        return -1;
+    int64_t L = 0;
+    for (int64_t i = 0; i < n; i++)
+        L += ids[i] == OWL_IMAGE_TOKEN ? (m->has_vision ? m->image_tokens : 1) : 1;
+    return L;
+}
+
 
 /* Check ids; returns the expanded length or a negative status (err set). */
 static int64_t check_ids(owl_session *s, const int32_t *ids, int64_t n_ids, const char *what)
@@ -347,17 +100,11 @@ static void expand(owl_session *s, const int32_t *ids, int64_t n_ids, int64_t p0
     }
 }
 
-static int whole_model(const owl_model *m)
-{
-    return m->has_embed && m->has_head && m->opts.layer_begin == 0 &&
-           m->opts.layer_end == m->llm.n_layers;
-}
-
 owl_status owl_session_prefill(owl_session *s, const int32_t *ids, int64_t n_ids, float *all_logits,
                                int64_t *n_pos_out)
 {
     const owl_model *m = s->m;
-    if (!whole_model(m))
+    if (!owl_model_is_whole(m))
         return owl_err_set(&s->err, OWL_E_STATE, "prefill: model holds only a stage (use the stage API)");
     int64_t L = check_ids(s, ids, n_ids, "prefill");
     if (L < 0)
@@ -393,7 +140,7 @@ owl_status owl_session_prefill(owl_session *s, const int32_t *ids, int64_t n_ids
 owl_status owl_session_decode(owl_session *s, int32_t token, const float **logits)
 {
     const owl_model *m = s->m;
-    if (!whole_model(m))
+    if (!owl_model_is_whole(m))
         return owl_err_set(&s->err, OWL_E_STATE, "decode: model holds only a stage (use the stage API)");
     if (token < 0 || token >= m->llm.n_vocab)
         return owl_err_set(&s->err, OWL_E_INVALID, "decode: token id %d outside 0..%lld", (int)token,
@@ -485,54 +232,4 @@ owl_status owl_session_kv_read(const owl_session *s, int layer, int which, int64
         for (int64_t i = 0; i < n * w; i++)
             out[i] = owl_f16_to_f32(((const owl_f16 *)plane)[pos0 * w + i]);
     return OWL_OK;
-}
-
-/* ---------------------------------------------------------------- generation */
-
-owl_status owl_session_generate(owl_session *s, const owl_gen_opts *opts, owl_token_fn on_token,
-                                void *user, int32_t *tokens, int64_t *n_tokens)
-{
-    owl_gen_opts g = opts ? *opts : owl_gen_opts_default();
-    if (n_tokens)
-        *n_tokens = 0;
-    if (!whole_model(s->m))
-        return owl_err_set(&s->err, OWL_E_STATE, "generate: model holds only a stage");
-    if (s->n_past == 0)
-        return owl_err_set(&s->err, OWL_E_STATE, "generate: no logits yet (prefill first)");
-    if (g.n_predict < 1)
-        return owl_err_set(&s->err, OWL_E_INVALID, "generate: n_predict %d < 1", g.n_predict);
-    owl_sampler_params sp = {
-        .temperature = g.temperature, .top_k = g.top_k, .top_p = g.top_p, .min_p = g.min_p,
-        .repetition_penalty = g.repetition_penalty > 0.0f ? g.repetition_penalty : 1.0f, .seed = g.seed};
-    owl_sampler *smp = NULL;
-    owl_status st = owl_sampler_init(&smp, (int32_t)s->m->llm.n_vocab, &sp, &s->err);
-    if (st != OWL_OK)
-        return st;
-    owl_model_info info;
-    owl_model_get_info(s->m, &info);
-    atomic_store(&s->cancel, 0);
-    for (int i = 0; i < g.n_predict; i++) {
-        if (atomic_load(&s->cancel)) {
-            st = owl_err_set(&s->err, OWL_E_CANCELLED, "generate: cancelled after %d tokens", i);
-            break;
-        }
-        int32_t tok;
-        if ((st = owl_sampler_sample(smp, s->logits, s->history, (size_t)s->n_past, &tok, &s->err)))
-            break;
-        if (tokens)
-            tokens[i] = tok;
-        if (n_tokens)
-            *n_tokens = i + 1;
-        if (on_token && on_token(user, tok)) {
-            st = owl_err_set(&s->err, OWL_E_CANCELLED, "generate: stopped by the callback after %d tokens",
-                             i + 1);
-            break;
-        }
-        if (tok == info.eos_id && !g.ignore_eos)
-            break;
-        if ((st = owl_session_decode(s, tok, NULL)) != OWL_OK)
-            break;
-    }
-    owl_sampler_free(smp);
-    return st;
 }

@@ -13,13 +13,14 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "model.h"
+#include "common.h"
+#include "parts.h"
 
 #define VKEY "mplug-owl2.vision."
 
 owl_status owl_vit_load(owl_loader *ld, owl_vit *v)
 {
-    owl_err *err = owl_load_err(ld);
+    owl_err *err = ld->err;
     owl_status st;
     if ((st = owl_load_u32(ld, VKEY "image_size", &v->image_size)) ||
         (st = owl_load_u32(ld, VKEY "patch_size", &v->patch)) ||
@@ -55,85 +56,17 @@ owl_status owl_vit_load(owl_loader *ld, owl_vit *v)
     v->layers = owl_load_alloc(ld, sizeof(owl_vit_layer) * (size_t)v->n_layers);
     if (!v->layers)
         return OWL_E_NOMEM;
-    char name[96];
     for (int i = 0; i < v->n_layers; i++) {
         owl_vit_layer *L = &v->layers[i];
-#define MAT(dst, bias, suffix, cols, rows)                                           \
-    do {                                                                             \
-        snprintf(name, sizeof name, "v.blk.%d." suffix ".weight", i);                \
-        if ((st = owl_load_mat(ld, dst, name, cols, rows)) != OWL_OK)                \
-            return st;                                                               \
-        snprintf(name, sizeof name, "v.blk.%d." suffix ".bias", i);                  \
-        if ((st = owl_load_vec(ld, bias, name, rows, 1)) != OWL_OK)                  \
-            return st;                                                               \
-    } while (0)
-#define LN(w, b, suffix)                                                             \
-    do {                                                                             \
-        snprintf(name, sizeof name, "v.blk.%d." suffix ".weight", i);                \
-        if ((st = owl_load_vec(ld, w, name, D, 1)) != OWL_OK)                        \
-            return st;                                                               \
-        snprintf(name, sizeof name, "v.blk.%d." suffix ".bias", i);                  \
-        if ((st = owl_load_vec(ld, b, name, D, 1)) != OWL_OK)                        \
-            return st;                                                               \
-    } while (0)
-        LN(&L->ln1_w, &L->ln1_b, "ln1");
-        MAT(&L->qkv, &L->qkv_b, "attn_qkv", D, 3 * D);
-        MAT(&L->out, &L->out_b, "attn_out", D, D);
-        LN(&L->ln2_w, &L->ln2_b, "ln2");
-        MAT(&L->up, &L->up_b, "ffn_up", D, v->ffn);
-        MAT(&L->down, &L->down_b, "ffn_down", v->ffn, D);
-#undef MAT
-#undef LN
+        if ((st = owl_load_layer_norm(ld, &L->ln1_w, &L->ln1_b, "v.blk", i, "ln1", D)) ||
+            (st = owl_load_layer_mat(ld, &L->qkv, &L->qkv_b, "v.blk", i, "attn_qkv", D, 3 * D)) ||
+            (st = owl_load_layer_mat(ld, &L->out, &L->out_b, "v.blk", i, "attn_out", D, D)) ||
+            (st = owl_load_layer_norm(ld, &L->ln2_w, &L->ln2_b, "v.blk", i, "ln2", D)) ||
+            (st = owl_load_layer_mat(ld, &L->up, &L->up_b, "v.blk", i, "ffn_up", D, v->ffn)) ||
+            (st = owl_load_layer_mat(ld, &L->down, &L->down_b, "v.blk", i, "ffn_down", v->ffn, D)))
+            return st;
     }
     return OWL_OK;
-}
-
-/* ---------------------------------------------------------------- scratch */
-
-/* Carve the image-phase buffers from base (NULL: just count). Returns floats used. */
-static int64_t carve(const owl_model *m, float *base, owl_img_scratch *is)
-{
-    const owl_vit *v = &m->vit;
-    const owl_abs *a = &m->abs;
-    const int64_t T = v->n_tok, D = v->hidden, Q = a->n_queries, Da = a->hidden;
-    int64_t off = 0;
-#define TAKE(field, n)                                 \
-    do {                                               \
-        if (base)                                      \
-            is->field = base + off;                    \
-        off += ((int64_t)(n) + 15) & ~(int64_t)15;     \
-    } while (0)
-    TAKE(x, T * D);
-    TAKE(xn, T * D);
-    TAKE(qkv, T * 3 * D);
-    TAKE(q, T * D);
-    TAKE(k, T * D);
-    TAKE(v, T * D);
-    TAKE(att, T * D);
-    TAKE(ffn, T * v->ffn);
-    TAKE(patches, (T - 1) * v->channels * v->patch * v->patch);
-    TAKE(ax, Q * Da);
-    TAKE(ah, Q * Da);
-    TAKE(ac, (Q + T) * Da);
-    TAKE(acp, (Q + T) * Da);
-    TAKE(ak, (Q + T) * Da);
-    TAKE(av, (Q + T) * Da);
-    TAKE(aq, Q * Da);
-    TAKE(aatt, Q * Da);
-    TAKE(af1, Q * a->ffn);
-    TAKE(af2, Q * a->ffn);
-#undef TAKE
-    return off;
-}
-
-int64_t owl_img_scratch_floats(const owl_model *m)
-{
-    return m->has_vision ? carve(m, NULL, NULL) : 0;
-}
-
-void owl_img_scratch_carve(const owl_model *m, float *base, owl_img_scratch *is)
-{
-    carve(m, base, is);
 }
 
 /* ---------------------------------------------------------------- forward */

@@ -1,0 +1,18 @@
+/* common.h - helpers every forward pass of src/model/ uses (common.c): a
+ * weight matrix times rows of activations on the session's pool and scratch,
+ * layernorm over rows, and the debugging tap. They call only the kernels. */
+#ifndef OWL_MODEL_COMMON_H
+#define OWL_MODEL_COMMON_H
+
+#include "model.h"
+
+/* Y (n, W.rows) = X (n, W.cols) W^T (+ bias per row when b != NULL). */
+void owl_model_matmul(owl_session *s, const owl_mat *W, const float *b, const float *X,
+                      int64_t n, float *Y);
+/* y[i][:] = layernorm(x[i][:]) for n rows of width w. */
+void owl_model_layernorm_rows(float *y, const float *x, const float *w, const float *b, int64_t n,
+                              int64_t width, float eps);
+/* Hand the activation x (rows, cols) to the session's tap, if any, as name. */
+void owl_model_tap(owl_session *s, const char *name, const float *x, int64_t rows, int64_t cols);
+
+#endif
