@@ -108,7 +108,7 @@ void owl_abs_forward(owl_session *s, float *out)
     const owl_abs *a = &s->m->abs;
     const owl_img_scratch *b = &s->is;
     const int64_t Q = a->n_queries, T = s->m->vit.n_tok, D = a->hidden, F = a->ffn;
-    const int64_t H = a->n_heads, hd = D / H, C = Q + T, dl = s->m->llm.d;
+    const int64_t H = a->n_heads, C = Q + T, dl = s->m->llm.d;
     const float *V = b->x; /* vision output */
 
     memcpy(b->ax, a->query, sizeof(float) * (size_t)(Q * D));
@@ -124,12 +124,7 @@ void owl_abs_forward(owl_session *s, float *out)
         owl_model_matmul(s, &L->q, L->q_b, b->acp, Q, b->aq);
         owl_model_matmul(s, &L->k, L->k_b, b->acp, C, b->ak);
         owl_model_matmul(s, &L->v, L->v_b, b->ac, C, b->av);
-        owl_attn_args aa = {
-            .q = b->aq, .q_stride = D, .k = b->ak, .v = b->av, .kv_type = OWL_TYPE_F32, .kv_stride = D,
-            .n_q = Q, .n_kv = C, .n_heads = (int)H, .n_kv_heads = (int)H, .head_dim = (int)hd,
-            .scale = 1.0f / sqrtf((float)hd), .causal = 0, .q_pos0 = 0, .out = b->aatt,
-            .out_stride = D};
-        owl_attention(s->pool, &aa, s->att_scratch);
+        owl_model_attention_f32(s, b->aq, b->ak, b->av, Q, C, D, H, b->aatt);
         owl_model_matmul(s, &L->out, L->out_b, b->aatt, Q, b->aq);
         owl_add(b->ah, b->ah, b->aq, Q * D); /* Y */
         owl_model_layernorm_rows(b->aq, b->ah, L->norm2_w, L->norm2_b, Q, D, NORM_EPS);

@@ -1,4 +1,6 @@
 /* common.c - helpers every forward pass of src/model/ uses (see common.h). */
+#include <math.h>
+
 #include "common.h"
 
 void owl_model_matmul(owl_session *s, const owl_mat *W, const float *b, const float *X, int64_t n,
@@ -9,6 +11,18 @@ void owl_model_matmul(owl_session *s, const owl_mat *W, const float *b, const fl
     if (b)
         for (int64_t t = 0; t < n; t++)
             owl_add(Y + t * W->rows, Y + t * W->rows, b, W->rows);
+}
+
+void owl_model_attention_f32(owl_session *s, const float *q, const float *k, const float *v,
+                             int64_t n_q, int64_t n_kv, int64_t D, int64_t n_heads, float *out)
+{
+    const int64_t hd = D / n_heads;
+    owl_attn_args aa = {
+        .q = q, .q_stride = D, .k = k, .v = v, .kv_type = OWL_TYPE_F32, .kv_stride = D,
+        .n_q = n_q, .n_kv = n_kv, .n_heads = (int)n_heads, .n_kv_heads = (int)n_heads,
+        .head_dim = (int)hd, .scale = 1.0f / sqrtf((float)hd), .causal = 0, .q_pos0 = 0,
+        .out = out, .out_stride = D};
+    owl_attention(s->pool, &aa, s->att_scratch);
 }
 
 void owl_model_layernorm_rows(float *y, const float *x, const float *w, const float *b, int64_t n,

@@ -1,6 +1,6 @@
 /* common.h - helpers every forward pass of src/model/ uses (common.c): a
  * weight matrix times rows of activations on the session's pool and scratch,
- * layernorm over rows, and the debugging tap. They call only the kernels. */
+ * unmasked f32 attention, layernorm over rows, and the debugging tap. They call only the kernels. */
 #ifndef OWL_MODEL_COMMON_H
 #define OWL_MODEL_COMMON_H
 
@@ -9,6 +9,11 @@
 /* Y (n, W.rows) = X (n, W.cols) W^T (+ bias per row when b != NULL). */
 void owl_model_matmul(owl_session *s, const owl_mat *W, const float *b, const float *X,
                       int64_t n, float *Y);
+/* out (n_q, D) = softmax(q k^T / sqrt(D / n_heads)) v per head, no mask: q (n_q, D),
+ * k and v (n_kv, D) f32, heads side by side (h * head_dim + d); the vision
+ * tower's and the abstractor's attention. */
+void owl_model_attention_f32(owl_session *s, const float *q, const float *k, const float *v,
+                             int64_t n_q, int64_t n_kv, int64_t D, int64_t n_heads, float *out);
 /* y[i][:] = layernorm(x[i][:]) for n rows of width w. */
 void owl_model_layernorm_rows(float *y, const float *x, const float *w, const float *b, int64_t n,
                               int64_t width, float eps);

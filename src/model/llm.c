@@ -28,23 +28,14 @@ owl_status owl_llm_load(owl_loader *ld, owl_llm *l, int arch, int lb, int *layer
     uint32_t u;
     owl_status st;
 
-#define REQ_U32(field, name)                                                               \
-    do {                                                                                   \
-        snprintf(key, sizeof key, "%s." name, a);                                          \
-        st = owl_gguf_get_u32(g, key, &u, err);                                            \
-        if (st == OWL_E_NOTFOUND)                                                          \
-            return owl_err_set(err, st, "%s: missing", key);                               \
-        if (st != OWL_OK)                                                                  \
-            return st;                                                                     \
-        if (u == 0 || u > (1u << 20))                                                      \
-            return owl_err_set(err, OWL_E_FORMAT, "%s: %u out of range", key, (unsigned)u); \
-        l->field = u;                                                                      \
-    } while (0)
-
-    REQ_U32(d, "embedding_length");
-    REQ_U32(n_layers, "block_count");
-    REQ_U32(n_heads, "attention.head_count");
-    REQ_U32(ffn, "feed_forward_length");
+    const char *req[] = {"embedding_length", "block_count", "attention.head_count",
+                         "feed_forward_length"};
+    int64_t *dst[] = {&l->d, &l->n_layers, &l->n_heads, &l->ffn};
+    for (int i = 0; i < 4; i++) {
+        snprintf(key, sizeof key, "%s.%s", a, req[i]);
+        if ((st = owl_load_u32(ld, key, dst[i])) != OWL_OK)
+            return st;
+    }
     snprintf(key, sizeof key, "%s.attention.head_count_kv", a);
     st = owl_gguf_get_u32(g, key, &u, err);
     if (st == OWL_E_NOTFOUND)
@@ -141,7 +132,6 @@ owl_status owl_llm_load(owl_loader *ld, owl_llm *l, int arch, int lb, int *layer
             return st;
     }
     return OWL_OK;
-#undef REQ_U32
 }
 
 /* ---------------------------------------------------------------- forward */
@@ -174,6 +164,14 @@ void *owl_llm_kv_plane(const owl_session *s, int layer, int which)
     return (char *)s->kv + idx * s->kv_layer_bytes;
 }
 
+/* y[t] = RMSNorm(x[t]; g[modality of row t]) for n rows of width d (NULL modality: text). */
+static void rmsnorm_rows(float *y, const float *x, const float *const g[2], const uint8_t *modality,
+                         int64_t n, int64_t d, float eps)
+{
+    for (int64_t t = 0; t < n; t++)
+        owl_rmsnorm(y + t * d, x + t * d, g[modality ? modality[t] : 0], d, eps);
+}
+
 /* Row runs of equal modality: [a, b) with modality mod; returns b. */
 static int64_t run_end(const uint8_t *modality, int64_t a, int64_t n)
 {
@@ -196,9 +194,7 @@ void owl_llm_layers(owl_session *s, int l0, int l1, float *x, int64_t n, int64_t
     for (int li = l0; li < l1; li++) {
         const owl_llm_layer *L = &l->layers[li];
         /* attention block */
-        for (int64_t t = 0; t < n; t++)
-            owl_rmsnorm(b->xn + t * d, x + t * d, L->attn_norm[modality ? modality[t] : 0], d,
-                        l->rms_eps);
+        rmsnorm_rows(b->xn, x, L->attn_norm, modality, n, d, l->rms_eps);
         owl_model_matmul(s, &L->q, NULL, b->xn, n, b->q);
         for (int64_t a = 0, e; a < n; a = e) {
             e = run_end(modality, a, n);
@@ -222,9 +218,7 @@ void owl_llm_layers(owl_session *s, int l0, int l1, float *x, int64_t n, int64_t
         owl_model_matmul(s, &L->o, NULL, b->att, n, b->tmp);
         owl_add(x, x, b->tmp, n * d);
         /* MLP block */
-        for (int64_t t = 0; t < n; t++)
-            owl_rmsnorm(b->xn + t * d, x + t * d, L->ffn_norm[modality ? modality[t] : 0], d,
-                        l->rms_eps);
+        rmsnorm_rows(b->xn, x, L->ffn_norm, modality, n, d, l->rms_eps);
         owl_model_matmul(s, &L->gate, NULL, b->xn, n, b->g);
         owl_model_matmul(s, &L->up, NULL, b->xn, n, b->u);
         owl_swiglu(b->g, b->g, b->u, n * ffn);

@@ -9,7 +9,6 @@
  *   x += Wout softmax(q k^T / sqrt(hd)) v + bout  (no mask, heads concatenated h*hd + d)
  *   x += W2 QuickGELU(W1 LN2(x) + b1) + b2
  * out = post-LN(x) over all 1+G^2 tokens. All LNs use the metadata eps. */
-#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -105,12 +104,7 @@ void owl_vit_forward(owl_session *s, const float *pixels)
                 memcpy(b->k + t * D + h * hd, src + hd, sizeof(float) * (size_t)hd);
                 memcpy(b->v + t * D + h * hd, src + 2 * hd, sizeof(float) * (size_t)hd);
             }
-        owl_attn_args aa = {
-            .q = b->q, .q_stride = D, .k = b->k, .v = b->v, .kv_type = OWL_TYPE_F32, .kv_stride = D,
-            .n_q = T, .n_kv = T, .n_heads = (int)H, .n_kv_heads = (int)H, .head_dim = (int)hd,
-            .scale = 1.0f / sqrtf((float)hd), .causal = 0, .q_pos0 = 0, .out = b->att,
-            .out_stride = D};
-        owl_attention(s->pool, &aa, s->att_scratch);
+        owl_model_attention_f32(s, b->q, b->k, b->v, T, T, D, H, b->att);
         owl_model_matmul(s, &L->out, L->out_b, b->att, T, b->xn);
         owl_add(b->x, b->x, b->xn, T * D);
         owl_model_layernorm_rows(b->xn, b->x, L->ln2_w, L->ln2_b, T, D, v->eps);
