@@ -1,4 +1,4 @@
-/* fuzz_model.c - libFuzzer target for owl_model_load_buffer (src/model/load.c,
+/* fuzz_model.c - libFuzzer target for owl_model_load_buffer (src/model/load.c, weights.c,
  * llm.c, vision.c, abstractor.c): GGUF metadata and tensor shapes -> a model.
  *
  * Each input (a GGUF file) is loaded three ways: whole; with no_vision,
