@@ -41,33 +41,46 @@ root=${1:-$(cd "$(dirname "$0")/.." && pwd)}
 allow_file=${2:-$root/scripts/include_allowlist.txt}
 cd "$root" || { echo "check_includes: cannot enter $root" >&2; exit 2; }
 
-# The module a repository-relative path belongs to ("" when outside the checked tree).
+# MOD = the module a repository-relative path belongs to ("" when outside the checked tree).
 module_of() {
     case $1 in
-        src/owlet.h) echo src/owlet.h ;;
-        src/*/*) local m=${1#src/}; echo "src/${m%%/*}" ;;
-        src/*) echo "src/?" ;;
-        wasm_glue/*) echo wasm_glue ;;
-        weights_tool/*) echo weights_tool ;;
-        *) echo "" ;;
+        src/owlet.h) MOD=src/owlet.h ;;
+        src/*/*) MOD=${1#src/}; MOD=src/${MOD%%/*} ;;
+        src/*) MOD="src/?" ;;
+        wasm_glue/*) MOD=wasm_glue ;;
+        weights_tool/*) MOD=weights_tool ;;
+        *) MOD="" ;;
     esac
 }
 
-# What a module may include: modules, or single files (a path with a dot).
+# RULES = what a module may include: modules, or single files (a path with a dot).
 allowed_for() {
     case $1 in
-        src/kernels) echo "src/kernels" ;;
-        src/core) echo "src/core src/kernels" ;;
-        src/image) echo "src/image src/core src/kernels src/owlet.h" ;;
-        src/text) echo "src/text src/core src/kernels src/owlet.h" ;;
-        src/model) echo "src/model src/core src/kernels src/owlet.h src/text/sampler.h" ;;
-        src/chat) echo "src/chat src/model src/text src/image src/core src/kernels src/owlet.h" ;;
-        src/owlet.h) echo "src/core src/kernels src/model src/text src/image" ;;
-        src/cli) echo "src/owlet.h" ;;
-        wasm_glue) echo "src/owlet.h" ;;
-        weights_tool) echo "weights_tool src/core src/kernels src/text src/owlet.h" ;;
+        src/kernels) RULES="src/kernels" ;;
+        src/core) RULES="src/core src/kernels" ;;
+        src/image) RULES="src/image src/core src/kernels src/owlet.h" ;;
+        src/text) RULES="src/text src/core src/kernels src/owlet.h" ;;
+        src/model) RULES="src/model src/core src/kernels src/owlet.h src/text/sampler.h" ;;
+        src/chat) RULES="src/chat src/model src/text src/image src/core src/kernels src/owlet.h" ;;
+        src/owlet.h) RULES="src/core src/kernels src/model src/text src/image" ;;
+        src/cli) RULES="src/owlet.h" ;;
+        wasm_glue) RULES="src/owlet.h" ;;
+        weights_tool) RULES="weights_tool src/core src/kernels src/text src/owlet.h" ;;
         *) return 1 ;;
     esac
+}
+
+# NORM = path with "." and ".." folded away (a leading ".." stays).
+normalize() {
+    local IFS=/ part out=()
+    for part in $1; do
+        case $part in
+            ""|.) ;;
+            ..) if [ ${#out[@]} -gt 0 ] && [ "${out[-1]}" != .. ]; then unset 'out[-1]'; else out+=(..); fi ;;
+            *) out+=("$part") ;;
+        esac
+    done
+    NORM="${out[*]}"
 }
 
 declare -A allowlisted=() used=()
@@ -93,33 +106,42 @@ if [ -f "$allow_file" ]; then
 fi
 
 files=$(find src wasm_glue weights_tool -type f \( -name '*.c' -o -name '*.h' \) 2>/dev/null | sort)
-for f in $files; do
-    mod=$(module_of "$f")
-    if ! rules=$(allowed_for "$mod"); then
-        err "$f: no layering rule for module $mod (add its row to scripts/check_includes.sh)"
+declare -A no_rule=()
+# every quoted include at once: FILE:LINE:PATH
+while IFS=: read -r f ln inc; do
+    [ -z "$f" ] && continue
+    module_of "$f"; mod=$MOD
+    if ! allowed_for "$mod"; then
+        [ -z "${no_rule[$mod]+x}" ] && err "$f: no layering rule for module $mod (add its row to scripts/check_includes.sh)"
+        no_rule[$mod]=1
         continue
     fi
-    dir=$(dirname "$f")
-    while IFS=: read -r ln inc; do
-        [ -z "$ln" ] && continue
-        target=$(realpath -m --relative-to=. "$dir/$inc")
-        if [ ! -f "$target" ]; then
-            err "$f:$ln: #include \"$inc\": no such file ($target)"
-            continue
-        fi
-        tmod=$(module_of "$target")
-        ok=0
-        for r in $rules; do
-            if [ "$r" = "$tmod" ] || [ "$r" = "$target" ]; then ok=1; break; fi
-        done
-        [ $ok = 1 ] && continue
-        if [ -n "${allowlisted["$f $target"]+x}" ]; then
-            used["$f $target"]=1
-            continue
-        fi
-        err "$f:$ln: includes $target (${tmod:-outside the library}); $mod may include only: $rules"
-    done < <(grep -n -E '^[[:space:]]*#[[:space:]]*include[[:space:]]*"' "$f" |
-             sed -E 's/^([0-9]+):[^"]*"([^"]*)".*/\1:\2/')
+    normalize "${f%/*}/$inc"; target=$NORM
+    if [ ! -f "$target" ]; then
+        err "$f:$ln: #include \"$inc\": no such file ($target)"
+        continue
+    fi
+    module_of "$target"; tmod=$MOD
+    ok=0
+    for r in $RULES; do
+        if [ "$r" = "$tmod" ] || [ "$r" = "$target" ]; then ok=1; break; fi
+    done
+    [ $ok = 1 ] && continue
+    if [ -n "${allowlisted["$f $target"]+x}" ]; then
+        used["$f $target"]=1
+        continue
+    fi
+    err "$f:$ln: includes $target (${tmod:-outside the library}); $mod may include only: $RULES"
+done < <([ -n "$files" ] && grep -n -H -E '^[[:space:]]*#[[:space:]]*include[[:space:]]*"' $files |
+         sed -E 's/^([^:]*):([0-9]+):[^"]*"([^"]*)".*/\1:\2:\3/')
+
+# a file of a module without a row fails even when it includes nothing
+for f in $files; do
+    module_of "$f"
+    if ! allowed_for "$MOD" && [ -z "${no_rule[$MOD]+x}" ]; then
+        err "$f: no layering rule for module $MOD (add its row to scripts/check_includes.sh)"
+        no_rule[$MOD]=1
+    fi
 done
 
 for k in "${!allowlisted[@]}"; do
