@@ -18,11 +18,10 @@
 
 /* ---------------------------------------------------------------- loading */
 
-owl_status owl_llm_load(owl_loader *ld, owl_llm *l, int arch, int lb, int *layer_end,
-                        int need_embed, int need_head)
+/* Hyperparameters under "<a>." (a = mplug-owl2 or llama), checked. */
+static owl_status load_hparams(owl_loader *ld, owl_llm *l, const char *a)
 {
     owl_err *err = ld->err;
-    const char *a = arch == OWL_ARCH_OWL2 ? "mplug-owl2" : "llama";
     const owl_gguf *g = ld->gguf;
     char key[128];
     uint32_t u;
@@ -70,6 +69,48 @@ owl_status owl_llm_load(owl_loader *ld, owl_llm *l, int arch, int lb, int *layer
                            a, (long long)l->d, (long long)l->n_heads);
     l->head_dim = l->d / l->n_heads;
     l->kv_dim = l->head_dim * l->n_kv_heads;
+    return OWL_OK;
+}
+
+/* Tensors of decoder layer i (blk.i.*); the _img twins when multiway, else
+ * the text copies stand in for them. */
+static owl_status load_layer(owl_loader *ld, owl_llm *l, int i)
+{
+    owl_llm_layer *L = &l->layers[i];
+    owl_status st;
+    if ((st = owl_load_layer_norm(ld, &L->attn_norm[0], NULL, "blk", i, "attn_norm", l->d)) ||
+        (st = owl_load_layer_norm(ld, &L->ffn_norm[0], NULL, "blk", i, "ffn_norm", l->d)) ||
+        (st = owl_load_layer_mat(ld, &L->q, NULL, "blk", i, "attn_q", l->d, l->d)) ||
+        (st = owl_load_layer_mat(ld, &L->k[0], NULL, "blk", i, "attn_k", l->d, l->kv_dim)) ||
+        (st = owl_load_layer_mat(ld, &L->v[0], NULL, "blk", i, "attn_v", l->d, l->kv_dim)) ||
+        (st = owl_load_layer_mat(ld, &L->o, NULL, "blk", i, "attn_output", l->d, l->d)) ||
+        (st = owl_load_layer_mat(ld, &L->gate, NULL, "blk", i, "ffn_gate", l->d, l->ffn)) ||
+        (st = owl_load_layer_mat(ld, &L->up, NULL, "blk", i, "ffn_up", l->d, l->ffn)) ||
+        (st = owl_load_layer_mat(ld, &L->down, NULL, "blk", i, "ffn_down", l->ffn, l->d)))
+        return st;
+    if (l->multiway) {
+        if ((st = owl_load_layer_norm(ld, &L->attn_norm[1], NULL, "blk", i, "attn_norm_img", l->d)) ||
+            (st = owl_load_layer_norm(ld, &L->ffn_norm[1], NULL, "blk", i, "ffn_norm_img", l->d)) ||
+            (st = owl_load_layer_mat(ld, &L->k[1], NULL, "blk", i, "attn_k_img", l->d, l->kv_dim)) ||
+            (st = owl_load_layer_mat(ld, &L->v[1], NULL, "blk", i, "attn_v_img", l->d, l->kv_dim)))
+            return st;
+    } else {
+        L->attn_norm[1] = L->attn_norm[0];
+        L->ffn_norm[1] = L->ffn_norm[0];
+        L->k[1] = L->k[0];
+        L->v[1] = L->v[0];
+    }
+    return OWL_OK;
+}
+
+owl_status owl_llm_load(owl_loader *ld, owl_llm *l, int arch, int lb, int *layer_end,
+                        int need_embed, int need_head)
+{
+    owl_err *err = ld->err;
+    const owl_gguf *g = ld->gguf;
+    owl_status st = load_hparams(ld, l, arch == OWL_ARCH_OWL2 ? "mplug-owl2" : "llama");
+    if (st != OWL_OK)
+        return st;
     int le = *layer_end ? *layer_end : (int)l->n_layers;
     if (lb < 0 || lb > le || le > l->n_layers)
         return owl_err_set(err, OWL_E_INVALID, "layer range [%d, %d) outside 0..%lld", lb, le,
@@ -96,31 +137,9 @@ owl_status owl_llm_load(owl_loader *ld, owl_llm *l, int arch, int lb, int *layer
 
     if (need_embed && (st = owl_load_mat(ld, &l->tok_embd, "token_embd.weight", l->d, l->n_vocab)))
         return st;
-    for (int i = lb; i < le; i++) {
-        owl_llm_layer *L = &l->layers[i];
-        if ((st = owl_load_layer_norm(ld, &L->attn_norm[0], NULL, "blk", i, "attn_norm", l->d)) ||
-            (st = owl_load_layer_norm(ld, &L->ffn_norm[0], NULL, "blk", i, "ffn_norm", l->d)) ||
-            (st = owl_load_layer_mat(ld, &L->q, NULL, "blk", i, "attn_q", l->d, l->d)) ||
-            (st = owl_load_layer_mat(ld, &L->k[0], NULL, "blk", i, "attn_k", l->d, l->kv_dim)) ||
-            (st = owl_load_layer_mat(ld, &L->v[0], NULL, "blk", i, "attn_v", l->d, l->kv_dim)) ||
-            (st = owl_load_layer_mat(ld, &L->o, NULL, "blk", i, "attn_output", l->d, l->d)) ||
-            (st = owl_load_layer_mat(ld, &L->gate, NULL, "blk", i, "ffn_gate", l->d, l->ffn)) ||
-            (st = owl_load_layer_mat(ld, &L->up, NULL, "blk", i, "ffn_up", l->d, l->ffn)) ||
-            (st = owl_load_layer_mat(ld, &L->down, NULL, "blk", i, "ffn_down", l->ffn, l->d)))
+    for (int i = lb; i < le; i++)
+        if ((st = load_layer(ld, l, i)) != OWL_OK)
             return st;
-        if (l->multiway) {
-            if ((st = owl_load_layer_norm(ld, &L->attn_norm[1], NULL, "blk", i, "attn_norm_img", l->d)) ||
-                (st = owl_load_layer_norm(ld, &L->ffn_norm[1], NULL, "blk", i, "ffn_norm_img", l->d)) ||
-                (st = owl_load_layer_mat(ld, &L->k[1], NULL, "blk", i, "attn_k_img", l->d, l->kv_dim)) ||
-                (st = owl_load_layer_mat(ld, &L->v[1], NULL, "blk", i, "attn_v_img", l->d, l->kv_dim)))
-                return st;
-        } else {
-            L->attn_norm[1] = L->attn_norm[0];
-            L->ffn_norm[1] = L->ffn_norm[0];
-            L->k[1] = L->k[0];
-            L->v[1] = L->v[0];
-        }
-    }
     if (need_head) {
         if ((st = owl_load_vec(ld, &l->out_norm, "output_norm.weight", l->d, 1)))
             return st;

@@ -128,85 +128,39 @@ void owl_session_free(owl_session *s)
     free(s);
 }
 
-owl_status owl_session_init(const owl_model *m, const owl_session_opts *opts, owl_session **out,
-                            owl_err *err)
+/* Options resolved against the model: n_ctx, n_batch, threads (errors named). */
+static owl_status resolve_opts(const owl_model *m, const owl_session_opts *o, int64_t *n_ctx_out,
+                               int64_t *nb_out, int *nth_out, owl_err *err)
 {
-    if (!out || !m)
-        return owl_err_set(err, OWL_E_INVALID, "owl_session_init: NULL argument");
-    *out = NULL;
-    owl_session_opts o = opts ? *opts : owl_session_opts_default();
     const owl_llm *l = &m->llm;
-    if (o.kv_type != OWL_TYPE_F16 && o.kv_type != OWL_TYPE_F32)
+    if (o->kv_type != OWL_TYPE_F16 && o->kv_type != OWL_TYPE_F32)
         return owl_err_set(err, OWL_E_INVALID, "session: kv_type %d, want f16 (1) or f32 (0)",
-                           (int)o.kv_type);
-    int64_t n_ctx = o.n_ctx;
+                           (int)o->kv_type);
+    int64_t n_ctx = o->n_ctx;
     if (n_ctx == 0)
         n_ctx = l->n_ctx_train < 2048 ? l->n_ctx_train : 2048;
     if (n_ctx < 1 || n_ctx > l->n_ctx_train)
         return owl_err_set(err, OWL_E_INVALID, "session: n_ctx %lld outside 1..%lld (context_length)",
-                           (long long)o.n_ctx, (long long)l->n_ctx_train);
-    int64_t nb = o.n_batch ? o.n_batch : 256;
+                           (long long)o->n_ctx, (long long)l->n_ctx_train);
+    int64_t nb = o->n_batch ? o->n_batch : 256;
     if (nb < 1)
-        return owl_err_set(err, OWL_E_INVALID, "session: n_batch %lld < 1", (long long)o.n_batch);
+        return owl_err_set(err, OWL_E_INVALID, "session: n_batch %lld < 1", (long long)o->n_batch);
     if (nb > n_ctx)
         nb = n_ctx;
-    int nth = o.n_threads < 1 ? 1 : o.n_threads;
+    int nth = o->n_threads < 1 ? 1 : o->n_threads;
     if (nth > 256)
         return owl_err_set(err, OWL_E_INVALID, "session: n_threads %d > 256", nth);
+    *n_ctx_out = n_ctx;
+    *nb_out = nb;
+    *nth_out = nth;
+    return OWL_OK;
+}
 
-    owl_session *s = calloc(1, sizeof *s);
-    if (!s)
-        return owl_err_set(err, OWL_E_NOMEM, "session: out of memory");
-    s->m = m;
-    s->kv_type = o.kv_type;
-    s->n_ctx = n_ctx;
-    s->n_batch = nb;
-    s->tap = o.tap;
-    s->tap_user = o.tap_user;
-    atomic_store(&s->cancel, 0);
-    if (nth > 1) {
-        s->pool = owl_pool_init(nth);
-        if (!s->pool) {
-            free(s);
-            return owl_err_set(err, OWL_E_NOMEM, "session: cannot start %d threads", nth);
-        }
-    }
-    s->n_threads = owl_pool_size(s->pool) > 0 ? owl_pool_size(s->pool) : 1;
-
-    /* KV cache: layers held x {K, V} x n_ctx x kv_dim */
-    const uint64_t elt = o.kv_type == OWL_TYPE_F16 ? 2 : 4;
-    const uint64_t nl = (uint64_t)(m->opts.layer_end - m->opts.layer_begin);
-    uint64_t plane = mul_u64(mul_u64((uint64_t)n_ctx, (uint64_t)l->kv_dim), elt);
-    uint64_t kv_bytes = mul_u64(mul_u64(plane, nl), 2);
-    /* LLM batch buffers (floats): xn q att tmp hidden (d), k v (kv_dim), g u (ffn); logits */
-    uint64_t row = 5 * (uint64_t)l->d + 2 * (uint64_t)l->kv_dim + 2 * (uint64_t)l->ffn;
-    uint64_t llm_f = mul_u64(row, (uint64_t)nb) + (uint64_t)l->n_vocab + 64 * 12;
-    uint64_t img_f = m->has_vision ? (uint64_t)img_scratch(m, NULL, NULL) : 0;
-    uint64_t mm_b = matmul_scratch(m, nb);
-    int64_t max_kv = n_ctx;
-    if (m->has_vision && m->abs.n_queries + m->vit.n_tok > max_kv)
-        max_kv = m->abs.n_queries + m->vit.n_tok;
-    uint64_t att_b = owl_attention_scratch_size(max_kv, s->n_threads);
-    /* 15 pieces below, each rounded up to 64 bytes */
-    uint64_t arena = mul_u64(llm_f + img_f, 4);
-    if (arena)
-        arena += 15 * 64 + (uint64_t)nb + mm_b + att_b + 4 * (uint64_t)n_ctx;
-    if (plane == 0 || kv_bytes == 0 || arena == 0 || mm_b == SIZE_MAX || att_b == SIZE_MAX ||
-        kv_bytes > SIZE_MAX || arena > SIZE_MAX || arena < mm_b || arena < att_b) {
-        owl_session_free(s);
-        return owl_err_set(err, OWL_E_NOMEM, "session: sizes overflow (n_ctx %lld, n_batch %lld)",
-                           (long long)n_ctx, (long long)nb);
-    }
-    s->kv_layer_bytes = (size_t)plane;
-    s->kv = calloc(1, (size_t)kv_bytes);
-    s->arena = calloc(1, (size_t)arena);
-    if (!s->kv || !s->arena) {
-        owl_session_free(s);
-        return owl_err_set(err, OWL_E_NOMEM, "session: cannot allocate %llu bytes of KV cache + %llu of scratch",
-                           (unsigned long long)kv_bytes, (unsigned long long)arena);
-    }
-    s->arena_size = (size_t)arena;
-    /* carve */
+/* Point the session's buffers into its arena, in the order sized by alloc_buffers. */
+static void carve_arena(owl_session *s, uint64_t img_f, uint64_t mm_b, uint64_t att_b)
+{
+    const owl_llm *l = &s->m->llm;
+    const int64_t nb = s->n_batch;
     size_t off = 0;
 #define TAKE(ptr, bytes)                                              \
     do {                                                              \
@@ -228,11 +182,86 @@ owl_status owl_session_init(const owl_model *m, const owl_session_opts *opts, ow
     TAKE(s->mod, nb);
     TAKE(s->mm_scratch, mm_b);
     TAKE(s->att_scratch, att_b);
-    TAKE(s->history, 4 * n_ctx);
+    TAKE(s->history, 4 * s->n_ctx);
 #undef TAKE
     OWL_ASSERT(off <= s->arena_size);
-    if (m->has_vision)
-        img_scratch(m, img, &s->is);
+    if (s->m->has_vision)
+        img_scratch(s->m, img, &s->is);
+}
+
+/* Size (overflow-checked), allocate and carve the KV cache and the arena. */
+static owl_status alloc_buffers(owl_session *s, owl_err *err)
+{
+    const owl_model *m = s->m;
+    const owl_llm *l = &m->llm;
+    const int64_t n_ctx = s->n_ctx, nb = s->n_batch;
+    /* KV cache: layers held x {K, V} x n_ctx x kv_dim */
+    const uint64_t elt = s->kv_type == OWL_TYPE_F16 ? 2 : 4;
+    const uint64_t nl = (uint64_t)(m->opts.layer_end - m->opts.layer_begin);
+    uint64_t plane = mul_u64(mul_u64((uint64_t)n_ctx, (uint64_t)l->kv_dim), elt);
+    uint64_t kv_bytes = mul_u64(mul_u64(plane, nl), 2);
+    /* LLM batch buffers (floats): xn q att tmp hidden (d), k v (kv_dim), g u (ffn); logits */
+    uint64_t row = 5 * (uint64_t)l->d + 2 * (uint64_t)l->kv_dim + 2 * (uint64_t)l->ffn;
+    uint64_t llm_f = mul_u64(row, (uint64_t)nb) + (uint64_t)l->n_vocab + 64 * 12;
+    uint64_t img_f = m->has_vision ? (uint64_t)img_scratch(m, NULL, NULL) : 0;
+    uint64_t mm_b = matmul_scratch(m, nb);
+    int64_t max_kv = n_ctx;
+    if (m->has_vision && m->abs.n_queries + m->vit.n_tok > max_kv)
+        max_kv = m->abs.n_queries + m->vit.n_tok;
+    uint64_t att_b = owl_attention_scratch_size(max_kv, s->n_threads);
+    /* 15 pieces (carve_arena), each rounded up to 64 bytes */
+    uint64_t arena = mul_u64(llm_f + img_f, 4);
+    if (arena)
+        arena += 15 * 64 + (uint64_t)nb + mm_b + att_b + 4 * (uint64_t)n_ctx;
+    if (plane == 0 || kv_bytes == 0 || arena == 0 || mm_b == SIZE_MAX || att_b == SIZE_MAX ||
+        kv_bytes > SIZE_MAX || arena > SIZE_MAX || arena < mm_b || arena < att_b)
+        return owl_err_set(err, OWL_E_NOMEM, "session: sizes overflow (n_ctx %lld, n_batch %lld)",
+                           (long long)n_ctx, (long long)nb);
+    s->kv_layer_bytes = (size_t)plane;
+    s->kv = calloc(1, (size_t)kv_bytes);
+    s->arena = calloc(1, (size_t)arena);
+    if (!s->kv || !s->arena)
+        return owl_err_set(err, OWL_E_NOMEM, "session: cannot allocate %llu bytes of KV cache + %llu of scratch",
+                           (unsigned long long)kv_bytes, (unsigned long long)arena);
+    s->arena_size = (size_t)arena;
+    carve_arena(s, img_f, mm_b, att_b);
+    return OWL_OK;
+}
+
+owl_status owl_session_init(const owl_model *m, const owl_session_opts *opts, owl_session **out,
+                            owl_err *err)
+{
+    if (!out || !m)
+        return owl_err_set(err, OWL_E_INVALID, "owl_session_init: NULL argument");
+    *out = NULL;
+    owl_session_opts o = opts ? *opts : owl_session_opts_default();
+    int64_t n_ctx = 0, nb = 0;
+    int nth = 1;
+    owl_status st = resolve_opts(m, &o, &n_ctx, &nb, &nth, err);
+    if (st != OWL_OK)
+        return st;
+    owl_session *s = calloc(1, sizeof *s);
+    if (!s)
+        return owl_err_set(err, OWL_E_NOMEM, "session: out of memory");
+    s->m = m;
+    s->kv_type = o.kv_type;
+    s->n_ctx = n_ctx;
+    s->n_batch = nb;
+    s->tap = o.tap;
+    s->tap_user = o.tap_user;
+    atomic_store(&s->cancel, 0);
+    if (nth > 1) {
+        s->pool = owl_pool_init(nth);
+        if (!s->pool) {
+            free(s);
+            return owl_err_set(err, OWL_E_NOMEM, "session: cannot start %d threads", nth);
+        }
+    }
+    s->n_threads = owl_pool_size(s->pool) > 0 ? owl_pool_size(s->pool) : 1;
+    if ((st = alloc_buffers(s, err)) != OWL_OK) {
+        owl_session_free(s);
+        return st;
+    }
     *out = s;
     return OWL_OK;
 }
