@@ -79,7 +79,7 @@ function showEnvironment() {
     skipped: 'the multi-threading helper (service worker) is skipped for this visit (?sw=0)', unsupported: 'this browser has no service workers here',
     failed: 'the service worker could not isolate the page', unknown: '' }[state.isolation] || '';
   $('env-info').textContent = `WebAssembly SIMD: ${hasSimd() ? 'yes' : 'no'} · cross-origin isolated: ${th.isolated ? 'yes' : 'no'}` +
-    ` · threads: ${th.on ? 'yes' : 'no'} · cores: ${navigator.hardwareConcurrency || '?'}` +
+    ` · threads: ${th.on ? 'yes' : 'no'} · cores (as the browser reports them): ${navigator.hardwareConcurrency || '?'}` +
     ` · persistent storage: ${state.storage ? 'yes' : 'no'}`;
   if (th.why === 'isolation') {
     notice('This page is not cross-origin isolated, so the model runs on a single thread (slower)' +

@@ -121,7 +121,11 @@ class Page {
 class PlaywrightPage extends Page {
   constructor(page, ctx) {
     super('chromium');
-    this.p = page; this.ctx = ctx;
+    this.ctx = ctx;
+    this.watch(page);
+  }
+  watch(page) {
+    this.p = page;
     page.on('console', (m) => { if (m.type() === 'error') this.nativeErrors.push(`console: ${m.text()}`); });
     page.on('pageerror', (e) => this.nativeErrors.push(`pageerror: ${e.message}`));
   }
@@ -140,7 +144,7 @@ class PlaywrightPage extends Page {
       await Promise.race([cdp.send('Page.crash').catch(() => {}), sleep(3000)]);
     } catch { /* closed below */ }
     await this.p.close().catch(() => {});
-    this.p = await this.ctx.newPage();
+    this.watch(await this.ctx.newPage());
     return 'renderer crashed (DevTools Page.crash)';
   }
 }
