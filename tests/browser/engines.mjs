@@ -37,7 +37,12 @@ export const BINARIES = {
   chromium: '/usr/bin/chromium',
   firefox: '/usr/bin/firefox-esr',
   webkitDriver: '/usr/bin/WebKitWebDriver',
-  miniBrowser: '/usr/lib/x86_64-linux-gnu/webkit2gtk-4.1/MiniBrowser',
+  // in webkit2gtk-driver's library folder, /usr/lib/<multiarch triplet>/webkit2gtk-4.1/
+  miniBrowser: (() => {
+    const found = fs.readdirSync('/usr/lib').map((d) => path.join('/usr/lib', d, 'webkit2gtk-4.1/MiniBrowser'))
+      .find((f) => fs.existsSync(f));
+    return found || '/usr/lib/x86_64-linux-gnu/webkit2gtk-4.1/MiniBrowser';
+  })(),
 };
 
 /** Threads: the engine has SharedArrayBuffer in a cross-origin-isolated page (docs/BROWSERS.md). */
