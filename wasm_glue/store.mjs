@@ -155,8 +155,9 @@ function idbErrorText(e) {
 
 // Whether this browser session stores Blob values in IndexedDB. WebKit's automation
 // session (and likely Safari's private browsing) refuses them ("UnknownError: Error
-// preparing Blob/File data to be stored in object store"); after one refusal the
-// chunks of this page are stored as plain bytes, which every engine accepts.
+// preparing Blob/File data to be stored in object store"); after a refusal that the
+// same bytes as a Uint8Array got past, the chunks of this page are stored as plain
+// bytes, which every engine accepts.
 let idbTakesBlobs = typeof Blob === 'function';
 
 /** IndexedDB backend (browsers). Each record is written in its own transaction. */
@@ -199,16 +200,16 @@ export class IdbBackend {
   async get(key) { return this.tx('chunks', 'readonly', (s) => idbRequest(s.get(key))); }
   async put(key, rec) {
     const write = (bytes) => this.tx('chunks', 'readwrite', (s) => { s.put({ sha256: rec.sha256, bytes }, key); });
+    const b = rec.bytes; // a view's whole buffer would be cloned: store exactly its bytes
+    const plain = () => write(b.byteOffset === 0 && b.byteLength === b.buffer.byteLength ? b : b.slice());
     try {
-      if (idbTakesBlobs) {
-        try { await write(new Blob([rec.bytes])); return; } catch (e) {
-          if (isQuota(e)) throw e;
-          idbTakesBlobs = false; // refused (not for space): plain bytes from now on
-        }
+      if (!idbTakesBlobs) return await plain();
+      try { await write(new Blob([b])); } catch (e) {
+        if (isQuota(e)) throw e;
+        await plain(); // the Blob was refused, not for space: try the bytes themselves
+        idbTakesBlobs = false; // they were taken: plain bytes from now on
       }
-      const b = rec.bytes; // a view's whole buffer would be cloned: store exactly its bytes
-      await write(b.byteOffset === 0 && b.byteLength === b.buffer.byteLength ? b : b.slice());
-    } catch (e) { throw quotaError(e, rec.bytes.byteLength); }
+    } catch (e) { throw quotaError(e, b.byteLength); }
   }
   async delete(key) { await this.tx('chunks', 'readwrite', (s) => { s.delete(key); }); }
   async keys(prefix) {

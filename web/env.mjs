@@ -11,11 +11,6 @@ export function hasSimd() {
   try { return typeof WebAssembly === 'object' && WebAssembly.validate(SIMD_PROBE); } catch { return false; }
 }
 
-/** @returns {boolean} threads possible: cross-origin isolated with SharedArrayBuffer */
-export function hasThreads() {
-  return threadState().on;
-}
-
 /**
  * Whether the engine can use threads here, and why not. Isolation alone is not
  * enough: WebKitGTK reports crossOriginIsolated === true without having a
