@@ -179,7 +179,10 @@ build/wasm/owlet-bench-scalar.js: $(call objs,wasm-scalar,$(LIB_SRC) $(BENCH_SRC
 	@mkdir -p $(dir $@)
 	$(EMCC) -O3 -pthread $(BENCH_LINK) -o $@ $^
 
+# demo.test.mjs and faults.test.mjs run in Chromium, Firefox and WebKit (tests/browser/engines.mjs,
+# docs/BROWSERS.md); capabilities.mjs prints each engine's table and checks its threads.
 test-browser: native wasm
+	node tests/browser/capabilities.mjs
 	node tests/browser/run.mjs
 	node --test tests/browser/web.test.mjs tests/browser/web/units.test.mjs
 	node --test tests/browser/demo.test.mjs

@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
 # Installs what the build and tests need, and does nothing when it is all there.
 # Debian packages via apt-get (needs root, as on CI), npm packages via `npm ci`
-# from the committed package-lock.json.
+# from the committed package-lock.json. The browser tests use Debian's browsers
+# only (chromium, firefox-esr, webkit2gtk-driver's WebKitWebDriver + MiniBrowser,
+# xvfb for its X display); the npm drivers (playwright-core, puppeteer-core,
+# selenium-webdriver) never download one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_pkgs=()
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
 for p in emscripten clang libclang-rt-14-dev libstb-dev libsimde-dev python3-numpy python3-torch python3-sentencepiece \
-         python3-pil python3-skimage python3-jinja2 chromium nodejs; do
+         python3-pil python3-skimage python3-jinja2 chromium nodejs \
+         firefox-esr webkit2gtk-driver xvfb; do
   have_pkg "$p" || need_pkgs+=("$p")
 done
 

@@ -13,6 +13,7 @@
 // allocation in its wasm memory. See docs/API.md.
 
 import { OwletError, IdbBackend, MemoryBackend, cache, ensureChunks, fetchBytes, isBlob, loadManifest, sha256Hex } from './store.mjs';
+import { threadSupport } from './threads.mjs';
 
 export { OwletError, cache };
 
@@ -490,10 +491,9 @@ export class Owlet {
           'owlet-convert (its stage plan keeps every stage under 2000 MiB)');
     }
     await ensureChunks(manifest, { ...opts, backend });
-    const isolated = isBrowser ? globalThis.crossOriginIsolated === true : true;
-    const hw = (globalThis.navigator && navigator.hardwareConcurrency) || 4;
-    const wantThreads = Math.max(1, Math.min(64, Math.floor(opts.threads ?? Math.min(hw, 8))));
-    const threaded = isolated && !opts.singleThread && wantThreads > 1;
+    const ts = threadSupport(isBrowser); // threads need SharedArrayBuffer, not isolation alone (WebKitGTK)
+    const wantThreads = Math.max(1, Math.min(64, Math.floor(opts.threads ?? ts.defaultThreads)));
+    const threaded = ts.threaded && !opts.singleThread && wantThreads > 1;
     let wb = opts.wasmBase ? String(opts.wasmBase) : new URL('../build/wasm/', import.meta.url).href;
     if (!isBrowser && !/^[a-z][a-z0-9+.-]*:/i.test(wb)) wb = 'file://' + (wb.startsWith('/') ? wb : `${process.cwd()}/${wb}`);
     if (!wb.endsWith('/')) wb += '/';
@@ -572,14 +572,12 @@ export class Owlet {
   /**
    * What this page can run: the threaded build needs cross-origin isolation
    * (COOP same-origin + COEP require-corp, set by the server or by a service
-   * worker such as web/coi-sw.js); otherwise Owlet.load uses owlet-st.
-   * @returns {{crossOriginIsolated:boolean, sharedArrayBuffer:boolean, hardwareConcurrency:number, build:string}}
+   * worker such as web/coi-sw.js) and a SharedArrayBuffer; otherwise
+   * Owlet.load uses owlet-st. `reason` says why not threaded.
+   * @returns {{threaded:boolean, crossOriginIsolated:boolean, sharedArrayBuffer:boolean, hardwareConcurrency:number,
+   *            defaultThreads:number, build:string, reason:string}}
    */
-  static threadSupport() {
-    const iso = isBrowser ? globalThis.crossOriginIsolated === true : true;
-    return { crossOriginIsolated: iso, sharedArrayBuffer: typeof SharedArrayBuffer !== 'undefined',
-      hardwareConcurrency: (globalThis.navigator && navigator.hardwareConcurrency) || 1, build: iso ? 'owlet' : 'owlet-st' };
-  }
+  static threadSupport() { return threadSupport(isBrowser); }
 
   /** Cached models: list(), usage(), delete(id). */
   static get cache() { return cache; }

@@ -6,8 +6,9 @@
 // IndexedDB (database `owlet`, store `chunks`, key `<model id>/<chunk index>`,
 // value {sha256, bytes}, bytes a Blob: Chromium keeps it in a file and a read
 // hands back only a handle, which the engine worker streams into wasm memory
-// through a reused buffer; records of older versions hold a Uint8Array, read
-// as before); a chunk is stored only after its SHA-256 matched the
+// through a reused buffer; where the browser refuses Blob values (WebKit's
+// automation session) and in records of older versions it is a Uint8Array,
+// read the same way); a chunk is stored only after its SHA-256 matched the
 // manifest, so the cache never holds unverified or half-written data: every
 // record is written in one transaction, and a chunk missing or with another
 // hash is simply fetched again. An interrupted download therefore resumes from
@@ -134,14 +135,30 @@ function idbRequest(req) {
   });
 }
 
+const isQuota = (e) => !!e && (e.name === 'QuotaExceededError' || /quota/i.test(String(e.message)));
+
 function quotaError(e, needed) {
-  if (e && (e.name === 'QuotaExceededError' || /quota/i.test(String(e.message)))) {
+  if (isQuota(e)) {
     const mb = needed ? ` (${(needed / 1e6).toFixed(1)} MB more are needed)` : '';
     return new OwletError('quota', `the browser refused to store the model: storage quota exceeded${mb}. ` +
       'Free space, delete cached models, or allow this site more storage.', e);
   }
-  return new OwletError('storage', `IndexedDB error: ${e && e.message ? e.message : e}`, e);
+  return new OwletError('storage', `IndexedDB error: ${idbErrorText(e)}`, e);
 }
+
+/** "Name: message" of an IndexedDB failure (a DOMException, or null when the browser gave no reason). */
+function idbErrorText(e) {
+  if (!e) return 'the browser gave no reason';
+  const msg = e.message ? String(e.message) : String(e);
+  return e.name && e.name !== 'Error' && !msg.startsWith(e.name) ? `${e.name}: ${msg}` : msg;
+}
+
+// Whether this browser session stores Blob values in IndexedDB. WebKit's automation
+// session (and likely Safari's private browsing) refuses them ("UnknownError: Error
+// preparing Blob/File data to be stored in object store"); after a refusal that the
+// same bytes as a Uint8Array got past, the chunks of this page are stored as plain
+// bytes, which every engine accepts.
+let idbTakesBlobs = typeof Blob === 'function';
 
 /** IndexedDB backend (browsers). Each record is written in its own transaction. */
 export class IdbBackend {
@@ -173,17 +190,26 @@ export class IdbBackend {
       const t = db.transaction(store, mode);
       let result;
       t.oncomplete = () => resolve(result);
-      t.onerror = () => reject(t.error);
-      t.onabort = () => reject(t.error || new Error('transaction aborted'));
+      // a failed request's error event reaches the transaction first, while the
+      // transaction's own error is still null: reject with the request's error
+      t.onerror = (ev) => reject((ev && ev.target && ev.target.error) || t.error);
+      t.onabort = () => reject(t.error || new DOMException('the transaction was aborted', 'AbortError'));
       Promise.resolve(fn(t.objectStore(store))).then((r) => { result = r; }, reject);
     });
   }
   async get(key) { return this.tx('chunks', 'readonly', (s) => idbRequest(s.get(key))); }
   async put(key, rec) {
+    const write = (bytes) => this.tx('chunks', 'readwrite', (s) => { s.put({ sha256: rec.sha256, bytes }, key); });
+    const b = rec.bytes; // a view's whole buffer would be cloned: store exactly its bytes
+    const plain = () => write(b.byteOffset === 0 && b.byteLength === b.buffer.byteLength ? b : b.slice());
     try {
-      const bytes = typeof Blob === 'function' ? new Blob([rec.bytes]) : rec.bytes;
-      await this.tx('chunks', 'readwrite', (s) => { s.put({ sha256: rec.sha256, bytes }, key); });
-    } catch (e) { throw quotaError(e, rec.bytes.byteLength); }
+      if (!idbTakesBlobs) return await plain();
+      try { await write(new Blob([b])); } catch (e) {
+        if (isQuota(e)) throw e;
+        await plain(); // the Blob was refused, not for space: try the bytes themselves
+        idbTakesBlobs = false; // they were taken: plain bytes from now on
+      }
+    } catch (e) { throw quotaError(e, b.byteLength); }
   }
   async delete(key) { await this.tx('chunks', 'readwrite', (s) => { s.delete(key); }); }
   async keys(prefix) {
@@ -464,8 +490,13 @@ function chunksDigest(manifest) {
 
 async function checkQuota(needBytes) {
   const st = globalThis.navigator && navigator.storage;
-  if (!st || !st.estimate || needBytes === 0) return;
-  try { if (st.persist) await st.persist(); } catch { /* a refusal is not an error */ }
+  if (!st || needBytes === 0) return;
+  // Ask for persistent storage, but never wait for the answer: Firefox answers with a
+  // permission prompt and the promise stays pending until the user decides.
+  if (st.persist) {
+    try { Promise.resolve(st.persist()).catch(() => {}); } catch { /* a refusal is not an error */ }
+  }
+  if (!st.estimate) return; // WebKitGTK has no estimate(): the put itself reports a full disk
   const { quota, usage } = await st.estimate();
   if (typeof quota === 'number' && typeof usage === 'number' && quota - usage < needBytes) {
     throw new OwletError('quota', `not enough storage for the model: ${(needBytes / 1e6).toFixed(1)} MB needed, ` +

@@ -2,7 +2,7 @@
 // chat to the runtime (owlet/owlet.mjs). Plain ES modules, no build step; user
 // and model text only ever goes into the page through textContent.
 
-import { hasSimd, hasThreads, hasStorage, ensureIsolation } from './env.mjs';
+import { hasSimd, threadState, hasStorage, ensureIsolation } from './env.mjs';
 import { loadSettings, saveSettings } from './settings.mjs';
 import { DrawingBoard, COLOURS, TOOLS } from './draw.mjs';
 import { wirePictureSources, renderModelView } from './picture.mjs';
@@ -74,16 +74,20 @@ function wireSettings() {
 }
 
 function showEnvironment() {
-  const iso = hasThreads();
+  const th = threadState();
   const why = { off: 'the multi-threading helper (service worker) is turned off in the settings',
     skipped: 'the multi-threading helper (service worker) is skipped for this visit (?sw=0)', unsupported: 'this browser has no service workers here',
     failed: 'the service worker could not isolate the page', unknown: '' }[state.isolation] || '';
-  $('env-info').textContent = `WebAssembly SIMD: ${hasSimd() ? 'yes' : 'no'} · cross-origin isolated: ${iso ? 'yes' : 'no'}` +
-    ` · cores: ${navigator.hardwareConcurrency || '?'} · persistent storage: ${state.storage ? 'yes' : 'no'}`;
-  if (!iso) {
+  $('env-info').textContent = `WebAssembly SIMD: ${hasSimd() ? 'yes' : 'no'} · cross-origin isolated: ${th.isolated ? 'yes' : 'no'}` +
+    ` · threads: ${th.on ? 'yes' : 'no'} · cores (as the browser reports them): ${navigator.hardwareConcurrency || '?'}` +
+    ` · persistent storage: ${state.storage ? 'yes' : 'no'}`;
+  if (th.why === 'isolation') {
     notice('This page is not cross-origin isolated, so the model runs on a single thread (slower)' +
       (why ? `: ${why}.` : '.') + ' Hosts that send COOP/COEP headers, or the service worker, enable threads (docs/DEPLOY.md).',
     'warn', 'threads');
+  } else if (th.why === 'shared-memory') {
+    notice('This page is cross-origin isolated, but this browser offers no shared memory (SharedArrayBuffer) to web ' +
+      'pages, so the model runs on a single thread (slower). Another browser runs it on several threads.', 'warn', 'threads');
   }
 }
 

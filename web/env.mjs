@@ -11,9 +11,17 @@ export function hasSimd() {
   try { return typeof WebAssembly === 'object' && WebAssembly.validate(SIMD_PROBE); } catch { return false; }
 }
 
-/** @returns {boolean} threads possible: cross-origin isolated with SharedArrayBuffer */
-export function hasThreads() {
-  return globalThis.crossOriginIsolated === true && typeof SharedArrayBuffer === 'function';
+/**
+ * Whether the engine can use threads here, and why not. Isolation alone is not
+ * enough: WebKitGTK reports crossOriginIsolated === true without having a
+ * SharedArrayBuffer (wasm_glue/threads.mjs makes the same choice for the engine).
+ * @returns {{on:boolean, isolated:boolean, sharedMemory:boolean, why:'isolation'|'shared-memory'|''}}
+ */
+export function threadState() {
+  const isolated = globalThis.crossOriginIsolated === true;
+  const sharedMemory = typeof SharedArrayBuffer === 'function';
+  const on = isolated && sharedMemory;
+  return { on, isolated, sharedMemory, why: on ? '' : !isolated ? 'isolation' : 'shared-memory' };
 }
 
 /** IndexedDB usable (it is missing or throws in some private modes). @returns {Promise<boolean>} */

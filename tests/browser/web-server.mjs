@@ -32,8 +32,9 @@ const TYPES = {
 /**
  * Start the server.
  * @param {{port?:number, host?:string, coi?:boolean, wasmDir?:string, devModelDir?:string,
- *          mounts?:[string,string][], delay?:(path:string)=>number}} [opts] extra mounts [urlPrefix, dir]
- *   are tried first; delay(path) holds a response that many ms (tests: slow downloads)
+ *          mounts?:[string,string][], delay?:(path:string)=>number, inject?:string}} [opts] extra mounts
+ *   [urlPrefix, dir] are tried first; delay(path) holds a response that many ms (tests: slow downloads);
+ *   inject: a script URL added to the top of every HTML page's <head> (tests: the page-error recorder)
  * @returns {Promise<{url:string, server:http.Server, requests:{method:string, path:string, status:number}[],
  *          close:()=>Promise<void>}>}
  */
@@ -81,6 +82,8 @@ export async function startServer(opts = {}) {
       }
       fs.readFile(file, (err2, body) => {
         if (err2) return send(404, `not found: ${p}`);
+        if (opts.inject && path.extname(file) === '.html')
+          body = String(body).replace('<head>', `<head><script src="${opts.inject}"></script>`);
         send(200, body, TYPES[path.extname(file)] || 'application/octet-stream');
       });
     }), wait);
