@@ -198,13 +198,18 @@ test-js: native wasm
 	$(NODE) --test tests/js/*.test.mjs
 
 # ---------------------------------------------------------------- bench
-BENCH_LINK := -sNODERAWFS=1 -sEXIT_RUNTIME=1 -sENVIRONMENT=node $(WASM_MEM) -sPTHREAD_POOL_SIZE=4
+# node and browser alike (bench/kernels_browser.mjs sets Module.arguments / print)
+BENCH_LINK := -sEXIT_RUNTIME=1 -sENVIRONMENT=web,worker,node $(WASM_MEM) -sPTHREAD_POOL_SIZE=4
 build/wasm/owlet-bench.js: $(call objs,wasm-mt,$(LIB_SRC) $(BENCH_SRC))
 	@mkdir -p $(dir $@)
 	$(EMCC) -O3 $(WASM_MT) $(BENCH_LINK) -o $@ $^
 build/wasm/owlet-bench-scalar.js: $(call objs,wasm-scalar,$(LIB_SRC) $(BENCH_SRC))
 	@mkdir -p $(dir $@)
 	$(EMCC) -O3 -pthread $(BENCH_LINK) -o $@ $^
+build/wasm/owlet-bench-relaxed.js: $(call objs,wasm-relaxed,$(LIB_SRC) $(BENCH_SRC)) scripts/relaxed_patch.py
+	@mkdir -p $(dir $@)
+	$(EMCC) -O3 $(WASM_RELAXED) $(BENCH_LINK) -o $@ $(filter %.o,$^)
+	$(call RELAXED_PATCH,build/wasm/owlet-bench-relaxed.wasm)
 
 test-browser: native wasm build/wasm/owlet-kernel-tests-relaxed.js
 	node tests/browser/run.mjs
@@ -221,7 +226,7 @@ fuzz:
 
 # Kernels (SIMD128 vs scalar) then end to end against wllama in one Chromium
 # session (30-60 min); BENCH_E2E=0 runs the kernel part only.
-bench: bootstrap native wasm build/wasm/owlet-bench.js build/wasm/owlet-bench-scalar.js
+bench: bootstrap native wasm build/wasm/owlet-bench.js build/wasm/owlet-bench-scalar.js build/wasm/owlet-bench-relaxed.js
 	bash bench/run.sh
 
 # The released 7B's size end to end (random weights; ~40 GB of scratch space in

@@ -1,9 +1,13 @@
-/* kernels.c - matrix kernel benchmark (wasm SIMD128 vs the scalar reference).
+/* kernels.c - matrix kernel benchmark (wasm relaxed SIMD vs SIMD128 vs the
+ * scalar reference).
  *
- * Built twice by the Makefile: build/wasm/owlet-bench.js (-msimd128 -pthread)
- * and build/wasm/owlet-bench-scalar.js (same code without -msimd128, so
- * owl_matmul runs owl_vec_dot_ref). bench/run_kernels.sh runs both and prints
- * the markdown table of docs/BENCHMARKS.md.
+ * Built three times by the Makefile: build/wasm/owlet-bench.js (-msimd128
+ * -pthread), build/wasm/owlet-bench-scalar.js (same code without -msimd128,
+ * so owl_matmul runs owl_vec_dot_ref) and build/wasm/owlet-bench-relaxed.js
+ * (the relaxed-SIMD build: owl_matmul runs the relaxed tiles for q4_0, q4_K,
+ * q6_K). Each runs in node and in a browser page. bench/run_kernels.sh runs
+ * the first two in node; bench/kernels_browser.mjs all three in Chromium.
+ * Both print the markdown tables of docs/BENCHMARKS.md.
  *
  * Measures owl_matmul on W (4096 x 4096) in q4_0, q8_0, q4_K, q6_K (and f16,
  * f32 for reference):
@@ -29,10 +33,14 @@
 #ifdef __EMSCRIPTEN__
 #include <emscripten.h>
 /* Process CPU seconds (node): unlike wall time, not inflated when other
- * processes share the cores. */
+ * processes share the cores. A browser has no such clock: there it is wall
+ * time, and the GMAC/CPU-s column repeats GMAC/s. */
 EM_JS(double, cpu_now, (void), {
-    const u = process.cpuUsage();
-    return (u.user + u.system) / 1e6;
+    if (typeof process !== 'undefined' && process.cpuUsage) {
+        const u = process.cpuUsage();
+        return (u.user + u.system) / 1e6;
+    }
+    return performance.now() / 1e3;
 });
 #else
 static double cpu_now(void)
@@ -226,7 +234,9 @@ int main(int argc, char **argv)
     if (!(min_s > 0))
         min_s = 0.25;
     const int64_t N = 4096, NTOK = 64;
-#ifdef OWL_SIMD128
+#if defined(OWL_RELAXED_BUILD)
+    printf("# owlet kernel bench: relaxed-SIMD build\n");
+#elif defined(OWL_SIMD128)
     printf("# owlet kernel bench: SIMD128 build\n");
 #else
     printf("# owlet kernel bench: scalar reference build\n");
