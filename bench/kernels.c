@@ -21,7 +21,9 @@
  *   RESULT <name> <threads> <gmac_per_s> <gb_per_s> <gmac_per_cpu_s>
  * (wall-clock rates; the last is per process CPU-second, all threads summed,
  * which shows the kernel's own speed when other processes share the cores).
- * Usage: owlet-bench [min_seconds_per_measurement (default 0.25)] */
+ * Usage: owlet-bench [min_seconds_per_measurement (default 0.25)] [kernels]
+ * kernels: a comma-separated list of type names (q4_0,q8_0,q4_K,q6_K,f16,f32)
+ * and "roof" (the two ceilings); default all. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -228,6 +230,16 @@ static void run_roof(void *p)
 #endif
 }
 
+/* name is an item of the comma-separated list */
+static int listed(const char *list, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *p = list; p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL)
+        if (strncmp(p, name, n) == 0 && (p[n] == ',' || p[n] == 0))
+            return 1;
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     double min_s = argc > 1 ? atof(argv[1]) : 0.25;
@@ -259,7 +271,10 @@ int main(int argc, char **argv)
 
     static const owl_type types[6] = {OWL_TYPE_Q4_0, OWL_TYPE_Q8_0, OWL_TYPE_Q4_K,
                                       OWL_TYPE_Q6_K, OWL_TYPE_F16, OWL_TYPE_F32};
+    const char *only = argc > 2 ? argv[2] : NULL;
     for (int k = 0; k < 6; k++) {
+        if (only && !listed(only, owl_type_get(types[k])->name))
+            continue;
         void *W = make_weights(types[k], N, N);
         if (!W) {
             fprintf(stderr, "bench: out of memory\n");
@@ -279,6 +294,8 @@ int main(int argc, char **argv)
         free(W);
     }
 
+    if (only && !listed(only, "roof"))
+        goto done;
     uint8_t *buf = malloc(MEM_BYTES);
     if (!buf)
         return 1;
@@ -296,6 +313,7 @@ int main(int argc, char **argv)
     printf("RESULT dot_i16x8 1 %.3f 0 %.3f\n", (double)ROOF_ITERS * 8 * 8 / s * 1e-9,
            (double)ROOF_ITERS * 8 * 8 / cpu * 1e-9);
 
+done:
     owl_pool_free(pools[1]);
     owl_pool_free(pools[2]);
     free(X);

@@ -154,35 +154,54 @@ static inline void unpack_q6_K(const owl_block_q6_K *x, kblock *k)
     }
 }
 
-/* q4_K: an i32x4 whose lane sum is sumi; *mp one whose lane sum is summ. */
-static inline v128_t row_q4_K(const kblock *k, const owl_block_q8_K *y, v128_t *mp)
+/* One token against the 4 rows' superblocks k[0..3]: a[r] gets an i32x4 whose
+ * lane sum is sumi of row r (q6_K: the -32 folded in), mp[r] (q4_K) one whose
+ * lane sum is summ. The activations are loaded once for the 4 rows. */
+static inline void token_q4_K(const kblock *k, const owl_block_q8_K *y, v128_t a[4], v128_t mp[4])
 {
     const v128_t zero = wasm_i32x4_splat(0);
-    v128_t acc = zero;
+    v128_t s0 = zero, s1 = zero, s2 = zero, s3 = zero;
     for (int g = 0; g < 4; g++) {
-        const int8_t *a = y->qs + 64 * g;
-        v128_t p0 = rdot(wasm_v128_load(a + 16), k->q[4 * g + 1], rdot(wasm_v128_load(a), k->q[4 * g], zero));
-        v128_t p1 = rdot(wasm_v128_load(a + 48), k->q[4 * g + 3], rdot(wasm_v128_load(a + 32), k->q[4 * g + 2], zero));
-        acc = wasm_i32x4_add(acc, scale_pair(p0, p1, k->s[g]));
+        const int8_t *q = y->qs + 64 * g;
+        const v128_t y0 = wasm_v128_load(q), y1 = wasm_v128_load(q + 16);
+        const v128_t y2 = wasm_v128_load(q + 32), y3 = wasm_v128_load(q + 48);
+#define ROW(r, sum)                                                                           \
+    {                                                                                         \
+        const kblock *kr = &k[r];                                                             \
+        v128_t p0 = rdot(y1, kr->q[4 * g + 1], rdot(y0, kr->q[4 * g], zero));                 \
+        v128_t p1 = rdot(y3, kr->q[4 * g + 3], rdot(y2, kr->q[4 * g + 2], zero));             \
+        sum = wasm_i32x4_add(sum, scale_pair(p0, p1, kr->s[g]));                                \
     }
-    *mp = wasm_i32x4_add(wasm_i32x4_dot_i16x8(k->m[0], wasm_v128_load(y->bsums)),
-                         wasm_i32x4_dot_i16x8(k->m[1], wasm_v128_load(y->bsums + 8)));
-    return acc;
+        ROW(0, s0) ROW(1, s1) ROW(2, s2) ROW(3, s3)
+#undef ROW
+    }
+    a[0] = s0, a[1] = s1, a[2] = s2, a[3] = s3;
+    const v128_t b0 = wasm_v128_load(y->bsums), b1 = wasm_v128_load(y->bsums + 8);
+    for (int r = 0; r < 4; r++)
+        mp[r] = wasm_i32x4_add(wasm_i32x4_dot_i16x8(k[r].m[0], b0), wasm_i32x4_dot_i16x8(k[r].m[1], b1));
 }
 
-/* q6_K: an i32x4 whose lane sum is sumi (the -32 folded in). */
-static inline v128_t row_q6_K(const kblock *k, const owl_block_q8_K *y)
+static inline void token_q6_K(const kblock *k, const owl_block_q8_K *y, v128_t a[4])
 {
     const v128_t zero = wasm_i32x4_splat(0);
-    v128_t acc = zero;
+    v128_t s0 = zero, s1 = zero, s2 = zero, s3 = zero;
     for (int i = 0; i < 8; i++) {
-        v128_t p0 = rdot(wasm_v128_load(y->qs + 32 * i), k->q[2 * i], zero);
-        v128_t p1 = rdot(wasm_v128_load(y->qs + 32 * i + 16), k->q[2 * i + 1], zero);
-        acc = wasm_i32x4_add(acc, scale_pair(p0, p1, k->s[i]));
+        const v128_t y0 = wasm_v128_load(y->qs + 32 * i), y1 = wasm_v128_load(y->qs + 32 * i + 16);
+#define ROW(r, sum)                                                                           \
+    {                                                                                         \
+        const kblock *kr = &k[r];                                                             \
+        v128_t p0 = rdot(y0, kr->q[2 * i], zero), p1 = rdot(y1, kr->q[2 * i + 1], zero);     \
+        sum = wasm_i32x4_add(sum, scale_pair(p0, p1, kr->s[i]));                                \
     }
-    v128_t corr = wasm_i32x4_add(wasm_i32x4_dot_i16x8(k->m[0], wasm_v128_load(y->bsums)),
-                                 wasm_i32x4_dot_i16x8(k->m[1], wasm_v128_load(y->bsums + 8)));
-    return wasm_i32x4_sub(acc, wasm_i32x4_shl(corr, 5));
+        ROW(0, s0) ROW(1, s1) ROW(2, s2) ROW(3, s3)
+#undef ROW
+    }
+    const v128_t b0 = wasm_v128_load(y->bsums), b1 = wasm_v128_load(y->bsums + 8);
+    const v128_t s[4] = {s0, s1, s2, s3};
+    for (int r = 0; r < 4; r++) {
+        v128_t corr = wasm_i32x4_add(wasm_i32x4_dot_i16x8(k[r].m[0], b0), wasm_i32x4_dot_i16x8(k[r].m[1], b1));
+        a[r] = wasm_i32x4_sub(s[r], wasm_i32x4_shl(corr, 5));
+    }
 }
 
 static void tile_q_K(int is4, int64_t nb, const uint8_t *W, size_t ws, int nr, const uint8_t *Xq,
@@ -212,12 +231,20 @@ static void tile_q_K(int is4, int64_t nb, const uint8_t *W, size_t ws, int nr, c
                     d[r] = x->d;
                 }
             }
-            for (int64_t t = 0; t < tn; t++) {
-                const owl_block_q8_K *y = (const owl_block_q8_K *)(Xq + qs * (size_t)(t0 + t)) + b;
-                v128_t a[4], mp[4] = {0};
-                for (int r = 0; r < 4; r++)
-                    a[r] = is4 ? row_q4_K(&k[r], y, &mp[r]) : row_q6_K(&k[r], y);
-                acc[t] = update_K(is4, acc[t], a, mp, d, dmin, y->d);
+            if (is4) {
+                for (int64_t t = 0; t < tn; t++) {
+                    const owl_block_q8_K *y = (const owl_block_q8_K *)(Xq + qs * (size_t)(t0 + t)) + b;
+                    v128_t a[4], mp[4];
+                    token_q4_K(k, y, a, mp);
+                    acc[t] = update_K(1, acc[t], a, mp, d, dmin, y->d);
+                }
+            } else {
+                for (int64_t t = 0; t < tn; t++) {
+                    const owl_block_q8_K *y = (const owl_block_q8_K *)(Xq + qs * (size_t)(t0 + t)) + b;
+                    v128_t a[4];
+                    token_q6_K(k, y, a);
+                    acc[t] = update_K(0, acc[t], a, a, d, dmin, y->d);
+                }
             }
         }
         store_tile(acc, nr, tn, Y + t0 * ldy, ldy);
