@@ -274,7 +274,8 @@ test('the site folder of docs/DEPLOY.md on a plain static host (no headers): iso
   for (const f of fs.readdirSync(path.join(root, 'web'))) cp(path.join(root, 'web', f), path.join(site, f));
   for (const f of fs.readdirSync(path.join(root, 'wasm_glue')).filter((x) => x.endsWith('.mjs')))
     cp(path.join(root, 'wasm_glue', f), path.join(site, 'owlet', f));
-  for (const f of ['owlet.js', 'owlet.wasm', 'owlet.worker.js', 'owlet-st.js', 'owlet-st.wasm']) cp(path.join(wasm, f), path.join(site, 'owlet/wasm', f));
+  for (const f of ['owlet.js', 'owlet.wasm', 'owlet.worker.js', 'owlet-relaxed.js', 'owlet-relaxed.wasm',
+    'owlet-relaxed.worker.js', 'owlet-st.js', 'owlet-st.wasm']) cp(path.join(wasm, f), path.join(site, 'owlet/wasm', f));
   fs.cpSync(devModel, path.join(site, 'models/dev'), { recursive: true });
   const host = await startServer({ coi: false, mounts: [['/', site]] });
   const { ctx, page, errors } = await launch();
