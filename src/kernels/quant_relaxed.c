@@ -204,6 +204,82 @@ static inline void token_q6_K(const kblock *k, const owl_block_q8_K *y, v128_t a
     }
 }
 
+/* GEMV (one token): nothing to reuse across tokens, so each row's superblock
+ * goes from its bytes straight into the dots (no kblock in memory); the
+ * token's 16 activation vectors are loaded once per superblock for the 4 rows.
+ * Same integer sums as token_q4_K / token_q6_K. */
+static inline v128_t gemv_row_q4_K(const owl_block_q4_K *x, const v128_t y[16], v128_t b0, v128_t b1,
+                                   v128_t *mp)
+{
+    const v128_t zero = wasm_i32x4_splat(0);
+    v128_t sc, m, acc = zero;
+    q4_K_scales_v(x, &sc, &m);
+    for (int g = 0; g < 4; g++) {
+        const v128_t l0 = wasm_v128_load(x->qs + 32 * g), l1 = wasm_v128_load(x->qs + 32 * g + 16);
+        v128_t p0 = rdot(y[4 * g + 1], lo4(l1), rdot(y[4 * g], lo4(l0), zero));
+        v128_t p1 = rdot(y[4 * g + 3], hi4(l1), rdot(y[4 * g + 2], hi4(l0), zero));
+        acc = wasm_i32x4_add(acc, scale_pair(p0, p1, pair_scales(sc, g)));
+    }
+    *mp = wasm_i32x4_add(wasm_i32x4_dot_i16x8(wasm_i16x8_shuffle(m, m, 0, 0, 1, 1, 2, 2, 3, 3), b0),
+                         wasm_i32x4_dot_i16x8(wasm_i16x8_shuffle(m, m, 4, 4, 5, 5, 6, 6, 7, 7), b1));
+    return acc;
+}
+
+static inline v128_t gemv_row_q6_K(const owl_block_q6_K *x, const v128_t y[16], v128_t b0, v128_t b1)
+{
+    const v128_t zero = wasm_i32x4_splat(0), m4 = wasm_i8x16_splat(0x0f), m30 = wasm_i8x16_splat(0x30);
+    const v128_t sc8 = wasm_v128_load(x->scales);
+    const v128_t slo = wasm_i16x8_extend_low_i8x16(sc8), shi = wasm_i16x8_extend_high_i8x16(sc8);
+    v128_t acc = zero;
+    for (int h = 0; h < 2; h++) {
+        const uint8_t *ql = x->ql + 64 * h, *qh = x->qh + 32 * h;
+        const v128_t s = h ? shi : slo;
+        v128_t q[8]; /* sub-blocks 8h + 0..7 */
+        for (int c = 0; c < 2; c++) {
+            const v128_t l0 = wasm_v128_load(ql + 16 * c), l1 = wasm_v128_load(ql + 32 + 16 * c);
+            const v128_t hb = wasm_v128_load(qh + 16 * c);
+            q[0 + c] = wasm_v128_or(wasm_v128_and(l0, m4), wasm_v128_and(wasm_i16x8_shl(hb, 4), m30));
+            q[2 + c] = wasm_v128_or(wasm_v128_and(l1, m4), wasm_v128_and(wasm_i16x8_shl(hb, 2), m30));
+            q[4 + c] = wasm_v128_or(wasm_v128_and(wasm_u16x8_shr(l0, 4), m4), wasm_v128_and(hb, m30));
+            q[6 + c] = wasm_v128_or(wasm_v128_and(wasm_u16x8_shr(l1, 4), m4),
+                                    wasm_v128_and(wasm_u16x8_shr(hb, 2), m30));
+        }
+        for (int i = 0; i < 4; i++) {
+            v128_t p0 = rdot(y[8 * h + 2 * i], q[2 * i], zero), p1 = rdot(y[8 * h + 2 * i + 1], q[2 * i + 1], zero);
+            acc = wasm_i32x4_add(acc, scale_pair(p0, p1, pair_scales(s, i)));
+        }
+    }
+    v128_t corr = wasm_i32x4_add(wasm_i32x4_dot_i16x8(slo, b0), wasm_i32x4_dot_i16x8(shi, b1));
+    return wasm_i32x4_sub(acc, wasm_i32x4_shl(corr, 5));
+}
+
+static void gemv_q_K(int is4, int64_t nb, const uint8_t *const wr[4], size_t bsz, const owl_block_q8_K *yb,
+                     v128_t *acc)
+{
+    for (int64_t b = 0; b < nb; b++, yb++) {
+        v128_t y[16], a[4], mp[4];
+        for (int i = 0; i < 16; i++)
+            y[i] = wasm_v128_load(yb->qs + 16 * i);
+        const v128_t b0 = wasm_v128_load(yb->bsums), b1 = wasm_v128_load(yb->bsums + 8);
+        owl_f16 d[4], dmin[4];
+        for (int r = 0; r < 4; r++) {
+            const uint8_t *blk = wr[r] + (size_t)b * bsz;
+            if (is4) {
+                const owl_block_q4_K *x = (const owl_block_q4_K *)blk;
+                a[r] = gemv_row_q4_K(x, y, b0, b1, &mp[r]);
+                d[r] = x->d;
+                dmin[r] = x->dmin;
+            } else {
+                const owl_block_q6_K *x = (const owl_block_q6_K *)blk;
+                a[r] = gemv_row_q6_K(x, y, b0, b1);
+                mp[r] = a[r];
+                d[r] = dmin[r] = x->d;
+            }
+        }
+        *acc = update_K(is4, *acc, a, mp, d, dmin, yb->d);
+    }
+}
+
 static void tile_q_K(int is4, int64_t nb, const uint8_t *W, size_t ws, int nr, const uint8_t *Xq,
                      size_t qs, int64_t nt, float *Y, int64_t ldy)
 {
@@ -211,6 +287,13 @@ static void tile_q_K(int is4, int64_t nb, const uint8_t *W, size_t ws, int nr, c
     const uint8_t *wr[4];
     for (int r = 0; r < 4; r++)
         wr[r] = W + ws * (size_t)(r < nr ? r : nr - 1);
+    if (nt == 1) {
+        v128_t acc;
+        init_tile(&acc, nr, 1, Y, ldy, 0);
+        gemv_q_K(is4, nb, wr, bsz, (const owl_block_q8_K *)Xq, &acc);
+        store_tile(&acc, nr, 1, Y, ldy);
+        return;
+    }
     for (int64_t t0 = 0; t0 < nt; t0 += TILE_T) {
         const int64_t tn = nt - t0 < TILE_T ? nt - t0 : TILE_T;
         v128_t acc[TILE_T];
