@@ -119,7 +119,7 @@ WASM_RELAXED := $(WASM_MT) -DOWL_RELAXED_BUILD
 build/wasm-relaxed/%.o: %.c $(HEADERS) build/gen/test_list.h
 	@mkdir -p $(dir $@)
 	$(EMCC) $(WASM_CFLAGS) $(XFLAGS) $(WASM_RELAXED) -Ibuild/gen -c $< -o $@
-build/wasm-relaxed/src/kernels/quant_relaxed.o: XFLAGS += -mrelaxed-simd
+build/wasm-relaxed/src/kernels/quant_relaxed.o build/wasm-relaxed/bench/kernels.o: XFLAGS += -mrelaxed-simd
 RELAXED_PATCH = /usr/bin/python3 scripts/relaxed_patch.py $(1) || { rm -f $(1) $(1:.wasm=.js); exit 1; }
 
 build/wasm/owlet-relaxed.js: $(call objs,wasm-relaxed,$(WASM_ENGINE_SRC)) scripts/relaxed_patch.py

@@ -5,7 +5,7 @@
 // alike). Prints a markdown table with the three GMAC/s side by side and the
 // ratios.
 //
-//   node bench/kernels_browser.mjs [min_seconds (0.25)] [rounds (1)] [kernels (q4_0,q8_0,q4_K,q6_K,f16,f32)]
+//   node bench/kernels_browser.mjs [min_seconds (0.25)] [rounds (1)] [kernels (q4_0,q8_0,q4_K,q6_K,f16,f32,roof,ab)]
 //   BENCH_BUILDS=simd128,relaxed node bench/kernels_browser.mjs ...   (a subset of scalar,simd128,relaxed)
 // With rounds > 1 everything runs that many times and each cell is the best
 // round (noise from other processes only ever slows a run down).
@@ -20,7 +20,7 @@ import { TestServer } from '../tests/browser/server.mjs';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const minS = process.argv[2] || '0.25';
 const rounds = Number(process.argv[3] || 1);
-const kernels = (process.argv[4] || 'q4_0,q8_0,q4_K,q6_K,f16,f32').split(',');
+const kernels = (process.argv[4] || 'q4_0,q8_0,q4_K,q6_K,f16,f32,roof,ab').split(',');
 const wanted = (process.env.BENCH_BUILDS || 'scalar,simd128,relaxed').split(',');
 const BUILDS = [['scalar', 'owlet-bench-scalar.js'], ['simd128', 'owlet-bench.js'], ['relaxed', 'owlet-bench-relaxed.js']]
   .filter(([name]) => wanted.includes(name));
@@ -36,6 +36,7 @@ const ctx = await chromium.launchPersistentContext(userDir, {
     '--disable-component-update', '--disable-sync'],
 });
 const best = {}; // build -> key -> gmac/s
+const ab = {}; // ab_<type>_<shape> -> {simd128, relaxed}
 let version = '';
 try {
   version = ctx.browser()?.version() || '';
@@ -65,6 +66,12 @@ try {
         const m = l.split(' ');
         if (m[0] !== 'RESULT') continue;
         const key = `${m[1]} ${m[2]}`, v = Number(m[1] === 'memread' ? m[4] : m[3]);
+        if (m[1].startsWith('ab_')) { // SIMD128 and relaxed tiles, alternately in one process
+          const o = (ab[m[1]] ??= { simd128: 0, relaxed: 0 });
+          o.simd128 = Math.max(o.simd128, Number(m[3]));
+          o.relaxed = Math.max(o.relaxed, Number(m[4]));
+          continue;
+        }
         best[name] ??= {};
         best[name][key] = Math.max(best[name][key] ?? 0, v);
       }
@@ -84,7 +91,7 @@ console.log('| kernel | shape | threads | scalar GMAC/s | SIMD128 GMAC/s | relax
 console.log('|---|---|---:|---:|---:|---:|---:|---:|');
 for (const key of Object.keys(best.simd128 || {})) {
   const [id, threads] = key.split(' ');
-  if (id === 'memread' || id === 'dot_i16x8') continue;
+  if (id === 'memread' || id === 'dot_i16x8' || id === 'relaxed_dot') continue;
   const type = id.replace(/_gemv$|_gemm64$/, '');
   const shape = id.endsWith('_gemm64') ? '4096x4096, 64 tokens (GEMM)' : '4096x4096, 1 token (GEMV)';
   const sc = best.scalar?.[key] ?? 0, s = best.simd128[key], r = best.relaxed?.[key] ?? 0;
@@ -92,4 +99,14 @@ for (const key of Object.keys(best.simd128 || {})) {
     `${sc && s ? (s / sc).toFixed(1) + 'x' : '-'} |`);
 }
 const mem = best.simd128?.['memread 1'];
-if (mem) console.log(`\nMemory read (SIMD128 build, 1 thread): ${f(mem)} GB/s; i32x4.dot_i16x8 loop: ${f(best.simd128['dot_i16x8 1'])} GMAC/s.`);
+if (mem) console.log(`\nCeilings, 1 thread: memory read ${f(mem)} GB/s; i32x4.dot_i16x8 loop ${f(best.simd128['dot_i16x8 1'])} GMAC/s; ` +
+  `relaxed-dot loop ${f(best.relaxed?.['relaxed_dot 1'] ?? 0)} GMAC/s (8 accumulators, one operand from L1).`);
+if (Object.keys(ab).length) {
+  console.log('\nSIMD128 vs relaxed tiles in one process (relaxed build, 1 thread, alternating trials, best of each):\n');
+  console.log('| kernel | shape | SIMD128 tile GMAC/s | relaxed tile GMAC/s | relaxed/SIMD128 |');
+  console.log('|---|---|---:|---:|---:|');
+  for (const [id, o] of Object.entries(ab)) {
+    const shape = id.endsWith('_gemm64') ? '4096x4096, 64 tokens (GEMM)' : '4096x4096, 1 token (GEMV)';
+    console.log(`| ${id.replace(/^ab_|_gemv$|_gemm64$/g, '')} | ${shape} | ${f(o.simd128)} | ${f(o.relaxed)} | ${(o.relaxed / o.simd128).toFixed(2)}x |`);
+  }
+}
