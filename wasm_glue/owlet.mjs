@@ -586,7 +586,8 @@ export class Owlet {
   static threadSupport() {
     const iso = isBrowser ? globalThis.crossOriginIsolated === true : true;
     return { crossOriginIsolated: iso, sharedArrayBuffer: typeof SharedArrayBuffer !== 'undefined',
-      hardwareConcurrency: (globalThis.navigator && navigator.hardwareConcurrency) || 1, build: iso ? 'owlet' : 'owlet-st' };
+      hardwareConcurrency: (globalThis.navigator && navigator.hardwareConcurrency) || 1,
+      build: !iso ? 'owlet-st' : detectFeatures().relaxedSimd ? 'owlet-relaxed' : 'owlet' };
   }
 
   /** Cached models: list(), usage(), delete(id). */

@@ -93,7 +93,7 @@ test('demo model, isolated page: drawn shapes, a PNG file and a paste are answer
     await loadModel(page);
     const manifest = JSON.parse(fs.readFileSync(path.join(demoDir, 'manifest.json'), 'utf8'));
     assert.equal(chunkRequests(coi, r0, 'demo').length, manifest.chunks.length, 'every chunk downloaded once');
-    assert.match(await page.textContent('#progress-text'), /^Ready: owlet-demo on \d+ threads? \(owlet\)/);
+    assert.match(await page.textContent('#progress-text'), /^Ready: owlet-demo on \d+ threads? \(owlet-relaxed\)/);
     const answers = await drawAndAsk(page, 'threaded');
     console.log(answers.join('\n'));
     assert.match(await page.textContent('.msg.assistant .timings'), /image encode \d+ ms · prefill \d+ tokens/);

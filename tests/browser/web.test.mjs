@@ -171,7 +171,7 @@ test('threaded page: load with progress, streamed answer, stop, second turn, rel
     const r0 = coi.requests.length;
     await loadModel(page);
     assert.equal(chunkRequests(coi, r0).length, 4, 'four chunks downloaded');
-    assert.match(await page.textContent('#progress-text'), /^Ready: oracle-a-dev on \d+ threads? \(owlet\)/);
+    assert.match(await page.textContent('#progress-text'), /^Ready: oracle-a-dev on \d+ threads? \(owlet-relaxed\)/);
     assert.ok(await page.evaluate(() => globalThis.owletApp.owl.threads) >= 2, 'threads on an isolated page');
     assert.match(await page.textContent('#model-info'), /cached in this browser/);
     assert.match(await page.textContent('#storage-usage'), /Cached models: 1 \(\d+\.\d\d MB\)/);
