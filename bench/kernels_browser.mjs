@@ -89,17 +89,18 @@ console.log(`Machine: ${cpus().length} cores, ${cpus()[0]?.model || '?'}, Chromi
 console.log();
 console.log('| kernel | shape | threads | scalar GMAC/s | SIMD128 GMAC/s | relaxed GMAC/s | relaxed/SIMD128 | SIMD128/scalar |');
 console.log('|---|---|---:|---:|---:|---:|---:|---:|');
-for (const key of Object.keys(best.simd128 || {})) {
+for (const key of Object.keys(best.simd128 ?? best.relaxed ?? {})) {
   const [id, threads] = key.split(' ');
   if (id === 'memread' || id === 'dot_i16x8' || id === 'relaxed_dot') continue;
   const type = id.replace(/_gemv$|_gemm64$/, '');
   const shape = id.endsWith('_gemm64') ? '4096x4096, 64 tokens (GEMM)' : '4096x4096, 1 token (GEMV)';
-  const sc = best.scalar?.[key] ?? 0, s = best.simd128[key], r = best.relaxed?.[key] ?? 0;
+  const sc = best.scalar?.[key] ?? 0, s = best.simd128?.[key] ?? 0, r = best.relaxed?.[key] ?? 0;
   console.log(`| ${type} | ${shape} | ${threads} | ${f(sc)} | ${f(s)} | ${f(r)} | ${r && s ? (r / s).toFixed(2) + 'x' : '-'} | ` +
     `${sc && s ? (s / sc).toFixed(1) + 'x' : '-'} |`);
 }
-const mem = best.simd128?.['memread 1'];
-if (mem) console.log(`\nCeilings, 1 thread: memory read ${f(mem)} GB/s; i32x4.dot_i16x8 loop ${f(best.simd128['dot_i16x8 1'])} GMAC/s; ` +
+const base = best.simd128 ?? best.relaxed ?? {};
+const mem = base['memread 1'];
+if (mem) console.log(`\nCeilings, 1 thread: memory read ${f(mem)} GB/s; i32x4.dot_i16x8 loop ${f(base['dot_i16x8 1'])} GMAC/s; ` +
   `relaxed-dot loop ${f(best.relaxed?.['relaxed_dot 1'] ?? 0)} GMAC/s (8 accumulators, one operand from L1).`);
 if (Object.keys(ab).length) {
   console.log('\nSIMD128 vs relaxed tiles in one process (relaxed build, 1 thread, alternating trials, best of each):\n');
