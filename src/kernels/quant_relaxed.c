@@ -19,7 +19,6 @@
  * In the relaxed wasm build this file alone is compiled with -mrelaxed-simd;
  * elsewhere owl_relaxed_dot is an exact emulation and the dispatch
  * (dispatch.c) does not pick these kernels (the tests call them directly). */
-#include <string.h>
 
 #include "quant_util.h"
 #include "simd.h"
