@@ -284,7 +284,7 @@ test('the site folder of docs/DEPLOY.md on a plain static host (no headers): iso
     await page.waitForFunction(() => globalThis.crossOriginIsolated === true, null, { timeout: 30000 });
     await page.waitForSelector('body[data-ready="true"]', { timeout: 30000 });
     await loadModel(page);
-    assert.match(await page.textContent('#progress-text'), /on \d+ threads \(owlet\)/);
+    assert.match(await page.textContent('#progress-text'), /on \d+ threads \(owlet-relaxed\)/);
     await askAndWatch(page, 'What shape is this?');
     assert.ok((await page.textContent('.msg.assistant .text')).length > 0);
     assert.deepEqual(errors, []);
