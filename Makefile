@@ -1,7 +1,8 @@
 # owlet - native (gcc) and WebAssembly (Emscripten) builds, tests, benchmarks, demo.
 #
 #   make            native library, build/owlet CLI, build/owlet-convert
-#   make wasm       build/wasm/owlet.{js,wasm} (SIMD128 + pthreads), owlet-st.{js,wasm}
+#   make wasm       build/wasm/owlet.{js,wasm} (SIMD128 + pthreads), owlet-st.{js,wasm},
+#                   owlet-relaxed.{js,wasm} (relaxed SIMD + pthreads, for Chromium / Firefox)
 #   make test       bootstrap, include layering check, then native (ASan/UBSan), wasm (node, mt + st) and JS tests
 #   make bench      kernel benchmarks (wasm SIMD128 vs scalar, 1 and 2 threads)
 #   make demo       the demo model end to end
@@ -39,7 +40,7 @@ HEADERS := $(wildcard src/*.h src/*/*.h tests/c/*.h weights_tool/*.h)
 
 # Debian's stb_image 2.27 overflows signed ints in its JPEG IDCT on corrupt
 # input: make that wrap (defined) in every build of the one file that includes it.
-$(foreach f,native asan wasm-mt wasm-st wasm-scalar,build/$(f)/src/image/decode.o): XFLAGS += -fwrapv
+$(foreach f,native asan wasm-mt wasm-st wasm-scalar wasm-relaxed,build/$(f)/src/image/decode.o): XFLAGS += -fwrapv
 
 # object lists per build flavour: $(call objs,DIR,SOURCES)
 objs = $(patsubst %.c,build/$(1)/%.o,$(2))
@@ -96,7 +97,7 @@ WASM_ENGINE_LINK := -sMODULARIZE=1 -sEXPORT_NAME=createOwlet -sENVIRONMENT=web,w
 	-sEXPORTED_RUNTIME_METHODS=ccall,cwrap,UTF8ToString,stringToUTF8,lengthBytesUTF8 \
 	-sEXPORTED_FUNCTIONS=_malloc,_free $(WASM_MEM)
 
-wasm: build/wasm/owlet.mjs build/wasm/owlet-st.mjs
+wasm: build/wasm/owlet.mjs build/wasm/owlet-st.mjs build/wasm/owlet-relaxed.mjs
 
 build/wasm/%.mjs: build/wasm/%.js wasm_glue/engine-entry.mjs
 	sed 's/__ENGINE__/$*/' wasm_glue/engine-entry.mjs > $@
@@ -108,6 +109,39 @@ build/wasm/owlet.js: $(call objs,wasm-mt,$(WASM_ENGINE_SRC))
 build/wasm/owlet-st.js: $(call objs,wasm-st,$(WASM_ENGINE_SRC))
 	@mkdir -p $(dir $@)
 	$(EMCC) -O3 $(WASM_ST) $(WASM_ENGINE_LINK) -o $@ $^
+
+# The relaxed-SIMD engine: the threaded SIMD128 build whose dispatch
+# (OWL_RELAXED_BUILD, src/kernels/dispatch.c) runs quant_relaxed.c's tiles,
+# the only file compiled with -mrelaxed-simd. Its relaxed dots are stand-ins
+# until scripts/relaxed_patch.py rewrites them after the link (why:
+# src/kernels/simd.h). wasm_glue/features.mjs tells owlet.mjs when to load it.
+WASM_RELAXED := $(WASM_MT) -DOWL_RELAXED_BUILD
+build/wasm-relaxed/%.o: %.c $(HEADERS) build/gen/test_list.h
+	@mkdir -p $(dir $@)
+	$(EMCC) $(WASM_CFLAGS) $(XFLAGS) $(WASM_RELAXED) -Ibuild/gen -c $< -o $@
+build/wasm-relaxed/src/kernels/quant_relaxed.o build/wasm-relaxed/bench/kernels.o: XFLAGS += -mrelaxed-simd
+RELAXED_PATCH = /usr/bin/python3 scripts/relaxed_patch.py $(1) || { rm -f $(1) $(1:.wasm=.js); exit 1; }
+
+build/wasm/owlet-relaxed.js: $(call objs,wasm-relaxed,$(WASM_ENGINE_SRC)) scripts/relaxed_patch.py
+	@mkdir -p $(dir $@)
+	$(EMCC) -O3 $(WASM_RELAXED) $(WASM_ENGINE_LINK) -sPTHREAD_POOL_SIZE=0 -o $@ $(filter %.o,$^)
+	$(call RELAXED_PATCH,build/wasm/owlet-relaxed.wasm)
+
+# The kernel tests (tests/c/test_{quant,matmul,ops,attention}.c) in the
+# relaxed build, for a Chromium page (tests/browser/relaxed.test.mjs).
+KERNEL_TEST_SRC := tests/c/test_quant.c tests/c/test_matmul.c tests/c/test_ops.c tests/c/test_attention.c
+build/gen-kernels/test_list.h: $(KERNEL_TEST_SRC) scripts/gen_tests.sh
+	@mkdir -p $(dir $@)
+	scripts/gen_tests.sh $(KERNEL_TEST_SRC) > $@.tmp && mv $@.tmp $@
+build/wasm-relaxed/kernel-tests/main.o: tests/c/main.c $(HEADERS) build/gen-kernels/test_list.h
+	@mkdir -p $(dir $@)
+	$(EMCC) $(WASM_CFLAGS) $(WASM_RELAXED) -Ibuild/gen-kernels -c $< -o $@
+build/wasm/owlet-kernel-tests-relaxed.js: build/wasm-relaxed/kernel-tests/main.o \
+		$(call objs,wasm-relaxed,$(LIB_SRC) $(KERNEL_TEST_SRC)) scripts/relaxed_patch.py
+	@mkdir -p $(dir $@)
+	$(EMCC) -O3 $(WASM_RELAXED) -sMODULARIZE=1 -sEXPORT_NAME=createKernelTests -sENVIRONMENT=web,worker \
+		$(WASM_MEM) -sPTHREAD_POOL_SIZE=9 -o $@ $(filter %.o,$^)
+	$(call RELAXED_PATCH,build/wasm/owlet-kernel-tests-relaxed.wasm)
 
 # The test runner as wasm, reading fixtures straight from the file system.
 WASM_TEST_LINK := -sNODERAWFS=1 -sEXIT_RUNTIME=1 -sENVIRONMENT=node $(WASM_MEM)
@@ -171,23 +205,29 @@ test-js: native wasm
 	$(NODE) --test tests/js/*.test.mjs
 
 # ---------------------------------------------------------------- bench
-BENCH_LINK := -sNODERAWFS=1 -sEXIT_RUNTIME=1 -sENVIRONMENT=node $(WASM_MEM) -sPTHREAD_POOL_SIZE=4
+# node and browser alike (bench/kernels_browser.mjs sets Module.arguments / print)
+BENCH_LINK := -sEXIT_RUNTIME=1 -sENVIRONMENT=web,worker,node $(WASM_MEM) -sPTHREAD_POOL_SIZE=4
 build/wasm/owlet-bench.js: $(call objs,wasm-mt,$(LIB_SRC) $(BENCH_SRC))
 	@mkdir -p $(dir $@)
 	$(EMCC) -O3 $(WASM_MT) $(BENCH_LINK) -o $@ $^
 build/wasm/owlet-bench-scalar.js: $(call objs,wasm-scalar,$(LIB_SRC) $(BENCH_SRC))
 	@mkdir -p $(dir $@)
 	$(EMCC) -O3 -pthread $(BENCH_LINK) -o $@ $^
+build/wasm/owlet-bench-relaxed.js: $(call objs,wasm-relaxed,$(LIB_SRC) $(BENCH_SRC)) scripts/relaxed_patch.py
+	@mkdir -p $(dir $@)
+	$(EMCC) -O3 $(WASM_RELAXED) $(BENCH_LINK) -o $@ $(filter %.o,$^)
+	$(call RELAXED_PATCH,build/wasm/owlet-bench-relaxed.wasm)
 
 # demo.test.mjs and faults.test.mjs run in Chromium, Firefox and WebKit (tests/browser/engines.mjs,
 # docs/BROWSERS.md); capabilities.mjs prints each engine's table and checks its threads.
-test-browser: native wasm
+test-browser: native wasm build/wasm/owlet-kernel-tests-relaxed.js
 	node tests/browser/capabilities.mjs
 	node tests/browser/run.mjs
 	node --test tests/browser/web.test.mjs tests/browser/web/units.test.mjs
 	node --test tests/browser/demo.test.mjs
 	node --test tests/browser/wllama_parity.test.mjs
 	node --test tests/browser/faults.test.mjs
+	node --test tests/browser/relaxed.test.mjs
 
 # libFuzzer targets (clang, ASan+UBSan); make test runs each for 10 s.
 FUZZ_SECONDS ?= 60
@@ -196,7 +236,7 @@ fuzz:
 
 # Kernels (SIMD128 vs scalar) then end to end against wllama in one Chromium
 # session (30-60 min); BENCH_E2E=0 runs the kernel part only.
-bench: bootstrap native wasm build/wasm/owlet-bench.js build/wasm/owlet-bench-scalar.js
+bench: bootstrap native wasm build/wasm/owlet-bench.js build/wasm/owlet-bench-scalar.js build/wasm/owlet-bench-relaxed.js
 	bash bench/run.sh
 
 # The released 7B's size end to end (random weights; ~40 GB of scratch space in

@@ -1,9 +1,13 @@
-/* kernels.c - matrix kernel benchmark (wasm SIMD128 vs the scalar reference).
+/* kernels.c - matrix kernel benchmark (wasm relaxed SIMD vs SIMD128 vs the
+ * scalar reference).
  *
- * Built twice by the Makefile: build/wasm/owlet-bench.js (-msimd128 -pthread)
- * and build/wasm/owlet-bench-scalar.js (same code without -msimd128, so
- * owl_matmul runs owl_vec_dot_ref). bench/run_kernels.sh runs both and prints
- * the markdown table of docs/BENCHMARKS.md.
+ * Built three times by the Makefile: build/wasm/owlet-bench.js (-msimd128
+ * -pthread), build/wasm/owlet-bench-scalar.js (same code without -msimd128,
+ * so owl_matmul runs owl_vec_dot_ref) and build/wasm/owlet-bench-relaxed.js
+ * (the relaxed-SIMD build: owl_matmul runs the relaxed tiles for q4_0, q4_K,
+ * q6_K). Each runs in node and in a browser page. bench/run_kernels.sh runs
+ * the first two in node; bench/kernels_browser.mjs all three in Chromium.
+ * Both print the markdown tables of docs/BENCHMARKS.md.
  *
  * Measures owl_matmul on W (4096 x 4096) in q4_0, q8_0, q4_K, q6_K (and f16,
  * f32 for reference):
@@ -11,13 +15,18 @@
  * at 1 and 2 threads, as GMAC/s (multiply-adds per second) and GB/s of weight
  * bytes streamed (weight bytes / time, once per call). Plus two ceilings from
  * the same harness: a memory-read loop over 64 MB and an i32x4.dot_i16x8
- * loop with one operand from L1 (scalar build: the same as plain int16 MACs).
+ * loop with one operand from L1 (scalar build: the same as plain int16 MACs);
+ * the relaxed build adds the same loop with the relaxed dot (16 int8 MACs).
  *
  * Output: one line per measurement,
  *   RESULT <name> <threads> <gmac_per_s> <gb_per_s> <gmac_per_cpu_s>
  * (wall-clock rates; the last is per process CPU-second, all threads summed,
  * which shows the kernel's own speed when other processes share the cores).
- * Usage: owlet-bench [min_seconds_per_measurement (default 0.25)] */
+ * Usage: owlet-bench [min_seconds_per_measurement (default 0.25)] [kernels]
+ * kernels: a comma-separated list of type names (q4_0,q8_0,q4_K,q6_K,f16,f32),
+ * "roof" (the ceilings) and, in the relaxed build, "ab" (SIMD128 vs relaxed
+ * tiles alternately in one process; RESULT ab_<type>_<shape> 1 <SIMD128
+ * GMAC/s> <relaxed GMAC/s> 0); default all. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,10 +38,14 @@
 #ifdef __EMSCRIPTEN__
 #include <emscripten.h>
 /* Process CPU seconds (node): unlike wall time, not inflated when other
- * processes share the cores. */
+ * processes share the cores. A browser has no such clock: there it is wall
+ * time, and the GMAC/CPU-s column repeats GMAC/s. */
 EM_JS(double, cpu_now, (void), {
-    const u = process.cpuUsage();
-    return (u.user + u.system) / 1e6;
+    if (typeof process !== 'undefined' && process.cpuUsage) {
+        const u = process.cpuUsage();
+        return (u.user + u.system) / 1e6;
+    }
+    return performance.now() / 1e3;
 });
 #else
 static double cpu_now(void)
@@ -220,13 +233,110 @@ static void run_roof(void *p)
 #endif
 }
 
+/* name is an item of the comma-separated list */
+static int listed(const char *list, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *p = list; p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL)
+        if (strncmp(p, name, n) == 0 && (p[n] == ',' || p[n] == 0))
+            return 1;
+    return 0;
+}
+
+#if defined(OWL_RELAXED_BUILD) && defined(__wasm_relaxed_simd__)
+/* ---- relaxed-dot ceiling (relaxed build): the same loop shape, int8 operands,
+ * 16 multiply-adds per instruction ---- */
+static int8_t roof_buf8[1024];
+static void run_roof_relaxed(void *p)
+{
+    (void)p;
+    v128_t w = wasm_i8x16_splat((int8_t)((rnd() & 0x3f) | 1));
+    v128_t a[8];
+    for (int k = 0; k < 8; k++)
+        a[k] = wasm_i32x4_splat(k + 1);
+    for (int i = 0; i < ROOF_ITERS; i++) {
+        const int8_t *x = roof_buf8 + 128 * (i & 7);
+        for (int k = 0; k < 8; k++)
+            a[k] = owl_relaxed_dot(wasm_v128_load(x + 16 * k), w, a[k]);
+    }
+    v128_t s = a[0];
+    for (int k = 1; k < 8; k++)
+        s = wasm_i32x4_add(s, a[k]);
+    roof_sink = wasm_i32x4_extract_lane(s, 0);
+}
+#endif
+
+#ifdef OWL_RELAXED_BUILD
+/* ---- A/B (relaxed build): owl_dot_tile_simd128 and owl_dot_tile_relaxed on
+ * the same weights and activations, one thread, timed trial by trial
+ * alternately in one process, so load from other processes hits both alike
+ * (wall-clock runs of separate builds on a busy machine are too noisy to
+ * compare). Activations are quantized and expanded once, outside the timing. */
+typedef struct {
+    owl_type t;
+    int64_t n, ntok;
+    const uint8_t *W, *Xq, *Xx;
+    size_t ws, qs, xs;
+    float *Y;
+    int relaxed;
+} ab_args;
+
+static void run_ab(void *p)
+{
+    const ab_args *a = p;
+    for (int64_t r0 = 0; r0 < a->n; r0 += OWL_TILE_ROWS) {
+        if (a->relaxed)
+            owl_dot_tile_relaxed(a->t, a->n, a->W + (size_t)r0 * a->ws, a->ws, OWL_TILE_ROWS, a->Xq, a->qs, a->Xx,
+                                 a->xs, a->ntok, a->Y + r0, a->n);
+        else
+            owl_dot_tile_simd128(a->t, a->n, a->W + (size_t)r0 * a->ws, a->ws, OWL_TILE_ROWS, a->Xx, a->xs,
+                                 a->ntok, a->Y + r0, a->n, 0);
+    }
+}
+
+static void bench_ab(owl_type t, int64_t n, int64_t ntok, const float *X, float *Y, double min_s)
+{
+    const owl_type at = owl_type_get(t)->vec_dot_type;
+    ab_args a = {t, n, ntok, make_weights(t, n, n), NULL, NULL, owl_row_size(t, n), owl_row_size(at, n),
+                 owl_xrow_size(at, n), Y, 0};
+    uint8_t *Xq = malloc(a.qs * (size_t)ntok), *Xx = malloc(a.xs * (size_t)ntok);
+    if (!a.W || !Xq || !Xx) {
+        fprintf(stderr, "bench: out of memory\n");
+        exit(1);
+    }
+    for (int64_t k = 0; k < ntok; k++) {
+        owl_quantize_row(at, X + k * n, Xq + (size_t)k * a.qs, n);
+        owl_expand_row(at, Xq + (size_t)k * a.qs, Xx + (size_t)k * a.xs, n);
+    }
+    a.Xq = Xq;
+    a.Xx = Xx;
+    double best[2] = {1e30, 1e30}, cpu;
+    for (int round = 0; round < 10; round++)
+        for (int v = 0; v < 2; v++) {
+            a.relaxed = v;
+            double s = time_it(run_ab, &a, min_s / 5, &cpu);
+            if (s < best[v])
+                best[v] = s;
+        }
+    const double macs = (double)n * (double)n * (double)ntok;
+    printf("RESULT ab_%s_%s 1 %.3f %.3f 0\n", owl_type_get(t)->name, ntok > 1 ? "gemm64" : "gemv",
+           macs / best[0] * 1e-9, macs / best[1] * 1e-9);
+    fflush(stdout);
+    free((void *)a.W);
+    free(Xq);
+    free(Xx);
+}
+#endif
+
 int main(int argc, char **argv)
 {
     double min_s = argc > 1 ? atof(argv[1]) : 0.25;
     if (!(min_s > 0))
         min_s = 0.25;
     const int64_t N = 4096, NTOK = 64;
-#ifdef OWL_SIMD128
+#if defined(OWL_RELAXED_BUILD)
+    printf("# owlet kernel bench: relaxed-SIMD build\n");
+#elif defined(OWL_SIMD128)
     printf("# owlet kernel bench: SIMD128 build\n");
 #else
     printf("# owlet kernel bench: scalar reference build\n");
@@ -249,7 +359,10 @@ int main(int argc, char **argv)
 
     static const owl_type types[6] = {OWL_TYPE_Q4_0, OWL_TYPE_Q8_0, OWL_TYPE_Q4_K,
                                       OWL_TYPE_Q6_K, OWL_TYPE_F16, OWL_TYPE_F32};
+    const char *only = argc > 2 ? argv[2] : NULL;
     for (int k = 0; k < 6; k++) {
+        if (only && !listed(only, owl_type_get(types[k])->name))
+            continue;
         void *W = make_weights(types[k], N, N);
         if (!W) {
             fprintf(stderr, "bench: out of memory\n");
@@ -269,6 +382,16 @@ int main(int argc, char **argv)
         free(W);
     }
 
+#ifdef OWL_RELAXED_BUILD
+    if (!only || listed(only, "ab")) {
+        static const owl_type ab_types[3] = {OWL_TYPE_Q4_0, OWL_TYPE_Q4_K, OWL_TYPE_Q6_K};
+        for (int k = 0; k < 3; k++)
+            for (int shape = 0; shape < 2; shape++)
+                bench_ab(ab_types[k], N, shape ? NTOK : 1, X, Y, min_s);
+    }
+#endif
+    if (only && !listed(only, "roof"))
+        goto done;
     uint8_t *buf = malloc(MEM_BYTES);
     if (!buf)
         return 1;
@@ -285,7 +408,15 @@ int main(int argc, char **argv)
     double cpu, s = time_it(run_roof, NULL, min_s, &cpu);
     printf("RESULT dot_i16x8 1 %.3f 0 %.3f\n", (double)ROOF_ITERS * 8 * 8 / s * 1e-9,
            (double)ROOF_ITERS * 8 * 8 / cpu * 1e-9);
+#if defined(OWL_RELAXED_BUILD) && defined(__wasm_relaxed_simd__)
+    for (int i = 0; i < 1024; i++)
+        roof_buf8[i] = (int8_t)rnd();
+    s = time_it(run_roof_relaxed, NULL, min_s, &cpu);
+    printf("RESULT relaxed_dot 1 %.3f 0 %.3f\n", (double)ROOF_ITERS * 8 * 16 / s * 1e-9,
+           (double)ROOF_ITERS * 8 * 16 / cpu * 1e-9);
+#endif
 
+done:
     owl_pool_free(pools[1]);
     owl_pool_free(pools[2]);
     free(X);

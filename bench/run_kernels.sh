@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Run the kernel benchmark in both wasm builds under node and print a markdown
-# table (SIMD128 vs scalar reference). `make bench` builds and runs this.
+# table (SIMD128 vs scalar reference), then all three builds (scalar, SIMD128,
+# relaxed SIMD) in headless Chromium (bench/kernels_browser.mjs; relaxed SIMD
+# does not run in Node 20). `make bench` builds and runs this.
 #   BENCH_SIMD / BENCH_SCALAR: the two .js files (default build/wasm/...)
 #   BENCH_MIN_S: seconds per measurement (default 0.25)
+#   BENCH_BROWSER=0: skip the Chromium table; BENCH_ROUNDS: its rounds (default 2)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 simd=${BENCH_SIMD:-build/wasm/owlet-bench.js}
@@ -38,3 +41,10 @@ echo
 echo "GMAC/s: wall clock, best of up to 20 trials. GMAC/CPU-s: per process CPU-second (all threads"
 echo "summed), i.e. unaffected by time stolen by other processes. GB/s: weight bytes (or bytes read) per"
 echo "wall second."
+
+if [ "${BENCH_BROWSER:-1}" != 0 ]; then
+  echo
+  echo "Chromium (bench/kernels_browser.mjs $min_s ${BENCH_ROUNDS:-2}):"
+  echo
+  node bench/kernels_browser.mjs "$min_s" "${BENCH_ROUNDS:-2}"
+fi

@@ -148,7 +148,7 @@
       await preloadThreads(n - 1);
       ctx = M._owl_api_new();
       if (!ctx) throw new EngineError(-5, 'out of memory creating the engine context');
-      return { threads: n, simd: M._owl_wasm_has_simd() === 1, build: max > 1 ? 'owlet' : 'owlet-st' };
+      return { threads: n, simd: M._owl_wasm_has_simd() === 1, build: engineUrl.replace(/^.*\/|\.js$/g, '') };
     },
     alloc({ size }) {
       num(size, 'size', 1, 4294967295);

@@ -14,6 +14,9 @@
 
 import { OwletError, IdbBackend, MemoryBackend, cache, ensureChunks, fetchBytes, isBlob, loadManifest, sha256Hex } from './store.mjs';
 import { threadSupport } from './threads.mjs';
+import { detectFeatures } from './features.mjs';
+
+const BUILDS = ['owlet', 'owlet-relaxed', 'owlet-st'];
 
 export { OwletError, cache };
 
@@ -470,7 +473,9 @@ export class Owlet {
    * @param {{onProgress?:(p:any)=>void, threads?:number, signal?:AbortSignal, budgetMiB?:number,
    *          backend?:any, wasmBase?:string|URL, nCtx?:number, kvType?:'f16'|'f32', aspect?:string,
    *          allowedOrigins?:string[], concurrency?:number, retries?:number, fetch?:Function,
-   *          singleThread?:boolean, timeoutMs?:number}} [opts]
+   *          singleThread?:boolean, timeoutMs?:number, build?:'owlet'|'owlet-relaxed'|'owlet-st'}} [opts]
+   *   build: force an engine build (default: owlet-relaxed where features.mjs's probe runs relaxed SIMD
+   *   and threads are on, else owlet; owlet-st without threads)
    * @returns {Promise<Owlet>}
    */
   static async load(manifestUrl, opts = {}) {
@@ -498,7 +503,10 @@ export class Owlet {
     if (!isBrowser && !/^[a-z][a-z0-9+.-]*:/i.test(wb)) wb = 'file://' + (wb.startsWith('/') ? wb : `${process.cwd()}/${wb}`);
     if (!wb.endsWith('/')) wb += '/';
     const base = new URL(wb, isBrowser ? location.href : undefined);
-    const engineUrl = new URL(threaded ? 'owlet.js' : 'owlet-st.js', base).href;
+    // the relaxed-SIMD build where a probe ran it right (features.mjs); opts.build forces one
+    if (opts.build && !BUILDS.includes(opts.build)) throw new OwletError('invalid', `build must be one of ${BUILDS.join(', ')}`);
+    const build = opts.build || (!threaded ? 'owlet-st' : detectFeatures().relaxedSimd ? 'owlet-relaxed' : 'owlet');
+    const engineUrl = new URL(`${build}.js`, base).href;
 
     const workers = [];
     let total = 0;
@@ -577,7 +585,11 @@ export class Owlet {
    * @returns {{threaded:boolean, crossOriginIsolated:boolean, sharedArrayBuffer:boolean, hardwareConcurrency:number,
    *            defaultThreads:number, build:string, reason:string}}
    */
-  static threadSupport() { return threadSupport(isBrowser); }
+  static threadSupport() {
+    const ts = threadSupport(isBrowser);
+    if (ts.threaded && detectFeatures().relaxedSimd) ts.build = 'owlet-relaxed';
+    return ts;
+  }
 
   /** Cached models: list(), usage(), delete(id). */
   static get cache() { return cache; }

@@ -14,7 +14,7 @@
  *       Q4_K, output Q6_K; docs/CONVERTING.md).
  *
  * Weights: N(0, 0.02) from a fixed-seed generator (xorshift64*, Box-Muller),
- * quantized with owl_quantize_row; biases N(0, 0.02); norm weights 1, norm
+ * quantized with owl_quantize_row_ref; biases N(0, 0.02); norm weights 1, norm
  * biases 0. Not a product tool: built by bench/run.sh with
  *   gcc -O2 -std=c11 -D_GNU_SOURCE -DOWL_USE_SIMDE -msse4.1 -o build/bench/make_gguf \
  *       bench/tools/make_gguf.c src/core/gguf.c src/core/gguf_write.c src/core/status.c src/text/spm_model.c \
@@ -194,7 +194,7 @@ static int write_all(owl_gguf_writer *w, const char *out)
             if (t->type == OWL_TYPE_F32)
                 memcpy(data + (size_t)r * rs, row, rs);
             else
-                owl_quantize_row(t->type, row, data + (size_t)r * rs, t->ne0);
+                owl_quantize_row_ref(t->type, row, data + (size_t)r * rs, t->ne0);
         }
         if (owl_gguf_writer_write_tensor_data(w, data, total, file_write, f, &err)) {
             fprintf(stderr, "make_gguf: %s: %s\n", t->name, err.msg);

@@ -228,24 +228,6 @@ void owl_swiglu_simd128(float *y, const float *g, const float *u, int64_t n)
 
 #endif /* OWL_SIMD128 */
 
-/* ------------------------------------------------------------------ dispatch */
-
-#ifdef OWL_SIMD128
-#define OWL_PICK(name) name##_simd128
-#else
-#define OWL_PICK(name) name##_ref
-#endif
-
-void owl_exp(float *y, const float *x, int64_t n) { OWL_PICK(owl_exp)(y, x, n); }
-void owl_softmax(float *x, int64_t n) { OWL_PICK(owl_softmax)(x, n); }
-void owl_silu(float *y, const float *x, int64_t n) { OWL_PICK(owl_silu)(y, x, n); }
-void owl_gelu(float *y, const float *x, int64_t n) { owl_gelu_ref(y, x, n); }
-void owl_quick_gelu(float *y, const float *x, int64_t n) { OWL_PICK(owl_quick_gelu)(y, x, n); }
-void owl_swiglu(float *y, const float *g, const float *u, int64_t n)
-{
-    OWL_PICK(owl_swiglu)(y, g, u, n);
-}
-
 /* Elementwise arithmetic: one rounding per element, identical in both paths. */
 void owl_add(float *y, const float *a, const float *b, int64_t n)
 {

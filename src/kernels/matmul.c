@@ -7,19 +7,20 @@
  *    scratch (and, in SIMD128 builds, widened to the kernels' int16 layout),
  *    split over the pool by tokens (f16/f32 weights use X as is).
  * 2. Output rows are split over the pool in tiles of OWL_TILE_ROWS rows; a
- *    tile runs the SIMD128 micro-kernel owl_dot_tile_simd128, which unpacks
+ *    tile runs the micro-kernel owl_dot_tile (dispatch.c picks the tier; the
+ *    SIMD128 one, owl_dot_tile_simd128, is described here), which unpacks
  *    each weight block of its 4 rows once and reuses it for up to 16 tokens
  *    (blocked GEMM for prefill / vision; ntok == 1 takes its GEMV branch, 4
  *    independent row accumulators).
  * Every output element is one dot in owl_vec_dot_ref's fixed order, computed
  * by one thread, so results are bitwise identical for any thread count, for
  * ntok == 1 vs blocked, and to owl_matmul_ref. Without SIMD128 (the scalar
- * bench build) step 2 calls owl_vec_dot_ref per element. */
+ * bench build) the tile calls owl_vec_dot_ref per element; the relaxed wasm
+ * build runs owl_dot_tile_relaxed for q4_0, q4_K and q6_K. */
 #include <stdint.h>
 #include <string.h>
 
 #include "ops.h"
-#include "simd.h"
 
 /* Bytes of the q8 part of scratch, rounded up so the expanded part that
  * follows is 16-byte aligned (relative to scratch, which malloc aligns). */
@@ -68,9 +69,7 @@ static void quantize_rows(void *p, int ith, int nth)
     owl_pool_range(c->ntok, ith, nth, &s, &e);
     for (int64_t t = s; t < e; t++) {
         owl_quantize_row(c->xt, c->X + t * c->ldx, c->Xq + (size_t)t * c->xrow, c->cols);
-#ifdef OWL_SIMD128
-        owl_expand_row_simd128(c->xt, c->Xq + (size_t)t * c->xrow, c->Xx + (size_t)t * c->xxrow, c->cols);
-#endif
+        owl_expand_row(c->xt, c->Xq + (size_t)t * c->xrow, c->Xx + (size_t)t * c->xxrow, c->cols);
     }
 }
 
@@ -82,30 +81,22 @@ static void mul_rows(void *p, int ith, int nth)
     const int64_t ntiles = (c->rows + OWL_TILE_ROWS - 1) / OWL_TILE_ROWS;
     int64_t s, e;
     owl_pool_range(ntiles, ith, nth, &s, &e);
-#ifdef OWL_SIMD128
     /* token blocks outside, row tiles inside: a block's activations (64 x cols
      * int16, ~0.5 MB at 4096) stay in cache while this thread's weight rows
      * stream past once per block; for hundreds of tokens (vision) the other
      * order would re-read all activations from memory for every 4 rows */
-    const uint8_t *X = c->Xq ? c->Xx : (const uint8_t *)c->X;
-    const size_t xs = c->Xq ? c->xxrow : c->xrow;
     for (int64_t t0 = 0; t0 < c->ntok; t0 += TOKEN_BLOCK) {
         const int64_t tn = c->ntok - t0 < TOKEN_BLOCK ? c->ntok - t0 : TOKEN_BLOCK;
+        owl_tile_act a = {c->Xq ? (const void *)(c->Xq + (size_t)t0 * c->xrow)
+                                : (const void *)((const uint8_t *)c->X + (size_t)t0 * c->xrow),
+                          c->xrow, c->Xq ? c->Xx + (size_t)t0 * c->xxrow : NULL, c->xxrow};
         for (int64_t tile = s; tile < e; tile++) {
             const int64_t r0 = tile * OWL_TILE_ROWS;
             const int nr = (int)(c->rows - r0 < OWL_TILE_ROWS ? c->rows - r0 : OWL_TILE_ROWS);
-            owl_dot_tile_simd128(c->wt, c->cols, c->W + (size_t)r0 * c->wrow, c->wrow, nr,
-                                 X + (size_t)t0 * xs, xs, tn, c->Y + t0 * c->ldy + r0, c->ldy, 0);
+            owl_dot_tile(c->wt, c->cols, c->W + (size_t)r0 * c->wrow, c->wrow, nr, &a, tn,
+                         c->Y + t0 * c->ldy + r0, c->ldy);
         }
     }
-#else
-    const uint8_t *X = c->Xq ? c->Xq : (const uint8_t *)c->X;
-    const int64_t r1 = e * OWL_TILE_ROWS < c->rows ? e * OWL_TILE_ROWS : c->rows;
-    for (int64_t r = s * OWL_TILE_ROWS; r < r1; r++)
-        for (int64_t t = 0; t < c->ntok; t++)
-            c->Y[t * c->ldy + r] =
-                owl_vec_dot_ref(c->wt, c->cols, c->W + (size_t)r * c->wrow, X + (size_t)t * c->xrow);
-#endif
 }
 
 static int setup(mm_ctx *c, const void *W, owl_type wt, int64_t rows, int64_t cols, const float *X,

@@ -158,24 +158,3 @@ void owl_layernorm_simd128(float *y, const float *x, const float *w, const float
 }
 
 #endif /* OWL_SIMD128 */
-
-/* ------------------------------------------------------------------ dispatch */
-
-void owl_rmsnorm(float *y, const float *x, const float *w, int64_t n, float eps)
-{
-#ifdef OWL_SIMD128
-    owl_rmsnorm_simd128(y, x, w, n, eps);
-#else
-    owl_rmsnorm_ref(y, x, w, n, eps);
-#endif
-}
-
-void owl_layernorm(float *y, const float *x, const float *w, const float *b, int64_t n,
-                   float eps)
-{
-#ifdef OWL_SIMD128
-    owl_layernorm_simd128(y, x, w, b, n, eps);
-#else
-    owl_layernorm_ref(y, x, w, b, n, eps);
-#endif
-}

@@ -27,7 +27,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "simd.h"
+#include "quant_util.h"
 #include "types.h"
 
 static const owl_type_traits k_traits[OWL_TYPE_COUNT] = {
@@ -61,35 +61,14 @@ size_t owl_row_size(owl_type type, int64_t n)
 
 /* ---------------------------------------------------------------- f16 / bf16 */
 
-static inline uint32_t f32_bits(float f)
-{
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    return u;
-}
-
-static inline float bits_f32(uint32_t u)
-{
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
-}
-
 float owl_f16_to_f32(owl_f16 h)
 {
-    uint32_t sign = (uint32_t)(h & 0x8000) << 16;
-    uint32_t em = h & 0x7fff;
-    if (em >= 0x7c00) /* inf / nan: keep the payload, quiet bit included */
-        return bits_f32(sign | 0x7f800000 | ((em & 0x3ff) << 13));
-    /* normal and subnormal alike: place the bits, then rescale by 2^112
-     * (exact: the result is representable) */
-    float mag = bits_f32(em << 13) * 0x1p112f;
-    return bits_f32(sign | f32_bits(mag));
+    return owl_f16_to_f32_inline(h);
 }
 
 owl_f16 owl_f32_to_f16(float f)
 {
-    uint32_t x = f32_bits(f);
+    uint32_t x = owl_f32_bits(f);
     uint16_t sign = (uint16_t)((x >> 16) & 0x8000);
     x &= 0x7fffffff;
     if (x > 0x7f800000) /* nan: quiet, keep the top payload bits */
@@ -119,7 +98,7 @@ owl_f16 owl_f32_to_f16(float f)
 
 float owl_bf16_to_f32(uint16_t h)
 {
-    return bits_f32((uint32_t)h << 16);
+    return owl_bits_f32((uint32_t)h << 16);
 }
 
 /* ---------------------------------------------------------------- helpers */
@@ -277,17 +256,6 @@ static float make_qkx2_quants(int n, int nmax, const float *x, const float *w, u
     return scale;
 }
 
-static inline void get_scale_min_k4(int j, const uint8_t *q, uint8_t *d, uint8_t *m)
-{
-    if (j < 4) {
-        *d = q[j] & 63;
-        *m = q[j + 4] & 63;
-    } else {
-        *d = (uint8_t)((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4));
-        *m = (uint8_t)((q[j + 4] >> 4) | ((q[j - 0] >> 6) << 4));
-    }
-}
-
 static void quantize_q4_K(const float *x, owl_block_q4_K *y, int64_t nb)
 {
     uint8_t L[OWL_QK_K], Laux[32];
@@ -330,7 +298,7 @@ static void quantize_q4_K(const float *x, owl_block_q4_K *y, int64_t nb)
         y[i].dmin = owl_f32_to_f16(max_min / 63.f);
         for (int j = 0; j < OWL_QK_K / 32; j++) {
             uint8_t sc, m;
-            get_scale_min_k4(j, y[i].scales, &sc, &m);
+            owl_q4_K_scale_min(j, y[i].scales, &sc, &m);
             const float d = owl_f16_to_f32(y[i].d) * sc;
             if (!d)
                 continue;
@@ -515,9 +483,9 @@ void owl_dequantize_row_ref(owl_type type, const void *vx, float *y, int64_t n)
             const float d = owl_f16_to_f32(x[i].d), min = owl_f16_to_f32(x[i].dmin);
             for (int j = 0, is = 0; j < OWL_QK_K; j += 64, q += 32, is += 2) {
                 uint8_t sc, m;
-                get_scale_min_k4(is + 0, x[i].scales, &sc, &m);
+                owl_q4_K_scale_min(is + 0, x[i].scales, &sc, &m);
                 const float d1 = d * sc, m1 = min * m;
-                get_scale_min_k4(is + 1, x[i].scales, &sc, &m);
+                owl_q4_K_scale_min(is + 1, x[i].scales, &sc, &m);
                 const float d2 = d * sc, m2 = min * m;
                 for (int l = 0; l < 32; l++)
                     *y++ = d1 * (q[l] & 0xF) - m1;
@@ -584,7 +552,7 @@ static float dot_q8_0_q8_0(int64_t nb, const owl_block_q8_0 *x, const owl_block_
 void owl_q4_K_scales(const uint8_t *packed, uint8_t sc[8], uint8_t m[8])
 {
     for (int j = 0; j < 8; j++)
-        get_scale_min_k4(j, packed, &sc[j], &m[j]);
+        owl_q4_K_scale_min(j, packed, &sc[j], &m[j]);
 }
 
 static float dot_q4_K_q8_K(int64_t nb, const owl_block_q4_K *x, const owl_block_q8_K *y)
@@ -674,24 +642,4 @@ float owl_vec_dot_ref(owl_type type, int64_t n, const void *x, const void *y)
     case OWL_TYPE_Q6_K: return dot_q6_K_q8_K(n / OWL_QK_K, x, y);
     default: return 0.0f;
     }
-}
-
-/* ---------------------------------------------------------------- dispatch */
-
-void owl_vec_dot(owl_type type, int64_t n, const void *x, const void *y, float *out)
-{
-#ifdef OWL_SIMD128
-    *out = owl_vec_dot_simd128(type, n, x, y);
-#else
-    *out = owl_vec_dot_ref(type, n, x, y);
-#endif
-}
-
-void owl_quantize_row(owl_type type, const float *x, void *y, int64_t n)
-{
-#ifdef OWL_SIMD128
-    owl_quantize_row_simd128(type, x, y, n);
-#else
-    owl_quantize_row_ref(type, x, y, n);
-#endif
 }

@@ -20,6 +20,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "quant_util.h"
 #include "simd.h"
 #include "types.h"
 
@@ -36,108 +37,7 @@ size_t owl_xrow_size(owl_type t, int64_t n)
 
 #ifdef OWL_SIMD128
 
-#define TILE_T 16 /* tokens whose accumulators stay live at once */
-
-/* Inline copies of quant.c helpers used in inner loops (the calls would not
- * inline across files); same results, checked by the tests. */
-static inline float f16_to_f32(owl_f16 h)
-{
-    uint32_t sign = (uint32_t)(h & 0x8000) << 16, em = h & 0x7fff, u;
-    float f;
-    if (em >= 0x7c00) {
-        u = sign | 0x7f800000 | ((em & 0x3ff) << 13);
-    } else {
-        u = em << 13;
-        memcpy(&f, &u, 4);
-        f *= 0x1p112f;
-        memcpy(&u, &f, 4);
-        u |= sign;
-    }
-    memcpy(&f, &u, 4);
-    return f;
-}
-
-static inline void q4_K_scales(const uint8_t *q, uint8_t sc[8], uint8_t m[8])
-{
-    for (int j = 0; j < 4; j++) {
-        sc[j] = q[j] & 63;
-        m[j] = q[j + 4] & 63;
-        sc[j + 4] = (uint8_t)((q[j + 8] & 0xF) | ((q[j] >> 6) << 4));
-        m[j + 4] = (uint8_t)((q[j + 8] >> 4) | ((q[j + 4] >> 6) << 4));
-    }
-}
-
-/* [sum a, sum b, sum c, sum d] of four i32x4 */
-static inline v128_t hsum4_i32(v128_t a, v128_t b, v128_t c, v128_t d)
-{
-    v128_t ab = wasm_i32x4_add(wasm_i32x4_shuffle(a, b, 0, 4, 1, 5), wasm_i32x4_shuffle(a, b, 2, 6, 3, 7));
-    v128_t cd = wasm_i32x4_add(wasm_i32x4_shuffle(c, d, 0, 4, 1, 5), wasm_i32x4_shuffle(c, d, 2, 6, 3, 7));
-    return wasm_i32x4_add(wasm_i32x4_shuffle(ab, cd, 0, 1, 4, 5), wasm_i32x4_shuffle(ab, cd, 2, 3, 6, 7));
-}
-
-/* f16 bits in the low half of each i32 lane -> f32, exact (see owl_f16_to_f32). */
-static inline v128_t f16x4_to_f32x4(v128_t h)
-{
-    v128_t sign = wasm_i32x4_shl(wasm_v128_and(h, wasm_i32x4_splat(0x8000)), 16);
-    v128_t em = wasm_v128_and(h, wasm_i32x4_splat(0x7fff));
-    v128_t mag = wasm_f32x4_mul(wasm_i32x4_shl(em, 13), wasm_f32x4_splat(0x1p112f));
-    v128_t infnan = wasm_v128_or(wasm_i32x4_shl(em, 13), wasm_i32x4_splat(0x7f800000));
-    v128_t is_inf = wasm_i32x4_gt(em, wasm_i32x4_splat(0x7bff));
-    return wasm_v128_or(sign, wasm_v128_bitselect(infnan, mag, is_inf));
-}
-
-/* 8 f16 (u16x8) -> two f32x4, exact. Finite values take the short path
- * (place the bits, rescale by 2^112, put the sign back); a vector holding an
- * inf or nan falls back to f16x4_to_f32x4. */
-static inline void f16x8_to_f32x8(v128_t h, v128_t *lo, v128_t *hi)
-{
-    const v128_t em = wasm_v128_and(h, wasm_i16x8_splat(0x7fff));
-    if (wasm_v128_any_true(wasm_i16x8_gt(em, wasm_i16x8_splat(0x7bff)))) {
-        *lo = f16x4_to_f32x4(wasm_u32x4_extend_low_u16x8(h));
-        *hi = f16x4_to_f32x4(wasm_u32x4_extend_high_u16x8(h));
-        return;
-    }
-    const v128_t zero = wasm_i16x8_splat(0), sign = wasm_v128_and(h, wasm_i16x8_splat((int16_t)0x8000));
-    const v128_t k = wasm_f32x4_splat(0x1p112f);
-    v128_t mlo = wasm_f32x4_mul(wasm_i32x4_shl(wasm_u32x4_extend_low_u16x8(em), 13), k);
-    v128_t mhi = wasm_f32x4_mul(wasm_i32x4_shl(wasm_u32x4_extend_high_u16x8(em), 13), k);
-    *lo = wasm_v128_or(mlo, wasm_i16x8_shuffle(zero, sign, 0, 8, 1, 9, 2, 10, 3, 11));
-    *hi = wasm_v128_or(mhi, wasm_i16x8_shuffle(zero, sign, 4, 12, 5, 13, 6, 14, 7, 15));
-}
-
-static inline v128_t load_d4(owl_f16 a, owl_f16 b, owl_f16 c, owl_f16 d)
-{
-    return f16x4_to_f32x4(wasm_i32x4_make(a, b, c, d));
-}
-
-static inline float lane(v128_t v, int r)
-{
-    switch (r) {
-    case 0: return wasm_f32x4_extract_lane(v, 0);
-    case 1: return wasm_f32x4_extract_lane(v, 1);
-    case 2: return wasm_f32x4_extract_lane(v, 2);
-    default: return wasm_f32x4_extract_lane(v, 3);
-    }
-}
-
-static void store_tile(const v128_t *acc, int nr, int64_t tn, float *Y, int64_t ldy)
-{
-    for (int64_t t = 0; t < tn; t++)
-        for (int r = 0; r < nr; r++)
-            Y[t * ldy + r] = lane(acc[t], r);
-}
-
-/* Start values of a tile's accumulators: 0, or Y when continuing a dot. */
-static void init_tile(v128_t *acc, int nr, int64_t tn, const float *Y, int64_t ldy, int accumulate)
-{
-    for (int64_t t = 0; t < tn; t++) {
-        float v[4] = {0, 0, 0, 0};
-        if (accumulate)
-            for (int r = 0; r < nr; r++)
-                v[r] = Y[t * ldy + r];
-        acc[t] = wasm_f32x4_make(v[0], v[1], v[2], v[3]);
-    }
-}
+#include "simd_util.h"
 
 /* ---------------------------------------------------------------- unpacking */
 
@@ -200,7 +100,7 @@ void owl_expand_row_simd128(owl_type t, const void *q8row, void *xrow, int64_t n
         owl_xblock_q8_0 *y = xrow;
         for (int64_t i = 0; i < n / OWL_QK8_0; i++) {
             memset(&y[i], 0, sizeof y[i]);
-            y[i].d = f16_to_f32(x[i].d);
+            y[i].d = owl_f16_to_f32_inline(x[i].d);
             int32_t sum = 0;
             for (int j = 0; j < OWL_QK8_0; j++)
                 sum += x[i].qs[j];
@@ -284,7 +184,8 @@ static void tile_q_0(owl_type type, int64_t nb, const uint8_t *W, size_t ws, int
 static inline void unpack_q4_K(const owl_block_q4_K *b, v128_t w[32], v128_t *mins)
 {
     uint8_t sc[8], m[8];
-    q4_K_scales(b->scales, sc, m);
+    for (int j = 0; j < 8; j++)
+        owl_q4_K_scale_min(j, b->scales, &sc[j], &m[j]);
     for (int g = 0; g < 4; g++) {
         v128_t s0 = wasm_i16x8_splat(sc[2 * g]), s1 = wasm_i16x8_splat(sc[2 * g + 1]);
         for (int c = 0; c < 2; c++) {
@@ -315,25 +216,6 @@ static inline void unpack_q6_K_all(const owl_block_q6_K *b, v128_t w[32])
         }
 }
 
-/* ntok == 1 (decode): nothing to reuse across tokens, so unpack straight into
- * the dots and apply the sub-block scales to int32 partials. Same integer
- * sums, same float updates as the tile. */
-/* The 8 scales and 8 mins of a q4_K block as int16x8 each (SIMD form of
- * get_scale_min_k4; the 16-byte load reads 4 bytes of qs, unused). */
-static inline void q4_K_scales_v(const owl_block_q4_K *x, v128_t *sc, v128_t *m)
-{
-    const v128_t q = wasm_v128_load(x->scales);
-    const v128_t lo = wasm_v128_and(q, wasm_i8x16_splat(63)); /* sc0-3, m0-3 */
-    const v128_t t = wasm_i8x16_shuffle(q, q, 8, 9, 10, 11, 8, 9, 10, 11, 0, 0, 0, 0, 0, 0, 0, 0);
-    const v128_t lo4 = wasm_v128_and(t, wasm_i8x16_splat(0x0f));
-    const v128_t hi4 = wasm_v128_and(wasm_u16x8_shr(t, 4), wasm_i8x16_splat(0x0f));
-    const v128_t low = wasm_i8x16_shuffle(lo4, hi4, 0, 1, 2, 3, 20, 21, 22, 23, 0, 0, 0, 0, 0, 0, 0, 0);
-    const v128_t up = wasm_v128_and(wasm_u16x8_shr(q, 2), wasm_i8x16_splat(0x30)); /* (q >> 6) << 4 */
-    const v128_t hi = wasm_v128_or(low, up); /* sc4-7, m4-7 */
-    const v128_t all = wasm_i8x16_shuffle(lo, hi, 0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23);
-    *sc = wasm_u16x8_extend_low_u8x16(all);
-    *m = wasm_u16x8_extend_high_u8x16(all);
-}
 
 /* ntok == 1 (decode): nothing to reuse across tokens, so unpack straight into
  * the dots; the 8 sub-block partials are reduced to one vector per 4 (lanes =
@@ -377,19 +259,6 @@ static inline v128_t gemv_row_q6_K(const owl_block_q6_K *b, const owl_xblock_q8_
     return acc;
 }
 
-/* The float update of 4 rows for one superblock (lanes = rows). */
-static inline v128_t update_K(int is4, v128_t acc, const v128_t a[4], const v128_t mp[4],
-                              const owl_f16 d[4], const owl_f16 dmin[4], float yd)
-{
-    v128_t sumi = wasm_f32x4_convert_i32x4(hsum4_i32(a[0], a[1], a[2], a[3]));
-    v128_t vyd = wasm_f32x4_splat(yd);
-    v128_t dd = wasm_f32x4_mul(load_d4(d[0], d[1], d[2], d[3]), vyd);
-    if (!is4)
-        return wasm_f32x4_add(acc, wasm_f32x4_mul(dd, sumi));
-    v128_t summ = wasm_f32x4_convert_i32x4(hsum4_i32(mp[0], mp[1], mp[2], mp[3]));
-    v128_t dm = wasm_f32x4_mul(load_d4(dmin[0], dmin[1], dmin[2], dmin[3]), vyd);
-    return wasm_f32x4_add(acc, wasm_f32x4_sub(wasm_f32x4_mul(dd, sumi), wasm_f32x4_mul(dm, summ)));
-}
 
 static void gemv_q_K(int is4, int64_t nb, const uint8_t *const wr[4], size_t bsz,
                      const owl_xblock_q8_K *yb, v128_t *acc)
@@ -541,7 +410,7 @@ static void tile_float(owl_type type, int64_t n, const uint8_t *W, size_t ws, in
             for (int64_t t = 0; t < tn; t++) {
                 float sum = finish8(a0[t], a1[t]);
                 for (int64_t i = n8; i < n; i++)
-                    sum += (type == OWL_TYPE_F32 ? wf[i] : f16_to_f32(wh[i])) * x[t][i];
+                    sum += (type == OWL_TYPE_F32 ? wf[i] : owl_f16_to_f32_inline(wh[i])) * x[t][i];
                 Y[(t0 + t) * ldy + r] = sum;
             }
         }
@@ -687,53 +556,8 @@ void owl_quantize_row_simd128(owl_type type, const float *x, void *y, int64_t n)
     switch (type) {
     case OWL_TYPE_Q8_0: quantize_q8_0(x, y, n / OWL_QK8_0); break;
     case OWL_TYPE_Q8_K: quantize_q8_K(x, y, n / OWL_QK_K); break;
-    default: owl_quantize_row_ref(type, x, y, n); break; /* weights: offline, scalar */
+    default: break; /* weights are quantized offline, by the reference */
     }
-}
-
-#else /* no SIMD128 in this build: the names exist and mean the reference */
-
-static void expand16(const int8_t *q, int16_t *out)
-{
-    for (int k = 0; k < 16; k++)
-        out[(k % 2) * 8 + k / 2] = q[k];
-}
-
-void owl_expand_row_simd128(owl_type t, const void *q8row, void *xrow, int64_t n)
-{
-    if (t == OWL_TYPE_Q8_0) {
-        const owl_block_q8_0 *x = q8row;
-        owl_xblock_q8_0 *y = xrow;
-        for (int64_t i = 0; i < n / OWL_QK8_0; i++) {
-            memset(&y[i], 0, sizeof y[i]);
-            y[i].d = owl_f16_to_f32(x[i].d);
-            for (int j = 0; j < OWL_QK8_0; j++)
-                y[i].sum += x[i].qs[j];
-            expand16(x[i].qs, y[i].q);
-            expand16(x[i].qs + 16, y[i].q + 16);
-        }
-    } else if (t == OWL_TYPE_Q8_K) {
-        const owl_block_q8_K *x = q8row;
-        owl_xblock_q8_K *y = xrow;
-        for (int64_t i = 0; i < n / OWL_QK_K; i++) {
-            memset(&y[i], 0, sizeof y[i]);
-            y[i].d = x[i].d;
-            for (int j = 0; j < 8; j++)
-                y[i].bs32[j] = (int16_t)(x[i].bsums[2 * j] + x[i].bsums[2 * j + 1]);
-            for (int j = 0; j < OWL_QK_K; j += 16)
-                expand16(x[i].qs + j, y[i].q + j);
-        }
-    }
-}
-
-float owl_vec_dot_simd128(owl_type type, int64_t n, const void *x, const void *y)
-{
-    return owl_vec_dot_ref(type, n, x, y);
-}
-
-void owl_quantize_row_simd128(owl_type type, const float *x, void *y, int64_t n)
-{
-    owl_quantize_row_ref(type, x, y, n);
 }
 
 #endif

@@ -5,7 +5,8 @@
  * multiple of blck_size). Reference quantizers round to nearest exactly as
  * ggml's quantize_row_*_ref do, so our bytes equal llama.cpp's.
  *
- * Implemented in src/kernels/quant.c (reference) and quant_simd128.c. */
+ * Implemented in src/kernels/quant.c (reference), quant_simd128.c (SIMD128),
+ * quant_relaxed.c (relaxed SIMD); dispatch.c picks the tier. */
 #ifndef OWL_TYPES_H
 #define OWL_TYPES_H
 
@@ -95,16 +96,19 @@ void owl_quantize_row_ref(owl_type type, const float *x, void *y, int64_t n);
 void owl_dequantize_row_ref(owl_type type, const void *x, float *y, int64_t n);
 
 /* Dot product of one weight row x (type) with activations y (its vec_dot_type),
- * n elements. Reference versions; owl_vec_dot dispatches to SIMD128 when built.
- * The SIMD128 versions return the same bits as the reference (the summation
- * order is fixed, see quant.c); in a build without OWL_SIMD128 they forward
- * to the reference. */
+ * n elements. Reference versions in quant.c; the SIMD128 versions in
+ * quant_simd128.c (builds with OWL_SIMD128 only) return the same bits (the
+ * summation order is fixed, see quant.c). owl_quantize_row_simd128 takes the
+ * activation types q8_0 and q8_K only (weights are quantized offline by the
+ * reference). */
 float owl_vec_dot_ref(owl_type type, int64_t n, const void *x, const void *y);
 float owl_vec_dot_simd128(owl_type type, int64_t n, const void *x, const void *y);
 void owl_quantize_row_simd128(owl_type type, const float *x, void *y, int64_t n);
+/* ---- the dispatch (dispatch.c): the one place a kernel tier is chosen ----
+ * reference without SIMD128, SIMD128, and in the relaxed wasm build
+ * (OWL_RELAXED_BUILD) the relaxed-SIMD tiles for the types they handle.
+ * Same bits in every tier. */
 void owl_vec_dot(owl_type type, int64_t n, const void *x, const void *y, float *out);
-/* Quantize one row with the SIMD128 quantizer when built, else the reference
- * (same bytes either way). */
 void owl_quantize_row(owl_type type, const float *x, void *y, int64_t n);
 /* ---- SIMD128 matmul kernels (quant_simd128.c; SIMD128 builds only) ----
  * Activations for them are "expanded": a q8_0 / q8_K row with its int8 values
@@ -138,6 +142,31 @@ void owl_dot_tile_simd128(owl_type type, int64_t n, const void *W, size_t w_stri
                           const void *X, size_t x_stride, int64_t nt, float *Y, int64_t ldy,
                           int accumulate);
 #define OWL_TILE_ROWS 4
+/* ---- relaxed-SIMD tile kernels (quant_relaxed.c; builds with OWL_SIMD128) ----
+ * owl_dot_tile_relaxed: owl_dot_tile_simd128's contract (without accumulate)
+ * for the types owl_relaxed_handles accepts (q4_0, q4_K, q6_K), reading the
+ * q8 rows Xq (reference layout; q8_K bsums must be the sums of their 16 qs,
+ * as the quantizers make them) and, for q4_0, the expanded rows Xx (block
+ * sums). Only the relaxed wasm build uses the instruction; elsewhere it is
+ * emulated exactly (simd.h). */
+int owl_relaxed_handles(owl_type t);
+void owl_dot_tile_relaxed(owl_type type, int64_t n, const void *W, size_t w_stride, int nr,
+                          const void *Xq, size_t q_stride, const void *Xx, size_t x_stride, int64_t nt,
+                          float *Y, int64_t ldy);
+/* ---- the tile dispatch (dispatch.c) ----
+ * Activations of a tile: q = the q8 rows (f32 rows for f32/f16 weights), x =
+ * the same rows expanded (NULL for f32/f16 weights). owl_expand_row fills x
+ * (nothing to do in a build without SIMD128); owl_dot_tile computes
+ * Y[t*ldy + r] = dot(W row r, activation row t) with the build's best tier. */
+typedef struct {
+    const void *q;
+    size_t q_stride;
+    const void *x;
+    size_t x_stride;
+} owl_tile_act;
+void owl_expand_row(owl_type t, const void *q8row, void *xrow, int64_t n);
+void owl_dot_tile(owl_type type, int64_t n, const void *W, size_t w_stride, int nr,
+                  const owl_tile_act *a, int64_t nt, float *Y, int64_t ldy);
 /* The eight 6-bit scales and mins of a q4_K block (packed: its scales[12]). */
 void owl_q4_K_scales(const uint8_t *packed, uint8_t sc[8], uint8_t m[8]);
 

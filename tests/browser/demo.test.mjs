@@ -154,7 +154,7 @@ for (const engine of engines()) {
           assert.equal(chunkRequests(coi, r0).length, manifest.chunks.length, 'every chunk downloaded once');
           const ready = await page.textContent('#progress-text');
           t.diagnostic(ready);
-          assert.match(ready, b.facts.threads ? /^Ready: owlet-demo on \d+ threads \(owlet\)/
+          assert.match(ready, b.facts.threads ? (b.facts.relaxed ? /^Ready: owlet-demo on \d+ threads \(owlet-relaxed\)/ : /^Ready: owlet-demo on \d+ threads \(owlet\)/)
             : /^Ready: owlet-demo on 1 thread \(owlet-st\)/);
           const answers = await drawAndAsk(page, `${engine}-isolated`);
           console.log(answers.join('\n'));

@@ -47,9 +47,9 @@ export const BINARIES = {
 
 /** Threads: the engine has SharedArrayBuffer in a cross-origin-isolated page (docs/BROWSERS.md). */
 export const ENGINE_FACTS = {
-  chromium: { threads: true },
-  firefox: { threads: true },
-  webkit: { threads: false }, // WebKitGTK 2.50: crossOriginIsolated true, no SharedArrayBuffer
+  chromium: { threads: true, relaxed: true },
+  firefox: { threads: true, relaxed: true },
+  webkit: { threads: false, relaxed: false }, // WebKitGTK 2.50: crossOriginIsolated true, no SharedArrayBuffer
 };
 
 /** The engines to run: OWLET_BROWSERS (comma list) or all three. */

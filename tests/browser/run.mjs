@@ -118,7 +118,7 @@ async function main() {
       const r = await call(page, 'loadAndAsk', { image: IMAGE, text: PROMPT, n: WANT.length, threads: 2 });
       ok(!r.error, JSON.stringify(r.error));
       eq(r.isolated, true, 'crossOriginIsolated');
-      eq(r.build, 'owlet', 'build');
+      eq(r.build, 'owlet-relaxed', 'build'); // Chromium runs relaxed SIMD (wasm_glue/features.mjs)
       eq(r.threads, 2, 'threads');
       eq(r.ids, WANT, 'greedy tokens');
       eq(srv.chunkRequests(), 4, 'chunk requests');
@@ -268,7 +268,7 @@ async function main() {
           const r = await pageLogits(p, { wasmBase, manifest: `/build/test-out/api/${stages === 1 ? 'one' : 'two'}/manifest.json`,
             image: IMAGE, text: PROMPT, threads: 2 });
           eq(r.isolated, kind === 'iso', 'crossOriginIsolated');
-          eq(r.build, kind === 'iso' ? 'owlet' : 'owlet-st', 'build');
+          eq(r.build, kind === 'iso' ? 'owlet-relaxed' : 'owlet-st', 'build');
           eq(r.stages, stages, 'stages');
           checkLogits(r, native, wasmRef);
           await call(p, 'deleteCached');

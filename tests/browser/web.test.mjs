@@ -171,7 +171,7 @@ test('threaded page: load with progress, streamed answer, stop, second turn, rel
     const r0 = coi.requests.length;
     await loadModel(page);
     assert.equal(chunkRequests(coi, r0).length, 4, 'four chunks downloaded');
-    assert.match(await page.textContent('#progress-text'), /^Ready: oracle-a-dev on \d+ threads? \(owlet\)/);
+    assert.match(await page.textContent('#progress-text'), /^Ready: oracle-a-dev on \d+ threads? \(owlet-relaxed\)/);
     assert.ok(await page.evaluate(() => globalThis.owletApp.owl.threads) >= 2, 'threads on an isolated page');
     assert.match(await page.textContent('#model-info'), /cached in this browser/);
     assert.match(await page.textContent('#storage-usage'), /Cached models: 1 \(\d+\.\d\d MB\)/);
@@ -274,7 +274,8 @@ test('the site folder of docs/DEPLOY.md on a plain static host (no headers): iso
   for (const f of fs.readdirSync(path.join(root, 'web'))) cp(path.join(root, 'web', f), path.join(site, f));
   for (const f of fs.readdirSync(path.join(root, 'wasm_glue')).filter((x) => x.endsWith('.mjs')))
     cp(path.join(root, 'wasm_glue', f), path.join(site, 'owlet', f));
-  for (const f of ['owlet.js', 'owlet.wasm', 'owlet.worker.js', 'owlet-st.js', 'owlet-st.wasm']) cp(path.join(wasm, f), path.join(site, 'owlet/wasm', f));
+  for (const f of ['owlet.js', 'owlet.wasm', 'owlet.worker.js', 'owlet-relaxed.js', 'owlet-relaxed.wasm',
+    'owlet-relaxed.worker.js', 'owlet-st.js', 'owlet-st.wasm']) cp(path.join(wasm, f), path.join(site, 'owlet/wasm', f));
   fs.cpSync(devModel, path.join(site, 'models/dev'), { recursive: true });
   const host = await startServer({ coi: false, mounts: [['/', site]] });
   const { ctx, page, errors } = await launch();
@@ -283,7 +284,7 @@ test('the site folder of docs/DEPLOY.md on a plain static host (no headers): iso
     await page.waitForFunction(() => globalThis.crossOriginIsolated === true, null, { timeout: 30000 });
     await page.waitForSelector('body[data-ready="true"]', { timeout: 30000 });
     await loadModel(page);
-    assert.match(await page.textContent('#progress-text'), /on \d+ threads \(owlet\)/);
+    assert.match(await page.textContent('#progress-text'), /on \d+ threads \(owlet-relaxed\)/);
     await askAndWatch(page, 'What shape is this?');
     assert.ok((await page.textContent('.msg.assistant .text')).length > 0);
     assert.deepEqual(errors, []);

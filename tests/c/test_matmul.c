@@ -3,6 +3,7 @@
 #include <stdlib.h>
 
 #include "../../src/kernels/ops.h"
+#include "../../src/kernels/simd.h"
 #include "test.h"
 
 typedef struct {
@@ -192,4 +193,94 @@ TEST(matmul_scratch_size)
     CHECK_EQ_INT(owl_matmul_scratch_size(OWL_TYPE_F16, 4096, 64), 0);
     CHECK_EQ_INT(owl_matmul_scratch_size(OWL_TYPE_F32, 4096, 64), 0);
     CHECK(owl_matmul_scratch_size(OWL_TYPE_Q8_0, 32, INT64_MAX) == SIZE_MAX);
+}
+
+#ifdef OWL_SIMD128
+/* The relaxed-SIMD tiles (quant_relaxed.c) against owl_vec_dot_ref, bit for
+ * bit: 1..4 rows (tile tails), 1 to 19 tokens (GEMV, the 16-token tile and
+ * its tail), 1 and 3 blocks. In the native and Node runs owl_relaxed_dot is
+ * the exact emulation; tests/browser/relaxed.test.mjs runs this test in the
+ * relaxed wasm build in Chromium, where it is the instruction. */
+static int relaxed_case(owl_type t, int64_t cols, int nr, int64_t nt, const float *wf, const float *xf)
+{
+    const owl_type at = owl_type_get(t)->vec_dot_type;
+    const size_t ws = owl_row_size(t, cols), qs = owl_row_size(at, cols), xs = owl_xrow_size(at, cols);
+    uint8_t *W = malloc(ws * (size_t)nr), *Xq = malloc(qs * (size_t)nt), *Xx = malloc(xs * (size_t)nt);
+    float *Y = malloc((size_t)(nt * 5) * 4);
+    for (int r = 0; r < nr; r++)
+        owl_quantize_row_ref(t, wf + r * cols, W + (size_t)r * ws, cols);
+    for (int64_t k = 0; k < nt; k++) {
+        owl_quantize_row_ref(at, xf + k * cols, Xq + (size_t)k * qs, cols);
+        owl_expand_row_simd128(at, Xq + (size_t)k * qs, Xx + (size_t)k * xs, cols);
+    }
+    for (int64_t i = 0; i < nt * 5; i++)
+        Y[i] = GUARD;
+    owl_dot_tile_relaxed(t, cols, W, ws, nr, Xq, qs, Xx, xs, nt, Y, 5);
+    int bad = 0;
+    for (int64_t k = 0; k < nt; k++) {
+        for (int r = 0; r < nr; r++) {
+            float want = owl_vec_dot_ref(t, cols, W + (size_t)r * ws, Xq + (size_t)k * qs);
+            if (memcmp(&want, &Y[k * 5 + r], 4) != 0)
+                bad++;
+        }
+        for (int r = nr; r < 5; r++)
+            bad += Y[k * 5 + r] != GUARD;
+    }
+    free(W);
+    free(Xq);
+    free(Xx);
+    free(Y);
+    return bad;
+}
+
+#endif
+
+TEST(matmul_relaxed_tiles_match_ref_bitwise)
+{
+#ifdef OWL_SIMD128
+    static const owl_type ts[3] = {OWL_TYPE_Q4_0, OWL_TYPE_Q4_K, OWL_TYPE_Q6_K};
+    static const int64_t ntoks[] = {1, 2, 15, 16, 19};
+    uint64_t s = 77;
+    for (int k = 0; k < 3; k++) {
+        CHECK(owl_relaxed_handles(ts[k]));
+        for (int nb = 1; nb <= 3; nb += 2) {
+            const int64_t cols = nb * owl_type_get(ts[k])->blck_size;
+            float *wf = malloc((size_t)(4 * cols) * 4), *xf = malloc((size_t)(19 * cols) * 4);
+            for (int64_t i = 0; i < 4 * cols; i++)
+                wf[i] = owl_test_rand_f32(&s, -1, 1);
+            for (int64_t i = 0; i < 19 * cols; i++)
+                xf[i] = owl_test_rand_f32(&s, -3, 3);
+            for (int nr = 1; nr <= 4; nr++)
+                for (int j = 0; j < 5; j++)
+                    CHECK_MSG(relaxed_case(ts[k], cols, nr, ntoks[j], wf, xf) == 0, "%s cols=%lld rows=%d ntok=%lld",
+                              owl_type_get(ts[k])->name, (long long)cols, nr, (long long)ntoks[j]);
+            free(wf);
+            free(xf);
+        }
+    }
+    CHECK(!owl_relaxed_handles(OWL_TYPE_Q8_0) && !owl_relaxed_handles(OWL_TYPE_F16));
+#endif
+}
+
+TEST(matmul_relaxed_tiles_extreme_values)
+{
+#ifdef OWL_SIMD128
+    /* the largest partials the int16 narrowing must hold: q = 15 (q4) or 63
+     * (q6) against activations of -127 / +127, largest scales and mins */
+    static const owl_type ts[3] = {OWL_TYPE_Q4_0, OWL_TYPE_Q4_K, OWL_TYPE_Q6_K};
+    for (int k = 0; k < 3; k++)
+        for (int sign = -1; sign <= 1; sign += 2) {
+            const int64_t cols = owl_type_get(ts[k])->blck_size;
+            float *wf = malloc((size_t)(4 * cols) * 4), *xf = malloc((size_t)(2 * cols) * 4);
+            for (int64_t i = 0; i < 4 * cols; i++)
+                wf[i] = i % 2 ? -1.0f : 1.0f; /* each block has both extremes */
+            for (int64_t i = 0; i < cols; i++) {
+                xf[i] = (float)sign;                /* all -1 or +1: q8 = +-127 */
+                xf[cols + i] = i % 2 ? 1.0f : -1.0f; /* alternating */
+            }
+            CHECK_MSG(relaxed_case(ts[k], cols, 4, 2, wf, xf) == 0, "%s sign %d", owl_type_get(ts[k])->name, sign);
+            free(wf);
+            free(xf);
+        }
+#endif
 }

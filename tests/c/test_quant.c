@@ -334,7 +334,7 @@ TEST(quant_dot_ref_matches_dequantized_product)
     }
 }
 
-/* (In a build without SIMD128 the _simd128 names forward to the reference.) */
+/* (The _simd128 functions exist in builds with OWL_SIMD128: every test build.) */
 /* Quantizers: SIMD bytes == reference bytes, odd block counts, unaligned
  * input, guard bytes after the output. */
 TEST(quant_simd_quantize_matches_ref)

@@ -1,0 +1,113 @@
+// kernels_browser.mjs - the kernel benchmark (bench/kernels.c) in Debian's
+// headless Chromium, in one browser session: scalar reference, SIMD128 and
+// relaxed SIMD, interleaved kernel by kernel (for each kernel type, the three
+// builds back to back, so a burst of load from other processes hits all three
+// alike). Prints a markdown table with the three GMAC/s side by side and the
+// ratios.
+//
+//   node bench/kernels_browser.mjs [min_seconds (0.25)] [rounds (1)] [kernels (q4_0,q8_0,q4_K,q6_K,f16,f32,roof,ab)]
+//   BENCH_BUILDS=simd128,relaxed node bench/kernels_browser.mjs ...   (a subset of scalar,simd128,relaxed)
+// With rounds > 1 everything runs that many times and each cell is the best
+// round (noise from other processes only ever slows a run down).
+// Needs build/wasm/owlet-bench{,-scalar,-relaxed}.js (`make bench` builds them).
+import { chromium } from 'playwright-core';
+import { mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { tmpdir, cpus, loadavg } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { TestServer } from '../tests/browser/server.mjs';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const minS = process.argv[2] || '0.25';
+const rounds = Number(process.argv[3] || 1);
+const kernels = (process.argv[4] || 'q4_0,q8_0,q4_K,q6_K,f16,f32,roof,ab').split(',');
+const wanted = (process.env.BENCH_BUILDS || 'scalar,simd128,relaxed').split(',');
+const BUILDS = [['scalar', 'owlet-bench-scalar.js'], ['simd128', 'owlet-bench.js'], ['relaxed', 'owlet-bench-relaxed.js']]
+  .filter(([name]) => wanted.includes(name));
+for (const [, f] of BUILDS)
+  if (!existsSync(path.join(root, 'build/wasm', f))) throw new Error(`build/wasm/${f} is missing: run make bench`);
+
+const srv = new TestServer(root);
+await srv.listen();
+const userDir = mkdtempSync(path.join(tmpdir(), 'owlet-kbench-'));
+const ctx = await chromium.launchPersistentContext(userDir, {
+  executablePath: '/usr/bin/chromium', headless: true,
+  args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
+    '--disable-component-update', '--disable-sync'],
+});
+const best = {}; // build -> key -> gmac/s
+const ab = {}; // ab_<type>_<shape> -> {simd128, relaxed}
+let version = '';
+try {
+  version = ctx.browser()?.version() || '';
+  for (let round = 0; round < rounds; round++)
+    for (const kernel of kernels) for (const [name, file] of BUILDS) {
+      const page = await ctx.newPage();
+      await page.goto(`http://127.0.0.1:${srv.port}/`);
+      const lines = await page.evaluate(async ({ url, minS, kernel }) => {
+        const lines = [];
+        await new Promise((resolve, reject) => {
+          globalThis.Module = {
+            arguments: [minS, kernel],
+            print: (l) => lines.push(l),
+            printErr: (l) => lines.push(`# ${l}`),
+            onExit: () => resolve(),
+            onAbort: (e) => reject(new Error(`abort: ${e}`)),
+          };
+          const s = document.createElement('script');
+          s.src = url;
+          s.onerror = () => reject(new Error(`cannot load ${url}`));
+          document.head.append(s);
+        });
+        return lines;
+      }, { url: `/build/wasm/${file}`, minS, kernel });
+      await page.close();
+      for (const l of lines) {
+        const m = l.split(' ');
+        if (m[0] !== 'RESULT') continue;
+        const key = `${m[1]} ${m[2]}`, v = Number(m[1] === 'memread' ? m[4] : m[3]);
+        if (m[1].startsWith('ab_')) { // SIMD128 and relaxed tiles, alternately in one process
+          const o = (ab[m[1]] ??= { simd128: 0, relaxed: 0 });
+          o.simd128 = Math.max(o.simd128, Number(m[3]));
+          o.relaxed = Math.max(o.relaxed, Number(m[4]));
+          continue;
+        }
+        best[name] ??= {};
+        best[name][key] = Math.max(best[name][key] ?? 0, v);
+      }
+      process.stderr.write(`round ${round + 1}: ${kernel} ${name} done\n`);
+    }
+} finally {
+  await ctx.close();
+  srv.close();
+  rmSync(userDir, { recursive: true, force: true });
+}
+
+const f = (v) => (v > 0 ? v.toFixed(2) : '-');
+console.log(`Machine: ${cpus().length} cores, ${cpus()[0]?.model || '?'}, Chromium ${version}, load average ` +
+  `${loadavg().map((x) => x.toFixed(2)).join(' ')}, best of ${rounds} round(s), ${minS} s per measurement`);
+console.log();
+console.log('| kernel | shape | threads | scalar GMAC/s | SIMD128 GMAC/s | relaxed GMAC/s | relaxed/SIMD128 | SIMD128/scalar |');
+console.log('|---|---|---:|---:|---:|---:|---:|---:|');
+for (const key of Object.keys(best.simd128 ?? best.relaxed ?? {})) {
+  const [id, threads] = key.split(' ');
+  if (id === 'memread' || id === 'dot_i16x8' || id === 'relaxed_dot') continue;
+  const type = id.replace(/_gemv$|_gemm64$/, '');
+  const shape = id.endsWith('_gemm64') ? '4096x4096, 64 tokens (GEMM)' : '4096x4096, 1 token (GEMV)';
+  const sc = best.scalar?.[key] ?? 0, s = best.simd128?.[key] ?? 0, r = best.relaxed?.[key] ?? 0;
+  console.log(`| ${type} | ${shape} | ${threads} | ${f(sc)} | ${f(s)} | ${f(r)} | ${r && s ? (r / s).toFixed(2) + 'x' : '-'} | ` +
+    `${sc && s ? (s / sc).toFixed(1) + 'x' : '-'} |`);
+}
+const base = best.simd128 ?? best.relaxed ?? {};
+const mem = base['memread 1'];
+if (mem) console.log(`\nCeilings, 1 thread: memory read ${f(mem)} GB/s; i32x4.dot_i16x8 loop ${f(base['dot_i16x8 1'])} GMAC/s; ` +
+  `relaxed-dot loop ${f(best.relaxed?.['relaxed_dot 1'] ?? 0)} GMAC/s (8 accumulators, one operand from L1).`);
+if (Object.keys(ab).length) {
+  console.log('\nSIMD128 vs relaxed tiles in one process (relaxed build, 1 thread, alternating trials, best of each):\n');
+  console.log('| kernel | shape | SIMD128 tile GMAC/s | relaxed tile GMAC/s | relaxed/SIMD128 |');
+  console.log('|---|---|---:|---:|---:|');
+  for (const [id, o] of Object.entries(ab)) {
+    const shape = id.endsWith('_gemm64') ? '4096x4096, 64 tokens (GEMM)' : '4096x4096, 1 token (GEMV)';
+    console.log(`| ${id.replace(/^ab_|_gemv$|_gemm64$/g, '')} | ${shape} | ${f(o.simd128)} | ${f(o.relaxed)} | ${(o.relaxed / o.simd128).toFixed(2)}x |`);
+  }
+}

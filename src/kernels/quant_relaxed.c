@@ -1,0 +1,358 @@
+/* quant_relaxed.c - relaxed-SIMD tile kernels for q4_0, q4_K and q6_K weights.
+ *
+ * Same results as quant.c bit for bit. The work horse is owl_relaxed_dot
+ * (simd.h): 16 int8 x int8 multiply-adds per instruction, 8 per
+ * i32x4.dot_i16x8_s in quant_simd128.c. Its second operand must stay in
+ * 0..127, so it always holds the unsigned weight magnitudes (q4 nibbles 0..15,
+ * q6 values 0..63) and the first the signed q8 activations, read straight from
+ * the q8 rows (natural order, no int16 expansion). The weights' offsets are
+ * folded in with the activations' block sums, exactly:
+ *   q4_0: sum (q - 8) a = sum q a - 8 sum a          (sum a: the expanded row)
+ *   q4_K: sumi = sum_j sc_j (q . a)_j, summ from the q8_K sums as in quant.c
+ *   q6_K: sum_j sc_j ((q - 32) . a)_j = sum_j sc_j (q . a)_j - 32 sum_j sc_j bsums_j
+ * Sub-block scales go onto the int32 partials (pre-multiplied weights would
+ * leave 0..127). A partial lane holds at most 8 products of |q| <= 63 and
+ * |a| <= 128 (or 4 for q6_K): |lane| <= 32256, so pairs of partials narrow to
+ * int16 exactly and take their scales in one i32x4.dot_i16x8_s.
+ * Every float update is the reference's, lanes = the 4 rows of a tile.
+ *
+ * In the relaxed wasm build this file alone is compiled with -mrelaxed-simd;
+ * elsewhere owl_relaxed_dot is an exact emulation and the dispatch
+ * (dispatch.c) does not pick these kernels (the tests call them directly). */
+
+#include "quant_util.h"
+#include "simd.h"
+#include "types.h"
+
+int owl_relaxed_handles(owl_type t)
+{
+    return t == OWL_TYPE_Q4_0 || t == OWL_TYPE_Q4_K || t == OWL_TYPE_Q6_K;
+}
+
+#ifdef OWL_SIMD128
+
+#include "simd_util.h"
+
+#define rdot owl_relaxed_dot
+
+static inline v128_t lo4(v128_t l)
+{
+    return wasm_v128_and(l, wasm_i8x16_splat(0x0f));
+}
+
+static inline v128_t hi4(v128_t l)
+{
+    return wasm_v128_and(wasm_u16x8_shr(l, 4), wasm_i8x16_splat(0x0f));
+}
+
+/* i16x8 (v[2i] x 4, v[2i+1] x 4): the scales of partials 2i and 2i+1 */
+static inline v128_t pair_scales(v128_t v, int i)
+{
+    switch (i) {
+    case 0: return wasm_i16x8_shuffle(v, v, 0, 0, 0, 0, 1, 1, 1, 1);
+    case 1: return wasm_i16x8_shuffle(v, v, 2, 2, 2, 2, 3, 3, 3, 3);
+    case 2: return wasm_i16x8_shuffle(v, v, 4, 4, 4, 4, 5, 5, 5, 5);
+    default: return wasm_i16x8_shuffle(v, v, 6, 6, 6, 6, 7, 7, 7, 7);
+    }
+}
+
+/* sum over lanes of (p0 * s_lo + p1 * s_hi) as an i32x4 (p0, p1 int16-safe) */
+static inline v128_t scale_pair(v128_t p0, v128_t p1, v128_t s)
+{
+    return wasm_i32x4_dot_i16x8(wasm_i16x8_narrow_i32x4(p0, p1), s);
+}
+
+/* ---------------------------------------------------------------- q4_0 */
+
+static void tile_q4_0(int64_t nb, const uint8_t *W, size_t ws, int nr, const uint8_t *Xq, size_t qs,
+                      const uint8_t *Xx, size_t xs, int64_t nt, float *Y, int64_t ldy)
+{
+    const uint8_t *wr[4];
+    for (int r = 0; r < 4; r++)
+        wr[r] = W + ws * (size_t)(r < nr ? r : nr - 1);
+    const v128_t zero = wasm_i32x4_splat(0);
+    for (int64_t t0 = 0; t0 < nt; t0 += TILE_T) {
+        const int64_t tn = nt - t0 < TILE_T ? nt - t0 : TILE_T;
+        v128_t acc[TILE_T];
+        init_tile(acc, nr, tn, Y + t0 * ldy, ldy, 0);
+        for (int64_t b = 0; b < nb; b++) {
+            v128_t lo[4], hi[4];
+            owl_f16 d[4];
+            for (int r = 0; r < 4; r++) {
+                const owl_block_q4_0 *x = (const owl_block_q4_0 *)wr[r] + b;
+                const v128_t l = wasm_v128_load(x->qs);
+                lo[r] = lo4(l); /* elements 0..15 */
+                hi[r] = hi4(l); /* elements 16..31 */
+                d[r] = x->d;
+            }
+            const v128_t dw = load_d4(d[0], d[1], d[2], d[3]);
+            for (int64_t t = 0; t < tn; t++) {
+                const owl_block_q8_0 *y = (const owl_block_q8_0 *)(Xq + qs * (size_t)(t0 + t)) + b;
+                const owl_xblock_q8_0 *yx = (const owl_xblock_q8_0 *)(Xx + xs * (size_t)(t0 + t)) + b;
+                const v128_t a0 = wasm_v128_load(y->qs), a1 = wasm_v128_load(y->qs + 16);
+                v128_t p[4];
+                for (int r = 0; r < 4; r++)
+                    p[r] = rdot(a1, hi[r], rdot(a0, lo[r], zero));
+                v128_t s = wasm_i32x4_sub(hsum4_i32(p[0], p[1], p[2], p[3]), wasm_i32x4_splat(8 * yx->sum));
+                v128_t dd = wasm_f32x4_mul(dw, wasm_f32x4_splat(yx->d));
+                acc[t] = wasm_f32x4_add(acc[t], wasm_f32x4_mul(dd, wasm_f32x4_convert_i32x4(s)));
+            }
+        }
+        store_tile(acc, nr, tn, Y + t0 * ldy, ldy);
+    }
+}
+
+/* ---------------------------------------------------------------- q4_K, q6_K */
+
+/* One row's superblock, unpacked once and reused for every token of a tile. */
+typedef struct {
+    v128_t q[16]; /* weight magnitudes, q[i] pairs with activations 16i..16i+15 */
+    v128_t s[8];  /* pair_scales of the partials (4 used by q4_K, 8 by q6_K) */
+    v128_t m[2];  /* q4_K: mins as (m0,m0,m1,m1,...) for the bsums; q6_K: the 16 scales */
+} kblock;
+
+static inline void unpack_q4_K(const owl_block_q4_K *x, kblock *k)
+{
+    v128_t sc, m;
+    q4_K_scales_v(x, &sc, &m);
+    for (int g = 0; g < 4; g++) {
+        const v128_t l0 = wasm_v128_load(x->qs + 32 * g), l1 = wasm_v128_load(x->qs + 32 * g + 16);
+        k->q[4 * g + 0] = lo4(l0);
+        k->q[4 * g + 1] = lo4(l1);
+        k->q[4 * g + 2] = hi4(l0);
+        k->q[4 * g + 3] = hi4(l1);
+        k->s[g] = pair_scales(sc, g);
+    }
+    k->m[0] = wasm_i16x8_shuffle(m, m, 0, 0, 1, 1, 2, 2, 3, 3);
+    k->m[1] = wasm_i16x8_shuffle(m, m, 4, 4, 5, 5, 6, 6, 7, 7);
+}
+
+static inline void unpack_q6_K(const owl_block_q6_K *x, kblock *k)
+{
+    const v128_t m4 = wasm_i8x16_splat(0x0f), m30 = wasm_i8x16_splat(0x30);
+    for (int h = 0; h < 2; h++)
+        for (int c = 0; c < 2; c++) {
+            const uint8_t *ql = x->ql + 64 * h, *qh = x->qh + 32 * h;
+            const v128_t l0 = wasm_v128_load(ql + 16 * c), l1 = wasm_v128_load(ql + 32 + 16 * c);
+            const v128_t hb = wasm_v128_load(qh + 16 * c);
+            /* 16-bit shifts: the bits they carry across bytes are masked off */
+            const v128_t h0 = wasm_v128_and(wasm_i16x8_shl(hb, 4), m30), h1 = wasm_v128_and(wasm_i16x8_shl(hb, 2), m30);
+            const v128_t h2 = wasm_v128_and(hb, m30), h3 = wasm_v128_and(wasm_u16x8_shr(hb, 2), m30);
+            /* elements 128h + 32s + 16c + (0..15): sub-block 8h + 2s + c */
+            k->q[8 * h + 0 + c] = wasm_v128_or(wasm_v128_and(l0, m4), h0);
+            k->q[8 * h + 2 + c] = wasm_v128_or(wasm_v128_and(l1, m4), h1);
+            k->q[8 * h + 4 + c] = wasm_v128_or(wasm_v128_and(wasm_u16x8_shr(l0, 4), m4), h2);
+            k->q[8 * h + 6 + c] = wasm_v128_or(wasm_v128_and(wasm_u16x8_shr(l1, 4), m4), h3);
+        }
+    const v128_t sc = wasm_v128_load(x->scales);
+    k->m[0] = wasm_i16x8_extend_low_i8x16(sc);
+    k->m[1] = wasm_i16x8_extend_high_i8x16(sc);
+    for (int i = 0; i < 4; i++) {
+        k->s[i] = pair_scales(k->m[0], i);
+        k->s[4 + i] = pair_scales(k->m[1], i);
+    }
+}
+
+/* One token against the 4 rows' superblocks k[0..3]: a[r] gets an i32x4 whose
+ * lane sum is sumi of row r (q6_K: the -32 folded in), mp[r] (q4_K) one whose
+ * lane sum is summ. The activations are loaded once for the 4 rows. */
+static inline void token_q4_K(const kblock *k, const owl_block_q8_K *y, v128_t a[4], v128_t mp[4])
+{
+    const v128_t zero = wasm_i32x4_splat(0);
+    v128_t s0 = zero, s1 = zero, s2 = zero, s3 = zero;
+    for (int g = 0; g < 4; g++) {
+        const int8_t *q = y->qs + 64 * g;
+        const v128_t y0 = wasm_v128_load(q), y1 = wasm_v128_load(q + 16);
+        const v128_t y2 = wasm_v128_load(q + 32), y3 = wasm_v128_load(q + 48);
+#define ROW(r, sum)                                                                           \
+    {                                                                                         \
+        const kblock *kr = &k[r];                                                             \
+        v128_t p0 = rdot(y1, kr->q[4 * g + 1], rdot(y0, kr->q[4 * g], zero));                 \
+        v128_t p1 = rdot(y3, kr->q[4 * g + 3], rdot(y2, kr->q[4 * g + 2], zero));             \
+        sum = wasm_i32x4_add(sum, scale_pair(p0, p1, kr->s[g]));                                \
+    }
+        ROW(0, s0) ROW(1, s1) ROW(2, s2) ROW(3, s3)
+#undef ROW
+    }
+    a[0] = s0, a[1] = s1, a[2] = s2, a[3] = s3;
+    const v128_t b0 = wasm_v128_load(y->bsums), b1 = wasm_v128_load(y->bsums + 8);
+    for (int r = 0; r < 4; r++)
+        mp[r] = wasm_i32x4_add(wasm_i32x4_dot_i16x8(k[r].m[0], b0), wasm_i32x4_dot_i16x8(k[r].m[1], b1));
+}
+
+static inline void token_q6_K(const kblock *k, const owl_block_q8_K *y, v128_t a[4])
+{
+    const v128_t zero = wasm_i32x4_splat(0);
+    v128_t s0 = zero, s1 = zero, s2 = zero, s3 = zero;
+    for (int i = 0; i < 8; i++) {
+        const v128_t y0 = wasm_v128_load(y->qs + 32 * i), y1 = wasm_v128_load(y->qs + 32 * i + 16);
+#define ROW(r, sum)                                                                           \
+    {                                                                                         \
+        const kblock *kr = &k[r];                                                             \
+        v128_t p0 = rdot(y0, kr->q[2 * i], zero), p1 = rdot(y1, kr->q[2 * i + 1], zero);     \
+        sum = wasm_i32x4_add(sum, scale_pair(p0, p1, kr->s[i]));                                \
+    }
+        ROW(0, s0) ROW(1, s1) ROW(2, s2) ROW(3, s3)
+#undef ROW
+    }
+    const v128_t b0 = wasm_v128_load(y->bsums), b1 = wasm_v128_load(y->bsums + 8);
+    const v128_t s[4] = {s0, s1, s2, s3};
+    for (int r = 0; r < 4; r++) {
+        v128_t corr = wasm_i32x4_add(wasm_i32x4_dot_i16x8(k[r].m[0], b0), wasm_i32x4_dot_i16x8(k[r].m[1], b1));
+        a[r] = wasm_i32x4_sub(s[r], wasm_i32x4_shl(corr, 5));
+    }
+}
+
+/* GEMV (one token): nothing to reuse across tokens, so each row's superblock
+ * goes from its bytes straight into the dots (no kblock in memory); the
+ * token's 16 activation vectors are loaded once per superblock for the 4 rows.
+ * Same integer sums as token_q4_K / token_q6_K. */
+static inline v128_t gemv_row_q4_K(const owl_block_q4_K *x, const v128_t y[16], v128_t b0, v128_t b1,
+                                   v128_t *mp)
+{
+    const v128_t zero = wasm_i32x4_splat(0);
+    v128_t sc, m, acc = zero;
+    q4_K_scales_v(x, &sc, &m);
+    for (int g = 0; g < 4; g++) {
+        const v128_t l0 = wasm_v128_load(x->qs + 32 * g), l1 = wasm_v128_load(x->qs + 32 * g + 16);
+        v128_t p0 = rdot(y[4 * g + 1], lo4(l1), rdot(y[4 * g], lo4(l0), zero));
+        v128_t p1 = rdot(y[4 * g + 3], hi4(l1), rdot(y[4 * g + 2], hi4(l0), zero));
+        acc = wasm_i32x4_add(acc, scale_pair(p0, p1, pair_scales(sc, g)));
+    }
+    *mp = wasm_i32x4_add(wasm_i32x4_dot_i16x8(wasm_i16x8_shuffle(m, m, 0, 0, 1, 1, 2, 2, 3, 3), b0),
+                         wasm_i32x4_dot_i16x8(wasm_i16x8_shuffle(m, m, 4, 4, 5, 5, 6, 6, 7, 7), b1));
+    return acc;
+}
+
+static inline v128_t gemv_row_q6_K(const owl_block_q6_K *x, const v128_t y[16], v128_t b0, v128_t b1)
+{
+    const v128_t zero = wasm_i32x4_splat(0), m4 = wasm_i8x16_splat(0x0f), m30 = wasm_i8x16_splat(0x30);
+    const v128_t sc8 = wasm_v128_load(x->scales);
+    const v128_t slo = wasm_i16x8_extend_low_i8x16(sc8), shi = wasm_i16x8_extend_high_i8x16(sc8);
+    v128_t acc = zero;
+    for (int h = 0; h < 2; h++) {
+        const uint8_t *ql = x->ql + 64 * h, *qh = x->qh + 32 * h;
+        const v128_t s = h ? shi : slo;
+        v128_t q[8]; /* sub-blocks 8h + 0..7 */
+        for (int c = 0; c < 2; c++) {
+            const v128_t l0 = wasm_v128_load(ql + 16 * c), l1 = wasm_v128_load(ql + 32 + 16 * c);
+            const v128_t hb = wasm_v128_load(qh + 16 * c);
+            q[0 + c] = wasm_v128_or(wasm_v128_and(l0, m4), wasm_v128_and(wasm_i16x8_shl(hb, 4), m30));
+            q[2 + c] = wasm_v128_or(wasm_v128_and(l1, m4), wasm_v128_and(wasm_i16x8_shl(hb, 2), m30));
+            q[4 + c] = wasm_v128_or(wasm_v128_and(wasm_u16x8_shr(l0, 4), m4), wasm_v128_and(hb, m30));
+            q[6 + c] = wasm_v128_or(wasm_v128_and(wasm_u16x8_shr(l1, 4), m4),
+                                    wasm_v128_and(wasm_u16x8_shr(hb, 2), m30));
+        }
+        for (int i = 0; i < 4; i++) {
+            v128_t p0 = rdot(y[8 * h + 2 * i], q[2 * i], zero), p1 = rdot(y[8 * h + 2 * i + 1], q[2 * i + 1], zero);
+            acc = wasm_i32x4_add(acc, scale_pair(p0, p1, pair_scales(s, i)));
+        }
+    }
+    v128_t corr = wasm_i32x4_add(wasm_i32x4_dot_i16x8(slo, b0), wasm_i32x4_dot_i16x8(shi, b1));
+    return wasm_i32x4_sub(acc, wasm_i32x4_shl(corr, 5));
+}
+
+static void gemv_q_K(int is4, int64_t nb, const uint8_t *const wr[4], size_t bsz, const owl_block_q8_K *yb,
+                     v128_t *acc)
+{
+    for (int64_t b = 0; b < nb; b++, yb++) {
+        v128_t y[16], a[4], mp[4];
+        for (int i = 0; i < 16; i++)
+            y[i] = wasm_v128_load(yb->qs + 16 * i);
+        const v128_t b0 = wasm_v128_load(yb->bsums), b1 = wasm_v128_load(yb->bsums + 8);
+        owl_f16 d[4], dmin[4];
+        for (int r = 0; r < 4; r++) {
+            const uint8_t *blk = wr[r] + (size_t)b * bsz;
+            if (is4) {
+                const owl_block_q4_K *x = (const owl_block_q4_K *)blk;
+                a[r] = gemv_row_q4_K(x, y, b0, b1, &mp[r]);
+                d[r] = x->d;
+                dmin[r] = x->dmin;
+            } else {
+                const owl_block_q6_K *x = (const owl_block_q6_K *)blk;
+                a[r] = gemv_row_q6_K(x, y, b0, b1);
+                mp[r] = a[r];
+                d[r] = dmin[r] = x->d;
+            }
+        }
+        *acc = update_K(is4, *acc, a, mp, d, dmin, yb->d);
+    }
+}
+
+static void tile_q_K(int is4, int64_t nb, const uint8_t *W, size_t ws, int nr, const uint8_t *Xq,
+                     size_t qs, int64_t nt, float *Y, int64_t ldy)
+{
+    const size_t bsz = is4 ? sizeof(owl_block_q4_K) : sizeof(owl_block_q6_K);
+    const uint8_t *wr[4];
+    for (int r = 0; r < 4; r++)
+        wr[r] = W + ws * (size_t)(r < nr ? r : nr - 1);
+    if (nt == 1) {
+        v128_t acc;
+        init_tile(&acc, nr, 1, Y, ldy, 0);
+        gemv_q_K(is4, nb, wr, bsz, (const owl_block_q8_K *)Xq, &acc);
+        store_tile(&acc, nr, 1, Y, ldy);
+        return;
+    }
+    for (int64_t t0 = 0; t0 < nt; t0 += TILE_T) {
+        const int64_t tn = nt - t0 < TILE_T ? nt - t0 : TILE_T;
+        v128_t acc[TILE_T];
+        init_tile(acc, nr, tn, Y + t0 * ldy, ldy, 0);
+        for (int64_t b = 0; b < nb; b++) {
+            kblock k[4];
+            owl_f16 d[4], dmin[4] = {0};
+            for (int r = 0; r < 4; r++) {
+                const uint8_t *blk = wr[r] + (size_t)b * bsz;
+                if (is4) {
+                    const owl_block_q4_K *x = (const owl_block_q4_K *)blk;
+                    unpack_q4_K(x, &k[r]);
+                    d[r] = x->d;
+                    dmin[r] = x->dmin;
+                } else {
+                    const owl_block_q6_K *x = (const owl_block_q6_K *)blk;
+                    unpack_q6_K(x, &k[r]);
+                    d[r] = x->d;
+                }
+            }
+            if (is4) {
+                for (int64_t t = 0; t < tn; t++) {
+                    const owl_block_q8_K *y = (const owl_block_q8_K *)(Xq + qs * (size_t)(t0 + t)) + b;
+                    v128_t a[4], mp[4];
+                    token_q4_K(k, y, a, mp);
+                    acc[t] = update_K(1, acc[t], a, mp, d, dmin, y->d);
+                }
+            } else {
+                for (int64_t t = 0; t < tn; t++) {
+                    const owl_block_q8_K *y = (const owl_block_q8_K *)(Xq + qs * (size_t)(t0 + t)) + b;
+                    v128_t a[4];
+                    token_q6_K(k, y, a);
+                    acc[t] = update_K(0, acc[t], a, a, d, dmin, y->d);
+                }
+            }
+        }
+        store_tile(acc, nr, tn, Y + t0 * ldy, ldy);
+    }
+}
+
+void owl_dot_tile_relaxed(owl_type type, int64_t n, const void *W, size_t w_stride, int nr,
+                          const void *Xq, size_t q_stride, const void *Xx, size_t x_stride, int64_t nt,
+                          float *Y, int64_t ldy)
+{
+    if (nr <= 0 || nt <= 0)
+        return;
+    switch (type) {
+    case OWL_TYPE_Q4_0:
+        tile_q4_0(n / OWL_QK4_0, W, w_stride, nr, Xq, q_stride, Xx, x_stride, nt, Y, ldy);
+        break;
+    case OWL_TYPE_Q4_K:
+    case OWL_TYPE_Q6_K:
+        tile_q_K(type == OWL_TYPE_Q4_K, n / OWL_QK_K, W, w_stride, nr, Xq, q_stride, nt, Y, ldy);
+        break;
+    default:
+        for (int64_t t = 0; t < nt; t++)
+            for (int r = 0; r < nr; r++)
+                Y[t * ldy + r] = 0.0f;
+        break;
+    }
+}
+
+#endif
