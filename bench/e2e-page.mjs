@@ -45,7 +45,7 @@ export async function owletRun(o) {
       const w0 = now();
       await owl.mutex.run(async () => {
         await eng.reset();
-        before = await eng.s0.call('stats');
+        before = await eng.stats();
         await eng.ask(o.text);
         await eng.s0.call('gen_begin', { temperature: 0, maxTokens: o.nGen });
         for (;;) {
@@ -54,12 +54,14 @@ export async function owletRun(o) {
           if (o.logits) top.push(topK((await eng.s0.call('logits')).logits, 8));
           if (s.done) break;
         }
-        after = await eng.s0.call('stats');
+        after = await eng.stats();
         promptIds = Array.from((await eng.s0.call('history')).ids);
         await eng.s0.call('end');
       });
-      const prompt = after.promptTokens - before.promptTokens, gen = after.completionTokens - before.completionTokens;
-      const pMs = after.prefillMs - before.prefillMs, dMs = after.decodeMs - before.decodeMs;
+      // counts from stage 0, times from the coordinator's wall clock (the whole pipeline)
+      const prompt = after.per[0].promptTokens - before.per[0].promptTokens;
+      const gen = after.per[0].completionTokens - before.per[0].completionTokens;
+      const pMs = after.clock.prefillMs - before.clock.prefillMs, dMs = after.clock.decodeMs - before.clock.decodeMs;
       r.reps.push({ promptN: prompt, prefillMs: pMs, prefillTokS: prompt / pMs * 1e3, genN: gen, decodeMs: dMs,
         decodeTokS: gen / dMs * 1e3, wallMs: now() - w0 });
       r.promptIds = promptIds.slice(0, prompt);

@@ -264,20 +264,45 @@ function cloneImageArgs(a) {
  * prompt position's), n_vocab floats, a copy the callee may keep.
  */
 
+const nowMs = () => (globalThis.performance ? performance.now() : Date.now());
+
+/**
+ * The coordinator of the engine workers (1..n pipeline stages). It also keeps
+ * the timings stats() reports: wall clock here, for the whole pipeline, so a
+ * phase means the same for one stage and for several — image encode (the
+ * 'image' calls), prefill (running the prompt up to the first sampled token)
+ * and decode (each later token: feeding the previous one through every stage
+ * and sampling the next). The stages' own counters are only the per-stage
+ * breakdown.
+ */
 class Pipeline {
   /** @param {EngineWorker[]} stages @param {any[]} infos */
   constructor(stages, infos, initInfo) {
     this.stages = stages;
     this.infos = infos;
     this.init = initInfo;
+    this.clock = { imageEncodeMs: 0, prefillMs: 0, decodeMs: 0, decodeSteps: 0 };
+    this.firstStep = false;
   }
   get s0() { return this.stages[0]; }
   get multi() { return this.stages.length > 1; }
+  async timed(key, fn) {
+    const t0 = nowMs();
+    try { return await fn(); } finally { this.clock[key] += nowMs() - t0; }
+  }
+  /** Encode one image (engine-worker 'image' args) on stage 0. */
+  image(a) {
+    const buf = a.encoded || a.rgba;
+    return this.timed('imageEncodeMs', () => this.s0.call('image', a, [buf.buffer]));
+  }
   async ask(text) {
-    if (!this.multi) return this.s0.call('ask', { text });
-    const { rows, pos0 } = await this.s0.call('prepare', { text });
-    const { x, mod } = await this.s0.call('embed', { rows });
-    this.logits = await this.forward(x, rows, pos0, mod);
+    await this.timed('prefillMs', async () => {
+      if (!this.multi) return this.s0.call('ask', { text });
+      const { rows, pos0 } = await this.s0.call('prepare', { text });
+      const { x, mod } = await this.s0.call('embed', { rows });
+      this.logits = await this.forward(x, rows, pos0, mod);
+    });
+    this.firstStep = true;
   }
   async forward(x, n, pos0, mod) {
     for (const st of this.stages) {
@@ -289,13 +314,22 @@ class Pipeline {
     const { logits } = await this.stages[this.stages.length - 1].call('head', { x: last, n: 1 }, [last.buffer]);
     return logits;
   }
-  /** One token; wantLogits (debug/test): r.logits = the logits it was sampled from. */
+  /** One token; wantLogits (debug/test): r.logits = the logits it was sampled from.
+   * The first step after ask samples from the prompt's logits (prefill time);
+   * every later one feeds a token through the pipeline (decode time). */
   async step(wantLogits = false) {
-    if (!this.multi) {
-      const r = await this.s0.call('step');
-      if (wantLogits && !(r.done && r.reason === 'context')) r.logits = (await this.s0.call('logits')).logits;
-      return r;
-    }
+    const first = this.firstStep;
+    this.firstStep = false;
+    const t0 = nowMs();
+    const r = await this.stepRaw(wantLogits);
+    const dt = nowMs() - t0;
+    if (first) this.clock.prefillMs += dt;
+    else { this.clock.decodeMs += dt; this.clock.decodeSteps++; }
+    if (wantLogits && !this.multi && !(r.done && r.reason === 'context')) r.logits = (await this.s0.call('logits')).logits;
+    return r;
+  }
+  async stepRaw(wantLogits) {
+    if (!this.multi) return this.s0.call('step');
     const fed = await this.s0.call('embed_pending');
     if (fed) this.logits = await this.forward(fed.x, 1, fed.pos, null);
     const logits = this.logits;
@@ -304,6 +338,12 @@ class Pipeline {
     const r = await this.s0.call('step_logits', { logits }, [logits.buffer]);
     if (copy) r.logits = copy;
     return r;
+  }
+  /** The stats of every stage (counters and per-stage compute times) and the coordinator's clock. */
+  async stats() {
+    const per = await Promise.all(this.stages.map((st, i) =>
+      (i === 0 ? st.call('stats') : st.call('stats').catch(() => ({ wasmMemoryBytes: 0 })))));
+    return { per, clock: { ...this.clock } };
   }
   async reset() { await Promise.all(this.stages.map((s) => s.call('reset'))); }
   terminate() { for (const s of this.stages) s.terminate(); }
@@ -342,10 +382,7 @@ export class Chat {
     this.synced = true;
   }
 
-  _sendImage(a) {
-    const buf = a.encoded || a.rgba;
-    return this.owl.engine.s0.call('image', a, [buf.buffer]);
-  }
+  _sendImage(a) { return this.owl.engine.image(a); }
 
   /**
    * Add an image to the next question: canvas pixels go in as RGBA (no
@@ -591,16 +628,29 @@ export class Owlet {
     if (!this.engine) throw new OwletError('state', 'the model was unloaded');
   }
 
-  /** Counters of the model's conversation so far, and the build in use. */
+  /**
+   * Counters of the model's conversation so far, and the build in use.
+   * imageEncodeMs, prefillMs and decodeMs are wall clock at the coordinator
+   * for the whole pipeline (the same meaning for one stage and for n):
+   * prefill runs the prompt through every stage up to the first sampled token;
+   * decode is every later token (completionTokens of them: fed back through
+   * every stage, then sampled). perStage[i] holds stage i's own compute
+   * milliseconds (its layers only) and its wasm memory: the breakdown.
+   */
   async stats() {
     this._checkLoaded();
     const e = this.engine;
-    const [s, ...rest] = await this.mutex.run(() => Promise.all(e.stages.map((st, i) =>
-      (i === 0 ? st.call('stats') : st.call('stats').catch(() => ({ wasmMemoryBytes: 0 }))))));
-    const pre = s.prefillMs > 0 ? s.promptTokens / (s.prefillMs / 1e3) : 0;
-    const dec = s.decodeMs > 0 ? s.completionTokens / (s.decodeMs / 1e3) : 0;
-    return { ...s, prefillTokPerS: pre, decodeTokPerS: dec, threads: this.threads, build: this.build,
-      stages: e.stages.length, stageMemoryBytes: [s, ...rest].map((x) => x.wasmMemoryBytes) };
+    const { per, clock } = await this.mutex.run(() => e.stats());
+    const s = per[0];
+    const pre = clock.prefillMs > 0 ? s.promptTokens / (clock.prefillMs / 1e3) : 0;
+    const dec = clock.decodeMs > 0 ? s.completionTokens / (clock.decodeMs / 1e3) : 0;
+    const perStage = per.map((x, i) => ({ layers: [e.infos[i].layer_begin, e.infos[i].layer_end],
+      prefillMs: x.prefillMs || 0, decodeMs: x.decodeMs || 0, imageEncodeMs: x.imageEncodeMs || 0,
+      wasmMemoryBytes: x.wasmMemoryBytes }));
+    return { promptTokens: s.promptTokens, completionTokens: s.completionTokens, lastTokens: s.lastTokens,
+      images: s.images, nPast: s.nPast, imageEncodeMs: clock.imageEncodeMs, prefillMs: clock.prefillMs,
+      decodeMs: clock.decodeMs, prefillTokPerS: pre, decodeTokPerS: dec, threads: this.threads, build: this.build,
+      stages: e.stages.length, perStage, wasmMemoryBytes: s.wasmMemoryBytes, stageMemoryBytes: per.map((x) => x.wasmMemoryBytes) };
   }
 
   /** Stop the engine workers and free their memory. */

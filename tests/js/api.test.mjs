@@ -93,6 +93,35 @@ test('two-stage pipeline gives the same tokens as one stage', async () => {
   } finally { await owl.unload(); }
 });
 
+test('two stages: stats() times decode as the wall clock between streamed tokens (0.8-1.2x), with a per-stage breakdown', async () => {
+  const owl = await load('two', { singleThread: true });
+  try {
+    const chat = owl.chat();
+    await chat.addImage(path.join(fx, 'img1.png'));
+    const before = await owl.stats();
+    const times = [];
+    const t0 = performance.now();
+    for await (const _ of chat.ask('Describe the image.', { temperature: 0, maxTokens: 24 })) times.push(performance.now());
+    const tEnd = performance.now();
+    const s = await owl.stats();
+    const steps = s.completionTokens - before.completionTokens;
+    // every token of this answer streams a piece: the pieces' gaps are the decode steps
+    assert.equal(times.length, steps + 1, `${times.length} pieces for ${steps + 1} tokens`);
+    const wall = times[times.length - 1] - times[0];
+    const dec = s.decodeMs - before.decodeMs;
+    assert.ok(dec >= 0.8 * wall && dec <= 1.2 * wall, `decodeMs ${dec.toFixed(1)} vs ${wall.toFixed(1)} ms between the first and last token`);
+    const pre = s.prefillMs - before.prefillMs;
+    assert.ok(pre > 0 && pre <= times[0] - t0 && pre >= 0.5 * (times[0] - t0), `prefillMs ${pre.toFixed(1)}, first token after ${(times[0] - t0).toFixed(1)} ms`);
+    assert.ok(s.prefillMs + s.decodeMs <= tEnd - t0 + s.imageEncodeMs + 1);
+    assert.ok(s.imageEncodeMs > 0 && s.decodeTokPerS > 0);
+    // the breakdown: each stage's own compute, both stages did work, together no more than the whole
+    assert.equal(s.perStage.length, 2);
+    assert.deepEqual(s.perStage.map((p) => p.layers), [[0, owl.engine.infos[0].layer_end], [owl.engine.infos[1].layer_begin, owl.engine.infos[1].layer_end]]);
+    for (const p of s.perStage) assert.ok(p.decodeMs > 0 && p.prefillMs > 0, JSON.stringify(p));
+    assert.ok(s.perStage[0].decodeMs + s.perStage[1].decodeMs <= s.decodeMs, 'the stages compute within the pipeline wall clock');
+  } finally { await owl.unload(); }
+});
+
 test('chat.ask streams pieces; stats count tokens; a second turn works', async () => {
   const owl = await load('one', { singleThread: true });
   try {
