@@ -46,17 +46,16 @@ export async function owletRun(o) {
       await owl.mutex.run(async () => {
         await eng.reset();
         before = await eng.stats();
-        await eng.ask(o.text);
-        await eng.s0.call('gen_begin', { temperature: 0, maxTokens: o.nGen });
+        await eng.ask(o.text, { temperature: 0, maxTokens: o.nGen });
         for (;;) {
           const s = await eng.step();
           ids.push(s.token);
-          if (o.logits) top.push(topK((await eng.s0.call('logits')).logits, 8));
+          if (o.logits) top.push(topK((await eng.last.call('logits')).logits, 8));
           if (s.done) break;
         }
         after = await eng.stats();
         promptIds = Array.from((await eng.s0.call('history')).ids);
-        await eng.s0.call('end');
+        await eng.end();
       });
       // counts from stage 0, times from the coordinator's wall clock (the whole pipeline)
       const prompt = after.per[0].promptTokens - before.per[0].promptTokens;

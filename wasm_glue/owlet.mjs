@@ -267,12 +267,17 @@ function cloneImageArgs(a) {
 const nowMs = () => (globalThis.performance ? performance.now() : Date.now());
 
 /**
- * The coordinator of the engine workers (1..n pipeline stages). It also keeps
- * the timings stats() reports: wall clock here, for the whole pipeline, so a
- * phase means the same for one stage and for several — image encode (the
- * 'image' calls), prefill (running the prompt up to the first sampled token)
- * and decode (each later token: feeding the previous one through every stage
- * and sampling the next). The stages' own counters are only the per-stage
+ * The coordinator of the engine workers: one protocol for 1..n pipeline
+ * stages (a one-stage model is n = 1). Stage 0 holds the conversation
+ * (prepare, embed, push_token); every stage runs its layers on the rows; the
+ * last stage samples and returns the token id (a few bytes, never the
+ * logits). Rows stay inside an instance when the next stage is the same one.
+ *
+ * It also keeps the timings stats() reports: wall clock here, for the whole
+ * pipeline, so a phase means the same for one stage and for several — image
+ * encode (the 'image' calls), prefill (ask: the prompt through every stage up
+ * to the first sampled token) and decode (each later token: fed back through
+ * every stage and sampled). The stages' own counters are the per-stage
  * breakdown.
  */
 class Pipeline {
@@ -281,10 +286,11 @@ class Pipeline {
     this.stages = stages;
     this.infos = infos;
     this.init = initInfo;
-    this.clock = { imageEncodeMs: 0, prefillMs: 0, decodeMs: 0, decodeSteps: 0 };
-    this.firstStep = false;
+    this.clock = { imageEncodeMs: 0, prefillMs: 0, decodeMs: 0 };
+    this.first = null; // the first token's step result, sampled by ask
   }
   get s0() { return this.stages[0]; }
+  get last() { return this.stages[this.stages.length - 1]; }
   get multi() { return this.stages.length > 1; }
   async timed(key, fn) {
     const t0 = nowMs();
@@ -295,57 +301,56 @@ class Pipeline {
     const buf = a.encoded || a.rgba;
     return this.timed('imageEncodeMs', () => this.s0.call('image', a, [buf.buffer]));
   }
-  async ask(text) {
-    await this.timed('prefillMs', async () => {
-      if (!this.multi) return this.s0.call('ask', { text });
-      const { rows, pos0 } = await this.s0.call('prepare', { text });
-      const { x, mod } = await this.s0.call('embed', { rows });
-      this.logits = await this.forward(x, rows, pos0, mod);
+  /** Add the user turn, run the new part of the prompt through every stage and
+   * sample the first token (returned by the next step()). gen: the sampling
+   * options and stop rules of engine-worker 'gen_begin'. */
+  ask(text, gen) {
+    this.first = null;
+    return this.timed('prefillMs', async () => {
+      await this.s0.call('prepare', { text });
+      const { rows, pos0 } = await this.s0.call('embed');
+      await this.s0.call('gen_begin', gen);
+      if (this.multi) {
+        const { ids } = await this.s0.call('history');
+        await this.last.call('sampler', { ...gen, stop: undefined, history: ids }, [ids.buffer]);
+      }
+      this.first = await this.s0.call('push_token', { id: await this.forward(rows, pos0, true) });
     });
-    this.firstStep = true;
   }
-  async forward(x, n, pos0, mod) {
-    for (const st of this.stages) {
-      const m = mod ? mod.slice() : null;
-      ({ x } = await st.call('run', { x, n, pos0, mod: m }, m ? [x.buffer, m.buffer] : [x.buffer]));
+  /** Run rows (held by stage 0 after 'embed') through every stage; the last samples. */
+  async forward(n, pos0, hasMod) {
+    let x = null, mod = null;
+    for (const [i, st] of this.stages.entries()) {
+      const last = i === this.stages.length - 1;
+      const tr = x ? (mod ? [x.buffer, mod.buffer] : [x.buffer]) : [];
+      const r = await st.call('run', { x, mod, n, pos0, hasMod, sample: last, out: !last }, tr);
+      if (last) return r.token;
+      ({ x, mod } = r);
     }
-    const d = x.length / n;
-    const last = x.slice((n - 1) * d);
-    const { logits } = await this.stages[this.stages.length - 1].call('head', { x: last, n: 1 }, [last.buffer]);
-    return logits;
   }
-  /** One token; wantLogits (debug/test): r.logits = the logits it was sampled from.
-   * The first step after ask samples from the prompt's logits (prefill time);
-   * every later one feeds a token through the pipeline (decode time). */
+  /** One token: {piece, done, reason, token}; wantLogits (debug/test): r.logits =
+   * the logits it was sampled from. */
   async step(wantLogits = false) {
-    const first = this.firstStep;
-    this.firstStep = false;
-    const t0 = nowMs();
-    const r = await this.stepRaw(wantLogits);
-    const dt = nowMs() - t0;
-    if (first) this.clock.prefillMs += dt;
-    else { this.clock.decodeMs += dt; this.clock.decodeSteps++; }
-    if (wantLogits && !this.multi && !(r.done && r.reason === 'context')) r.logits = (await this.s0.call('logits')).logits;
+    let r = this.first;
+    this.first = null;
+    if (!r) {
+      r = await this.timed('decodeMs', async () => {
+        const { rows, pos0 } = await this.s0.call('embed');
+        return this.s0.call('push_token', { id: await this.forward(rows, pos0, false) });
+      });
+    }
+    if (wantLogits) r.logits = (await this.last.call('logits')).logits;
     return r;
   }
-  async stepRaw(wantLogits) {
-    if (!this.multi) return this.s0.call('step');
-    const fed = await this.s0.call('embed_pending');
-    if (fed) this.logits = await this.forward(fed.x, 1, fed.pos, null);
-    const logits = this.logits;
-    this.logits = null;
-    const copy = wantLogits ? logits.slice() : null;
-    const r = await this.s0.call('step_logits', { logits }, [logits.buffer]);
-    if (copy) r.logits = copy;
-    return r;
-  }
+  /** End the answer: what was generated becomes the assistant turn. */
+  end() { this.first = null; return this.s0.call('end'); }
   /** The stats of every stage (counters and per-stage compute times) and the coordinator's clock. */
   async stats() {
     const per = await Promise.all(this.stages.map((st, i) =>
       (i === 0 ? st.call('stats') : st.call('stats').catch(() => ({ wasmMemoryBytes: 0 })))));
     return { per, clock: { ...this.clock } };
   }
-  async reset() { await Promise.all(this.stages.map((s) => s.call('reset'))); }
+  async reset() { this.first = null; await Promise.all(this.stages.map((s) => s.call('reset'))); }
   terminate() { for (const s of this.stages) s.terminate(); }
 }
 
@@ -428,9 +433,11 @@ export class Chat {
       await this._activate();
       const eng = owl.engine;
       const before = await eng.s0.call('stats');
+      const gen = { temperature: opts.temperature ?? 0, topK: opts.topK ?? 0, topP: opts.topP ?? 1, minP: opts.minP ?? 0,
+        repeatPenalty: opts.repeatPenalty ?? 1, seed: opts.seed ?? 0, maxTokens: opts.maxTokens ?? 256, stop: opts.stop || [] };
       for (;;) {
         try {
-          await eng.ask(text);
+          await eng.ask(text, gen);
           break;
         } catch (e) {
           // Context policy: 'error' (default) gives the limit error; 'history'
@@ -446,12 +453,6 @@ export class Chat {
       this.turns.push({ role: 'user', text, images: this.images });
       this.images = [];
       owl._last = { before, finish: null };
-      checkSignal(signal);
-      await eng.s0.call('gen_begin', {
-        temperature: opts.temperature ?? 0, topK: opts.topK ?? 0, topP: opts.topP ?? 1, minP: opts.minP ?? 0,
-        repeatPenalty: opts.repeatPenalty ?? 1, seed: opts.seed ?? 0, maxTokens: opts.maxTokens ?? 256,
-        stop: opts.stop || [],
-      });
       for (;;) {
         checkSignal(signal);
         const r = await eng.step(!!opts._debugLogits);
@@ -460,12 +461,13 @@ export class Chat {
         if (r.done) { owl._last.finish = r.reason; break; }
       }
     } catch (e) {
-      if (e && e.name !== 'AbortError' && !started) this.synced = false;
+      // an engine error may leave the engine's conversation apart from this one: replay it next time
+      if (e && e.name !== 'AbortError') this.synced = false;
       throw e;
     } finally {
       try {
         if (started) {
-          await owl.engine.s0.call('end');
+          await owl.engine.end();
           this.turns.push({ role: 'assistant', text: answer, images: [] });
         }
       } finally { release(); }
@@ -589,7 +591,7 @@ export class Owlet {
         checkSignal(signal);
         infos[i] = await w.call('load', {
           headerSize: st.header ? st.headerSize : 0, rangeOffset: st.header ? st.offset : 0,
-          fileSize: manifest.totalSize, layerBegin: st.layerBegin, layerEnd: st.layerEnd, flags: st.flags,
+          fileSize: manifest.totalSize, layerBegin: st.layerBegin, layerEnd: st.layerEnd, first: st.first, last: st.last,
           aspect: opts.aspect || '', nCtx: opts.nCtx || 0, nBatch: opts.nBatch || 0,
           kvF32: opts.kvType === 'f32', threads: ii.threads,
         });
@@ -745,14 +747,13 @@ function stagePlan(manifest, opts) {
   const raw = manifest.stages || [];
   const headerSize = Number(manifest.raw && manifest.raw.file && manifest.raw.file.header_size) || 0;
   if (raw.length <= 1 || opts.forceSingleStage)
-    return [{ header: false, offset: 0, size: manifest.totalSize, layerBegin: 0, layerEnd: 0, flags: 0 }];
+    return [{ header: false, offset: 0, size: manifest.totalSize, layerBegin: 0, layerEnd: 0, first: true, last: true }];
   if (!(headerSize > 0)) throw new OwletError('bad_manifest', 'manifest has several stages but no file.header_size');
   return raw.map((s, i) => {
     const offset = Number(s.offset), size = Number(s.size);
     if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(size) || size <= 0 || offset + size > manifest.totalSize)
       throw new OwletError('bad_manifest', `stage ${i}: byte range ${s.offset}+${s.size} outside the file`);
-    const first = i === 0, last = i === raw.length - 1;
     return { header: true, headerSize, offset, size, layerBegin: Number(s.layer_start), layerEnd: Number(s.layer_end),
-      flags: (first ? 0 : 3) | (last ? 0 : 4) };
+      first: i === 0, last: i === raw.length - 1 };
   });
 }

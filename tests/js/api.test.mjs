@@ -44,11 +44,10 @@ async function tokensOf(owl, image, q, n) {
   const chat = owl.chat();
   await owl.mutex.run(async () => {
     await chat._activate();
-    if (image) await eng.s0.call('image', { encoded: new Uint8Array(readFileSync(path.join(fx, 'img1.png'))) });
-    await eng.ask(q);
-    await eng.s0.call('gen_begin', { temperature: 0, maxTokens: n });
+    if (image) await eng.image({ encoded: new Uint8Array(readFileSync(path.join(fx, 'img1.png'))) });
+    await eng.ask(q, { temperature: 0, maxTokens: n });
     for (;;) { const r = await eng.step(); ids.push(r.token); if (r.done) break; }
-    await eng.s0.call('end');
+    await eng.end();
   });
   owl._active = null;
   return ids;

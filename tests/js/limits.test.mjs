@@ -43,7 +43,8 @@ function smallEngine() {
   if (!existsSync(js) || statSync(js).mtimeMs < statSync(ref).mtimeMs) {
     mkdirSync(dir, { recursive: true });
     const objs = [];
-    for (const d of ['src/core', 'src/image', 'src/kernels', 'src/model', 'src/text', 'wasm_glue']) {
+    const mods = readdirSync(path.join(root, 'build/wasm-st/src')).map((d) => `src/${d}`);
+    for (const d of [...mods, 'wasm_glue']) {
       const od = path.join(root, 'build/wasm-st', d);
       for (const f of readdirSync(od)) if (f.endsWith('.o')) objs.push(path.join(od, f));
     }
