@@ -2,25 +2,22 @@
  * a thin marshaller over src/owlet.h. The conversation is the library's
  * owl_chat; this file turns JS numbers into C types, owns the model buffer and
  * the rows buffer that carries hidden states between calls, and times each
- * call for the per-stage breakdown of stats().
- *
- * One owl_api per wasm instance = one pipeline stage (a whole model is the
- * one-stage case). Every call takes the context, returns an owl_status
- * (0 ok, negative error) or a non-negative result, and keeps the message of
- * its last error (owl_api_error); a failed call leaves the context usable.
+ * call for the per-stage breakdown of stats(). One owl_api per wasm instance
+ * = one pipeline stage (a whole model is the one-stage case). Every call
+ * returns an owl_status (0 ok, negative error) or a non-negative result and
+ * keeps the message of its last error (owl_api_error); a failed call leaves
+ * the context usable.
  *
  * The pipeline protocol (the same for 1..n stages; design.md section 6):
- *   first stage  owl_api_prepare(text)  user turn -> rows to run
- *                owl_api_embed          the prompt part, later each token to
- *                                       feed back -> the rows buffer
- *   every stage  owl_api_run(n, pos0, has_mod, sample)  its layers on the
- *                                       rows buffer; the last stage with
- *                                       sample = 1 also runs the head and
- *                                       samples: returns the token id
- *   first stage  owl_api_push_token(id) stop rules + UTF-8 stream -> piece
- * Between stages only the rows travel (the JS copies the rows buffer out of
- * one instance and into the next); the last stage returns an id, never the
- * logits. */
+ *   first stage  owl_api_prepare(text)   user turn -> rows to run
+ *                owl_api_embed           the prompt part, later each token to
+ *                                        feed back -> the rows buffer
+ *   every stage  owl_api_run(n, pos0, has_mod, sample)  its layers on the rows;
+ *                                        the last stage (sample = 1) also runs
+ *                                        the head and samples: the token id
+ *   first stage  owl_api_push_token(id)  stop rules + UTF-8 stream -> piece
+ * Between stages only the rows travel; the last stage returns an id, never
+ * the logits. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,11 +84,10 @@ static void session_free(owl_api *a)
 {
     owl_chat_free(a->c);
     owl_session_free(a->s);
-    a->c = NULL;
-    a->s = NULL;
+    a->c = NULL, a->s = NULL;
 }
 
-API void owl_api_unload(owl_api *a)
+static void unload(owl_api *a)
 {
     if (!a)
         return;
@@ -99,29 +95,47 @@ API void owl_api_unload(owl_api *a)
     owl_model_free(a->m);
     free(a->buf);
     free(a->header);
-    a->m = NULL;
-    a->buf = a->header = NULL;
+    a->m = NULL, a->buf = a->header = NULL;
 }
 
 API void owl_api_free(owl_api *a)
 {
     if (!a)
         return;
-    owl_api_unload(a);
+    unload(a);
     free(a->x);
     free(a->mod);
     free(a);
 }
 
+static owl_status session_init(owl_api *a, double n_ctx, double n_batch, int kv_f32, int n_threads)
+{
+    if (!(n_ctx >= 0 && n_ctx < 1e9 && n_batch >= 0 && n_batch < 1e9))
+        return owl_err_set(&a->err, OWL_E_INVALID, "session: n_ctx %.0f, n_batch %.0f out of range", n_ctx,
+                           n_batch);
+    owl_session_opts so = owl_session_opts_default();
+    so.n_ctx = (int64_t)n_ctx;
+    so.n_batch = (int64_t)n_batch;
+    so.kv_type = kv_f32 ? OWL_TYPE_F32 : OWL_TYPE_F16;
+    so.n_threads = n_threads;
+    a->n_threads = n_threads > 0 ? n_threads : 1;
+    owl_chat_opts co = {a->aspect};
+    owl_status st = owl_session_init(a->m, &so, &a->s, &a->err);
+    return st != OWL_OK ? st : owl_chat_init(a->m, a->s, &co, &a->c, &a->err);
+}
+
 /* Load the GGUF in buf[0..size) (malloc'ed by the caller; owned by ctx from
- * here on, also on error). Partial load (a stage): header (malloc'ed, owned
- * likewise) holds the file's first header_size bytes, buf the bytes
- * [range_offset, range_offset + size) of a file_size-byte file; header NULL =
- * buf is the whole file. Layers [layer_begin, layer_end) (0, 0 = all); first
- * = 1: the stage holds the image encoder and embeddings, last = 1: the head.
- * aspect: "" = the model's, else stretch|pad|crop (used by owl_api_session). */
+ * here on, also on error) and start a session on it. Partial load (a stage):
+ * header (malloc'ed, owned likewise) holds the file's first header_size
+ * bytes, buf the bytes [range_offset, range_offset + size) of a
+ * file_size-byte file; header NULL = buf is the whole file. Layers
+ * [layer_begin, layer_end) (0, 0 = all); first = 1: the stage holds the image
+ * encoder and embeddings, last = 1: the head. aspect: "" = the model's, else
+ * stretch|pad|crop. Session: n_ctx, n_batch (0 = auto), kv_f32 (1 f32 cache,
+ * 0 f16), n_threads. */
 API int owl_api_load(owl_api *a, void *buf, double size, void *header, double header_size, double range_offset,
-                     double file_size, int layer_begin, int layer_end, int first, int last, const char *aspect)
+                     double file_size, int layer_begin, int layer_end, int first, int last, const char *aspect,
+                     double n_ctx, double n_batch, int kv_f32, int n_threads)
 {
     if (!a) {
         free(buf);
@@ -129,70 +143,35 @@ API int owl_api_load(owl_api *a, void *buf, double size, void *header, double he
         return OWL_E_INVALID;
     }
     owl_err_clear(&a->err);
-    owl_api_unload(a);
+    unload(a);
     a->buf = buf;
     a->header = header;
+    owl_model_opts o = {.layer_begin = layer_begin, .layer_end = layer_end, .no_vision = !first,
+                        .no_embed = !first, .no_head = !last};
+    snprintf(a->aspect, sizeof a->aspect, "%s", aspect ? aspect : "");
+    owl_status st = OWL_OK;
     if (!buf || !(size > 0) || size > (double)SIZE_MAX ||
         (header && !(header_size > 0 && header_size <= (double)SIZE_MAX && range_offset >= 0 &&
-                     file_size >= range_offset + size && file_size < 9e15))) {
-        owl_api_unload(a);
-        return owl_err_set(&a->err, OWL_E_INVALID,
-                           "load: buffer of %.0f bytes, header of %.0f, range at %.0f of a %.0f-byte file", size,
-                           header ? header_size : 0.0, range_offset, file_size);
-    }
-    owl_model_opts o;
-    memset(&o, 0, sizeof o);
-    o.layer_begin = layer_begin;
-    o.layer_end = layer_end;
-    o.no_vision = o.no_embed = !first;
-    o.no_head = !last;
-    if (header) {
+                     file_size >= range_offset + size && file_size < 9e15)))
+        st = owl_err_set(&a->err, OWL_E_INVALID,
+                         "load: buffer of %.0f bytes, header of %.0f, range at %.0f of a %.0f-byte file", size,
+                         header ? header_size : 0.0, range_offset, file_size);
+    else if (header) {
         o.header = header;
         o.header_size = (size_t)header_size;
         o.range_offset = (uint64_t)range_offset;
         o.file_size = (uint64_t)file_size;
     }
-    snprintf(a->aspect, sizeof a->aspect, "%s", aspect ? aspect : "");
-    owl_status st = owl_model_load_buffer(buf, (size_t)size, &o, &a->m, &a->err);
+    if (st == OWL_OK && (st = owl_model_load_buffer(buf, (size_t)size, &o, &a->m, &a->err)) == OWL_OK) {
+        owl_model_get_info(a->m, &a->info);
+        st = session_init(a, n_ctx, n_batch, kv_f32, n_threads);
+    }
     if (st != OWL_OK) {
         owl_err saved = a->err;
-        owl_api_unload(a);
+        unload(a);
         a->err = saved;
-        return st;
     }
-    owl_model_get_info(a->m, &a->info);
-    return OWL_OK;
-}
-
-/* The session and its conversation. kv_f32: 1 = f32 cache, 0 = f16. */
-API int owl_api_session(owl_api *a, double n_ctx, double n_batch, int kv_f32, int n_threads)
-{
-    if (!a)
-        return OWL_E_INVALID;
-    owl_err_clear(&a->err);
-    if (!a->m)
-        return owl_err_set(&a->err, OWL_E_STATE, "session: no model loaded");
-    if (!(n_ctx >= 0 && n_ctx < 1e9 && n_batch >= 0 && n_batch < 1e9))
-        return owl_err_set(&a->err, OWL_E_INVALID, "session: n_ctx %.0f, n_batch %.0f out of range", n_ctx,
-                           n_batch);
-    session_free(a);
-    owl_session_opts so = owl_session_opts_default();
-    so.n_ctx = (int64_t)n_ctx;
-    so.n_batch = (int64_t)n_batch;
-    so.kv_type = kv_f32 ? OWL_TYPE_F32 : OWL_TYPE_F16;
-    so.n_threads = n_threads;
-    owl_chat_opts co = {a->aspect};
-    owl_status st = owl_session_init(a->m, &so, &a->s, &a->err);
-    if (st == OWL_OK)
-        st = owl_chat_init(a->m, a->s, &co, &a->c, &a->err);
-    if (st != OWL_OK) {
-        owl_err saved = a->err;
-        session_free(a);
-        a->err = saved;
-        return st;
-    }
-    a->n_threads = n_threads > 0 ? n_threads : 1;
-    return OWL_OK;
+    return st;
 }
 
 static void json_str(char *out, size_t cap, const char *s, size_t n)
@@ -257,28 +236,19 @@ API int owl_api_reset(owl_api *a)
     return OWL_OK;
 }
 
-/* RGBA pixels (w x h, rows stride bytes apart) for the next question. */
-API int owl_api_add_image_rgba(owl_api *a, const uint8_t *rgba, int w, int h, double stride)
+/* RGBA pixels (w x h, rows stride bytes apart; encoded = 0) or encoded
+ * PNG/JPEG/BMP/GIF bytes (encoded = 1: rgba holds stride bytes) for the next
+ * question. */
+API int owl_api_add_image(owl_api *a, const uint8_t *rgba, int w, int h, double stride, int encoded)
 {
     NEED_CHAT(a, "add_image");
     if (!(stride >= 0 && stride <= 1e12))
         return owl_err_set(&a->err, OWL_E_INVALID, "add_image: stride %.0f", stride);
     double t0 = now_ms();
-    int st = chat_st(a, owl_chat_add_image_rgba(a->c, rgba, w, h, (size_t)stride));
+    int st = encoded ? owl_chat_add_image_encoded(a->c, rgba, (size_t)stride)
+                     : owl_chat_add_image_rgba(a->c, rgba, w, h, (size_t)stride);
     a->t_image += now_ms() - t0;
-    return st;
-}
-
-/* Encoded (PNG/JPEG/BMP/GIF) bytes for the next question. */
-API int owl_api_add_image_encoded(owl_api *a, const uint8_t *data, double size)
-{
-    NEED_CHAT(a, "add_image");
-    if (!(size >= 0 && size <= (double)SIZE_MAX))
-        return owl_err_set(&a->err, OWL_E_INVALID, "add_image: %.0f bytes of image data", size);
-    double t0 = now_ms();
-    int st = chat_st(a, owl_chat_add_image_encoded(a->c, data, (size_t)size));
-    a->t_image += now_ms() - t0;
-    return st;
+    return chat_st(a, st);
 }
 
 /* A finished turn (replay): role 0 user, 1 assistant. */
@@ -374,42 +344,20 @@ API int owl_api_run(owl_api *a, double n, double pos0, int has_mod, int sample)
 
 /* ---------------------------------------------------------------- generation */
 
-static owl_chat_gen gen_opts(float temperature, int top_k, float top_p, float min_p, float repeat_penalty,
-                             double seed, int max_tokens)
-{
-    owl_chat_gen g = owl_chat_gen_default();
-    g.temperature = temperature;
-    g.top_k = top_k;
-    g.top_p = top_p;
-    g.min_p = min_p;
-    g.repetition_penalty = repeat_penalty;
-    g.seed = seed >= 0 && seed <= 9007199254740992.0 ? (uint64_t)seed : 0;
-    g.max_tokens = max_tokens;
-    return g;
-}
-
-/* First stage: start the answer. stops: n_stops NUL-terminated strings.
- * max_tokens <= 0: until eos / context. */
+/* Start the answer. First stage (history NULL): its sampler over the ids in
+ * the cache, and the stop rules (n_stops NUL-terminated strings; max_tokens
+ * <= 0: until eos / context). Last stage of several (history: the first
+ * stage's owl_api_history, n_hist ids): only its sampler. */
 API int owl_api_gen_begin(owl_api *a, float temperature, int top_k, float top_p, float min_p,
-                          float repeat_penalty, double seed, int max_tokens, const char *const *stops, int n_stops)
+                          float repeat_penalty, double seed, int max_tokens, const char *const *stops, int n_stops,
+                          const int32_t *history, double n_hist)
 {
     NEED_CHAT(a, "generate");
-    owl_chat_gen g = gen_opts(temperature, top_k, top_p, min_p, repeat_penalty, seed, max_tokens);
-    g.stops = stops;
-    g.n_stops = n_stops;
-    return chat_st(a, owl_chat_gen_begin(a->c, &g));
-}
-
-/* Last stage of several: the sampler, over history (n ids, the first stage's
- * owl_api_history). */
-API int owl_api_sampler_begin(owl_api *a, float temperature, int top_k, float top_p, float min_p,
-                              float repeat_penalty, double seed, const int32_t *history, double n)
-{
-    NEED_CHAT(a, "sampler");
-    if (!(n >= 0 && n <= 1e9))
-        return owl_err_set(&a->err, OWL_E_INVALID, "sampler: %.0f history ids", n);
-    owl_chat_gen g = gen_opts(temperature, top_k, top_p, min_p, repeat_penalty, seed, 0);
-    return chat_st(a, owl_chat_sampler_begin(a->c, &g, history, (int64_t)n));
+    if (!(seed >= 0 && seed <= 9007199254740992.0 && n_hist >= 0 && n_hist <= 1e9))
+        return owl_err_set(&a->err, OWL_E_INVALID, "generate: seed %.0f, %.0f history ids", seed, n_hist);
+    owl_chat_gen g = {max_tokens, temperature, top_k, top_p, min_p, repeat_penalty, (uint64_t)seed, stops, n_stops};
+    return chat_st(a, history ? owl_chat_sampler_begin(a->c, &g, history, (int64_t)n_hist)
+                              : owl_chat_gen_begin(a->c, &g));
 }
 
 /* First stage: the id the last stage sampled. 1: piece ready, go on; 0:
@@ -421,13 +369,7 @@ API int owl_api_push_token(owl_api *a, int id)
 }
 
 API const char *owl_api_piece(const owl_api *a) { return a && a->c ? owl_chat_piece(a->c, NULL) : ""; }
-API int owl_api_piece_len(const owl_api *a)
-{
-    size_t n = 0;
-    if (a && a->c)
-        owl_chat_piece(a->c, &n);
-    return (int)n;
-}
+API int owl_api_piece_len(const owl_api *a) { return (int)strlen(owl_api_piece(a)); }
 /* 1 eos, 2 stop string, 3 max tokens, 4 context full, 5 error, 0 running/cancelled. */
 API int owl_api_gen_reason(const owl_api *a) { return a && a->c ? owl_chat_reason(a->c) : 0; }
 API int owl_api_last_token(const owl_api *a) { return a && a->c ? owl_chat_last_token(a->c) : -1; }

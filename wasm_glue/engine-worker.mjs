@@ -194,12 +194,12 @@
       try {
         // ownership of buf and hdr passes to the context, also on error
         st = M._owl_api_load(ctx, buf, bufSize, useHdr ? hdr : 0, useHdr ? hdrSize : 0, a.rangeOffset || 0,
-          a.fileSize || 0, a.layerBegin | 0, a.layerEnd | 0, a.first === false ? 0 : 1, a.last === false ? 0 : 1, asp);
+          a.fileSize || 0, a.layerBegin | 0, a.layerEnd | 0, a.first === false ? 0 : 1, a.last === false ? 0 : 1, asp,
+          +a.nCtx || 0, +a.nBatch || 0, a.kvF32 ? 1 : 0, a.threads | 0);
       } finally { M._free(asp); }
       if (!useHdr && hdr) M._free(hdr);
       buf = bufSize = hdr = hdrSize = 0;
       check(st);
-      check(M._owl_api_session(ctx, +a.nCtx || 0, +a.nBatch || 0, a.kvF32 ? 1 : 0, a.threads | 0));
       info = json(M._owl_api_info(ctx));
       return info;
     },
@@ -208,7 +208,7 @@
     image(a) {
       if (a.encoded) {
         const b = bytesArg(a.encoded, 'encoded');
-        withBytes(b, (p) => check(M._owl_api_add_image_encoded(ctx, p, b.byteLength)));
+        withBytes(b, (p) => check(M._owl_api_add_image(ctx, p, 0, 0, b.byteLength, 1)));
         return null;
       }
       const b = bytesArg(a.rgba, 'rgba');
@@ -216,7 +216,7 @@
       const stride = num(a.stride ?? 4 * w, 'stride', 4 * w, 4 * 65536 * 4);
       if (b.byteLength < stride * (h - 1) + 4 * w)
         throw new EngineError(-1, `image: ${b.byteLength} bytes for ${w}x${h} at stride ${stride}`);
-      withBytes(b, (p) => check(M._owl_api_add_image_rgba(ctx, p, w, h, stride)));
+      withBytes(b, (p) => check(M._owl_api_add_image(ctx, p, w, h, stride, 0)));
       return null;
     },
     push_turn({ role, text }) {
@@ -235,24 +235,8 @@
       const [rows, pos0] = withF64((q) => M._owl_api_embed(ctx, q));
       return { rows: check(rows), pos0 };
     },
-    gen_begin(a) {
-      const stop = a.stop ?? [];
-      if (!Array.isArray(stop)) throw new EngineError(-1, 'stop must be an array of strings');
-      const stops = stop.map((s) => cstr(str(s, 'stop string')));
-      const arr = malloc(4 * Math.max(1, stops.length));
-      try {
-        stops.forEach((p, i) => { new Uint32Array(heap().buffer, arr, stops.length)[i] = p; });
-        check(M._owl_api_gen_begin(ctx, a.temperature ?? 0, a.topK ?? 0, a.topP ?? 1, a.minP ?? 0,
-          a.repeatPenalty ?? 1, a.seed ?? 0, a.maxTokens ?? 0, arr, stops.length));
-      } finally { stops.forEach((p) => M._free(p)); M._free(arr); }
-      return null;
-    },
-    sampler(a) {
-      const h = a.history instanceof Int32Array ? a.history : new Int32Array(0);
-      withBytes(new Uint8Array(h.buffer, h.byteOffset, h.byteLength), (p) => check(M._owl_api_sampler_begin(ctx,
-        a.temperature ?? 0, a.topK ?? 0, a.topP ?? 1, a.minP ?? 0, a.repeatPenalty ?? 1, a.seed ?? 0, p, h.length)));
-      return null;
-    },
+    gen_begin(a) { return genBegin(a, null); },
+    sampler(a) { return genBegin({ ...a, stop: [] }, a.history instanceof Int32Array ? a.history : new Int32Array(0)); },
     run({ x, mod, n, pos0, hasMod, sample, out }) {
       const d = info.d_model;
       if (x) {
@@ -321,6 +305,22 @@
       for (let o = 0; o < blob.size; o += 1 << 20) put(new Uint8Array(await blob.slice(o, Math.min(blob.size, o + (1 << 20))).arrayBuffer()));
     }
     if (n !== blob.size) throw new EngineError(-3, `chunk: read ${n} of ${blob.size} bytes`);
+    return null;
+  }
+
+  // gen_begin (history null: the first stage's answer) and sampler (the last stage's sampler over history)
+  function genBegin(a, history) {
+    const stop = a.stop ?? [];
+    if (!Array.isArray(stop)) throw new EngineError(-1, 'stop must be an array of strings');
+    const stops = stop.map((s) => cstr(str(s, 'stop string')));
+    const arr = malloc(4 * Math.max(1, stops.length));
+    const h = history ? malloc(4 * Math.max(1, history.length)) : 0;
+    try {
+      stops.forEach((p, i) => { new Uint32Array(heap().buffer, arr, stops.length)[i] = p; });
+      if (h) new Int32Array(heap().buffer, h, history.length).set(history);
+      check(M._owl_api_gen_begin(ctx, a.temperature ?? 0, a.topK ?? 0, a.topP ?? 1, a.minP ?? 0, a.repeatPenalty ?? 1,
+        a.seed ?? 0, a.maxTokens ?? 0, arr, stops.length, h, history ? history.length : 0));
+    } finally { stops.forEach((p) => M._free(p)); M._free(arr); if (h) M._free(h); }
     return null;
   }
 
