@@ -8,9 +8,8 @@
 // valid script and module both) and loads the engine with createRequire.
 //
 // Protocol. Requests {id, op, args} -> replies {id, ok: true, value} or
-// {id, ok: false, error: {code, status, message}}; code is the C status as a
-// lower-case name ('invalid', 'format', 'nomem', 'limit', 'state', ...) or
-// 'engine' for a crash in the wasm runtime. There are no unsolicited events:
+// {id, ok: false, error: {status, message}}; status is the C owl_status
+// (negative), 0 for a crash in the wasm runtime (OwletError code 'engine'). There are no unsolicited events:
 // generation is pulled one token at a time (free backpressure; the caller
 // cancels by not asking for more and sending 'end'). Typed arrays travel by
 // transfer both ways. This worker only marshals: the C side (wasm_glue/api.c
@@ -52,11 +51,10 @@
   let info = null;   // the model info (after load)
   let post = null;
 
-  const STATUS = { '-1': 'invalid', '-2': 'format', '-3': 'truncated', '-4': 'unsupported', '-5': 'nomem',
-    '-6': 'io', '-7': 'limit', '-8': 'notfound', '-9': 'cancelled', '-10': 'state' };
-
+  // A C status (negative owl_status) and its message; the coordinator names the
+  // code from the table generated from src/core/status.h (status.gen.mjs).
   class EngineError extends Error {
-    constructor(status, message) { super(message); this.status = status; this.code = STATUS[status] || 'engine'; }
+    constructor(status, message) { super(message); this.status = status; }
   }
 
   // wasm32 hands pointers to JS as signed i32: above 2 GiB of wasm memory (a big
@@ -347,8 +345,8 @@
       const value = await ops[op](args || {});
       post({ id, ok: true, value }, transferables(value));
     } catch (e) {
-      const error = e instanceof EngineError ? { code: e.code, status: e.status, message: e.message }
-        : { code: 'engine', status: 0, message: String(e && e.message ? e.message : e) };
+      const error = e instanceof EngineError ? { status: e.status, message: e.message }
+        : { status: 0, message: String(e && e.message ? e.message : e) }; // a crash in the wasm runtime: 'engine'
       post({ id, ok: false, error });
     }
   }
