@@ -280,7 +280,12 @@ export function stagePlan(manifest, opts) {
     const offset = Number(s.offset), size = Number(s.size);
     if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(size) || size <= 0 || offset + size > manifest.totalSize)
       throw new OwletError('bad_manifest', `stage ${i}: byte range ${s.offset}+${s.size} outside the file`);
-    return { header: true, headerSize, offset, size, layerBegin: Number(s.layer_start), layerEnd: Number(s.layer_end),
-      first: i === 0, last: i === raw.length - 1 };
+    // layers: integers, stage 0 from layer 0, each stage starting where the one before ended
+    // (the C side checks the end against the model's block count)
+    const lb = s.layer_start, le = s.layer_end, want = i === 0 ? 0 : raw[i - 1].layer_end;
+    if (!Number.isSafeInteger(lb) || !Number.isSafeInteger(le) || lb !== want || le <= lb)
+      throw new OwletError('bad_manifest', `stage ${i}: layers ${JSON.stringify(lb)}..${JSON.stringify(le)}, want integers ` +
+        `from ${JSON.stringify(want)} with layer_end > layer_start`);
+    return { header: true, headerSize, offset, size, layerBegin: lb, layerEnd: le, first: i === 0, last: i === raw.length - 1 };
   });
 }
