@@ -507,7 +507,12 @@ static owl_status stream_begin(owl_chat *c, const owl_chat_gen *g)
             return owl_err_set(&c->err, OWL_E_LIMIT, "generate: a stop string of %zu bytes (max %d)",
                                strlen(g->stops[i]), MAX_STOP_BYTES);
     }
-    owl_status st = owl_stopper_init(&c->stop, c->info.eos_id, g->max_tokens, g->stops, g->n_stops, &c->err);
+    /* Built-in stop rule: an answer ends where the model starts writing the next
+     * user turn of the template ("USER:"), as if it had said eos. */
+    const char *stops[MAX_STOPS + 1] = {"USER:"};
+    for (int i = 0; i < g->n_stops; i++)
+        stops[i + 1] = g->stops[i];
+    owl_status st = owl_stopper_init(&c->stop, c->info.eos_id, g->max_tokens, stops, g->n_stops + 1, &c->err);
     if (st != OWL_OK)
         return st;
     c->stop_live = 1;

@@ -238,3 +238,38 @@ TEST(chat_rejects_bad_arguments_with_named_errors)
     CHECK_EQ_INT(owl_chat_gen_end(e.c), OWL_OK);
     env_free(&e);
 }
+
+TEST(chat_answer_ends_where_the_model_starts_the_next_user_turn)
+{
+    chat_env e;
+    if (!env_init(&e, NULL, 0))
+        return;
+    /* the ids of a model that skips eos and writes the next turn */
+    int32_t *ids = NULL;
+    size_t n = 0;
+    CHECK_EQ_INT(owl_prompt_tokenize(owl_model_gguf(e.m), "Paris. USER: and Rome?", 0, 0, &ids, &n, NULL), OWL_OK);
+    CHECK_EQ_INT(owl_chat_ask(e.c, "What is the capital of France?"), OWL_OK);
+    owl_chat_gen g = owl_chat_gen_default();
+    CHECK_EQ_INT(owl_chat_gen_begin(e.c, &g), OWL_OK);
+    char text[256] = "";
+    int r = 1;
+    for (size_t i = 1; i < n && r > 0; i++) { /* (ids[0] is bos) */
+        r = owl_chat_push_token(e.c, ids[i]);
+        size_t len = 0;
+        const char *p = owl_chat_piece(e.c, &len);
+        strncat(text, p, len);
+        if (r > 0) { /* the token is fed back as the pipeline would */
+            owl_model_info info;
+            owl_model_get_info(e.m, &info);
+            float x[4096];
+            int64_t rows = 0, pos0 = 0;
+            CHECK(info.d_model <= 4096);
+            CHECK_EQ_INT(owl_chat_embed(e.c, x, NULL, 1, &rows, &pos0), OWL_OK);
+        }
+    }
+    CHECK_EQ_INT(r, 0);
+    CHECK_EQ_INT(owl_chat_reason(e.c), OWL_CHAT_STOP);
+    CHECK_MSG(strcmp(text, " Paris. ") == 0 || strcmp(text, "Paris. ") == 0, "answer '%s'", text);
+    free(ids);
+    env_free(&e);
+}

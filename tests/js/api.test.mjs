@@ -391,3 +391,36 @@ test('chunks stored as Blobs (as IdbBackend stores them) are streamed into the e
     } finally { await owl.unload(); }
   }
 });
+
+// A chat rule of the library (owl_chat, src/chat/chat.c) reaches the wasm engine unchanged:
+// an answer ends where the model starts the next user turn ("USER:"), the marker never shown.
+// The model is made to "write" that text by pushing its ids (from the native tokenizer) as
+// the last stage's samples.
+test('the built-in stop rule of owl_chat ends an answer at "USER:" in the wasm engine', async () => {
+  const m = JSON.parse(readFileSync(path.join(out, 'one', 'manifest.json'), 'utf8'));
+  const gguf = path.join(out, `tok-${process.pid}.gguf`);
+  writeFileSync(gguf, Buffer.concat(m.chunks.map((c) => readFileSync(path.join(out, 'one', c.url)))));
+  let ids;
+  try {
+    const cli = process.env.OWLET_CLI || path.join(root, 'build/owlet');
+    ids = execFileSync(cli, ['tokenize', '--model', gguf, 'Paris. USER: and Rome?'], { encoding: 'utf8' }).trim().split(' ').map(Number).slice(1);
+  } finally { rmSync(gguf, { force: true }); }
+  const owl = await load('one', { singleThread: true });
+  try {
+    const eng = owl.engine;
+    await owl.mutex.run(async () => {
+      await eng.ask('What is the capital of France?', { temperature: 0, maxTokens: 64 });
+      let text = '', r = { done: false };
+      for (const id of ids) {
+        await eng.s0.call('embed'); // feed the previous id back, as the pipeline does
+        r = await eng.s0.call('push_token', { id });
+        text += r.piece;
+        if (r.done) break;
+      }
+      assert.equal(r.done, true);
+      assert.equal(r.reason, 'stop');
+      assert.equal(text.trim(), 'Paris.');
+      await eng.end();
+    });
+  } finally { await owl.unload(); }
+});
