@@ -23,7 +23,7 @@
 //          aspect, nCtx, nBatch, kvF32, threads} -> model info
 //   image {rgba, width, height, stride} | image {encoded}
 //   push_turn {role, text}   reset   stats   info   history -> {ids}   unload
-// The pipeline (the same for 1..n stages; wasm_glue/pipeline.mjs drives it):
+// The pipeline (the same for 1..n stages; the coordinator in wasm_glue/engine.mjs drives it):
 //   prepare {text}            first stage: the user turn -> {rows, pos0}
 //   embed                     first stage: the rows to run next (the prompt part,
 //                             later the token to feed back) -> {rows, pos0}
