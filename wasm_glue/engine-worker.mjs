@@ -210,9 +210,10 @@
         return null;
       }
       const b = bytesArg(a.rgba, 'rgba');
-      const w = num(a.width, 'width', 1, 65536), h = num(a.height, 'height', 1, 65536);
-      const stride = num(a.stride ?? 4 * w, 'stride', 4 * w, 4 * 65536 * 4);
-      if (b.byteLength < stride * (h - 1) + 4 * w)
+      // only what the copy needs (integers, the bytes present); the C side checks the image limits
+      const w = num(a.width, 'width', 1, 2 ** 31 - 1), h = num(a.height, 'height', 1, 2 ** 31 - 1);
+      const stride = num(a.stride ?? 4 * w, 'stride', 4 * w, 2 ** 40);
+      if (!Number.isInteger(w) || !Number.isInteger(h) || !Number.isInteger(stride) || b.byteLength < stride * (h - 1) + 4 * w)
         throw new EngineError(-1, `image: ${b.byteLength} bytes for ${w}x${h} at stride ${stride}`);
       withBytes(b, (p) => check(M._owl_api_add_image(ctx, p, w, h, stride, 0)));
       return null;
