@@ -31,11 +31,14 @@
 //                             first stage: the answer's sampler and stop rules
 //   sampler {temperature, topK, topP, minP, repeatPenalty, seed, history}
 //                             last stage of several: its sampler
-//   run {n, pos0, hasMod, sample, out, x?, mod?}
+//   run {n, pos0, hasMod, sample, out, push, x?, mod?}
 //                             this stage's layers on the rows (x: rows from the
 //                             previous stage; else the ones this instance holds);
-//                             sample (last stage): -> {token}; out: -> {x, mod?}
+//                             sample (last stage): -> {token}; out: -> {x, mod?};
+//                             push (sample on a one-stage model): -> as push_token
 //   push_token {id}           first stage -> {piece, done, reason, token}
+//   embed_run {sample, out, push}   first stage, one generated token in one message:
+//                             embed + run (+ sample + push_token) -> {rows, pos0, ...run's}
 //   end                       the answer so far becomes the assistant turn
 //   logits                    debug/test, last stage: the logits the last token
 //                             was sampled from -> {logits}
@@ -236,7 +239,7 @@
     },
     gen_begin(a) { return genBegin(a, null); },
     sampler(a) { return genBegin({ ...a, stop: [] }, a.history instanceof Int32Array ? a.history : new Int32Array(0)); },
-    run({ x, mod, n, pos0, hasMod, sample, out }) {
+    run({ x, mod, n, pos0, hasMod, sample, out, push }) {
       const d = info.d_model;
       if (x) {
         const xb = bytesArg(x, 'x');
@@ -247,12 +250,18 @@
         if (hasMod) heap().set(bytesArg(mod, 'mod').subarray(0, n), ptr(M._owl_api_modality(ctx)));
       }
       const r = check(M._owl_api_run(ctx, n, pos0, hasMod ? 1 : 0, sample ? 1 : 0));
-      if (sample) return { token: r };
+      if (sample) return push ? pushToken(r) : { token: r };
       if (!out) return {};
       const p = ptr(M._owl_api_rows(ctx, n));
       return { x: copyOut(p, n * d * 4, Float32Array), mod: hasMod ? copyOut(M._owl_api_modality(ctx), n, Uint8Array) : null };
     },
-    push_token({ id }) { return stepResult(check(M._owl_api_push_token(ctx, id | 0))); },
+    // one generated token on stage 0, in one message: embed the token to feed back, run
+    // this stage's layers, and (a one-stage model) sample and push the next
+    embed_run({ sample, out, push }) {
+      const { rows, pos0 } = ops.embed();
+      return { rows, pos0, ...ops.run({ n: rows, pos0, hasMod: false, sample, out, push }) };
+    },
+    push_token({ id }) { return pushToken(id); },
     end() { check(M._owl_api_gen_end(ctx)); return null; },
     history() {
       const n = M._owl_api_history(ctx, 0, 0);
@@ -322,6 +331,8 @@
     } finally { stops.forEach((p) => M._free(p)); M._free(arr); if (h) M._free(h); }
     return null;
   }
+
+  function pushToken(id) { return stepResult(check(M._owl_api_push_token(ctx, id | 0))); }
 
   function stepResult(r) {
     const len = M._owl_api_piece_len(ctx), p = ptr(M._owl_api_piece(ctx));

@@ -117,37 +117,41 @@ export class Pipeline {
     this.first = null;
     return this.timed('prefillMs', async () => {
       await this.s0.call('prepare', { text });
-      const { rows, pos0 } = await this.s0.call('embed');
+      const prompt = await this.s0.call('embed');
       await this.s0.call('gen_begin', gen);
       if (this.multi) {
         const { ids } = await this.s0.call('history');
         await this.last.call('sampler', { ...gen, stop: undefined, history: ids }, [ids.buffer]);
       }
-      this.first = await this.s0.call('push_token', { id: await this.forward(rows, pos0, true) });
+      this.first = await this.advance(prompt);
     });
   }
-  /** Run rows (held by stage 0 after 'embed') through every stage; the last samples. */
-  async forward(n, pos0, hasMod) {
-    let x = null, mod = null;
-    for (const [i, st] of this.stages.entries()) {
-      const last = i === this.stages.length - 1;
-      const tr = x ? (mod ? [x.buffer, mod.buffer] : [x.buffer]) : [];
-      const r = await st.call('run', { x, mod, n, pos0, hasMod, sample: last, out: !last }, tr);
-      if (last) return r.token;
+  /** Run the rows stage 0 holds through every stage: the prompt part (embedded by
+   * 'embed') or, prompt null, the token to feed back (embedded here, in the same
+   * message as stage 0's layers). The last stage samples, stage 0 pushes the id:
+   * one message per token for one stage, n + 1 for n. Returns the step result. */
+  async advance(prompt) {
+    const n = this.stages.length, one = n === 1;
+    let r = prompt
+      ? await this.s0.call('run', { n: prompt.rows, pos0: prompt.pos0, hasMod: true, sample: one, push: one, out: !one })
+      : await this.s0.call('embed_run', { sample: one, push: one, out: !one });
+    if (one) return r;
+    const rows = prompt ? prompt.rows : r.rows, pos0 = prompt ? prompt.pos0 : r.pos0;
+    let { x, mod } = r;
+    for (let i = 1; i < n; i++) {
+      const last = i === n - 1;
+      r = await this.stages[i].call('run', { x, mod, n: rows, pos0, hasMod: !!prompt, sample: last, out: !last },
+        mod ? [x.buffer, mod.buffer] : [x.buffer]);
       ({ x, mod } = r);
     }
+    return this.s0.call('push_token', { id: r.token });
   }
   /** One token: {piece, done, reason, token}; wantLogits (debug/test): r.logits =
    * the logits it was sampled from. */
   async step(wantLogits = false) {
     let r = this.first;
     this.first = null;
-    if (!r) {
-      r = await this.timed('decodeMs', async () => {
-        const { rows, pos0 } = await this.s0.call('embed');
-        return this.s0.call('push_token', { id: await this.forward(rows, pos0, false) });
-      });
-    }
+    if (!r) r = await this.timed('decodeMs', () => this.advance(null));
     if (wantLogits) r.logits = (await this.last.call('logits')).logits;
     return r;
   }
