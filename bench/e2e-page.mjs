@@ -45,21 +45,22 @@ export async function owletRun(o) {
       const w0 = now();
       await owl.mutex.run(async () => {
         await eng.reset();
-        before = await eng.s0.call('stats');
-        await eng.ask(o.text);
-        await eng.s0.call('gen_begin', { temperature: 0, maxTokens: o.nGen });
+        before = await eng.stats();
+        await eng.ask(o.text, { temperature: 0, maxTokens: o.nGen });
         for (;;) {
           const s = await eng.step();
           ids.push(s.token);
-          if (o.logits) top.push(topK((await eng.s0.call('logits')).logits, 8));
+          if (o.logits) top.push(topK((await eng.last.call('logits')).logits, 8));
           if (s.done) break;
         }
-        after = await eng.s0.call('stats');
+        after = await eng.stats();
         promptIds = Array.from((await eng.s0.call('history')).ids);
-        await eng.s0.call('end');
+        await eng.end();
       });
-      const prompt = after.promptTokens - before.promptTokens, gen = after.completionTokens - before.completionTokens;
-      const pMs = after.prefillMs - before.prefillMs, dMs = after.decodeMs - before.decodeMs;
+      // counts from stage 0, times from the coordinator's wall clock (the whole pipeline)
+      const prompt = after.per[0].promptTokens - before.per[0].promptTokens;
+      const gen = after.per[0].completionTokens - before.per[0].completionTokens;
+      const pMs = after.clock.prefillMs - before.clock.prefillMs, dMs = after.clock.decodeMs - before.clock.decodeMs;
       r.reps.push({ promptN: prompt, prefillMs: pMs, prefillTokS: prompt / pMs * 1e3, genN: gen, decodeMs: dMs,
         decodeTokS: gen / dMs * 1e3, wallMs: now() - w0 });
       r.promptIds = promptIds.slice(0, prompt);

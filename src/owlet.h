@@ -19,9 +19,12 @@
  * Typical use (see src/cli/main.c):
  *   owl_model_load_file("m.gguf", NULL, &m, &err);
  *   owl_session_init(m, NULL, &s, &err);
- *   owl_session_encode_image(s, pixels, n, NULL);      // CHW floats, CLIP-normalised
- *   owl_session_prefill(s, ids, n_ids, NULL, &n_pos);  // ids with -200 placeholders
- *   owl_session_generate(s, &gen, on_token, user, NULL, NULL);
+ *   owl_chat_init(m, s, NULL, &c, &err);                // the conversation
+ *   owl_chat_add_image_encoded(c, png, png_size);        // preprocessed as the model says
+ *   owl_chat_ask(c, "What is in the picture?");
+ *   owl_chat_gen_begin(c, &g); while (owl_chat_step(c) > 0) ...; owl_chat_gen_end(c);
+ * Lower level: owl_session_encode_image (CHW floats), owl_session_prefill (ids
+ * with -200 placeholders), owl_session_generate.
  *
  * Pipeline stages (design.md section 6): a model may be loaded with only a
  * range of decoder layers (owl_model_opts); owl_session_embed,
@@ -158,6 +161,8 @@ const char *owl_session_error(const owl_session *s);
 void owl_session_reset(owl_session *s);
 /* Positions currently in the KV cache. */
 int64_t owl_session_n_past(const owl_session *s);
+/* Positions the KV cache holds at most (the session's n_ctx). */
+int64_t owl_session_n_ctx(const owl_session *s);
 /* Drop positions >= n_past from the cache (n_past <= current): rewinds a
  * conversation. OWL_E_INVALID if n_past is out of range. */
 owl_status owl_session_truncate(owl_session *s, int64_t n_past);
@@ -229,6 +234,145 @@ owl_status owl_session_generate(owl_session *s, const owl_gen_opts *opts, owl_to
 /* Ask a running owl_session_generate to stop before its next token. The only
  * call that may come from another thread while the session works. */
 void owl_session_cancel(owl_session *s);
+
+/* ------------------------------------------------------------ conversation
+ * An owl_chat is one conversation on a session: the turns and images that
+ * become the model's chat prompt (template and tokenizer from the GGUF; user
+ * text is rendered literally), prefix reuse (a new question runs only the ids
+ * past the common prefix with what the KV cache holds), images given as RGBA
+ * pixels or encoded bytes and preprocessed with the model's own settings
+ * (mean/std, pad colour, aspect), and step-wise generation: sampling, stop
+ * strings, a token budget, and text streamed in whole UTF-8 characters with
+ * anything that may be the start of a stop string held back. The CLI and the
+ * wasm ABI both use it (src/chat/chat.c).
+ *
+ * Whole model:  owl_chat_ask(c, "What is it?"); owl_chat_gen_begin(c, &g);
+ *               while ((r = owl_chat_step(c)) > 0) show(owl_chat_piece(c, &n));
+ *               (r == 0: the last piece is shown too; r < 0: error)
+ *               owl_chat_gen_end(c);  -- the answer becomes the assistant turn
+ * Pipeline (design.md section 6), the same steps split by stage: the first
+ * stage owl_chat_prepare + owl_chat_embed (the prompt part, then each token
+ * to feed back) and owl_chat_push_token (the id the last stage sampled); every
+ * stage owl_session_run_layers; the last stage owl_chat_sample.
+ *
+ * Context policy: a question whose whole conversation does not fit n_ctx is
+ * refused with OWL_E_LIMIT before anything runs (chat and cache unchanged);
+ * generation that fills the context ends normally (OWL_CHAT_CONTEXT).
+ * A chat borrows its model and session; one thread at a time. Errors return
+ * owl_status with the message in owl_chat_error; the chat stays usable. */
+
+typedef struct owl_chat owl_chat;
+
+#ifndef OWL_ROLES_DEFINED
+#define OWL_ROLES_DEFINED
+enum { OWL_ROLE_USER = 0, OWL_ROLE_ASSISTANT = 1 };
+#endif
+
+/* Why generation ended (owl_chat_reason); 0 while running. */
+enum { OWL_CHAT_EOS = 1, OWL_CHAT_STOP = 2, OWL_CHAT_LENGTH = 3, OWL_CHAT_CONTEXT = 4, OWL_CHAT_ERROR = 5 };
+
+typedef struct {
+    const char *aspect; /* NULL or "": the model's (mplug-owl2.image.aspect, else pad);
+                           else "stretch", "pad" or "crop" */
+} owl_chat_opts;
+
+typedef struct {
+    int max_tokens;           /* <= 0: until eos, a stop string or a full context */
+    float temperature;        /* <= 0: greedy */
+    int top_k;                /* <= 0: off */
+    float top_p;              /* >= 1: off; > 0 */
+    float min_p;              /* <= 0: off; <= 1 */
+    float repetition_penalty; /* 1: off; > 0 */
+    uint64_t seed;
+    const char *const *stops; /* n_stops (<= 64) strings of <= 16384 bytes, copied */
+    int n_stops;
+} owl_chat_gen;
+
+typedef struct {
+    int64_t prompt_rows; /* prompt positions run (images expanded) */
+    int64_t decoded;     /* generated tokens fed back */
+    int64_t images;      /* images encoded */
+    int last_tokens;     /* tokens sampled by the last generation */
+} owl_chat_stats;
+
+/* Errors: OWL_E_INVALID (NULL), a tokenizer error (OWL_E_FORMAT/NOTFOUND:
+ * tokenizer metadata), OWL_E_INVALID (unknown aspect name), OWL_E_NOMEM. */
+owl_status owl_chat_init(const owl_model *m, owl_session *s, const owl_chat_opts *opts, owl_chat **out,
+                         owl_err *err);
+void owl_chat_free(owl_chat *c); /* NULL is a no-op; the session is not freed */
+const char *owl_chat_error(const owl_chat *c);
+/* Forget the turns, the images and the KV cache. */
+void owl_chat_reset(owl_chat *c);
+void owl_chat_get_stats(const owl_chat *c, owl_chat_stats *out);
+/* The aspect mode in use ("stretch", "pad", "crop"; "" without vision). */
+const char *owl_chat_aspect(const owl_chat *c);
+
+/* An image for the next question: RGBA rows stride bytes apart, or encoded
+ * PNG/JPEG/BMP/GIF bytes (decoded as PIL does); preprocessed with the model's
+ * settings and encoded now. Errors: OWL_E_STATE (no vision), OWL_E_INVALID,
+ * OWL_E_LIMIT (OWL_MAX_IMAGES for one question, image size), image decode
+ * errors, OWL_E_NOMEM. */
+owl_status owl_chat_add_image_rgba(owl_chat *c, const uint8_t *rgba, int w, int h, size_t stride);
+owl_status owl_chat_add_image_encoded(owl_chat *c, const void *data, size_t size);
+/* A finished turn, run later with the next question (a replayed
+ * conversation): role OWL_ROLE_USER (takes the images added since) or
+ * OWL_ROLE_ASSISTANT, alternating from user. */
+owl_status owl_chat_push_turn(owl_chat *c, int role, const char *text);
+
+/* Whole model: add the user turn (and the images added since) and run the new
+ * part of the prompt. Errors: OWL_E_LIMIT (context), OWL_E_STATE (an answer
+ * not ended, a stage without embeddings), as prefill. */
+owl_status owl_chat_ask(owl_chat *c, const char *text);
+/* The same in two steps: prepare adds the turn and works out the rows to run
+ * (*rows, at positions *pos0..); owl_chat_run runs them (all_logits, may be
+ * NULL: (rows, n_vocab) logits). */
+owl_status owl_chat_prepare(owl_chat *c, const char *text, int64_t *rows, int64_t *pos0);
+owl_status owl_chat_run(owl_chat *c, float *all_logits);
+
+/* greedy, max_tokens 256, no stops. */
+owl_chat_gen owl_chat_gen_default(void);
+/* Start generating the answer to the last question (sampler over the ids in
+ * the cache, stop rules, stream). OWL_E_INVALID (parameters), OWL_E_STATE. */
+owl_status owl_chat_gen_begin(owl_chat *c, const owl_chat_gen *g);
+/* Whole model: feed the previous token, sample the next. Returns 1 (a piece
+ * is ready, go on), 0 (finished: the piece holds the last text,
+ * owl_chat_reason says why) or a negative owl_status. */
+int owl_chat_step(owl_chat *c);
+/* The text of the last step or push (whole UTF-8 characters; may be empty),
+ * valid until the next call; *len (may be NULL) its bytes. */
+const char *owl_chat_piece(const owl_chat *c, size_t *len);
+int owl_chat_reason(const owl_chat *c);
+int32_t owl_chat_last_token(const owl_chat *c);
+/* End generation (finished or cancelled): the answer so far becomes the
+ * assistant turn; the chat stays usable. */
+owl_status owl_chat_gen_end(owl_chat *c);
+/* The unexpanded ids the KV cache holds (OWL_IMAGE_TOKEN for images),
+ * borrowed until the next call; returns their count. */
+int64_t owl_chat_history(const owl_chat *c, const int32_t **ids);
+
+/* Pipeline, first stage: embed the rows to run next — the prepared prompt
+ * part, else the sampled token to feed back — into x (cap_rows x d_model) and
+ * modality (cap_rows; may be NULL); *rows and *pos0 say which. OWL_E_STATE
+ * if there is nothing to run. */
+owl_status owl_chat_embed(owl_chat *c, float *x, uint8_t *modality, int64_t cap_rows, int64_t *rows,
+                          int64_t *pos0);
+/* Pipeline, first stage: a token the last stage sampled; returns as
+ * owl_chat_step. */
+int owl_chat_push_token(owl_chat *c, int32_t id);
+/* Pipeline, last stage: set the sampler (history: the ids the repetition
+ * penalty covers, the first stage's owl_chat_history; each sampled id is
+ * added), then for each token owl_chat_sample: final norm + head on the last
+ * of the n rows of x (overwritten), then sample: *id. On a whole model
+ * owl_chat_gen_begin sets the sampler itself. */
+owl_status owl_chat_sampler_begin(owl_chat *c, const owl_chat_gen *g, const int32_t *history, int64_t n);
+owl_status owl_chat_sample(owl_chat *c, float *x, int64_t n, int32_t *id);
+/* The logits the last sample drew from (n_vocab floats; tests/debugging). */
+const float *owl_chat_logits(const owl_chat *c);
+
+/* Tokenise text with the GGUF's tokenizer: chat = 1 renders it as a user
+ * question first (with n_images image placeholders); *ids malloc'd. */
+owl_status owl_prompt_tokenize(const owl_gguf *g, const char *text, int chat, int n_images, int32_t **ids,
+                               size_t *n, owl_err *err);
 
 /* ---- stage API (pipeline of layer ranges; design.md section 6) ----
  * Hidden states are x (n, d_model) f32, rows at positions pos0 .. pos0+n-1,

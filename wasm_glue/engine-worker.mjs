@@ -8,33 +8,41 @@
 // valid script and module both) and loads the engine with createRequire.
 //
 // Protocol. Requests {id, op, args} -> replies {id, ok: true, value} or
-// {id, ok: false, error: {code, status, message}}; code is the C status as a
-// lower-case name ('invalid', 'format', 'nomem', 'limit', 'state', ...) or
-// 'engine' for a crash in the wasm runtime. There are no unsolicited events:
-// generation is pulled one token per 'step' request (free backpressure, and the
-// caller cancels simply by not asking for more and sending 'end'). Typed arrays
-// travel by transfer both ways. Ops:
+// {id, ok: false, error: {status, message}}; status is the C owl_status
+// (negative), 0 for a crash in the wasm runtime (OwletError code 'engine'). There are no unsolicited events:
+// generation is pulled one token at a time (free backpressure; the caller
+// cancels by not asking for more and sending 'end'). Typed arrays travel by
+// transfer both ways. This worker only marshals: the C side (wasm_glue/api.c
+// over the library's owl_chat) checks every value. Ops:
 //   init  {engineUrl, threads}          -> {threads, simd, build}
 //   alloc {size}                        reserve the model buffer (one malloc)
 //   alloc_header {size}                 reserve the header buffer (partial load)
 //   chunk {offset, bytes, header?}      copy bytes into the buffer at offset
 //   chunk {offset, blob, header?}       the same from a Blob (IndexedDB record), streamed
-//   load  {size, headerSize, rangeOffset, fileSize, layerBegin, layerEnd,
-//          flags, aspect, nCtx, nBatch, kvF32} -> model info
+//   load  {headerSize, rangeOffset, fileSize, layerBegin, layerEnd, first, last,
+//          aspect, nCtx, nBatch, kvF32, threads} -> model info
 //   image {rgba, width, height, stride} | image {encoded}
-//   push_turn {role, text}   ask {text}   reset   stats   info
+//   push_turn {role, text}   reset   stats   info   history -> {ids}   unload
+// The pipeline (the same for 1..n stages; the coordinator in wasm_glue/engine.mjs drives it):
+//   prepare {text}            first stage: the user turn -> {rows, pos0}
+//   embed                     first stage: the rows to run next (the prompt part,
+//                             later the token to feed back) -> {rows, pos0}
 //   gen_begin {temperature, topK, topP, minP, repeatPenalty, seed, maxTokens, stop[]}
-//   step                                -> {piece, done, reason, token}
-//   end                                 the answer so far becomes the assistant turn
-//   history                             -> {ids: Int32Array} the prompt ids in the KV cache
-//   logits                              -> {logits: Float32Array} debug/test only (whole model):
-//                                       the logits the last step sampled from (after ask: the
-//                                       last prompt position's)
-//   stage ops: prepare {text} -> {rows, pos0}; embed -> {x, mod};
-//   run {x, n, pos0, mod} -> {x}; head {x, n} -> {logits};
-//   step_logits {logits} -> as step; embed_pending -> {x, pos} | null
-//   unload                              free everything (the worker may be terminated)
-//
+//                             first stage: the answer's sampler and stop rules
+//   sampler {temperature, topK, topP, minP, repeatPenalty, seed, history}
+//                             last stage of several: its sampler
+//   run {n, pos0, hasMod, sample, out, push, x?, mod?}
+//                             this stage's layers on the rows (x: rows from the
+//                             previous stage; else the ones this instance holds);
+//                             sample (last stage): -> {token}; out: -> {x, mod?};
+//                             push (sample on a one-stage model): -> as push_token
+//   push_token {id}           first stage -> {piece, done, reason, token}
+//   embed_run {sample, out, push}   first stage, one generated token in one message:
+//                             embed + run (+ sample + push_token) -> {rows, pos0, ...run's}
+//   end                       the answer so far becomes the assistant turn
+//   logits                    debug/test, last stage: the logits the last token
+//                             was sampled from -> {logits}
+
 // Memory: wasm memory may grow during any call into C, so no HEAP view is
 // kept across calls; heap() makes a fresh view each time.
 
@@ -43,13 +51,13 @@
   let M = null;      // the Emscripten module
   let ctx = 0;       // owl_api *
   let buf = 0, bufSize = 0, hdr = 0, hdrSize = 0;
+  let info = null;   // the model info (after load)
   let post = null;
 
-  const STATUS = { '-1': 'invalid', '-2': 'format', '-3': 'truncated', '-4': 'unsupported', '-5': 'nomem',
-    '-6': 'io', '-7': 'limit', '-8': 'notfound', '-9': 'cancelled', '-10': 'state' };
-
+  // A C status (negative owl_status) and its message; the coordinator names the
+  // code from the table generated from src/core/status.h (status.gen.mjs).
   class EngineError extends Error {
-    constructor(status, message) { super(message); this.status = status; this.code = STATUS[status] || 'engine'; }
+    constructor(status, message) { super(message); this.status = status; }
   }
 
   // wasm32 hands pointers to JS as signed i32: above 2 GiB of wasm memory (a big
@@ -187,29 +195,30 @@
       try {
         // ownership of buf and hdr passes to the context, also on error
         st = M._owl_api_load(ctx, buf, bufSize, useHdr ? hdr : 0, useHdr ? hdrSize : 0, a.rangeOffset || 0,
-          a.fileSize || 0, a.layerBegin | 0, a.layerEnd | 0, a.flags | 0, asp);
+          a.fileSize || 0, a.layerBegin | 0, a.layerEnd | 0, a.first === false ? 0 : 1, a.last === false ? 0 : 1, asp,
+          +a.nCtx || 0, +a.nBatch || 0, a.kvF32 ? 1 : 0, a.threads | 0);
       } finally { M._free(asp); }
       if (!useHdr && hdr) M._free(hdr);
       buf = bufSize = hdr = hdrSize = 0;
       check(st);
-      check(M._owl_api_session(ctx, num(a.nCtx ?? 0, 'nCtx', 0, 1e8), num(a.nBatch ?? 0, 'nBatch', 0, 1e8),
-        a.kvF32 ? 1 : 0, num(a.threads ?? 1, 'threads', 1, 64)));
-      return json(M._owl_api_info(ctx));
+      info = json(M._owl_api_info(ctx));
+      return info;
     },
     info() { return json(M._owl_api_info(ctx)); },
     stats() { return { ...json(M._owl_api_stats(ctx)), wasmMemoryBytes: heap().byteLength }; },
     image(a) {
       if (a.encoded) {
         const b = bytesArg(a.encoded, 'encoded');
-        withBytes(b, (p) => check(M._owl_api_add_image_encoded(ctx, p, b.byteLength)));
+        withBytes(b, (p) => check(M._owl_api_add_image(ctx, p, 0, 0, b.byteLength, 1)));
         return null;
       }
       const b = bytesArg(a.rgba, 'rgba');
-      const w = num(a.width, 'width', 1, 65536), h = num(a.height, 'height', 1, 65536);
-      const stride = num(a.stride ?? 4 * w, 'stride', 4 * w, 4 * 65536 * 4);
-      if (b.byteLength < stride * (h - 1) + 4 * w)
+      // only what the copy needs (integers, the bytes present); the C side checks the image limits
+      const w = num(a.width, 'width', 1, 2 ** 31 - 1), h = num(a.height, 'height', 1, 2 ** 31 - 1);
+      const stride = num(a.stride ?? 4 * w, 'stride', 4 * w, 2 ** 40);
+      if (!Number.isInteger(w) || !Number.isInteger(h) || !Number.isInteger(stride) || b.byteLength < stride * (h - 1) + 4 * w)
         throw new EngineError(-1, `image: ${b.byteLength} bytes for ${w}x${h} at stride ${stride}`);
-      withBytes(b, (p) => check(M._owl_api_add_image_rgba(ctx, p, w, h, stride)));
+      withBytes(b, (p) => check(M._owl_api_add_image(ctx, p, w, h, stride, 0)));
       return null;
     },
     push_turn({ role, text }) {
@@ -217,34 +226,42 @@
       try { check(M._owl_api_push_turn(ctx, role === 'assistant' ? 1 : 0, p)); } finally { M._free(p); }
       return null;
     },
-    ask({ text }) {
+    prepare({ text }) {
       const p = cstr(str(text, 'text'));
-      try { check(M._owl_api_ask(ctx, p)); } finally { M._free(p); }
-      return null;
-    },
-    gen_begin(a) {
-      const stop = a.stop ?? [];
-      if (!Array.isArray(stop) || stop.length > 64)
-        throw new EngineError(-1, `stop must be an array of at most 64 strings (got ${Array.isArray(stop) ? stop.length : typeof stop})`);
-      for (const s of stop) if (str(s, 'stop string').length > 4096) throw new EngineError(-7, `stop string of ${s.length} characters (max 4096)`);
-      for (const k of ['temperature', 'topK', 'topP', 'minP', 'repeatPenalty'])
-        if (a[k] !== undefined && (typeof a[k] !== 'number' || Number.isNaN(a[k]))) throw new EngineError(-1, `${k} ${a[k]} is not a number`);
-      num(a.maxTokens ?? 0, 'maxTokens', 0, 1e9);
-      num(a.topK ?? 0, 'topK', -1e9, 1e9);
-      const stops = stop.map((s) => cstr(s));
-      const arr = malloc(4 * Math.max(1, stops.length));
       try {
-        stops.forEach((p, i) => { new Uint32Array(heap().buffer, arr, stops.length)[i] = p; });
-        check(M._owl_api_gen_begin(ctx, a.temperature ?? 0, a.topK ?? 0, a.topP ?? 1, a.minP ?? 0,
-          a.repeatPenalty ?? 1, num(a.seed ?? 0, 'seed', 0, 2 ** 53), a.maxTokens ?? 0, arr, stops.length));
-      } finally { stops.forEach((p) => M._free(p)); M._free(arr); }
-      return null;
+        const [rows, pos0] = withF64((q) => M._owl_api_prepare(ctx, p, q));
+        return { rows: check(rows), pos0 };
+      } finally { M._free(p); }
     },
-    step() { return stepResult(check(M._owl_api_gen_step(ctx))); },
-    step_logits({ logits }) {
-      const b = bytesArg(logits, 'logits');
-      return stepResult(check(withBytes(b, (p) => M._owl_api_gen_step_logits(ctx, p))));
+    embed() {
+      const [rows, pos0] = withF64((q) => M._owl_api_embed(ctx, q));
+      return { rows: check(rows), pos0 };
     },
+    gen_begin(a) { return genBegin(a, null); },
+    sampler(a) { return genBegin({ ...a, stop: [] }, a.history instanceof Int32Array ? a.history : new Int32Array(0)); },
+    run({ x, mod, n, pos0, hasMod, sample, out, push }) {
+      const d = info.d_model;
+      if (x) {
+        const xb = bytesArg(x, 'x');
+        if (xb.byteLength !== n * d * 4) throw new EngineError(-1, `run: ${xb.byteLength} bytes for ${n} rows of ${d}`);
+        const p = ptr(M._owl_api_rows(ctx, n));
+        if (!p) throw new EngineError(-5, `run: no room for ${n} rows`);
+        heap().set(xb, p);
+        if (hasMod) heap().set(bytesArg(mod, 'mod').subarray(0, n), ptr(M._owl_api_modality(ctx)));
+      }
+      const r = check(M._owl_api_run(ctx, n, pos0, hasMod ? 1 : 0, sample ? 1 : 0));
+      if (sample) return push ? pushToken(r) : { token: r };
+      if (!out) return {};
+      const p = ptr(M._owl_api_rows(ctx, n));
+      return { x: copyOut(p, n * d * 4, Float32Array), mod: hasMod ? copyOut(M._owl_api_modality(ctx), n, Uint8Array) : null };
+    },
+    // one generated token on stage 0, in one message: embed the token to feed back, run
+    // this stage's layers, and (a one-stage model) sample and push the next
+    embed_run({ sample, out, push }) {
+      const { rows, pos0 } = ops.embed();
+      return { rows, pos0, ...ops.run({ n: rows, pos0, hasMod: false, sample, out, push }) };
+    },
+    push_token({ id }) { return pushToken(id); },
     end() { check(M._owl_api_gen_end(ctx)); return null; },
     history() {
       const n = M._owl_api_history(ctx, 0, 0);
@@ -255,54 +272,7 @@
     logits() {
       const p = M._owl_api_logits(ctx);
       if (!p) throw new EngineError(-10, 'logits: no session (load a model first)');
-      return { logits: copyOut(p, 4 * json(M._owl_api_info(ctx)).n_vocab, Float32Array) };
-    },
-    prepare({ text }) {
-      const p = cstr(str(text, 'text'));
-      try {
-        const [rows, pos0] = withF64((q) => M._owl_api_prepare(ctx, p, q));
-        check(rows);
-        return { rows, pos0 };
-      } finally { M._free(p); }
-    },
-    embed({ rows }) {
-      const d = json(M._owl_api_info(ctx)).d_model;
-      const x = malloc(rows * d * 4), mod = malloc(rows);
-      try {
-        check(M._owl_api_embed_prepared(ctx, x, mod));
-        return { x: copyOut(x, rows * d * 4, Float32Array), mod: copyOut(mod, rows, Uint8Array) };
-      } finally { M._free(x); M._free(mod); }
-    },
-    embed_pending() {
-      const d = json(M._owl_api_info(ctx)).d_model;
-      const x = malloc(d * 4);
-      try {
-        const pos = M._owl_api_embed_pending(ctx, x);
-        if (pos === -1) return null;
-        if (pos < 0) check(-1);
-        return { x: copyOut(x, d * 4, Float32Array), pos };
-      } finally { M._free(x); }
-    },
-    run({ x, n, pos0, mod }) {
-      const xb = bytesArg(x, 'x');
-      const px = malloc(xb.byteLength);
-      const pm = mod ? malloc(n) : 0;
-      try {
-        heap().set(xb, px);
-        if (mod) heap().set(bytesArg(mod, 'mod').subarray(0, n), pm);
-        check(M._owl_api_stage_run(ctx, px, n, pos0, pm));
-        return { x: copyOut(px, xb.byteLength, Float32Array) };
-      } finally { M._free(px); if (pm) M._free(pm); }
-    },
-    head({ x, n }) {
-      const info = json(M._owl_api_info(ctx));
-      const xb = bytesArg(x, 'x');
-      const px = malloc(xb.byteLength), pl = malloc(n * info.n_vocab * 4);
-      try {
-        heap().set(xb, px);
-        check(M._owl_api_stage_head(ctx, px, n, pl));
-        return { logits: copyOut(pl, n * info.n_vocab * 4, Float32Array) };
-      } finally { M._free(px); M._free(pl); }
+      return { logits: copyOut(p, 4 * info.n_vocab, Float32Array) };
     },
     unload() {
       if (ctx) M._owl_api_free(ctx);
@@ -346,6 +316,24 @@
     return null;
   }
 
+  // gen_begin (history null: the first stage's answer) and sampler (the last stage's sampler over history)
+  function genBegin(a, history) {
+    const stop = a.stop ?? [];
+    if (!Array.isArray(stop)) throw new EngineError(-1, 'stop must be an array of strings');
+    const stops = stop.map((s) => cstr(str(s, 'stop string')));
+    const arr = malloc(4 * Math.max(1, stops.length));
+    const h = history ? malloc(4 * Math.max(1, history.length)) : 0;
+    try {
+      stops.forEach((p, i) => { new Uint32Array(heap().buffer, arr, stops.length)[i] = p; });
+      if (h) new Int32Array(heap().buffer, h, history.length).set(history);
+      check(M._owl_api_gen_begin(ctx, a.temperature ?? 0, a.topK ?? 0, a.topP ?? 1, a.minP ?? 0, a.repeatPenalty ?? 1,
+        a.seed ?? 0, a.maxTokens ?? 0, arr, stops.length, h, history ? history.length : 0));
+    } finally { stops.forEach((p) => M._free(p)); M._free(arr); if (h) M._free(h); }
+    return null;
+  }
+
+  function pushToken(id) { return stepResult(check(M._owl_api_push_token(ctx, id | 0))); }
+
   function stepResult(r) {
     const len = M._owl_api_piece_len(ctx), p = ptr(M._owl_api_piece(ctx));
     const piece = new TextDecoder().decode(heap().slice(p, p + len));
@@ -369,8 +357,8 @@
       const value = await ops[op](args || {});
       post({ id, ok: true, value }, transferables(value));
     } catch (e) {
-      const error = e instanceof EngineError ? { code: e.code, status: e.status, message: e.message }
-        : { code: 'engine', status: 0, message: String(e && e.message ? e.message : e) };
+      const error = e instanceof EngineError ? { status: e.status, message: e.message }
+        : { status: 0, message: String(e && e.message ? e.message : e) }; // a crash in the wasm runtime: 'engine'
       post({ id, ok: false, error });
     }
   }

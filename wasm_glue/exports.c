@@ -1,7 +1,8 @@
-/* exports.c - C functions exported to JavaScript from the wasm engine builds.
- * The engine API proper (model/session calls) is added by the browser-runtime
- * work; these are the build-level queries the JS side needs first. */
+/* exports.c - build-level queries exported to JavaScript from the wasm engine
+ * builds (the engine API proper is api.c). */
 #include <emscripten.h>
+
+#include "../src/owlet.h"
 
 /* Number of threads a pool can actually use in this build (1 in owlet-st). */
 EMSCRIPTEN_KEEPALIVE int owl_wasm_max_threads(void)

@@ -6,28 +6,24 @@
 //   for await (const piece of chat.ask('What is in the picture?', { maxTokens: 64 })) out.textContent += piece;
 //   owl.unload();
 //
-// The engine runs in dedicated workers (wasm_glue/engine-worker.mjs; classic
-// Workers in the browser, worker_threads in Node), one per pipeline stage of
-// the manifest's plan. Chunks come from the chunk store (store.mjs: download,
-// verify, IndexedDB); each stage's bytes are copied chunk by chunk into one
-// allocation in its wasm memory. See docs/API.md.
+// The public API only; each job has its module: engine.mjs (the engine
+// workers, one per pipeline stage, and the coordinator), store.mjs (download,
+// verify, IndexedDB, readChunks), images.mjs (image arguments), files.mjs
+// (Node's file backend), errors.mjs (OwletError; status codes generated from
+// the C list). The conversation itself is the engine's (owl_chat in C). See
+// docs/API.md and docs/ARCHITECTURE.md.
 
-import { OwletError, IdbBackend, MemoryBackend, cache, ensureChunks, fetchBytes, isBlob, loadManifest, sha256Hex } from './store.mjs';
+import { OwletError, checkSignal } from './errors.mjs';
+import { EngineWorker, checkStageSizes, selectBuild, stagePlan, startPipeline } from './engine.mjs';
+import { FileBackend } from './files.mjs';
+import { LIMITS, cloneImageArgs, imageArgs, isBrowser } from './images.mjs';
+import { IdbBackend, MemoryBackend, cache, ensureChunks, loadManifest } from './store.mjs';
 import { threadSupport } from './threads.mjs';
 import { detectFeatures } from './features.mjs';
 
-const BUILDS = ['owlet', 'owlet-relaxed', 'owlet-st'];
-
-export { OwletError, cache };
-
-const isBrowser = typeof window !== 'undefined' || (typeof self !== 'undefined' && typeof importScripts === 'function');
-
-function abortError() {
-  const e = new Error('The operation was aborted');
-  e.name = 'AbortError';
-  return e;
-}
-const checkSignal = (signal) => { if (signal && signal.aborted) throw abortError(); };
+export { OwletError, cache, LIMITS };
+// the chunk store pieces a page needs besides Owlet (its manifest and backends)
+export { IdbBackend, MemoryBackend, loadManifest };
 
 /** Serialises engine work: one conversation step at a time per model. */
 class Mutex {
@@ -46,116 +42,6 @@ class Mutex {
     await prev;
     return release;
   }
-}
-
-// ---------------------------------------------------------------- workers
-
-/** One engine worker, speaking the engine-worker.mjs protocol. */
-class EngineWorker {
-  /** @param {any} w a Worker or worker_threads Worker */
-  constructor(w, node) {
-    this.w = w;
-    this.node = node;
-    this.next = 1;
-    this.pending = new Map();
-    this.dead = null;
-    const onMsg = (m) => {
-      const p = this.pending.get(m.id);
-      if (!p) return;
-      this.pending.delete(m.id);
-      if (m.ok) p.resolve(m.value);
-      else p.reject(Object.assign(new OwletError(m.error.code, m.error.message), { status: m.error.status }));
-    };
-    const onErr = (e) => {
-      const why = e && e.message ? e.message : 'the worker script or the engine failed to load';
-      this.dead = new OwletError('engine', `engine worker failed: ${why}`);
-      for (const p of this.pending.values()) p.reject(this.dead);
-      this.pending.clear();
-    };
-    if (node) { w.on('message', onMsg); w.on('error', onErr); } else {
-      w.onmessage = (e) => onMsg(e.data);
-      w.onerror = (e) => { e.preventDefault?.(); onErr(e); };
-    }
-  }
-  static async spawn() {
-    const url = new URL('./engine-worker.mjs', import.meta.url);
-    EngineWorker.live++;
-    if (typeof Worker !== 'undefined' && isBrowser) return new EngineWorker(new Worker(url), false);
-    const { Worker: NodeWorker } = await import('node:worker_threads');
-    return new EngineWorker(new NodeWorker(url), true);
-  }
-  /** @param {string} op @param {any} [args] @param {Transferable[]} [transfer] */
-  call(op, args, transfer = []) {
-    if (this.dead) return Promise.reject(this.dead);
-    const id = this.next++;
-    return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
-      this.w.postMessage({ id, op, args }, transfer);
-    });
-  }
-  terminate() {
-    if (!this.terminated) EngineWorker.live--;
-    this.terminated = true;
-    this.w.terminate();
-  }
-}
-/** The largest single allocation a wasm32 instance can make (sbrk's increment is a signed
- * 32-bit value, so 2 GiB fails): the bound on one stage's weight bytes. */
-const MAX_STAGE_BYTES = 2047 * 1048576;
-
-/** Engine workers spawned and not yet terminated (tests check that nothing leaks). */
-EngineWorker.live = 0;
-
-/** Node, manifest on the file system: the chunk files themselves are the
- * store (nothing is copied into JS memory besides the chunk being read).
- * A chunk is hashed the first time it is read; a file that does not match
- * reads as missing, so ensureChunks reports it (bad_chunk). */
-class FileBackend {
-  constructor(manifest) { this.m = manifest; this.ok = new Set(); this.freshReads = true; }
-  async get(key) {
-    const c = this.m.chunks[Number(key.slice(this.m.id.length + 1))];
-    if (!c || !c.url.startsWith('file:')) return null;
-    const { readFile } = await import('node:fs/promises');
-    let b;
-    try { b = await readFile(new URL(c.url)); } catch { return null; }
-    const bytes = new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
-    if (!this.ok.has(key)) {
-      if (bytes.byteLength !== c.size || (await sha256Hex(bytes)) !== c.sha256) return null;
-      this.ok.add(key);
-    }
-    return { sha256: c.sha256, bytes };
-  }
-  async put() { /* the file is the store */ }
-  async delete() {}
-  async keys() { return []; }
-  async getMeta() { return null; }
-  async putMeta() {}
-  async deleteMeta() {}
-  async listMeta() { return []; }
-}
-
-// ---------------------------------------------------------------- limits
-
-/** Limits checked in JS before anything is allocated for an input (the engine
- * checks again: owl_image_decode, OWL_MAX_IMAGES, the context). */
-export const LIMITS = Object.freeze({
-  imagePixels: 64 * 1024 * 1024, // width x height (OWL_IMAGE_DEFAULT_MAX_PIXELS)
-  imageSide: 65536,              // max(width, height) (OWL_IMAGE_MAX_SIDE)
-  imageBytes: 64 * 1024 * 1024,  // encoded image (Blob, bytes, URL, data: URL)
-  imagesPerTurn: 16,             // OWL_MAX_IMAGES
-  textChars: 1 << 20,            // one question (UTF-16 units)
-});
-
-function checkPixels(w, h) {
-  if (!(Number.isInteger(w) && Number.isInteger(h) && w >= 1 && h >= 1))
-    throw new OwletError('invalid', `image: ${w}x${h} is not a positive integer size`);
-  if (w > LIMITS.imageSide || h > LIMITS.imageSide || w * h > LIMITS.imagePixels)
-    throw new OwletError('limit', `image: ${w}x${h} over the limits (max side ${LIMITS.imageSide}, ` +
-      `max ${LIMITS.imagePixels} pixels)`);
-}
-function checkImageBytes(n) {
-  if (n > LIMITS.imageBytes)
-    throw new OwletError('limit', `image: ${n} bytes of encoded data, over the ${LIMITS.imageBytes}-byte limit`);
 }
 
 /** Sampling options are checked before the question runs, so a bad option
@@ -180,85 +66,6 @@ function checkAskOptions(o) {
   }
 }
 
-// ---------------------------------------------------------------- images
-
-function decodeDataUrl(url) {
-  const m = /^data:([^,]*?)(;base64)?,(.*)$/s.exec(url);
-  if (!m) throw new OwletError('invalid', 'image: malformed data: URL');
-  checkImageBytes(Math.floor(m[3].length * (m[2] ? 0.75 : 1 / 3)));
-  if (m[2]) {
-    let bin;
-    try { bin = atob(m[3]); } catch { throw new OwletError('invalid', 'image: data: URL with bad base64'); }
-    const b = new Uint8Array(bin.length);
-    for (let i = 0; i < bin.length; i++) b[i] = bin.charCodeAt(i);
-    return b;
-  }
-  return new TextEncoder().encode(decodeURIComponent(m[3]));
-}
-
-/** Turn any supported image source into engine-worker 'image' args. */
-async function imageArgs(src, opts = {}) {
-  if (typeof src === 'string' || src instanceof URL) {
-    const url = String(src);
-    if (url.startsWith('data:')) return { encoded: decodeDataUrl(url) };
-    if (!isBrowser && !/^https?:/.test(url)) {
-      const { readFile, stat } = await import('node:fs/promises');
-      const f = url.startsWith('file:') ? new URL(url) : url;
-      let b;
-      try {
-        checkImageBytes((await stat(f)).size);
-        b = await readFile(f);
-      } catch (e) {
-        if (e instanceof OwletError) throw e;
-        throw new OwletError('io', `image ${url}: ${e.message}`, e);
-      }
-      return { encoded: new Uint8Array(b.buffer, b.byteOffset, b.byteLength).slice() };
-    }
-    const abs = new URL(url, globalThis.location ? location.href : undefined);
-    if (globalThis.location && abs.origin !== location.origin && !(opts.allowedOrigins || []).includes(abs.origin))
-      throw new OwletError('bad_origin', `image URL ${abs.href} is not on this page's origin ${location.origin}`);
-    // a redirect must stay on the allowed origins too; the body is capped
-    const allowed = globalThis.location ? [location.origin, ...(opts.allowedOrigins || [])] : (opts.allowedOrigins || []);
-    return { encoded: await fetchBytes(abs.href, { signal: opts.signal, maxBytes: LIMITS.imageBytes, allowedOrigins: allowed }) };
-  }
-  if (src instanceof Uint8Array || src instanceof ArrayBuffer) {
-    checkImageBytes(src.byteLength);
-    return { encoded: new Uint8Array(src).slice() };
-  }
-  if (typeof Blob !== 'undefined' && src instanceof Blob) {
-    checkImageBytes(src.size);
-    return { encoded: new Uint8Array(await src.arrayBuffer()) };
-  }
-  if (src && src.data && typeof src.width === 'number' && typeof src.height === 'number') { // ImageData (or alike)
-    checkPixels(src.width, src.height);
-    if (!ArrayBuffer.isView(src.data) || src.data.byteLength !== src.width * src.height * 4)
-      throw new OwletError('invalid', `image: ${src.data && src.data.byteLength} bytes of RGBA for ${src.width}x${src.height}`);
-  }
-  if (src && src.data && typeof src.width === 'number' && typeof src.height === 'number')
-    return { rgba: new Uint8Array(src.data.buffer, src.data.byteOffset, src.data.byteLength).slice(),
-      width: src.width, height: src.height, stride: src.width * 4 };
-  const isCanvas = (typeof HTMLCanvasElement !== 'undefined' && src instanceof HTMLCanvasElement) ||
-    (typeof OffscreenCanvas !== 'undefined' && src instanceof OffscreenCanvas);
-  if (isCanvas || (typeof ImageBitmap !== 'undefined' && src instanceof ImageBitmap)) checkPixels(src.width, src.height);
-  if (isCanvas) {
-    const g = src.getContext('2d');
-    if (g) return imageArgs(g.getImageData(0, 0, src.width, src.height));
-  }
-  if ((typeof ImageBitmap !== 'undefined' && src instanceof ImageBitmap) || isCanvas) {
-    const c = new OffscreenCanvas(src.width, src.height);
-    const g = c.getContext('2d');
-    g.drawImage(src, 0, 0);
-    return imageArgs(g.getImageData(0, 0, src.width, src.height));
-  }
-  throw new OwletError('invalid', 'addImage: want a canvas, OffscreenCanvas, ImageData, ImageBitmap, Blob, bytes or URL');
-}
-
-function cloneImageArgs(a) {
-  return a.encoded ? { encoded: a.encoded.slice() } : { ...a, rgba: a.rgba.slice() };
-}
-
-// ---------------------------------------------------------------- engine (1..n stages)
-
 /**
  * @typedef {{temperature?:number, topK?:number, topP?:number, minP?:number, repeatPenalty?:number,
  *            seed?:number, maxTokens?:number, stop?:string[], signal?:AbortSignal,
@@ -267,51 +74,6 @@ function cloneImageArgs(a) {
  * token's piece with the logits it was sampled from (the first call: the last
  * prompt position's), n_vocab floats, a copy the callee may keep.
  */
-
-class Pipeline {
-  /** @param {EngineWorker[]} stages @param {any[]} infos */
-  constructor(stages, infos, initInfo) {
-    this.stages = stages;
-    this.infos = infos;
-    this.init = initInfo;
-  }
-  get s0() { return this.stages[0]; }
-  get multi() { return this.stages.length > 1; }
-  async ask(text) {
-    if (!this.multi) return this.s0.call('ask', { text });
-    const { rows, pos0 } = await this.s0.call('prepare', { text });
-    const { x, mod } = await this.s0.call('embed', { rows });
-    this.logits = await this.forward(x, rows, pos0, mod);
-  }
-  async forward(x, n, pos0, mod) {
-    for (const st of this.stages) {
-      const m = mod ? mod.slice() : null;
-      ({ x } = await st.call('run', { x, n, pos0, mod: m }, m ? [x.buffer, m.buffer] : [x.buffer]));
-    }
-    const d = x.length / n;
-    const last = x.slice((n - 1) * d);
-    const { logits } = await this.stages[this.stages.length - 1].call('head', { x: last, n: 1 }, [last.buffer]);
-    return logits;
-  }
-  /** One token; wantLogits (debug/test): r.logits = the logits it was sampled from. */
-  async step(wantLogits = false) {
-    if (!this.multi) {
-      const r = await this.s0.call('step');
-      if (wantLogits && !(r.done && r.reason === 'context')) r.logits = (await this.s0.call('logits')).logits;
-      return r;
-    }
-    const fed = await this.s0.call('embed_pending');
-    if (fed) this.logits = await this.forward(fed.x, 1, fed.pos, null);
-    const logits = this.logits;
-    this.logits = null;
-    const copy = wantLogits ? logits.slice() : null;
-    const r = await this.s0.call('step_logits', { logits }, [logits.buffer]);
-    if (copy) r.logits = copy;
-    return r;
-  }
-  async reset() { await Promise.all(this.stages.map((s) => s.call('reset'))); }
-  terminate() { for (const s of this.stages) s.terminate(); }
-}
 
 // ---------------------------------------------------------------- public API
 
@@ -346,10 +108,7 @@ export class Chat {
     this.synced = true;
   }
 
-  _sendImage(a) {
-    const buf = a.encoded || a.rgba;
-    return this.owl.engine.s0.call('image', a, [buf.buffer]);
-  }
+  _sendImage(a) { return this.owl.engine.image(a); }
 
   /**
    * Add an image to the next question: canvas pixels go in as RGBA (no
@@ -395,9 +154,11 @@ export class Chat {
       await this._activate();
       const eng = owl.engine;
       const before = await eng.s0.call('stats');
+      const gen = { temperature: opts.temperature ?? 0, topK: opts.topK ?? 0, topP: opts.topP ?? 1, minP: opts.minP ?? 0,
+        repeatPenalty: opts.repeatPenalty ?? 1, seed: opts.seed ?? 0, maxTokens: opts.maxTokens ?? 256, stop: opts.stop || [] };
       for (;;) {
         try {
-          await eng.ask(text);
+          await eng.ask(text, gen);
           break;
         } catch (e) {
           // Context policy: 'error' (default) gives the limit error; 'history'
@@ -413,12 +174,6 @@ export class Chat {
       this.turns.push({ role: 'user', text, images: this.images });
       this.images = [];
       owl._last = { before, finish: null };
-      checkSignal(signal);
-      await eng.s0.call('gen_begin', {
-        temperature: opts.temperature ?? 0, topK: opts.topK ?? 0, topP: opts.topP ?? 1, minP: opts.minP ?? 0,
-        repeatPenalty: opts.repeatPenalty ?? 1, seed: opts.seed ?? 0, maxTokens: opts.maxTokens ?? 256,
-        stop: opts.stop || [],
-      });
       for (;;) {
         checkSignal(signal);
         const r = await eng.step(!!opts._debugLogits);
@@ -427,12 +182,13 @@ export class Chat {
         if (r.done) { owl._last.finish = r.reason; break; }
       }
     } catch (e) {
-      if (e && e.name !== 'AbortError' && !started) this.synced = false;
+      // an engine error may leave the engine's conversation apart from this one: replay it next time
+      if (e && e.name !== 'AbortError') this.synced = false;
       throw e;
     } finally {
       try {
         if (started) {
-          await owl.engine.s0.call('end');
+          await owl.engine.end();
           this.turns.push({ role: 'assistant', text: answer, images: [] });
         }
       } finally { release(); }
@@ -479,102 +235,15 @@ export class Owlet {
    * @returns {Promise<Owlet>}
    */
   static async load(manifestUrl, opts = {}) {
-    const { signal, onProgress } = opts;
-    checkSignal(signal);
+    checkSignal(opts.signal);
     const manifest = await loadManifest(manifestUrl, opts);
     const backend = opts.backend || (isBrowser ? new IdbBackend()
       : manifest.chunks.every((c) => c.url.startsWith('file:')) ? new FileBackend(manifest) : new MemoryBackend());
     const plan = stagePlan(manifest, opts);
-    const budget = (opts.budgetMiB ?? 3200) * 1048576;
-    for (const [i, st] of plan.entries()) {
-      if (st.size > budget)
-        throw new OwletError('limit', `stage ${i} holds ${(st.size / 1048576).toFixed(1)} MiB of weights, over the ` +
-          `${(budget / 1048576).toFixed(1)} MiB per-instance budget: convert the model with a smaller --budget-mib`);
-      if (st.size > MAX_STAGE_BYTES)
-        throw new OwletError('limit', `stage ${i} holds ${(st.size / 1048576).toFixed(1)} MiB of weights in one piece, over the ` +
-          `${MAX_STAGE_BYTES / 1048576} MiB one wasm32 instance can allocate at once: convert the model again with a current ` +
-          'owlet-convert (its stage plan keeps every stage under 2000 MiB)');
-    }
+    checkStageSizes(plan, opts.budgetMiB ?? 3200);
     await ensureChunks(manifest, { ...opts, backend });
-    const ts = threadSupport(isBrowser); // threads need SharedArrayBuffer, not isolation alone (WebKitGTK)
-    const wantThreads = Math.max(1, Math.min(64, Math.floor(opts.threads ?? ts.defaultThreads)));
-    const threaded = ts.threaded && !opts.singleThread && wantThreads > 1;
-    let wb = opts.wasmBase ? String(opts.wasmBase) : new URL('../build/wasm/', import.meta.url).href;
-    if (!isBrowser && !/^[a-z][a-z0-9+.-]*:/i.test(wb)) wb = 'file://' + (wb.startsWith('/') ? wb : `${process.cwd()}/${wb}`);
-    if (!wb.endsWith('/')) wb += '/';
-    const base = new URL(wb, isBrowser ? location.href : undefined);
-    // the relaxed-SIMD build where a probe ran it right (features.mjs); opts.build forces one
-    if (opts.build && !BUILDS.includes(opts.build)) throw new OwletError('invalid', `build must be one of ${BUILDS.join(', ')}`);
-    const build = opts.build || (!threaded ? 'owlet-st' : detectFeatures().relaxedSimd ? 'owlet-relaxed' : 'owlet');
-    const engineUrl = new URL(`${build}.js`, base).href;
-
-    const workers = [];
-    let total = 0;
-    try {
-      const infos = [];
-      let initInfo = null;
-      for (const st of plan) total += st.size + (st.header ? st.headerSize : 0);
-      let done = 0, nChunks = 0;
-      // Stages load side by side: each has its own worker and memory, so one stage's
-      // engine start-up and model set-up overlap the others' byte copies (the memory peak
-      // is the same: every stage stays resident anyway). The copies themselves go one
-      // stage after another: with every stage streaming IndexedDB Blobs at once, 2 of 6
-      // full-size loads in Chromium 156 stalled for good; one stream at a time never has.
-      let failed = null;
-      let copies = Promise.resolve();
-      const oneAtATime = (fn) => { const p = copies.then(fn); copies = p.catch(() => {}); return p; };
-      const loadStage = async (i) => {
-        const st = plan[i];
-        const w = await EngineWorker.spawn();
-        workers[i] = w;
-        if (failed) throw failed;
-        const ii = await w.call('init', { engineUrl, threads: threaded ? wantThreads : 1 });
-        if (i === 0) initInfo = ii;
-        const copy = async (header, start, end) => {
-          await w.call(header ? 'alloc_header' : 'alloc', { size: end - start });
-          await readChunksSeq(manifest, backend, start, end, signal, async (off, bytes) => {
-            if (failed) throw failed;
-            let n;
-            if (isBlob(bytes)) { // a handle: the worker streams it into its memory
-              await w.call('chunk', { offset: off, blob: bytes, header });
-              n = bytes.size;
-            } else {
-              // transfer the buffer read from the store when it is ours alone (IndexedDB and
-              // chunk-file reads are fresh), else a private copy (MemoryBackend keeps its own)
-              const own = backend.freshReads && bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength;
-              const b = own ? bytes : bytes.slice();
-              await w.call('chunk', { offset: off, bytes: b, header }, [b.buffer]);
-              n = b.byteLength;
-            }
-            done += n;
-            nChunks++;
-            if (onProgress) onProgress({ phase: 'load', bytesDone: done, bytesTotal: total, chunksDone: nChunks,
-              chunksTotal: manifest.chunks.length, rate: 0, eta: 0, stage: i, stages: plan.length });
-          });
-        };
-        await oneAtATime(async () => {
-          if (failed) throw failed;
-          if (st.header) await copy(true, 0, st.headerSize);
-          await copy(false, st.offset, st.offset + st.size);
-        });
-        checkSignal(signal);
-        infos[i] = await w.call('load', {
-          headerSize: st.header ? st.headerSize : 0, rangeOffset: st.header ? st.offset : 0,
-          fileSize: manifest.totalSize, layerBegin: st.layerBegin, layerEnd: st.layerEnd, flags: st.flags,
-          aspect: opts.aspect || '', nCtx: opts.nCtx || 0, nBatch: opts.nBatch || 0,
-          kvF32: opts.kvType === 'f32', threads: ii.threads,
-        });
-      };
-      // every stage settles (a failure makes the others stop at their next step) before any worker is terminated
-      await Promise.all(plan.map((_, i) => loadStage(i).catch((e) => { failed = failed || e; })));
-      if (failed) throw failed;
-      if (onProgress) onProgress({ phase: 'ready', bytesDone: total, bytesTotal: total, chunksDone: manifest.chunks.length,
-        chunksTotal: manifest.chunks.length, rate: 0, eta: 0 });
-      return new Owlet(new Pipeline(workers, infos, initInfo), manifest, opts, initInfo);
-    } catch (e) {
-      for (const w of workers) if (w) w.terminate();
-      throw e;
-    }
+    const engine = await startPipeline(manifest, backend, plan, selectBuild(opts), opts);
+    return new Owlet(engine, manifest, opts, engine.init);
   }
 
   /**
@@ -601,16 +270,29 @@ export class Owlet {
     if (!this.engine) throw new OwletError('state', 'the model was unloaded');
   }
 
-  /** Counters of the model's conversation so far, and the build in use. */
+  /**
+   * Counters of the model's conversation so far, and the build in use.
+   * imageEncodeMs, prefillMs and decodeMs are wall clock at the coordinator
+   * for the whole pipeline (the same meaning for one stage and for n):
+   * prefill runs the prompt through every stage up to the first sampled token;
+   * decode is every later token (completionTokens of them: fed back through
+   * every stage, then sampled). perStage[i] holds stage i's own compute
+   * milliseconds (its layers only) and its wasm memory: the breakdown.
+   */
   async stats() {
     this._checkLoaded();
     const e = this.engine;
-    const [s, ...rest] = await this.mutex.run(() => Promise.all(e.stages.map((st, i) =>
-      (i === 0 ? st.call('stats') : st.call('stats').catch(() => ({ wasmMemoryBytes: 0 }))))));
-    const pre = s.prefillMs > 0 ? s.promptTokens / (s.prefillMs / 1e3) : 0;
-    const dec = s.decodeMs > 0 ? s.completionTokens / (s.decodeMs / 1e3) : 0;
-    return { ...s, prefillTokPerS: pre, decodeTokPerS: dec, threads: this.threads, build: this.build,
-      stages: e.stages.length, stageMemoryBytes: [s, ...rest].map((x) => x.wasmMemoryBytes) };
+    const { per, clock } = await this.mutex.run(() => e.stats());
+    const s = per[0];
+    const pre = clock.prefillMs > 0 ? s.promptTokens / (clock.prefillMs / 1e3) : 0;
+    const dec = clock.decodeMs > 0 ? s.completionTokens / (clock.decodeMs / 1e3) : 0;
+    const perStage = per.map((x, i) => ({ layers: [e.infos[i].layer_begin, e.infos[i].layer_end],
+      prefillMs: x.prefillMs || 0, decodeMs: x.decodeMs || 0, imageEncodeMs: x.imageEncodeMs || 0,
+      wasmMemoryBytes: x.wasmMemoryBytes }));
+    return { promptTokens: s.promptTokens, completionTokens: s.completionTokens, lastTokens: s.lastTokens,
+      images: s.images, nPast: s.nPast, imageEncodeMs: clock.imageEncodeMs, prefillMs: clock.prefillMs,
+      decodeMs: clock.decodeMs, prefillTokPerS: pre, decodeTokPerS: dec, threads: this.threads, build: this.build,
+      stages: e.stages.length, perStage, wasmMemoryBytes: s.wasmMemoryBytes, stageMemoryBytes: per.map((x) => x.wasmMemoryBytes) };
   }
 
   /** Stop the engine workers and free their memory. */
@@ -684,35 +366,4 @@ export class Owlet {
         choices: [{ index: 0, delta: {}, finish_reason: finish() }], usage: await self.mutex.run(usage) };
     })();
   }
-}
-
-/** Read [start, end) of the model from the store one chunk at a time, awaiting
- * fn(offsetInRange, bytes) for each, so at most one chunk is held in JS
- * (bytes: a Uint8Array, or a Blob from IdbBackend, which holds no bytes). */
-async function readChunksSeq(manifest, backend, start, end, signal, fn) {
-  for (const c of manifest.chunks) {
-    if (c.offset + c.size <= start || c.offset >= end) continue;
-    checkSignal(signal);
-    const rec = await backend.get(`${manifest.id}/${c.index}`);
-    if (!rec || rec.sha256 !== c.sha256) throw new OwletError('cache', `chunk ${c.index} is missing from the cache`);
-    const lo = Math.max(start, c.offset) - c.offset, hi = Math.min(end, c.offset + c.size) - c.offset;
-    await fn(c.offset + lo - start, isBlob(rec.bytes) ? rec.bytes.slice(lo, hi) : rec.bytes.subarray(lo, hi));
-  }
-}
-
-/** The manifest's stage plan as load steps; one whole-file step when there is one stage. */
-function stagePlan(manifest, opts) {
-  const raw = manifest.stages || [];
-  const headerSize = Number(manifest.raw && manifest.raw.file && manifest.raw.file.header_size) || 0;
-  if (raw.length <= 1 || opts.forceSingleStage)
-    return [{ header: false, offset: 0, size: manifest.totalSize, layerBegin: 0, layerEnd: 0, flags: 0 }];
-  if (!(headerSize > 0)) throw new OwletError('bad_manifest', 'manifest has several stages but no file.header_size');
-  return raw.map((s, i) => {
-    const offset = Number(s.offset), size = Number(s.size);
-    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(size) || size <= 0 || offset + size > manifest.totalSize)
-      throw new OwletError('bad_manifest', `stage ${i}: byte range ${s.offset}+${s.size} outside the file`);
-    const first = i === 0, last = i === raw.length - 1;
-    return { header: true, headerSize, offset, size, layerBegin: Number(s.layer_start), layerEnd: Number(s.layer_end),
-      flags: (first ? 0 : 3) | (last ? 0 : 4) };
-  });
 }

@@ -32,26 +32,9 @@ export const MAX_MANIFEST_BYTES = 4 << 20;
 export const MAX_CHUNKS = 100000;
 const HEX64 = /^[0-9a-f]{64}$/;
 
-/** The one error class of the JS side; `code` names the failure. */
-export class OwletError extends Error {
-  /** @param {string} code @param {string} message @param {any} [cause] */
-  constructor(code, message, cause) {
-    super(message);
-    this.name = 'OwletError';
-    this.code = code;
-    if (cause !== undefined) this.cause = cause;
-  }
-}
+import { OwletError, abortError, checkSignal } from './errors.mjs';
 
-function abortError() {
-  const e = new Error('The operation was aborted');
-  e.name = 'AbortError';
-  return e;
-}
-
-function checkSignal(signal) {
-  if (signal && signal.aborted) throw abortError();
-}
+export { OwletError }; // (errors.mjs: the one error class)
 
 /**
  * Validate a parsed manifest and resolve chunk URLs against its own URL.
@@ -246,7 +229,7 @@ async function nodeFetch(url, { signal } = {}) {
           arrayBuffer: async () => b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) });
       });
     });
-    req.on('error', (e) => reject(signal && signal.aborted ? Object.assign(new Error('The operation was aborted'), { name: 'AbortError' }) : e));
+    req.on('error', (e) => reject(signal && signal.aborted ? abortError() : e));
   });
 }
 
@@ -506,11 +489,12 @@ async function checkQuota(needBytes) {
 
 /**
  * Read the stored chunks in order into one destination (for the engine: a view
- * of wasm memory from one allocation). `dest(offset, bytes)` copies one chunk;
- * no second full copy of the model is kept in JS.
+ * of wasm memory from one allocation). `dest(offset, bytes)` copies one chunk
+ * (awaited: at most one chunk is held in JS); no second full copy of the model
+ * is kept in JS. keepBlobs: a chunk stored as a Blob goes to dest as a Blob.
  * @param {Manifest} manifest
- * @param {{backend:any, dest:(offset:number, bytes:Uint8Array)=>void, signal?:AbortSignal,
- *          onProgress?:(p:Progress)=>void, start?:number, end?:number}} opts byte range [start, end)
+ * @param {{backend:any, dest:(offset:number, bytes:Uint8Array|Blob)=>void|Promise<void>, signal?:AbortSignal,
+ *          onProgress?:(p:Progress)=>void, start?:number, end?:number, keepBlobs?:boolean}} opts byte range [start, end)
  */
 export async function readChunks(manifest, opts) {
   const { backend, dest, signal, onProgress } = opts;
@@ -522,7 +506,8 @@ export async function readChunks(manifest, opts) {
     const rec = await backend.get(`${manifest.id}/${c.index}`);
     if (!rec || rec.sha256 !== c.sha256) throw new OwletError('cache', `chunk ${c.index} is missing from the cache`);
     const lo = Math.max(start, c.offset) - c.offset, hi = Math.min(end, c.offset + c.size) - c.offset;
-    dest(c.offset + lo - start, await chunkBytes(rec.bytes, lo, hi));
+    const v = rec.bytes; // keepBlobs: a Blob slice (a handle: the engine worker streams it) instead of its bytes
+    await dest(c.offset + lo - start, opts.keepBlobs && isBlob(v) ? v.slice(lo, hi) : await chunkBytes(v, lo, hi));
     done += hi - lo;
     n++;
     if (onProgress) onProgress({ phase: 'load', bytesDone: done, bytesTotal: end - start, chunksDone: n,

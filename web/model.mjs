@@ -2,10 +2,9 @@
 // download with progress (MB, MB/s, ETA, phase), cancel, resume, delete, usage.
 //
 // The engine files sit under owlet/ next to this page (docs/DEPLOY.md):
-// owlet/owlet.mjs + store.mjs + engine-worker.mjs, owlet/wasm/owlet*.{js,wasm}.
+// owlet/*.mjs (the page imports only owlet.mjs, the public module), owlet/wasm/owlet*.{js,wasm}.
 
 const API_URL = new URL('owlet/owlet.mjs', import.meta.url).href;
-const STORE_URL = new URL('owlet/store.mjs', import.meta.url).href;
 export const WASM_BASE = new URL('owlet/wasm/', import.meta.url).href;
 
 export const mb = (n) => (n / 1e6 < 10 ? (n / 1e6).toFixed(2) : (n / 1e6).toFixed(1)) + ' MB';
@@ -15,7 +14,8 @@ const PHASES = { download: 'Downloading', verify: 'Checking', load: 'Loading int
 
 /** Import the runtime (lazily: the page still works, and says why, without it). */
 export async function importRuntime() {
-  const [api, store] = await Promise.all([import(API_URL), import(STORE_URL)]);
+  const api = await import(API_URL);
+  const store = { loadManifest: api.loadManifest, MemoryBackend: api.MemoryBackend, IdbBackend: api.IdbBackend };
   return { Owlet: api.Owlet, OwletError: api.OwletError, store };
 }
 

@@ -6,9 +6,10 @@
  *   owlet tokenize --model M.gguf [--chat] [--image] TEXT
  *   owlet inspect ...            (weights_tool/inspect.c)
  *
- * --prompt is the user's question: the chat template is rendered here
- * (src/text/template.h), with the image placeholder in front when --image is
- * given. Text streams to stdout as generated, timings go to stderr.
+ * --prompt is the user's question; the conversation (template, image
+ * preprocessing with the model's settings, sampling, UTF-8 streaming) is the
+ * library's owl_chat (src/owlet.h), as in the browser. Text streams to stdout
+ * as generated, timings go to stderr.
  * --dump-logits writes float32 little-endian rows of n_vocab: one per prompt
  * position after image expansion (like the oracle's prefill_logits.f32), then
  * one per generated token fed back. */
@@ -17,10 +18,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "../image/image.h"
 #include "../owlet.h"
-#include "../text/template.h"
-#include "../text/tokenizer.h"
 
 /* Provided by weights_tool/inspect.c when linked in (weak: the CLI still links
  * without it and says so). */
@@ -68,99 +66,7 @@ static void *read_file(const char *path, size_t *size)
     return buf;
 }
 
-/* ---------------------------------------------------------------- image */
-
-static void get_f32x3(const owl_gguf *g, const char *key, float out[3], const float dflt[3])
-{
-    const void *d;
-    uint64_t n;
-    memcpy(out, dflt, 3 * sizeof(float));
-    if (owl_gguf_get_arr(g, key, OWL_GGUF_FLOAT32, &d, &n, NULL) == OWL_OK && n == 3)
-        memcpy(out, d, 3 * sizeof(float));
-}
-
-/* Decode, square, resize and normalise path into pixels (3*size*size). */
-static owl_status load_image(const owl_model *m, const char *path, const char *aspect_name,
-                             float **pixels, size_t *n, owl_err *err)
-{
-    const owl_gguf *g = owl_model_gguf(m);
-    owl_model_info info;
-    owl_model_get_info(m, &info);
-    static const float clip_mean[3] = {0.48145466f, 0.4578275f, 0.40821073f};
-    static const float clip_std[3] = {0.26862954f, 0.26130258f, 0.27577711f};
-    float mean[3], std[3];
-    get_f32x3(g, "mplug-owl2.image.mean", mean, clip_mean);
-    get_f32x3(g, "mplug-owl2.image.std", std, clip_std);
-    uint8_t pad[3];
-    owl_image_pad_color_from_mean(mean, pad);
-    const void *pd;
-    uint64_t pn;
-    if (owl_gguf_get_arr(g, "mplug-owl2.image.pad_color", OWL_GGUF_UINT8, &pd, &pn, NULL) == OWL_OK && pn == 3)
-        memcpy(pad, pd, 3);
-    char dflt[16] = "pad";
-    owl_gguf_str s;
-    if (!aspect_name && owl_gguf_get_str(g, "mplug-owl2.image.aspect", &s, NULL) == OWL_OK && s.len < sizeof dflt) {
-        memcpy(dflt, s.data, s.len);
-        dflt[s.len] = 0;
-    }
-    owl_image_aspect aspect;
-    owl_status st = owl_image_aspect_from_name(aspect_name ? aspect_name : dflt, &aspect, err);
-    if (st != OWL_OK)
-        return st;
-    size_t fsz = 0;
-    void *bytes = read_file(path, &fsz);
-    if (!bytes)
-        return owl_err_set(err, OWL_E_IO, "cannot read");
-    owl_image img = {0};
-    st = owl_image_decode(bytes, fsz, &img, NULL, err);
-    free(bytes);
-    if (st != OWL_OK)
-        return st;
-    *n = (size_t)(3 * info.image_size * info.image_size);
-    *pixels = malloc(sizeof(float) * *n);
-    if (!*pixels) {
-        owl_image_free(&img);
-        return owl_err_set(err, OWL_E_NOMEM, "image: out of memory");
-    }
-    st = owl_image_preprocess(&img, (int)info.image_size, aspect, mean, std, pad, *pixels, NULL, err);
-    owl_image_free(&img);
-    return st;
-}
-
-/* ---------------------------------------------------------------- generate */
-
-typedef struct {
-    owl_session *s;
-    const owl_tokenizer *tok;
-    owl_tok_stream stream;
-    char *piece;
-    size_t cap;
-    FILE *dump;
-    int64_t n_vocab;
-    int n;
-    int print_ids; /* --print-ids: each generated id to stderr ("ids: 5 9 2") */
-} gen_ctx;
-
-static int dump_row(gen_ctx *c, const float *row)
-{
-    return c->dump && fwrite(row, sizeof(float), (size_t)c->n_vocab, c->dump) != (size_t)c->n_vocab;
-}
-
-static int on_token(void *user, int32_t tok)
-{
-    gen_ctx *c = user;
-    /* the session's logits are those after the previous token was fed back */
-    if (c->n++ > 0 && dump_row(c, owl_session_logits(c->s)))
-        return 1;
-    if (c->print_ids)
-        fprintf(stderr, c->n == 1 ? "ids: %d" : " %d", (int)tok);
-    size_t k = 0;
-    if (owl_tok_stream_push(&c->stream, tok, c->piece, c->cap, &k, NULL) == OWL_OK && k) {
-        fwrite(c->piece, 1, k, stdout);
-        fflush(stdout);
-    }
-    return 0;
-}
+/* ---------------------------------------------------------------- options */
 
 static int parse_int(const char *s, long lo, long hi, long *out)
 {
@@ -212,30 +118,14 @@ static int cmd_tokenize(int argc, char **argv)
         return fail(model, "cannot read");
     owl_gguf g;
     owl_err err = {0};
-    owl_tokenizer *tok = NULL;
     int rc = 0;
     if (owl_gguf_parse(file, fsz, 0, 0, &g, &err) != OWL_OK) {
         free(file);
         return fail(model, err.msg);
     }
-    owl_status st = owl_tokenizer_init_gguf(&tok, &g, &err);
     int32_t *ids = NULL;
     size_t n = 0;
-    if (st == OWL_OK) {
-        if (chat || image) {
-            owl_chat_msg msg = {OWL_ROLE_USER, text, image};
-            char *prompt = NULL;
-            size_t len = 0;
-            st = owl_chat_render(&msg, 1, chat, &prompt, &len, &err);
-            if (st == OWL_OK)
-                st = owl_chat_tokenize(tok, prompt, len, 0, &ids, &n, NULL, &err);
-            free(prompt);
-        } else {
-            owl_encode_opts eo = {.add_bos = 1};
-            st = owl_tokenizer_encode(tok, text, strlen(text), &eo, &ids, &n, &err);
-        }
-    }
-    if (st != OWL_OK) {
+    if (owl_prompt_tokenize(&g, text, chat, image, &ids, &n, &err) != OWL_OK) {
         rc = fail("tokenize", err.msg);
     } else {
         for (size_t i = 0; i < n; i++)
@@ -243,13 +133,190 @@ static int cmd_tokenize(int argc, char **argv)
         printf("\n");
     }
     free(ids);
-    owl_tokenizer_free(tok);
     owl_gguf_free(&g);
     free(file);
     return rc;
 }
 
 /* ---------------------------------------------------------------- main */
+
+typedef struct {
+    const char *model, *image, *prompt, *dump, *aspect;
+    long n_predict, top_k, threads, seed, n_ctx;
+    float temp, top_p;
+    owl_type kv;
+    int print_ids;
+} args;
+
+/* 0 ok, 1 help shown, 2 bad arguments (usage shown). */
+static int parse_args(int argc, char **argv, args *o)
+{
+    *o = (args){.n_predict = -1, .top_k = -1, .threads = 1, .temp = -1, .top_p = -1, .kv = OWL_TYPE_F16};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        int bad = 0;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            return 1;
+        }
+        if (!strcmp(a, "--print-ids")) {
+            o->print_ids = 1;
+            continue;
+        }
+        if (!v)
+            bad = 1;
+        else if (!strcmp(a, "--model"))
+            o->model = v;
+        else if (!strcmp(a, "--image"))
+            o->image = v;
+        else if (!strcmp(a, "--prompt"))
+            o->prompt = v;
+        else if (!strcmp(a, "--dump-logits"))
+            o->dump = v;
+        else if (!strcmp(a, "--image-aspect"))
+            o->aspect = v;
+        else if (!strcmp(a, "--n-predict"))
+            bad = parse_int(v, 1, 1 << 20, &o->n_predict);
+        else if (!strcmp(a, "--top-k"))
+            bad = parse_int(v, 0, 1 << 24, &o->top_k);
+        else if (!strcmp(a, "--threads"))
+            bad = parse_int(v, 1, 256, &o->threads);
+        else if (!strcmp(a, "--seed"))
+            bad = parse_int(v, 0, 0x7fffffffL, &o->seed);
+        else if (!strcmp(a, "--ctx"))
+            bad = parse_int(v, 1, 1 << 20, &o->n_ctx);
+        else if (!strcmp(a, "--temp"))
+            bad = parse_float(v, &o->temp);
+        else if (!strcmp(a, "--top-p"))
+            bad = parse_float(v, &o->top_p);
+        else if (!strcmp(a, "--kv")) {
+            bad = strcmp(v, "f16") && strcmp(v, "f32");
+            o->kv = !strcmp(v, "f32") ? OWL_TYPE_F32 : OWL_TYPE_F16;
+        } else
+            bad = 1;
+        if (bad) {
+            fprintf(stderr, "owlet: bad argument %s %s\n", a, v ? v : "");
+            usage(stderr);
+            return 2;
+        }
+        i++;
+    }
+    if (!o->model || !o->prompt) {
+        usage(stderr);
+        return 2;
+    }
+    return 0;
+}
+
+/* Generation settings: the flags, else the model's reference defaults, else greedy. */
+static owl_chat_gen gen_settings(const owl_model *m, const args *o)
+{
+    const owl_gguf *g = owl_model_gguf(m);
+    owl_chat_gen gen = owl_chat_gen_default();
+    gen.max_tokens = 128;
+    uint32_t u;
+    float f;
+    if (owl_gguf_get_f32(g, "mplug-owl2.generation.temperature", &f, NULL) == OWL_OK)
+        gen.temperature = f;
+    if (owl_gguf_get_f32(g, "mplug-owl2.generation.top_p", &f, NULL) == OWL_OK)
+        gen.top_p = f;
+    if (owl_gguf_get_u32(g, "mplug-owl2.generation.top_k", &u, NULL) == OWL_OK)
+        gen.top_k = (int)u;
+    if (owl_gguf_get_u32(g, "mplug-owl2.generation.max_new_tokens", &u, NULL) == OWL_OK && u > 0)
+        gen.max_tokens = (int)u;
+    if (o->n_predict > 0)
+        gen.max_tokens = (int)o->n_predict;
+    if (o->temp >= 0)
+        gen.temperature = o->temp;
+    if (o->top_k >= 0)
+        gen.top_k = (int)o->top_k;
+    if (o->top_p >= 0)
+        gen.top_p = o->top_p;
+    gen.seed = (uint64_t)o->seed;
+    return gen;
+}
+
+typedef struct {
+    FILE *dump;
+    int64_t n_vocab;
+    double t_img, t_prefill, t_gen;
+    int64_t n_prompt, n_gen;
+} run_info;
+
+static int dump_rows(run_info *r, const float *rows, int64_t n)
+{
+    size_t k = (size_t)(n * r->n_vocab);
+    return r->dump && fwrite(rows, sizeof(float), k, r->dump) != k;
+}
+
+/* The image (if any) and the question: encode, prefill (dumping every
+ * prompt position's logits when asked). Returns 0 or prints the error. */
+static int run_prompt(owl_chat *c, const args *o, run_info *r)
+{
+    if (o->image) {
+        size_t n = 0;
+        void *bytes = read_file(o->image, &n);
+        if (!bytes)
+            return fail(o->image, "cannot read");
+        double t0 = now_ms();
+        owl_status st = owl_chat_add_image_encoded(c, bytes, n);
+        r->t_img = now_ms() - t0;
+        free(bytes);
+        if (st != OWL_OK)
+            return fail(o->image, owl_chat_error(c));
+    }
+    int64_t pos0 = 0;
+    if (owl_chat_prepare(c, o->prompt, &r->n_prompt, &pos0) != OWL_OK)
+        return fail("prompt", owl_chat_error(c));
+    float *logits = NULL;
+    if (r->dump && !(logits = malloc(sizeof(float) * (size_t)(r->n_prompt * r->n_vocab))))
+        return fail("dump-logits", "out of memory");
+    double t0 = now_ms();
+    owl_status st = owl_chat_run(c, logits);
+    r->t_prefill = now_ms() - t0;
+    int rc = st != OWL_OK ? fail("prefill", owl_chat_error(c)) : 0;
+    if (rc == 0 && dump_rows(r, logits, r->n_prompt))
+        rc = fail(o->dump, "write failed");
+    free(logits);
+    return rc;
+}
+
+/* Generate, streaming pieces to stdout; each sampled-from logits row after the
+ * first (the prompt's last) goes to the dump, and at a max-tokens end the
+ * last token is fed back for its row too. */
+static int run_answer(owl_session *s, owl_chat *c, const owl_chat_gen *gen, const args *o, run_info *r)
+{
+    if (owl_chat_gen_begin(c, gen) != OWL_OK)
+        return fail("generate", owl_chat_error(c));
+    double t0 = now_ms();
+    int st;
+    do {
+        st = owl_chat_step(c);
+        if (st < 0)
+            break;
+        if (r->n_gen++ > 0 && dump_rows(r, owl_chat_logits(c), 1))
+            return fail(o->dump, "write failed");
+        if (o->print_ids)
+            fprintf(stderr, r->n_gen == 1 ? "ids: %d" : " %d", (int)owl_chat_last_token(c));
+        size_t n = 0;
+        const char *p = owl_chat_piece(c, &n);
+        fwrite(p, 1, n, stdout);
+        fflush(stdout);
+    } while (st > 0);
+    r->t_gen = now_ms() - t0;
+    printf("\n");
+    if (o->print_ids)
+        fputc('\n', stderr);
+    if (st < 0)
+        return fail("generate", owl_chat_error(c));
+    if (owl_chat_reason(c) == OWL_CHAT_CONTEXT)
+        fprintf(stderr, "owlet: stopped: the context (%lld positions) is full\n", (long long)owl_session_n_ctx(s));
+    const float *last = NULL;
+    if (r->dump && owl_chat_reason(c) == OWL_CHAT_LENGTH &&
+        (owl_session_decode(s, owl_chat_last_token(c), &last) != OWL_OK || dump_rows(r, last, 1)))
+        return fail(o->dump, "feeding the last token back failed");
+    return 0;
+}
 
 int main(int argc, char **argv)
 {
@@ -260,207 +327,50 @@ int main(int argc, char **argv)
             return fail("inspect", "not linked into this build (use owlet-convert inspect)");
         return owl_inspect_main(argc - 1, argv + 1);
     }
-    const char *model_path = NULL, *image_path = NULL, *prompt = NULL, *dump_path = NULL;
-    const char *aspect = NULL;
-    long n_predict = -1, top_k = -1, threads = 1, seed = 0, n_ctx = 0;
-    float temp = -1, top_p = -1;
-    owl_type kv = OWL_TYPE_F16;
-    int print_ids = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        int bad = 0;
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            usage(stdout);
-            return 0;
-        }
-        if (!strcmp(a, "--print-ids")) {
-            print_ids = 1;
-            continue;
-        }
-        if (!v) {
-            bad = 1;
-        } else if (!strcmp(a, "--model")) {
-            model_path = v;
-        } else if (!strcmp(a, "--image")) {
-            image_path = v;
-        } else if (!strcmp(a, "--prompt")) {
-            prompt = v;
-        } else if (!strcmp(a, "--dump-logits")) {
-            dump_path = v;
-        } else if (!strcmp(a, "--image-aspect")) {
-            aspect = v;
-        } else if (!strcmp(a, "--n-predict")) {
-            bad = parse_int(v, 1, 1 << 20, &n_predict);
-        } else if (!strcmp(a, "--top-k")) {
-            bad = parse_int(v, 0, 1 << 24, &top_k);
-        } else if (!strcmp(a, "--threads")) {
-            bad = parse_int(v, 1, 256, &threads);
-        } else if (!strcmp(a, "--seed")) {
-            bad = parse_int(v, 0, 0x7fffffffL, &seed);
-        } else if (!strcmp(a, "--ctx")) {
-            bad = parse_int(v, 1, 1 << 20, &n_ctx);
-        } else if (!strcmp(a, "--temp")) {
-            bad = parse_float(v, &temp);
-        } else if (!strcmp(a, "--top-p")) {
-            bad = parse_float(v, &top_p);
-        } else if (!strcmp(a, "--kv")) {
-            bad = strcmp(v, "f16") && strcmp(v, "f32");
-            kv = !strcmp(v, "f32") ? OWL_TYPE_F32 : OWL_TYPE_F16;
-        } else {
-            bad = 1;
-        }
-        if (bad) {
-            fprintf(stderr, "owlet: bad argument %s %s\n", a, v ? v : "");
-            usage(stderr);
-            return 2;
-        }
-        i++;
-    }
-    if (!model_path || !prompt) {
-        usage(stderr);
-        return 2;
-    }
-
+    args o;
+    int rc = parse_args(argc, argv, &o);
+    if (rc)
+        return rc == 1 ? 0 : 2;
     owl_err err = {0};
     owl_model *m = NULL;
     owl_session *s = NULL;
-    owl_tokenizer *tok = NULL;
-    float *pixels = NULL, *logits = NULL;
-    int32_t *ids = NULL;
-    char *text = NULL;
-    FILE *dump = NULL;
-    int rc = 1;
-    owl_status st;
+    owl_chat *c = NULL;
+    run_info r = {0};
+    rc = 1;
     double t0 = now_ms();
-    if ((st = owl_model_load_file(model_path, NULL, &m, &err)) != OWL_OK) {
+    if (owl_model_load_file(o.model, NULL, &m, &err) != OWL_OK) {
         fail("model", err.msg);
+        goto done;
+    }
+    double t_load = now_ms() - t0;
+    owl_session_opts so = owl_session_opts_default();
+    so.n_ctx = o.n_ctx;
+    so.kv_type = o.kv;
+    so.n_threads = (int)o.threads;
+    owl_chat_opts co = {o.aspect};
+    if (owl_session_init(m, &so, &s, &err) != OWL_OK || owl_chat_init(m, s, &co, &c, &err) != OWL_OK) {
+        fail("session", err.msg);
         goto done;
     }
     owl_model_info info;
     owl_model_get_info(m, &info);
-    const owl_gguf *g = owl_model_gguf(m);
-    double t_load = now_ms() - t0;
-    if ((st = owl_tokenizer_init_gguf(&tok, g, &err)) != OWL_OK) {
-        fail("tokenizer", err.msg);
+    r.n_vocab = info.n_vocab;
+    if (o.dump && !(r.dump = fopen(o.dump, "wb"))) {
+        fail(o.dump, "cannot open for writing");
         goto done;
     }
-    /* generation defaults: flags, else the model's reference defaults, else greedy */
-    owl_gen_opts gen = owl_gen_opts_default();
-    uint32_t u;
-    float f;
-    if (owl_gguf_get_f32(g, "mplug-owl2.generation.temperature", &f, NULL) == OWL_OK)
-        gen.temperature = f;
-    if (owl_gguf_get_f32(g, "mplug-owl2.generation.top_p", &f, NULL) == OWL_OK)
-        gen.top_p = f;
-    if (owl_gguf_get_u32(g, "mplug-owl2.generation.top_k", &u, NULL) == OWL_OK)
-        gen.top_k = (int)u;
-    if (owl_gguf_get_u32(g, "mplug-owl2.generation.max_new_tokens", &u, NULL) == OWL_OK && u > 0)
-        gen.n_predict = (int)u;
-    if (n_predict > 0)
-        gen.n_predict = (int)n_predict;
-    if (temp >= 0)
-        gen.temperature = temp;
-    if (top_k >= 0)
-        gen.top_k = (int)top_k;
-    if (top_p >= 0)
-        gen.top_p = top_p;
-    gen.seed = (uint64_t)seed;
-
-    owl_session_opts so = owl_session_opts_default();
-    so.n_ctx = n_ctx;
-    so.kv_type = kv;
-    so.n_threads = (int)threads;
-    if ((st = owl_session_init(m, &so, &s, &err)) != OWL_OK) {
-        fail("session", err.msg);
+    owl_chat_gen gen = gen_settings(m, &o);
+    if (run_prompt(c, &o, &r) || run_answer(s, c, &gen, &o, &r))
         goto done;
-    }
-    double t_img = 0;
-    if (image_path) {
-        if (!info.has_vision) {
-            fail(image_path, "this model has no vision tower");
-            goto done;
-        }
-        size_t n = 0;
-        if ((st = load_image(m, image_path, aspect, &pixels, &n, &err)) != OWL_OK) {
-            fail(image_path, err.msg);
-            goto done;
-        }
-        double t1 = now_ms();
-        if ((st = owl_session_encode_image(s, pixels, n, NULL)) != OWL_OK) {
-            fail("image", owl_session_error(s));
-            goto done;
-        }
-        t_img = now_ms() - t1;
-    }
-    owl_chat_msg msg = {OWL_ROLE_USER, prompt, image_path ? 1 : 0};
-    size_t len = 0, n_ids = 0;
-    if ((st = owl_chat_render(&msg, 1, 1, &text, &len, &err)) != OWL_OK ||
-        (st = owl_chat_tokenize(tok, text, len, 0, &ids, &n_ids, NULL, &err)) != OWL_OK) {
-        fail("prompt", err.msg);
-        goto done;
-    }
-    int64_t L = owl_model_expanded_len(m, ids, (int64_t)n_ids);
-    if (dump_path) {
-        if (!(dump = fopen(dump_path, "wb"))) {
-            fail(dump_path, "cannot open for writing");
-            goto done;
-        }
-        logits = malloc(sizeof(float) * (size_t)L * (size_t)info.n_vocab);
-        if (!logits) {
-            fail("dump-logits", "out of memory");
-            goto done;
-        }
-    }
-    double t2 = now_ms();
-    if ((st = owl_session_prefill(s, ids, (int64_t)n_ids, logits, NULL)) != OWL_OK) {
-        fail("prefill", owl_session_error(s));
-        goto done;
-    }
-    double t_prefill = now_ms() - t2;
-    if (dump && fwrite(logits, sizeof(float), (size_t)(L * info.n_vocab), dump) != (size_t)(L * info.n_vocab)) {
-        fail(dump_path, "write failed");
-        goto done;
-    }
-    gen_ctx gc = {.s = s, .tok = tok, .dump = dump, .n_vocab = info.n_vocab, .print_ids = print_ids};
-    owl_tok_stream_init(&gc.stream, tok);
-    gc.cap = owl_tok_stream_max_out(tok);
-    gc.piece = malloc(gc.cap);
-    int64_t n_gen = 0;
-    double t3 = now_ms();
-    st = gc.piece ? owl_session_generate(s, &gen, on_token, &gc, NULL, &n_gen) : OWL_E_NOMEM;
-    double t_gen = now_ms() - t3;
-    if (st == OWL_OK || st == OWL_E_LIMIT) {
-        size_t k = 0;
-        if (owl_tok_stream_finish(&gc.stream, gc.piece, gc.cap, &k, NULL) == OWL_OK && k)
-            fwrite(gc.piece, 1, k, stdout);
-        printf("\n");
-        fflush(stdout);
-        /* the last token was fed back (not eos): its logits row too */
-        if (owl_session_n_past(s) == L + n_gen && n_gen > 0 && dump_row(&gc, owl_session_logits(s)))
-            st = OWL_E_IO;
-    }
-    free(gc.piece);
-    if (print_ids)
-        fputc('\n', stderr);
-    if (st == OWL_E_LIMIT)
-        fprintf(stderr, "owlet: stopped: %s\n", owl_session_error(s));
-    else if (st != OWL_OK) {
-        fail("generate", st == OWL_E_IO ? "dump write failed" : owl_session_error(s));
-        goto done;
-    }
     fprintf(stderr, "owlet: load %.0f ms, image encode %.1f ms, prefill %lld tok in %.1f ms (%.1f tok/s), "
                     "decode %lld tok in %.1f ms (%.2f tok/s), %d thread(s)\n",
-            t_load, t_img, (long long)L, t_prefill, L / (t_prefill / 1e3 + 1e-9), (long long)n_gen, t_gen,
-            n_gen / (t_gen / 1e3 + 1e-9), (int)threads);
+            t_load, r.t_img, (long long)r.n_prompt, r.t_prefill, r.n_prompt / (r.t_prefill / 1e3 + 1e-9),
+            (long long)r.n_gen, r.t_gen, r.n_gen / (r.t_gen / 1e3 + 1e-9), (int)o.threads);
     rc = 0;
 done:
-    if (dump && fclose(dump) != 0 && rc == 0)
-        rc = fail(dump_path, "close failed");
-    free(logits);
-    free(text);
-    free(ids);
-    free(pixels);
-    owl_tokenizer_free(tok);
+    if (r.dump && fclose(r.dump) != 0 && rc == 0)
+        rc = fail(o.dump, "close failed");
+    owl_chat_free(c);
     owl_session_free(s);
     owl_model_free(m);
     return rc;

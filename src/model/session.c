@@ -278,6 +278,7 @@ void owl_session_reset(owl_session *s)
 }
 
 int64_t owl_session_n_past(const owl_session *s) { return s->n_past; }
+int64_t owl_session_n_ctx(const owl_session *s) { return s->n_ctx; }
 
 owl_status owl_session_truncate(owl_session *s, int64_t n_past)
 {

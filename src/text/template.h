@@ -48,7 +48,10 @@
     "{%- endfor -%}"                                                                              \
     "{%- if add_generation_prompt -%}{{- 'ASSISTANT:' -}}{%- endif -%}"
 
+#ifndef OWL_ROLES_DEFINED /* also in src/owlet.h */
+#define OWL_ROLES_DEFINED
 enum { OWL_ROLE_USER = 0, OWL_ROLE_ASSISTANT = 1 };
+#endif
 
 typedef struct {
     int role;         /* OWL_ROLE_USER for even i, OWL_ROLE_ASSISTANT for odd i */

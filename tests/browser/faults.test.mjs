@@ -82,10 +82,9 @@ const loadIn = (page, o = {}) => page.evaluate(async (o) => {
       const ids = [];
       await owl.mutex.run(async () => {
         await chat._activate();
-        await owl.engine.ask('Describe the image.');
-        await owl.engine.s0.call('gen_begin', { temperature: 0, maxTokens: o.n });
+        await owl.engine.ask('Describe the image.', { temperature: 0, maxTokens: o.n });
         for (;;) { const r = await owl.engine.step(); ids.push(r.token); if (r.done) break; }
-        await owl.engine.s0.call('end');
+        await owl.engine.end();
       });
       return { ok: true, ids, build: owl.build };
     } finally { await owl.unload(); }

@@ -12,10 +12,9 @@ export async function greedyIds(owl, imageUrl, text, n) {
   const eng = owl.engine;
   await owl.mutex.run(async () => {
     await chat._activate();
-    await eng.ask(text);
-    await eng.s0.call('gen_begin', { temperature: 0, maxTokens: n });
+    await eng.ask(text, { temperature: 0, maxTokens: n });
     for (;;) { const r = await eng.step(); ids.push(r.token); if (r.done) break; }
-    await eng.s0.call('end');
+    await eng.end();
   });
   owl._active = null;
   return ids;

@@ -44,11 +44,10 @@ async function tokensOf(owl, image, q, n) {
   const chat = owl.chat();
   await owl.mutex.run(async () => {
     await chat._activate();
-    if (image) await eng.s0.call('image', { encoded: new Uint8Array(readFileSync(path.join(fx, 'img1.png'))) });
-    await eng.ask(q);
-    await eng.s0.call('gen_begin', { temperature: 0, maxTokens: n });
+    if (image) await eng.image({ encoded: new Uint8Array(readFileSync(path.join(fx, 'img1.png'))) });
+    await eng.ask(q, { temperature: 0, maxTokens: n });
     for (;;) { const r = await eng.step(); ids.push(r.token); if (r.done) break; }
-    await eng.s0.call('end');
+    await eng.end();
   });
   owl._active = null;
   return ids;
@@ -90,6 +89,35 @@ test('two-stage pipeline gives the same tokens as one stage', async () => {
     assert.equal(s.stageMemoryBytes.length, 2);
     assert.equal(s.wasmMemoryBytes, s.stageMemoryBytes[0]);
     for (const b of s.stageMemoryBytes) assert.ok(b >= 16 * 1048576 && b % 65536 === 0, `stage memory ${b}`);
+  } finally { await owl.unload(); }
+});
+
+test('two stages: stats() times decode as the wall clock between streamed tokens (0.8-1.2x), with a per-stage breakdown', async () => {
+  const owl = await load('two', { singleThread: true });
+  try {
+    const chat = owl.chat();
+    await chat.addImage(path.join(fx, 'img1.png'));
+    const before = await owl.stats();
+    const times = [];
+    const t0 = performance.now();
+    for await (const _ of chat.ask('Describe the image.', { temperature: 0, maxTokens: 24 })) times.push(performance.now());
+    const tEnd = performance.now();
+    const s = await owl.stats();
+    const steps = s.completionTokens - before.completionTokens;
+    // every token of this answer streams a piece: the pieces' gaps are the decode steps
+    assert.equal(times.length, steps + 1, `${times.length} pieces for ${steps + 1} tokens`);
+    const wall = times[times.length - 1] - times[0];
+    const dec = s.decodeMs - before.decodeMs;
+    assert.ok(dec >= 0.8 * wall && dec <= 1.2 * wall, `decodeMs ${dec.toFixed(1)} vs ${wall.toFixed(1)} ms between the first and last token`);
+    const pre = s.prefillMs - before.prefillMs;
+    assert.ok(pre > 0 && pre <= times[0] - t0 && pre >= 0.5 * (times[0] - t0), `prefillMs ${pre.toFixed(1)}, first token after ${(times[0] - t0).toFixed(1)} ms`);
+    assert.ok(s.prefillMs + s.decodeMs <= tEnd - t0 + s.imageEncodeMs + 1);
+    assert.ok(s.imageEncodeMs > 0 && s.decodeTokPerS > 0);
+    // the breakdown: each stage's own compute, both stages did work, together no more than the whole
+    assert.equal(s.perStage.length, 2);
+    assert.deepEqual(s.perStage.map((p) => p.layers), [[0, owl.engine.infos[0].layer_end], [owl.engine.infos[1].layer_begin, owl.engine.infos[1].layer_end]]);
+    for (const p of s.perStage) assert.ok(p.decodeMs > 0 && p.prefillMs > 0, JSON.stringify(p));
+    assert.ok(s.perStage[0].decodeMs + s.perStage[1].decodeMs <= s.decodeMs, 'the stages compute within the pipeline wall clock');
   } finally { await owl.unload(); }
 });
 
@@ -362,4 +390,37 @@ test('chunks stored as Blobs (as IdbBackend stores them) are streamed into the e
       assert.deepEqual(await tokensOf(owl, true, 'Describe the image.', want.length), want);
     } finally { await owl.unload(); }
   }
+});
+
+// A chat rule of the library (owl_chat, src/chat/chat.c) reaches the wasm engine unchanged:
+// an answer ends where the model starts the next user turn ("USER:"), the marker never shown.
+// The model is made to "write" that text by pushing its ids (from the native tokenizer) as
+// the last stage's samples.
+test('the built-in stop rule of owl_chat ends an answer at "USER:" in the wasm engine', async () => {
+  const m = JSON.parse(readFileSync(path.join(out, 'one', 'manifest.json'), 'utf8'));
+  const gguf = path.join(out, `tok-${process.pid}.gguf`);
+  writeFileSync(gguf, Buffer.concat(m.chunks.map((c) => readFileSync(path.join(out, 'one', c.url)))));
+  let ids;
+  try {
+    const cli = process.env.OWLET_CLI || path.join(root, 'build/owlet');
+    ids = execFileSync(cli, ['tokenize', '--model', gguf, 'Paris. USER: and Rome?'], { encoding: 'utf8' }).trim().split(' ').map(Number).slice(1);
+  } finally { rmSync(gguf, { force: true }); }
+  const owl = await load('one', { singleThread: true });
+  try {
+    const eng = owl.engine;
+    await owl.mutex.run(async () => {
+      await eng.ask('What is the capital of France?', { temperature: 0, maxTokens: 64 });
+      let text = '', r = { done: false };
+      for (const id of ids) {
+        await eng.s0.call('embed'); // feed the previous id back, as the pipeline does
+        r = await eng.s0.call('push_token', { id });
+        text += r.piece;
+        if (r.done) break;
+      }
+      assert.equal(r.done, true);
+      assert.equal(r.reason, 'stop');
+      assert.equal(text.trim(), 'Paris.');
+      await eng.end();
+    });
+  } finally { await owl.unload(); }
 });

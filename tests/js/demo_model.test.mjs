@@ -51,3 +51,45 @@ for (const [name, opt] of [['owlet-st', { singleThread: true }], ['owlet, 2 thre
     } finally { await owl.unload(); }
   });
 }
+
+// The conversation is the library's (owl_chat): the native CLI and the wasm engine
+// (one pipeline protocol) must pick the same greedy ids for the same picture and question.
+async function wasmIds(owl, pic, q, n) {
+  const chat = owl.chat();
+  await chat.addImage(pic);
+  const ids = [];
+  const eng = owl.engine;
+  await owl.mutex.run(async () => {
+    await chat._activate();
+    await eng.ask(q, { temperature: 0, maxTokens: n });
+    for (;;) { const r = await eng.step(); ids.push(r.token); if (r.done) break; }
+    await eng.end();
+  });
+  owl._active = null;
+  return ids;
+}
+
+test('demo model: the native CLI and the wasm engine give the same greedy ids (4 pictures x 4 questions)', async () => {
+  const { spawnSync } = await import('node:child_process');
+  const os = await import('node:os');
+  const gguf = path.join(os.tmpdir(), `owlet-demo-${process.pid}.gguf`);
+  fs.writeFileSync(gguf, Buffer.concat(manifest.chunks.map((c) => fs.readFileSync(path.join(dir, c.url)))));
+  const pictures = [path.join(dir, 'sample.png'), ...['rgb8.png', 'pal8.png', 'rgb.jpg'].map((f) => path.join(root, 'tests/fixtures/images', f))];
+  const questions = ['How many shapes are there?', 'What shape is this?', 'What colour is the shape?', 'Where is the circle?'];
+  const owl = await Owlet.load(path.join(dir, 'manifest.json'), { wasmBase, singleThread: true });
+  try {
+    const answers = new Set();
+    for (const pic of pictures) {
+      for (const q of questions) {
+        const r = spawnSync(path.join(root, 'build/owlet'), ['--model', gguf, '--image', pic, '--prompt', q,
+          '--n-predict', '16', '--temp', '0', '--print-ids'], { encoding: 'utf8' });
+        assert.equal(r.status, 0, r.stderr);
+        const line = r.stderr.split('\n').find((l) => l.startsWith('ids:'));
+        const native = line.slice(4).trim().split(/\s+/).map(Number);
+        assert.deepEqual(await wasmIds(owl, pic, q, 16), native, `${path.basename(pic)}: ${q}`);
+        answers.add(r.stdout.trim());
+      }
+    }
+    assert.ok(answers.size >= 3, `the questions get different answers: ${[...answers].join(' | ')}`);
+  } finally { await owl.unload(); fs.rmSync(gguf, { force: true }); }
+});

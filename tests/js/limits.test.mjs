@@ -43,7 +43,8 @@ function smallEngine() {
   if (!existsSync(js) || statSync(js).mtimeMs < statSync(ref).mtimeMs) {
     mkdirSync(dir, { recursive: true });
     const objs = [];
-    for (const d of ['src/core', 'src/image', 'src/kernels', 'src/model', 'src/text', 'wasm_glue']) {
+    const mods = readdirSync(path.join(root, 'build/wasm-st/src')).map((d) => `src/${d}`);
+    for (const d of [...mods, 'wasm_glue']) {
       const od = path.join(root, 'build/wasm-st', d);
       for (const f of readdirSync(od)) if (f.endsWith('.o')) objs.push(path.join(od, f));
     }
@@ -207,8 +208,21 @@ test('a multi-stage manifest without header_size, or a stage outside the file, i
   await assert.rejects(Owlet.load('http://h.test/manifest.json', { fetch: fetch({ ...base, stages: [{}, {}] }), backend: new MemoryBackend() }),
     isErr('bad_manifest', /no file.header_size/));
   await assert.rejects(Owlet.load('http://h.test/manifest.json', { fetch: fetch({ ...base, file: { size: 16, header_size: 4 },
-    stages: [{ offset: 4, size: 4 }, { offset: 8, size: 100 }] }), backend: new MemoryBackend() }),
+    stages: [{ offset: 4, size: 4, layer_start: 0, layer_end: 1 }, { offset: 8, size: 100, layer_start: 1, layer_end: 2 }] }), backend: new MemoryBackend() }),
   isErr('bad_manifest', /stage 1: byte range 8\+100 outside the file/));
+  // bad layer fields (issue 22: layer_start > layer_end went through and the engine answered
+  // with format/nomem errors; a string loaded as layer 0): refused as the manifest's fault
+  const withLayers = (a, b) => fetch({ ...base, file: { size: 16, header_size: 4 },
+    stages: [{ offset: 4, size: 4, ...a }, { offset: 8, size: 8, ...b }] });
+  for (const [a, b, re] of [
+    [{ layer_start: 1, layer_end: 0 }, { layer_start: 0, layer_end: 2 }, /stage 0: layers 1\.\.0/],
+    [{ layer_start: 0, layer_end: 1 }, { layer_start: 1, layer_end: 1 }, /stage 1: layers 1\.\.1/],
+    [{ layer_start: 'x', layer_end: 1 }, { layer_start: 1, layer_end: 2 }, /stage 0: layers "x"\.\.1/],
+    [{ layer_start: 0, layer_end: 1 }, { layer_start: 0, layer_end: 2 }, /stage 1: layers 0\.\.2, want integers from 1/],
+    [{ layer_start: 0, layer_end: 1.5 }, { layer_start: 1.5, layer_end: 2 }, /stage 0: layers 0\.\.1\.5/]]) {
+    await assert.rejects(Owlet.load('http://h.test/manifest.json', { fetch: withLayers(a, b), backend: new MemoryBackend() }),
+      isErr('bad_manifest', re));
+  }
   await assert.rejects(Owlet.load('http://h.test/manifest.json', { fetch: fetch({ ...base, file: { size: 16 } }), budgetMiB: 0.00001,
     backend: new MemoryBackend() }), isErr('limit', /per-instance budget/));
   // 2240 MiB in one stage: under the 3200 MiB budget, but one wasm32 malloc stops below 2 GiB

@@ -1,0 +1,303 @@
+// engine.mjs - the engine: one worker per pipeline stage (wasm_glue/engine-worker.mjs)
+// and the coordinator that drives them with one protocol for 1..n stages.
+//
+//   const { engineUrl, threads, threaded } = selectBuild(opts);   // which wasm build
+//   const pipeline = await startPipeline(manifest, backend, stagePlan(manifest, opts), build, opts);
+//   await pipeline.ask(text, gen); for (;;) { const r = await pipeline.step(); ... if (r.done) break; }
+//   await pipeline.end();
+//
+// Each stage's bytes are copied chunk by chunk from the chunk store
+// (store.readChunks) into one allocation in its wasm memory.
+import { OwletError, checkSignal, statusError } from './errors.mjs';
+import { isBrowser } from './images.mjs';
+import { readChunks } from './store.mjs';
+import { threadSupport } from './threads.mjs';
+import { detectFeatures } from './features.mjs';
+
+/** The engine builds (build/wasm/NAME.js); Owlet.load's `build` option forces one. */
+export const BUILDS = ['owlet', 'owlet-relaxed', 'owlet-st'];
+
+/** The largest single allocation a wasm32 instance can make (sbrk's increment is a signed
+ * 32-bit value, so 2 GiB fails): the bound on one stage's weight bytes. */
+export const MAX_STAGE_BYTES = 2047 * 1048576;
+
+// ---------------------------------------------------------------- workers
+
+/** One engine worker, speaking the engine-worker.mjs protocol. */
+export class EngineWorker {
+  /** @param {any} w a Worker or worker_threads Worker */
+  constructor(w, node) {
+    this.w = w;
+    this.node = node;
+    this.next = 1;
+    this.pending = new Map();
+    this.dead = null;
+    const onMsg = (m) => {
+      const p = this.pending.get(m.id);
+      if (!p) return;
+      this.pending.delete(m.id);
+      if (m.ok) p.resolve(m.value);
+      else p.reject(statusError(m.error.status, m.error.message));
+    };
+    const onErr = (e) => {
+      const why = e && e.message ? e.message : 'the worker script or the engine failed to load';
+      this.dead = new OwletError('engine', `engine worker failed: ${why}`);
+      for (const p of this.pending.values()) p.reject(this.dead);
+      this.pending.clear();
+    };
+    if (node) { w.on('message', onMsg); w.on('error', onErr); } else {
+      w.onmessage = (e) => onMsg(e.data);
+      w.onerror = (e) => { e.preventDefault?.(); onErr(e); };
+    }
+  }
+  static async spawn() {
+    const url = new URL('./engine-worker.mjs', import.meta.url);
+    EngineWorker.live++;
+    if (typeof Worker !== 'undefined' && isBrowser) return new EngineWorker(new Worker(url), false);
+    const { Worker: NodeWorker } = await import('node:worker_threads');
+    return new EngineWorker(new NodeWorker(url), true);
+  }
+  /** @param {string} op @param {any} [args] @param {Transferable[]} [transfer] */
+  call(op, args, transfer = []) {
+    if (this.dead) return Promise.reject(this.dead);
+    const id = this.next++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.w.postMessage({ id, op, args }, transfer);
+    });
+  }
+  terminate() {
+    if (!this.terminated) EngineWorker.live--;
+    this.terminated = true;
+    this.w.terminate();
+  }
+}
+
+/** Engine workers spawned and not yet terminated (tests check that nothing leaks). */
+EngineWorker.live = 0;
+
+// ---------------------------------------------------------------- the coordinator
+
+const nowMs = () => (globalThis.performance ? performance.now() : Date.now());
+
+/**
+ * The coordinator of the engine workers: one protocol for 1..n pipeline
+ * stages (a one-stage model is n = 1). Stage 0 holds the conversation
+ * (prepare, embed, push_token); every stage runs its layers on the rows; the
+ * last stage samples and returns the token id (a few bytes, never the
+ * logits). Rows stay inside an instance when the next stage is the same one.
+ *
+ * It also keeps the timings stats() reports: wall clock here, for the whole
+ * pipeline, so a phase means the same for one stage and for several — image
+ * encode (the 'image' calls), prefill (ask: the prompt through every stage up
+ * to the first sampled token) and decode (each later token: fed back through
+ * every stage and sampled). The stages' own counters are the per-stage
+ * breakdown.
+ */
+export class Pipeline {
+  /** @param {EngineWorker[]} stages @param {any[]} infos */
+  constructor(stages, infos, initInfo) {
+    this.stages = stages;
+    this.infos = infos;
+    this.init = initInfo;
+    this.clock = { imageEncodeMs: 0, prefillMs: 0, decodeMs: 0 };
+    this.first = null; // the first token's step result, sampled by ask
+  }
+  get s0() { return this.stages[0]; }
+  get last() { return this.stages[this.stages.length - 1]; }
+  get multi() { return this.stages.length > 1; }
+  async timed(key, fn) {
+    const t0 = nowMs();
+    try { return await fn(); } finally { this.clock[key] += nowMs() - t0; }
+  }
+  /** Encode one image (engine-worker 'image' args) on stage 0. */
+  image(a) {
+    const buf = a.encoded || a.rgba;
+    return this.timed('imageEncodeMs', () => this.s0.call('image', a, [buf.buffer]));
+  }
+  /** Add the user turn, run the new part of the prompt through every stage and
+   * sample the first token (returned by the next step()). gen: the sampling
+   * options and stop rules of engine-worker 'gen_begin'. */
+  ask(text, gen) {
+    this.first = null;
+    return this.timed('prefillMs', async () => {
+      await this.s0.call('prepare', { text });
+      const prompt = await this.s0.call('embed');
+      await this.s0.call('gen_begin', gen);
+      if (this.multi) {
+        const { ids } = await this.s0.call('history');
+        await this.last.call('sampler', { ...gen, stop: undefined, history: ids }, [ids.buffer]);
+      }
+      this.first = await this.advance(prompt);
+    });
+  }
+  /** Run the rows stage 0 holds through every stage: the prompt part (embedded by
+   * 'embed') or, prompt null, the token to feed back (embedded here, in the same
+   * message as stage 0's layers). The last stage samples, stage 0 pushes the id:
+   * one message per token for one stage, n + 1 for n. Returns the step result. */
+  async advance(prompt) {
+    const n = this.stages.length, one = n === 1;
+    let r = prompt
+      ? await this.s0.call('run', { n: prompt.rows, pos0: prompt.pos0, hasMod: true, sample: one, push: one, out: !one })
+      : await this.s0.call('embed_run', { sample: one, push: one, out: !one });
+    if (one) return r;
+    const rows = prompt ? prompt.rows : r.rows, pos0 = prompt ? prompt.pos0 : r.pos0;
+    let { x, mod } = r;
+    for (let i = 1; i < n; i++) {
+      const last = i === n - 1;
+      r = await this.stages[i].call('run', { x, mod, n: rows, pos0, hasMod: !!prompt, sample: last, out: !last },
+        mod ? [x.buffer, mod.buffer] : [x.buffer]);
+      ({ x, mod } = r);
+    }
+    return this.s0.call('push_token', { id: r.token });
+  }
+  /** One token: {piece, done, reason, token}; wantLogits (debug/test): r.logits =
+   * the logits it was sampled from. */
+  async step(wantLogits = false) {
+    let r = this.first;
+    this.first = null;
+    if (!r) r = await this.timed('decodeMs', () => this.advance(null));
+    if (wantLogits) r.logits = (await this.last.call('logits')).logits;
+    return r;
+  }
+  /** End the answer: what was generated becomes the assistant turn. */
+  end() { this.first = null; return this.s0.call('end'); }
+  /** The stats of every stage (counters and per-stage compute times) and the coordinator's clock. */
+  async stats() {
+    const per = await Promise.all(this.stages.map((st, i) =>
+      (i === 0 ? st.call('stats') : st.call('stats').catch(() => ({ wasmMemoryBytes: 0 })))));
+    return { per, clock: { ...this.clock } };
+  }
+  async reset() { this.first = null; await Promise.all(this.stages.map((s) => s.call('reset'))); }
+  terminate() { for (const s of this.stages) s.terminate(); }
+}
+
+// ---------------------------------------------------------------- builds and stages
+
+/** The wasm build and thread count for this page: the threaded build needs
+ * cross-origin isolation (SharedArrayBuffer) and more than one thread. */
+export function selectBuild(opts = {}) {
+  const ts = threadSupport(isBrowser); // threads need SharedArrayBuffer, not isolation alone (WebKitGTK)
+  const wantThreads = Math.max(1, Math.min(64, Math.floor(opts.threads ?? ts.defaultThreads)));
+  const threaded = ts.threaded && !opts.singleThread && wantThreads > 1;
+  let wb = opts.wasmBase ? String(opts.wasmBase) : new URL('../build/wasm/', import.meta.url).href;
+  if (!isBrowser && !/^[a-z][a-z0-9+.-]*:/i.test(wb)) wb = 'file://' + (wb.startsWith('/') ? wb : `${process.cwd()}/${wb}`);
+  if (!wb.endsWith('/')) wb += '/';
+  const base = new URL(wb, isBrowser ? location.href : undefined);
+  // the relaxed-SIMD build where a probe ran it right (features.mjs); opts.build forces one
+  if (opts.build !== undefined && !BUILDS.includes(opts.build))
+    throw new OwletError('invalid', `build must be one of ${BUILDS.join(', ')}`);
+  const build = opts.build || (!threaded ? 'owlet-st' : detectFeatures().relaxedSimd ? 'owlet-relaxed' : 'owlet');
+  return { engineUrl: new URL(`${build}.js`, base).href, threads: threaded && build !== 'owlet-st' ? wantThreads : 1, threaded };
+}
+
+/** Refuse a plan whose stages cannot load: over the per-instance budget, or over one wasm32 allocation. */
+export function checkStageSizes(plan, budgetMiB) {
+  const budget = budgetMiB * 1048576;
+  for (const [i, st] of plan.entries()) {
+    if (st.size > budget)
+      throw new OwletError('limit', `stage ${i} holds ${(st.size / 1048576).toFixed(1)} MiB of weights, over the ` +
+        `${(budget / 1048576).toFixed(1)} MiB per-instance budget: convert the model with a smaller --budget-mib`);
+    if (st.size > MAX_STAGE_BYTES)
+      throw new OwletError('limit', `stage ${i} holds ${(st.size / 1048576).toFixed(1)} MiB of weights in one piece, over the ` +
+        `${MAX_STAGE_BYTES / 1048576} MiB one wasm32 instance can allocate at once: convert the model again with a current ` +
+        'owlet-convert (its stage plan keeps every stage under 2000 MiB)');
+  }
+}
+
+/** Copy bytes [start, end) of the model (or the header) into worker w's buffer, chunk by chunk. */
+async function copyRange(job, w, header, start, end, stage) {
+  const { manifest, backend, opts } = job;
+  await w.call(header ? 'alloc_header' : 'alloc', { size: end - start });
+  await readChunks(manifest, { backend, start, end, signal: opts.signal, keepBlobs: true, dest: async (off, bytes) => {
+    if (job.failed) throw job.failed;
+    let n;
+    if (typeof bytes.byteLength !== 'number') { // a Blob (a handle): the worker streams it into its memory
+      await w.call('chunk', { offset: off, blob: bytes, header });
+      n = bytes.size;
+    } else {
+      // transfer the buffer read from the store when it is ours alone (IndexedDB and
+      // chunk-file reads are fresh), else a private copy (MemoryBackend keeps its own)
+      const own = backend.freshReads && bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength;
+      const b = own ? bytes : bytes.slice();
+      await w.call('chunk', { offset: off, bytes: b, header }, [b.buffer]);
+      n = b.byteLength;
+    }
+    job.done += n;
+    job.nChunks++;
+    if (opts.onProgress) opts.onProgress({ phase: 'load', bytesDone: job.done, bytesTotal: job.total, chunksDone: job.nChunks,
+      chunksTotal: manifest.chunks.length, rate: 0, eta: 0, stage, stages: job.plan.length });
+  } });
+}
+
+/** Start stage i's worker, copy its bytes in (one stage's copy at a time), load its part of the model. */
+async function loadStage(job, i) {
+  const { plan, manifest, build, opts } = job;
+  const st = plan[i];
+  const w = await EngineWorker.spawn();
+  job.workers[i] = w;
+  if (job.failed) throw job.failed;
+  const ii = await w.call('init', { engineUrl: build.engineUrl, threads: build.threads });
+  if (i === 0) job.initInfo = ii;
+  await job.oneAtATime(async () => {
+    if (job.failed) throw job.failed;
+    if (st.header) await copyRange(job, w, true, 0, st.headerSize, i);
+    await copyRange(job, w, false, st.offset, st.offset + st.size, i);
+  });
+  checkSignal(opts.signal);
+  job.infos[i] = await w.call('load', {
+    headerSize: st.header ? st.headerSize : 0, rangeOffset: st.header ? st.offset : 0,
+    fileSize: manifest.totalSize, layerBegin: st.layerBegin, layerEnd: st.layerEnd, first: st.first, last: st.last,
+    aspect: opts.aspect || '', nCtx: opts.nCtx || 0, nBatch: opts.nBatch || 0,
+    kvF32: opts.kvType === 'f32', threads: ii.threads,
+  });
+}
+
+/**
+ * Start one worker per stage of plan and load each stage's bytes from the
+ * store; resolves to the Pipeline. On failure every worker is terminated.
+ * Stages load side by side: each has its own worker and memory, so one stage's
+ * engine start-up and model set-up overlap the others' byte copies (the memory
+ * peak is the same: every stage stays resident anyway). The copies themselves
+ * go one stage after another: with every stage streaming IndexedDB Blobs at
+ * once, 2 of 6 full-size loads in Chromium 156 stalled for good; one stream at
+ * a time never has.
+ */
+export async function startPipeline(manifest, backend, plan, build, opts = {}) {
+  let copies = Promise.resolve();
+  const job = { manifest, backend, plan, build, opts, workers: [], infos: [], initInfo: null, failed: null,
+    done: 0, nChunks: 0, total: plan.reduce((t, st) => t + st.size + (st.header ? st.headerSize : 0), 0),
+    oneAtATime: (fn) => { const p = copies.then(fn); copies = p.catch(() => {}); return p; } };
+  try {
+    // every stage settles (a failure makes the others stop at their next step) before any worker is terminated
+    await Promise.all(plan.map((_, i) => loadStage(job, i).catch((e) => { job.failed = job.failed || e; })));
+    if (job.failed) throw job.failed;
+    if (opts.onProgress) opts.onProgress({ phase: 'ready', bytesDone: job.total, bytesTotal: job.total,
+      chunksDone: manifest.chunks.length, chunksTotal: manifest.chunks.length, rate: 0, eta: 0 });
+    return new Pipeline(job.workers, job.infos, job.initInfo);
+  } catch (e) {
+    for (const w of job.workers) if (w) w.terminate();
+    throw e;
+  }
+}
+
+/** The manifest's stage plan as load steps; one whole-file step when there is one stage. */
+export function stagePlan(manifest, opts) {
+  const raw = manifest.stages || [];
+  const headerSize = Number(manifest.raw && manifest.raw.file && manifest.raw.file.header_size) || 0;
+  if (raw.length <= 1 || opts.forceSingleStage)
+    return [{ header: false, offset: 0, size: manifest.totalSize, layerBegin: 0, layerEnd: 0, first: true, last: true }];
+  if (!(headerSize > 0)) throw new OwletError('bad_manifest', 'manifest has several stages but no file.header_size');
+  return raw.map((s, i) => {
+    const offset = Number(s.offset), size = Number(s.size);
+    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(size) || size <= 0 || offset + size > manifest.totalSize)
+      throw new OwletError('bad_manifest', `stage ${i}: byte range ${s.offset}+${s.size} outside the file`);
+    // layers: integers, stage 0 from layer 0, each stage starting where the one before ended
+    // (the C side checks the end against the model's block count)
+    const lb = s.layer_start, le = s.layer_end, want = i === 0 ? 0 : raw[i - 1].layer_end;
+    if (!Number.isSafeInteger(lb) || !Number.isSafeInteger(le) || lb !== want || le <= lb)
+      throw new OwletError('bad_manifest', `stage ${i}: layers ${JSON.stringify(lb)}..${JSON.stringify(le)}, want integers ` +
+        `from ${JSON.stringify(want)} with layer_end > layer_start`);
+    return { header: true, headerSize, offset, size, layerBegin: lb, layerEnd: le, first: i === 0, last: i === raw.length - 1 };
+  });
+}
