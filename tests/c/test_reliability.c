@@ -98,3 +98,222 @@ TEST(image_square_refuses_a_square_over_the_pixel_limit)
     CHECK(out.rgb == NULL);
     owl_image_free(&img);
 }
+
+/* ---------------------------------------------------------------- converter outputs (issue 22.1, 22.6) */
+
+#define OWL_CONV_TEST_TAG "rel"
+#include "../../weights_tool/outfile.h"
+#include "convert_util.h"
+
+/* entries of dir whose name starts with prefix */
+static int count_entries(const char *dir, const char *prefix)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int n = 0;
+    while (d && (e = readdir(d)))
+        n += strcmp(e->d_name, ".") && strcmp(e->d_name, "..") && !strncmp(e->d_name, prefix, strlen(prefix));
+    if (d)
+        closedir(d);
+    return n;
+}
+
+static void convert_ok(const char *out)
+{
+    owl_err e = {0};
+    CHECK_MSG(convert(ORACLE, out, OWL_CONV_TYPE_F32, NULL, 3200, &e) == OWL_OK, "%s", e.msg);
+}
+
+/* Was: fopen("OUT.tmp", "wb") followed a symlink planted there and
+ * overwrote its target with the GGUF. */
+TEST(convert_never_follows_a_planted_temporary_symlink)
+{
+    char dir[256], out[300], planted[300], target[300];
+    scratch(dir, sizeof dir);
+    snprintf(out, sizeof out, "%s/out.gguf", dir);
+    snprintf(planted, sizeof planted, "%s/out.gguf.tmp", dir);
+    snprintf(target, sizeof target, "%s/victim", dir);
+    CHECK(write_file(target, "precious", 8) == 0);
+    CHECK(symlink(target, planted) == 0);
+    convert_ok(out);
+    size_t n = 0;
+    char *v = owl_test_read_file(target, &n);
+    CHECK_MSG(v && n == 8 && !memcmp(v, "precious", 8), "the symlink's target was overwritten (%zu bytes)", n);
+    free(v);
+    CHECK(exists(out));
+    CHECK_EQ_INT(count_entries(dir, ".out.gguf."), 0); /* no temporary file left */
+    cleanup(dir);
+}
+
+/* Was: "wrote /dev/full", exit 0 (and as root the device node replaced). */
+TEST(convert_refuses_outputs_that_are_not_regular_files)
+{
+    char dir[256];
+    scratch(dir, sizeof dir);
+    owl_err e = {0};
+    CHECK_EQ_INT(convert(ORACLE, dir, OWL_CONV_TYPE_F32, NULL, 3200, &e), OWL_E_INVALID);
+    CHECK_MSG(strstr(e.msg, "is a directory, not a regular file"), "%s", e.msg);
+    struct stat s0, s1;
+    if (stat("/dev/full", &s0) == 0) {
+        CHECK_EQ_INT(convert(ORACLE, "/dev/full", OWL_CONV_TYPE_F32, NULL, 3200, &e), OWL_E_INVALID);
+        CHECK_MSG(strstr(e.msg, "/dev/full: the output is a character device"), "%s", e.msg);
+        CHECK(stat("/dev/full", &s1) == 0 && S_ISCHR(s1.st_mode));
+    }
+    char lnk[300];
+    snprintf(lnk, sizeof lnk, "%s/to-dir.gguf", dir); /* a symlink to a directory */
+    CHECK(symlink("/tmp", lnk) == 0);
+    CHECK_EQ_INT(convert(ORACLE, lnk, OWL_CONV_TYPE_F32, NULL, 3200, &e), OWL_E_INVALID);
+    CHECK_EQ_INT(count_entries(dir, "."), 0);
+    cleanup(dir);
+}
+
+/* Was: giving the input checkpoint as OUT silently replaced it. */
+TEST(convert_refuses_an_output_that_is_one_of_its_inputs)
+{
+    char dir[256], ck[300], out[320], lnk[320];
+    scratch(dir, sizeof dir);
+    snprintf(ck, sizeof ck, "%s/ck", dir);
+    mkdir(ck, 0755);
+    copy_configs(ck);
+    snprintf(out, sizeof out, "%s/model.safetensors", ck);
+    CHECK(copy_file(ORACLE "/model.safetensors", out, (size_t)-1) == 0);
+    size_t n0 = 0, n1 = 0;
+    uint8_t *before = load(out, &n0);
+    owl_err e = {0};
+    CHECK_EQ_INT(convert(ck, out, OWL_CONV_TYPE_F32, NULL, 3200, &e), OWL_E_INVALID);
+    CHECK_MSG(strstr(e.msg, "the output is the input"), "%s", e.msg);
+    uint8_t *after = load(out, &n1);
+    CHECK(before && after && n0 == n1 && !memcmp(before, after, n0));
+    /* through a symlink, and the tokenizer */
+    snprintf(lnk, sizeof lnk, "%s/lnk.gguf", dir);
+    char tk[320];
+    snprintf(tk, sizeof tk, "%s/tokenizer.model", ck);
+    CHECK(symlink(tk, lnk) == 0);
+    CHECK_EQ_INT(convert(ck, lnk, OWL_CONV_TYPE_F32, NULL, 3200, &e), OWL_E_INVALID);
+    CHECK_MSG(strstr(e.msg, "tokenizer.model"), "%s", e.msg);
+    free(before);
+    free(after);
+    cleanup(ck);
+    cleanup(dir);
+}
+
+/* A full disk (injected ENOSPC after 1 MiB): an error naming the file and the
+ * reason; neither the output nor a temporary file is left. */
+TEST(convert_on_a_full_disk_leaves_nothing)
+{
+    char dir[256], out[300];
+    scratch(dir, sizeof dir);
+    snprintf(out, sizeof out, "%s/out.gguf", dir);
+    owl_outfile_test_space = (int64_t)1 << 20;
+    owl_err e = {0};
+    owl_status st = convert(ORACLE, out, OWL_CONV_TYPE_F32, NULL, 3200, &e);
+    owl_outfile_test_space = -1;
+    CHECK_EQ_INT(st, OWL_E_IO);
+    CHECK_MSG(strstr(e.msg, "No space left on device") && strstr(e.msg, out), "%s", e.msg);
+    CHECK_EQ_INT(count_entries(dir, ""), 0);
+    cleanup(dir);
+}
+
+static int same_file(const char *a, const char *b)
+{
+    size_t na = 0, nb = 0;
+    uint8_t *x = owl_test_read_file(a, &na), *y = owl_test_read_file(b, &nb);
+    int r = x && y && na == nb && !memcmp(x, y, na);
+    free(x);
+    free(y);
+    return r;
+}
+
+/* Was: a full disk left a 1 MiB and a 0-byte chunk and no manifest. Now a
+ * failed split leaves the folder as it was: empty, or the previous split. */
+TEST(split_on_a_full_disk_leaves_the_folder_as_it_was)
+{
+    char dir[256], g[300], g2[300], cd[300], keep[320], p[400];
+    scratch(dir, sizeof dir);
+    snprintf(g, sizeof g, "%s/m.gguf", dir);
+    snprintf(g2, sizeof g2, "%s/m2/m.gguf", dir);
+    snprintf(cd, sizeof cd, "%s/chunks", dir);
+    convert_ok(g);
+    snprintf(p, sizeof p, "%s/m2", dir);
+    mkdir(p, 0755);
+    owl_conv_opts o = {ORACLE, g2, NULL, "another", OWL_CONV_TYPE_F16, 3200, 0, 1};
+    owl_err e = {0};
+    CHECK_MSG(owl_convert(&o, &e) == OWL_OK, "%s", e.msg);
+    /* into an empty folder: nothing left */
+    owl_outfile_test_space = (int64_t)5 << 19; /* 2.5 MiB: two 1 MiB chunks pass, the third fails */
+    owl_status st = owl_split(g, cd, 1, &e);
+    owl_outfile_test_space = -1;
+    CHECK_EQ_INT(st, OWL_E_IO);
+    CHECK_MSG(strstr(e.msg, "m.0002.bin") && strstr(e.msg, "No space left"), "%s", e.msg);
+    CHECK_EQ_INT(count_entries(cd, ""), 0);
+    /* over a previous split: that split stays whole */
+    CHECK_MSG(owl_split(g, cd, 1, &e) == OWL_OK, "%s", e.msg);
+    int n_before = count_entries(cd, "");
+    snprintf(keep, sizeof keep, "%s/manifest.keep", dir);
+    snprintf(p, sizeof p, "%s/manifest.json", cd);
+    CHECK(copy_file(p, keep, (size_t)-1) == 0);
+    owl_outfile_test_space = (int64_t)3 << 19; /* the f16 file: chunk 0 passes, chunk 1 fails */
+    st = owl_split(g2, cd, 1, &e);
+    owl_outfile_test_space = -1;
+    CHECK_EQ_INT(st, OWL_E_IO);
+    CHECK_EQ_INT(count_entries(cd, ""), n_before);
+    CHECK(same_file(p, keep));
+    snprintf(p, sizeof p, "%s/m.0000.bin", cd);
+    size_t n = 0;
+    size_t nw = 0;
+    uint8_t *c0 = owl_test_read_file(p, &n), *whole = owl_test_read_file(g, &nw);
+    CHECK(c0 && whole && n == (size_t)1 << 20 && !memcmp(c0, whole, n));
+    free(c0);
+    free(whole);
+    snprintf(p, sizeof p, "%s/m2", dir);
+    cleanup(p);
+    cleanup(cd);
+    cleanup(dir);
+}
+
+/* Was: --chunk-mib up to 4096 accepted, but the loaders refuse chunks over 1 GiB. */
+TEST(split_refuses_chunks_over_1_gib_and_non_directory_folders)
+{
+    char dir[256], g[300];
+    scratch(dir, sizeof dir);
+    snprintf(g, sizeof g, "%s/m.gguf", dir);
+    convert_ok(g);
+    owl_err e = {0};
+    CHECK_EQ_INT(owl_split(g, dir, 1025, &e), OWL_E_INVALID);
+    CHECK_MSG(strstr(e.msg, "--chunk-mib 1025 outside 1..1024"), "%s", e.msg);
+    CHECK_EQ_INT(owl_split(g, g, 1, &e), OWL_E_INVALID); /* the folder is a file */
+    CHECK_MSG(strstr(e.msg, "is not a directory"), "%s", e.msg);
+    CHECK_EQ_INT(count_entries(dir, ""), 1);
+    cleanup(dir);
+}
+
+/* Was: overlapping data_offsets converted with exit 0 (aliased weights). */
+TEST(safetensors_overlapping_data_offsets_are_refused)
+{
+    char dir[256], p[300];
+    scratch(dir, sizeof dir);
+    snprintf(p, sizeof p, "%s/a.safetensors", dir);
+    const char hdr[] = "{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]},"
+                       "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,16]}}";
+    uint8_t buf[8 + sizeof hdr - 1 + 16] = {0};
+    buf[0] = (uint8_t)(sizeof hdr - 1);
+    memcpy(buf + 8, hdr, sizeof hdr - 1);
+    CHECK(write_file(p, buf, sizeof buf) == 0);
+    owl_ckpt ck;
+    memset(&ck, 0, sizeof ck);
+    owl_err e = {0};
+    CHECK_EQ_INT(owl_ckpt_add_safetensors(&ck, p, &e), OWL_E_FORMAT);
+    CHECK_MSG(strstr(e.msg, "tensors a [0, 16) and b [8, 16) overlap"), "%s", e.msg);
+    owl_ckpt_free(&ck);
+    /* adjacent is fine */
+    const char ok[] = "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+                      "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,16]}}";
+    uint8_t buf2[8 + sizeof ok - 1 + 16] = {0};
+    buf2[0] = (uint8_t)(sizeof ok - 1);
+    memcpy(buf2 + 8, ok, sizeof ok - 1);
+    CHECK(write_file(p, buf2, sizeof buf2) == 0);
+    memset(&ck, 0, sizeof ck);
+    CHECK_EQ_INT(owl_ckpt_add_safetensors(&ck, p, &e), OWL_OK);
+    owl_ckpt_free(&ck);
+    cleanup(dir);
+}
