@@ -506,19 +506,15 @@ static owl_status prepare(owl_api *a, const char *text)
     if (st != OWL_OK)
         return st;
     owl_chat_msg *msgs = malloc(sizeof *msgs * (size_t)a->n_turns);
-    char *prompt = NULL;
-    size_t plen = 0, n_ids = 0;
+    size_t n_ids = 0;
     int32_t *ids = NULL;
     if (!msgs)
         st = owl_err_set(&a->err, OWL_E_NOMEM, "ask: %d turns", a->n_turns);
     for (int i = 0; msgs && i < a->n_turns; i++)
         msgs[i] = (owl_chat_msg){a->turns[i].role, a->turns[i].text, a->turns[i].n_images};
-    if (st == OWL_OK)
-        st = owl_chat_render(msgs, a->n_turns, 1, &prompt, &plen, &a->err);
+    if (st == OWL_OK) /* message text stays text: a typed "</s>" or "<|image|>" is not parsed */
+        st = owl_chat_tokenize_msgs(a->tok, msgs, a->n_turns, 1, 0, 0, &ids, &n_ids, NULL, &a->err);
     free(msgs);
-    if (st == OWL_OK)
-        st = owl_chat_tokenize(a->tok, prompt, plen, 0, &ids, &n_ids, NULL, &a->err);
-    free(prompt);
     if (st == OWL_OK) {
         int64_t k = 0, img_before = 0;
         while (k < a->n_hist && k < (int64_t)n_ids && a->hist[k] == ids[k])

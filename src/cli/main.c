@@ -3,7 +3,7 @@
  *   owlet --model M.gguf [--image F] --prompt "question" [--n-predict N] [--temp T]
  *         [--top-k K] [--top-p P] [--seed S] [--threads N] [--ctx N] [--kv f16|f32]
  *         [--image-aspect stretch|pad|crop] [--dump-logits FILE]
- *   owlet tokenize --model M.gguf [--chat] [--image] TEXT
+ *   owlet tokenize --model M.gguf [--chat] [--image] [--parse-special] [--] TEXT
  *   owlet inspect ...            (weights_tool/inspect.c)
  *
  * --prompt is the user's question: the chat template is rendered here
@@ -39,7 +39,7 @@ static void usage(FILE *f)
             "usage: owlet --model M.gguf [--image F] --prompt TEXT [--n-predict N] [--temp T]\n"
             "             [--top-k K] [--top-p P] [--seed S] [--threads N] [--ctx N] [--kv f16|f32]\n"
             "             [--image-aspect stretch|pad|crop] [--dump-logits FILE] [--print-ids]\n"
-            "       owlet tokenize --model M.gguf [--chat] [--image] TEXT\n"
+            "       owlet tokenize --model M.gguf [--chat] [--image] [--parse-special] [--] TEXT\n"
             "       owlet inspect M.gguf\n");
 }
 
@@ -187,15 +187,19 @@ static int parse_float(const char *s, float *out)
 static int cmd_tokenize(int argc, char **argv)
 {
     const char *model = NULL, *text = NULL;
-    int chat = 0, image = 0;
+    int chat = 0, image = 0, special = 0, opts_end = 0;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--model") && i + 1 < argc)
+        if (!opts_end && !strcmp(argv[i], "--model") && i + 1 < argc)
             model = argv[++i];
-        else if (!strcmp(argv[i], "--chat"))
+        else if (!opts_end && !strcmp(argv[i], "--chat"))
             chat = 1;
-        else if (!strcmp(argv[i], "--image"))
+        else if (!opts_end && !strcmp(argv[i], "--image"))
             image = 1;
-        else if (!text && argv[i][0] != '-')
+        else if (!opts_end && !strcmp(argv[i], "--parse-special"))
+            special = 1;
+        else if (!opts_end && !strcmp(argv[i], "--"))
+            opts_end = 1; /* TEXT may begin with '-' */
+        else if (!text && (opts_end || argv[i][0] != '-'))
             text = argv[i];
         else {
             usage(stderr);
@@ -224,14 +228,9 @@ static int cmd_tokenize(int argc, char **argv)
     if (st == OWL_OK) {
         if (chat || image) {
             owl_chat_msg msg = {OWL_ROLE_USER, text, image};
-            char *prompt = NULL;
-            size_t len = 0;
-            st = owl_chat_render(&msg, 1, chat, &prompt, &len, &err);
-            if (st == OWL_OK)
-                st = owl_chat_tokenize(tok, prompt, len, 0, &ids, &n, NULL, &err);
-            free(prompt);
+            st = owl_chat_tokenize_msgs(tok, &msg, 1, chat, 0, special, &ids, &n, NULL, &err);
         } else {
-            owl_encode_opts eo = {.add_bos = 1};
+            owl_encode_opts eo = {.add_bos = 1, .parse_special = special};
             st = owl_tokenizer_encode(tok, text, strlen(text), &eo, &ids, &n, &err);
         }
     }
@@ -393,9 +392,8 @@ int main(int argc, char **argv)
         t_img = now_ms() - t1;
     }
     owl_chat_msg msg = {OWL_ROLE_USER, prompt, image_path ? 1 : 0};
-    size_t len = 0, n_ids = 0;
-    if ((st = owl_chat_render(&msg, 1, 1, &text, &len, &err)) != OWL_OK ||
-        (st = owl_chat_tokenize(tok, text, len, 0, &ids, &n_ids, NULL, &err)) != OWL_OK) {
+    size_t n_ids = 0;
+    if ((st = owl_chat_tokenize_msgs(tok, &msg, 1, 1, 0, 0, &ids, &n_ids, NULL, &err)) != OWL_OK) {
         fail("prompt", err.msg);
         goto done;
     }
