@@ -159,15 +159,18 @@ function checkImageBytes(n) {
 function checkAskOptions(o) {
   const bad = (what) => { throw new OwletError('invalid', `ask: ${what}`); };
   const isNum = (v) => typeof v === 'number' && !Number.isNaN(v);
+  // a value as the caller wrote it: '8' (a string) must not read as 8
+  const show = (v) => (typeof v === 'string' ? `${JSON.stringify(v)} (a string)` : String(v));
   const t = o.temperature ?? 0, tp = o.topP ?? 1, mp = o.minP ?? 0, rp = o.repeatPenalty ?? 1;
-  if (!isNum(t) || !Number.isFinite(t)) bad(`temperature ${t} is not a finite number`);
-  if (!isNum(tp) || !(tp > 0)) bad(`topP (top_p) ${tp} must be > 0 (1 = off)`);
-  if (!isNum(mp) || !(mp <= 1)) bad(`minP (min_p) ${mp} must be <= 1 (0 = off)`);
-  if (!isNum(rp) || !(rp > 0) || !Number.isFinite(rp)) bad(`repeatPenalty (repetition_penalty) ${rp} must be a finite number > 0 (1 = off)`);
+  if (!isNum(t) || !Number.isFinite(t)) bad(`temperature ${show(t)} is not a finite number`);
+  if (!isNum(tp) || !(tp > 0)) bad(`topP (top_p) ${show(tp)} must be a number > 0 (1 = off)`);
+  if (!isNum(mp) || !(mp <= 1)) bad(`minP (min_p) ${show(mp)} must be a number <= 1 (0 = off)`);
+  if (!isNum(rp) || !(rp > 0) || !Number.isFinite(rp)) bad(`repeatPenalty (repetition_penalty) ${show(rp)} must be a finite number > 0 (1 = off)`);
   const k = o.topK ?? 0, n = o.maxTokens ?? 256, seed = o.seed ?? 0;
-  if (!Number.isInteger(k) || Math.abs(k) > 1e9) bad(`topK ${k} is not an integer`);
-  if (!Number.isInteger(n) || n < 0 || n > 1e9) bad(`maxTokens ${n} is not an integer in 0..1e9`);
-  if (!Number.isInteger(seed) || seed < 0 || seed > 2 ** 53) bad(`seed ${seed} is not an integer in 0..2^53`);
+  if (!Number.isInteger(k) || Math.abs(k) > 1e9) bad(`topK ${show(k)} is not an integer`);
+  // 0 once meant "no limit but the context": refused, as OpenAI's max_tokens >= 1
+  if (!Number.isInteger(n) || n < 1 || n > 1e9) bad(`maxTokens ${show(n)} is not an integer in 1..1e9 (default 256)`);
+  if (!Number.isInteger(seed) || seed < 0 || seed > 2 ** 53) bad(`seed ${show(seed)} is not an integer in 0..2^53`);
   const stop = o.stop ?? [];
   if (!Array.isArray(stop) || stop.length > 64) bad(`stop must be an array of at most 64 strings`);
   for (const x of stop) {
@@ -375,6 +378,9 @@ export class Chat {
    */
   async *ask(text, opts = {}) {
     if (typeof text !== 'string') throw new OwletError('invalid', 'ask: text must be a string');
+    // the engine takes C strings: a NUL would silently cut what the model sees
+    if (text.includes('\0'))
+      throw new OwletError('invalid', `ask: the text holds a NUL character (U+0000) at index ${text.indexOf('\0')}; remove it`);
     if (text.length > LIMITS.textChars)
       throw new OwletError('limit', `ask: ${text.length} characters, over the ${LIMITS.textChars} limit`);
     const truncate = opts.truncate ?? this.truncate;

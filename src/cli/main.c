@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "../image/image.h"
@@ -49,8 +50,16 @@ static int fail(const char *what, const char *msg)
     return 1;
 }
 
+static const char *read_error = "cannot read"; /* why read_file returned NULL */
+
 static void *read_file(const char *path, size_t *size)
 {
+    struct stat sb;
+    read_error = "cannot read";
+    if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode)) { /* a directory's size is LONG_MAX, a device's 0 */
+        read_error = S_ISDIR(sb.st_mode) ? "is a directory, not a file" : "is not a regular file (a device?)";
+        return NULL;
+    }
     FILE *f = fopen(path, "rb");
     if (!f)
         return NULL;
@@ -110,7 +119,7 @@ static owl_status load_image(const owl_model *m, const char *path, const char *a
     size_t fsz = 0;
     void *bytes = read_file(path, &fsz);
     if (!bytes)
-        return owl_err_set(err, OWL_E_IO, "cannot read");
+        return owl_err_set(err, OWL_E_IO, "%s", read_error);
     owl_image img = {0};
     st = owl_image_decode(bytes, fsz, &img, NULL, err);
     free(bytes);
@@ -213,7 +222,7 @@ static int cmd_tokenize(int argc, char **argv)
     size_t fsz = 0;
     void *file = read_file(model, &fsz);
     if (!file)
-        return fail(model, "cannot read");
+        return fail(model, read_error);
     owl_gguf g;
     owl_err err = {0};
     owl_tokenizer *tok = NULL;

@@ -5,6 +5,8 @@
 #include <time.h>
 
 #include "../../src/image/image.h"
+
+#define FIX_IMAGES "tests/fixtures/images/"
 #include "test.h"
 
 static double now_s(void)
@@ -316,4 +318,76 @@ TEST(safetensors_overlapping_data_offsets_are_refused)
     CHECK_EQ_INT(owl_ckpt_add_safetensors(&ck, p, &e), OWL_OK);
     owl_ckpt_free(&ck);
     cleanup(dir);
+}
+
+/* ---------------------------------------------------------------- images PIL opens (issue 22.6, 22.7) */
+
+static owl_status decode_bytes(const uint8_t *d, size_t n, owl_image *img, owl_err *e)
+{
+    return owl_image_decode(d, n, img, NULL, e);
+}
+
+/* Was: "bmp 96x-64 over the limits"; PIL opens a top-down BMP (negative height). */
+TEST(image_decode_top_down_bmp_like_pil)
+{
+    size_t n = 0;
+    uint8_t *d = owl_test_read_file(FIX_IMAGES "rgb.bmp", &n);
+    CHECK(d && n > 54);
+    if (!d)
+        return;
+    owl_image ref = {0}, got = {0};
+    owl_err e = {0};
+    CHECK_EQ_INT(decode_bytes(d, n, &ref, &e), OWL_OK);
+    /* flip the rows and negate the height: the same picture, stored top-down */
+    uint32_t off = d[10] | d[11] << 8 | (uint32_t)d[12] << 16 | (uint32_t)d[13] << 24;
+    int32_t h = (int32_t)(d[22] | d[23] << 8 | (uint32_t)d[24] << 16 | (uint32_t)d[25] << 24);
+    uint16_t bpp = (uint16_t)(d[28] | d[29] << 8);
+    CHECK(h == ref.h && bpp == 24);
+    size_t row = ((size_t)ref.w * 3 + 3) / 4 * 4;
+    uint8_t *td = malloc(n);
+    memcpy(td, d, n);
+    for (int y = 0; y < h && off + (size_t)h * row <= n; y++)
+        memcpy(td + off + (size_t)y * row, d + off + (size_t)(h - 1 - y) * row, row);
+    int32_t nh = -h;
+    memcpy(td + 22, &nh, 4); /* little-endian host (x86, wasm) */
+    CHECK_EQ_INT(decode_bytes(td, n, &got, &e), OWL_OK);
+    CHECK_MSG(got.w == ref.w && got.h == ref.h && got.rgb && !memcmp(got.rgb, ref.rgb, (size_t)ref.w * ref.h * 3),
+              "%dx%d: %s", got.w, got.h, e.msg);
+    owl_image_free(&got);
+    owl_image_free(&ref);
+    free(td);
+    free(d);
+}
+
+/* Was: "gif 0x0 over the limits"; Pillow 9.4 grows the screen to the first frame. */
+TEST(image_decode_gif_with_a_0x0_screen_like_pil)
+{
+    size_t n = 0;
+    uint8_t *d = owl_test_read_file(FIX_IMAGES "pal.gif", &n);
+    CHECK(d && n > 13);
+    if (!d)
+        return;
+    owl_image ref = {0}, got = {0};
+    owl_err e = {0};
+    CHECK_EQ_INT(decode_bytes(d, n, &ref, &e), OWL_OK);
+    memset(d + 6, 0, 4);
+    CHECK_EQ_INT(decode_bytes(d, n, &got, &e), OWL_OK);
+    CHECK_MSG(got.w == ref.w && got.h == ref.h && got.rgb && !memcmp(got.rgb, ref.rgb, (size_t)ref.w * ref.h * 3),
+              "%dx%d: %s", got.w, got.h, e.msg);
+    owl_image_free(&got);
+    owl_image_free(&ref);
+    free(d);
+}
+
+/* Was: "corrupt png 96x64 (, 33 bytes)": the reason was empty. */
+TEST(image_decode_png_cut_after_ihdr_says_why)
+{
+    size_t n = 0;
+    uint8_t *d = owl_test_read_file(FIX_IMAGES "rgb8.png", &n);
+    CHECK(d && n > 33);
+    owl_image img = {0};
+    owl_err e = {0};
+    CHECK_EQ_INT(decode_bytes(d, 33, &img, &e), OWL_E_FORMAT);
+    CHECK_MSG(strstr(e.msg, "cut short or missing") && !strstr(e.msg, "(,"), "%s", e.msg);
+    free(d);
 }
