@@ -46,7 +46,11 @@ static void usage(FILE *f)
 
 static int fail(const char *what, const char *msg)
 {
-    fprintf(stderr, "owlet: %s: %s\n", what, msg);
+    size_t n = strlen(what); /* "tokenizer: tokenizer: ..." once is enough */
+    if (!strncmp(msg, what, n) && msg[n] == ':')
+        fprintf(stderr, "owlet: %s\n", msg);
+    else
+        fprintf(stderr, "owlet: %s: %s\n", what, msg);
     return 1;
 }
 

@@ -391,3 +391,28 @@ TEST(image_decode_png_cut_after_ihdr_says_why)
     CHECK_MSG(strstr(e.msg, "cut short or missing") && !strstr(e.msg, "(,"), "%s", e.msg);
     free(d);
 }
+
+/* ---------------------------------------------------------------- messages (issue 22.7) */
+
+#include "../../src/core/gguf.h"
+
+/* Was: "array of 2305843009213693952 uint64 needs at least 0 bytes" (n * 8 wrapped). */
+TEST(gguf_huge_array_message_does_not_wrap)
+{
+    uint8_t b[64] = "GGUF";
+    size_t p = 4;
+#define PUT(v, n) (memcpy(b + p, &(uint64_t){(uint64_t)(v)}, n), p += n)
+    PUT(3, 4);                   /* version */
+    PUT(0, 8);                   /* tensors */
+    PUT(1, 8);                   /* kv */
+    PUT(1, 8);                   /* key length */
+    b[p++] = 'k';
+    PUT(9, 4);                   /* ARRAY */
+    PUT(10, 4);                  /* of UINT64 */
+    PUT((uint64_t)1 << 61, 8);   /* 2^61 elements: 2^64 bytes */
+#undef PUT
+    owl_gguf g;
+    owl_err e = {0};
+    CHECK_EQ_INT(owl_gguf_parse(b, p, 0, 0, &g, &e), OWL_E_TRUNCATED);
+    CHECK_MSG(strstr(e.msg, "more than 2^64 bytes") && !strstr(e.msg, "at least 0 bytes"), "%s", e.msg);
+}
