@@ -2,7 +2,8 @@
 #
 #   make            native library, build/owlet CLI, build/owlet-convert
 #   make wasm       build/wasm/owlet.{js,wasm} (SIMD128 + pthreads), owlet-st.{js,wasm}
-#   make test       bootstrap, then native (ASan/UBSan), wasm (node, mt + st) and JS tests
+#   make test       bootstrap, then native (ASan/UBSan), wasm (node, mt + st), JS, browser and
+#                   adversarial tests, 10 s fuzz per target
 #   make bench      kernel benchmarks (wasm SIMD128 vs scalar, 1 and 2 threads)
 #   make demo       the demo model end to end
 #
@@ -44,7 +45,7 @@ $(foreach f,native asan wasm-mt wasm-st wasm-scalar,build/$(f)/src/image/decode.
 # object lists per build flavour: $(call objs,DIR,SOURCES)
 objs = $(patsubst %.c,build/$(1)/%.o,$(2))
 
-.PHONY: all native wasm test test-native test-wasm test-py test-js test-browser test-fixtures bench bench-fullscale demo bootstrap clean fuzz
+.PHONY: all native wasm test test-native test-wasm test-py test-js test-adversarial test-browser test-fixtures bench bench-fullscale demo bootstrap clean fuzz
 
 all: native
 native: build/libowlet.a build/owlet build/owlet-convert
@@ -78,6 +79,12 @@ build/asan/%.o: %.c $(HEADERS) build/gen/test_list.h
 
 TEST_ALL_SRC := $(LIB_SRC) $(CONV_LIB_SRC) $(TEST_SRC)
 build/owlet-tests: $(call objs,asan,$(TEST_ALL_SRC))
+	$(CC) $(TEST_CFLAGS) -o $@ $^ $(LIBS)
+
+# The CLI and the converter with ASan/UBSan, for tests/adversarial/.
+build/asan-owlet: $(call objs,asan,$(LIB_SRC) $(CLI_SRC) $(CONV_LIB_SRC))
+	$(CC) $(TEST_CFLAGS) -o $@ $^ $(LIBS)
+build/asan-owlet-convert: $(call objs,asan,$(LIB_SRC) $(CONV_SRC))
 	$(CC) $(TEST_CFLAGS) -o $@ $^ $(LIBS)
 
 # ---------------------------------------------------------------- wasm
@@ -129,6 +136,7 @@ test: bootstrap
 	$(MAKE) test-py
 	$(MAKE) test-js
 	$(MAKE) test-browser
+	$(MAKE) test-adversarial
 	$(MAKE) fuzz FUZZ_SECONDS=10
 	@echo "make test: all suites passed"
 
@@ -162,6 +170,11 @@ test-py:
 
 test-js: native wasm
 	$(NODE) --test tests/js/*.test.mjs
+
+# Bad inputs through the converter, the CLI (ASan/UBSan builds) and the JS API
+# (tests/adversarial/run.mjs; about a minute).
+test-adversarial: native wasm build/asan-owlet build/asan-owlet-convert test-fixtures
+	$(NODE) tests/adversarial/run.mjs
 
 # ---------------------------------------------------------------- bench
 BENCH_LINK := -sNODERAWFS=1 -sEXIT_RUNTIME=1 -sENVIRONMENT=node $(WASM_MEM) -sPTHREAD_POOL_SIZE=4

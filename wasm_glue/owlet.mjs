@@ -24,6 +24,17 @@ function abortError() {
   return e;
 }
 const checkSignal = (signal) => { if (signal && signal.aborted) throw abortError(); };
+/** p, or AbortError as soon as signal aborts (onAbort runs first); p itself runs on. */
+function abortable(p, signal, onAbort) {
+  if (!signal) return p;
+  return new Promise((resolve, reject) => {
+    const on = () => { onAbort(); reject(abortError()); };
+    if (signal.aborted) { on(); return; }
+    signal.addEventListener('abort', on, { once: true });
+    p.then((v) => { signal.removeEventListener('abort', on); resolve(v); },
+      (e) => { signal.removeEventListener('abort', on); reject(e); });
+  });
+}
 
 /** Serialises engine work: one conversation step at a time per model. */
 class Mutex {
@@ -363,8 +374,11 @@ export class Chat {
     const a = await imageArgs(src, { ...opts, allowedOrigins: this.owl.opts.allowedOrigins });
     checkSignal(opts.signal);
     return this.owl.mutex.run(async () => {
+      checkSignal(opts.signal);
       await this._activate();
-      await this._sendImage(cloneImageArgs(a));
+      // an abort rejects now; the engine finishes decoding in the background and
+      // the next call resyncs (reset + replay) without this image
+      await abortable(this._sendImage(cloneImageArgs(a)), opts.signal, () => { this.synced = false; });
       this.images.push(a);
     });
   }

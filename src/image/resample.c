@@ -134,11 +134,14 @@ static void hconv(const uint8_t *restrict in, const owl_axis *restrict a, uint8_
 
 /* hconv of a PAD source row: the image row `row` (iw pixels) at column ox of
  * a pad-coloured row. Outputs whose taps miss the image equal those of a pure
- * pad row (pad_out); only the few that touch it are summed, so the cost is
- * O(iw + n), not O(width of the square) per row. Integer sums: the same bits
- * as hconv over the materialised row. */
+ * pad row (pad_out); for the few that touch it, the pad taps add
+ * pad * (sum of their weights), taken from kpre (per output, prefix sums of
+ * its ksize weights), and only the image taps are summed: O(iw + n) per row,
+ * not O(width of the square). Integer sums: the same bits as hconv over the
+ * materialised row. */
 static void hconv_pad(const uint8_t *restrict row, int ox, int iw, const uint8_t pad[3],
-                      const uint8_t *restrict pad_out, const owl_axis *restrict a, uint8_t *restrict out)
+                      const uint8_t *restrict pad_out, const owl_axis *restrict a, const int64_t *restrict kpre,
+                      uint8_t *restrict out)
 {
     memcpy(out, pad_out, (size_t)a->n * 3);
     for (int i = 0; i < a->n; i++) {
@@ -146,17 +149,20 @@ static void hconv_pad(const uint8_t *restrict row, int ox, int iw, const uint8_t
         if (lo + taps <= ox || lo >= ox + iw)
             continue;
         const int32_t *k = a->k + (size_t)i * a->ksize;
-        int32_t s0 = 1 << (PRECISION_BITS - 1), s1 = s0, s2 = s0;
-        for (int x = 0; x < taps; x++) {
-            int X = lo + x - ox;
-            const uint8_t *p = X >= 0 && X < iw ? row + (size_t)X * 3 : pad;
+        const int64_t *kp = kpre + (size_t)i * (a->ksize + 1);
+        int x0 = ox > lo ? ox - lo : 0, x1 = ox + iw < lo + taps ? ox + iw - lo : taps; /* image taps */
+        int64_t kpad = kp[x0] - kp[0] + kp[taps] - kp[x1];
+        const int64_t half = (int64_t)1 << (PRECISION_BITS - 1);
+        int64_t s0 = half + pad[0] * kpad, s1 = half + pad[1] * kpad, s2 = half + pad[2] * kpad;
+        const uint8_t *p = row + (size_t)(lo + x0 - ox) * 3;
+        for (int x = x0; x < x1; x++, p += 3) {
             s0 += p[0] * k[x];
             s1 += p[1] * k[x];
             s2 += p[2] * k[x];
         }
-        out[3 * i + 0] = clip8(s0);
-        out[3 * i + 1] = clip8(s1);
-        out[3 * i + 2] = clip8(s2);
+        out[3 * i + 0] = clip8((int32_t)s0);
+        out[3 * i + 1] = clip8((int32_t)s1);
+        out[3 * i + 2] = clip8((int32_t)s2);
     }
 }
 
@@ -221,6 +227,7 @@ owl_status owl_resample(const owl_rows *src, int out_w, int out_h, int x0, int y
     int need_h = out_w != src->w, need_v = out_h != src->h;
     owl_axis ah = {0}, av = {0};
     uint8_t *scratch = NULL, *tmp = NULL, *pad_out = NULL;
+    int64_t *kpre = NULL;
     int32_t *acc = NULL;
     owl_status st = OWL_OK;
     if (need_h && (st = owl_axis_init(&ah, src->w, out_w, x0, ww, err)) != OWL_OK)
@@ -248,9 +255,17 @@ owl_status owl_resample(const owl_rows *src, int out_w, int out_h, int x0, int y
     /* a PAD source resized horizontally: the filtered pure-pad row, once */
     int pad_h = src->kind == OWL_ROWS_PAD && need_h;
     if (pad_h) {
-        if (!(pad_out = malloc(trow))) {
+        pad_out = malloc(trow);
+        kpre = malloc((size_t)ah.n * ((size_t)ah.ksize + 1) * sizeof *kpre);
+        if (!pad_out || !kpre) {
             st = owl_err_set(err, OWL_E_NOMEM, "resample: out of memory");
             goto done;
+        }
+        for (int i = 0; i < ah.n; i++) {
+            int64_t *kp = kpre + (size_t)i * ((size_t)ah.ksize + 1);
+            kp[0] = 0;
+            for (int x = 0; x < ah.ksize; x++)
+                kp[x + 1] = kp[x] + ah.k[(size_t)i * ah.ksize + x];
         }
         for (int x = 0; x < src->w; x++)
             memcpy(scratch + (size_t)x * 3, src->pad, 3);
@@ -271,7 +286,7 @@ owl_status owl_resample(const owl_rows *src, int out_w, int out_h, int x0, int y
             memcpy(tmp + r * trow, pad_out, trow);
         } else if (pad_h) {
             const owl_image *im = src->img;
-            hconv_pad(im->rgb + (size_t)(y - src->oy) * im->w * 3, src->ox, im->w, src->pad, pad_out, &ah,
+            hconv_pad(im->rgb + (size_t)(y - src->oy) * im->w * 3, src->ox, im->w, src->pad, pad_out, &ah, kpre,
                       tmp + r * trow);
         } else {
             const uint8_t *in = owl_rows_get(src, y, scratch);
@@ -294,6 +309,7 @@ done:
     free(scratch);
     free(tmp);
     free(pad_out);
+    free(kpre);
     free(acc);
     return st;
 }
