@@ -269,10 +269,10 @@ function cliCases() {
     writeFileSync(path.join(d, 'h.gguf'), ggufHugeArray(1n << 61n));
     return { run: run(CLI, ['--model', 'h.gguf', '--prompt', 'hi'], { cwd: d }), status: 1, message: /more than 2\^64 bytes/ };
   });
-  nativeCase('cli: every 97th prefix of the model is refused cleanly', (d) => {
+  nativeCase('cli: prefixes of the model are refused cleanly', (d) => {
     const g = readFileSync(M);
     const cuts = [];
-    for (let n = 0; n < 4096; n += 97) cuts.push(n);
+    for (let n = 0; n < 4096; n += 409) cuts.push(n);
     for (let n = 4096; n < g.length; n += Math.floor(g.length / 9)) cuts.push(n);
     cuts.forEach((n, i) => writeFileSync(path.join(d, `p${i}.gguf`), g.subarray(0, n)));
     const script = cuts.map((_, i) => `${CLI} --model p${i}.gguf --prompt hi --n-predict 1 2>>err.log; s=$?; [ $s -eq 1 ] || { echo "p${i}: exit $s" >&2; exit 1; }`).join('\n');
@@ -325,10 +325,11 @@ async function jsCases() {
     await jsCase('js: typed </s> is text: as many positions as the CLI tokenizer gives', 20, async (pr) => {
       for (const q of ['a</s>b', 'a</x>b', '<|image|>', 'x<s>y<unk>']) {
         const chat = owl.chat();
+        const before = (await owl.stats()).promptTokens;
         await answer(chat, q, { maxTokens: 1 });
-        const s = await owl.stats();
+        const ran = (await owl.stats()).promptTokens - before;
         const want = cliIds(q).length;
-        if (s.promptTokens !== want) pr.push(`${JSON.stringify(q)}: ${s.promptTokens} positions, the tokenizer gives ${want}`);
+        if (ran !== want) pr.push(`${JSON.stringify(q)}: ${ran} positions, the tokenizer gives ${want}`);
       }
     });
     await jsCase('js: maxTokens 0 and "8" are refused with words that fit', 10, async (pr) => {

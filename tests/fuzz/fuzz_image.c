@@ -10,8 +10,8 @@
  * sides within the limits and w*h*3 readable bytes; it is then squared in each
  * mode, resized, and run through owl_image_preprocess, whose output floats
  * must be finite and which must finish within TIME_BUDGET_S of CPU (bounded work:
- * O(w*h + long side * size), milliseconds here; run.sh also gives this target
- * a 5 s libFuzzer timeout). Corpus seeds include 65536x1 and 1x65536 PNGs. */
+ * O(w*h + long side * size), well under a second here; CPU time, so a busy
+ * machine does not trip it). Corpus seeds include 65536x1 and 1x65536 PNGs. */
 #include <math.h>
 #include <stdio.h>
 #include <stdint.h>

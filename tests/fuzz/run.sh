@@ -108,10 +108,7 @@ for t in "${TARGETS[@]}"; do
   rm -rf "$work"; mkdir -p "$work"
   [ -d tests/fuzz/corpus/$t ] && cp tests/fuzz/corpus/$t/* "$work"/ 2>/dev/null
   echo "fuzz: $t for ${secs}s"
-  # image: preprocessing is bounded work (ms per input); 5 s catches a return
-  # of the O(side^2) squaring (30 s for 65536x1)
-  timeout=25; [ "$t" = image ] && timeout=5
-  nice -n 10 "$bin" -max_total_time="$secs" "${LIMITS[@]}" -timeout=$timeout -print_final_stats=1 \
+  nice -n 10 "$bin" -max_total_time="$secs" "${LIMITS[@]}" -timeout=25 -print_final_stats=1 \
     -artifact_prefix="$crashes/" "$work" >"$log" 2>&1
   rc=$?
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
