@@ -58,8 +58,9 @@ function run(bin, args, { cwd, limitS = 30, shell } = {}) {
 }
 
 /**
- * One native case in a fresh folder: fn(dir) returns the run result and the
- * checks; allowed = entries the case may add to dir.
+ * One native case in a fresh folder: fn(dir) writes the inputs and returns
+ * {run: () => result, status, message, checks, allowed}; allowed = entries the
+ * run may add to dir (the folder is listed after the inputs, before the run).
  */
 function nativeCase(name, fn) {
   const dir = path.join(SCRATCH, name.replace(/[^A-Za-z0-9]+/g, '_'));
@@ -67,9 +68,9 @@ function nativeCase(name, fn) {
   const problems = [];
   let r;
   try {
+    const spec = fn(dir); // makes the inputs; spec.run runs the tool (a thunk) or has run it
     const before = new Set(listing(dir));
-    const spec = fn(dir, before);
-    r = spec.run;
+    r = typeof spec.run === 'function' ? spec.run() : spec.run;
     if (r.timedOut) problems.push(`no answer within ${spec.limitS || 30} s`);
     if (r.signal) problems.push(`killed by ${r.signal}`);
     if (r.status !== null && r.status >= 128) problems.push(`exit ${r.status} (a signal)`);
@@ -155,20 +156,20 @@ function converterCases() {
   nativeCase('convert: a symlink planted at OUT.tmp is not followed', (d) => {
     writeFileSync(path.join(d, 'victim'), 'precious');
     symlinkSync(path.join(d, 'victim'), path.join(d, 'out.gguf.tmp'));
-    return { run: run(CONVERT, [oracle, 'out.gguf', '--type', 'f32', '-q'], { cwd: d }), status: 0, allowed: ['out.gguf'],
+    return { run: () => run(CONVERT, [oracle, 'out.gguf', '--type', 'f32', '-q'], { cwd: d }), status: 0, allowed: ['out.gguf'],
       checks: [() => readFileSync(path.join(d, 'victim'), 'utf8') === 'precious' ? null : 'the symlink target was overwritten'] };
   });
   nativeCase('convert: /dev/full as the output is refused', (d) => ({
-    run: run(CONVERT, [oracle, '/dev/full', '-q'], { cwd: d }), status: 1, message: /\/dev\/full: the output is a character device/,
+    run: () => run(CONVERT, [oracle, '/dev/full', '-q'], { cwd: d }), status: 1, message: /\/dev\/full: the output is a character device/,
     checks: [() => (statSync('/dev/full').isCharacterDevice() ? null : '/dev/full is no longer a device')],
   }));
   nativeCase('convert: a directory as the output is refused', (d) => ({
-    run: run(CONVERT, [oracle, '.', '-q'], { cwd: d }), status: 1, message: /the output is a directory/,
+    run: () => run(CONVERT, [oracle, '.', '-q'], { cwd: d }), status: 1, message: /the output is a directory/,
   }));
   nativeCase('convert: the input checkpoint as the output is refused', (d) => {
     copyCheckpoint(path.join(d, 'ck'));
     copyFileSync(path.join(d, 'ck/model.safetensors'), path.join(d, 'keep'));
-    return { run: run(CONVERT, ['ck', 'ck/model.safetensors', '-q'], { cwd: d }), status: 1, message: /is the input/,
+    return { run: () => run(CONVERT, ['ck', 'ck/model.safetensors', '-q'], { cwd: d }), status: 1, message: /is the input/,
       checks: [() => (same(path.join(d, 'ck/model.safetensors'), path.join(d, 'keep')) ? null : 'the input changed')] };
   });
   nativeCase('convert: overlapping safetensors data_offsets are refused', (d) => {
@@ -185,25 +186,25 @@ function converterCases() {
     js = Buffer.concat([js, Buffer.alloc((8 - (js.length % 8)) % 8, 0x20)]);
     const h8 = Buffer.alloc(8); h8.writeBigUInt64LE(BigInt(js.length));
     writeFileSync(path.join(ck, 'model.safetensors'), Buffer.concat([h8, js, f.subarray(8 + hn)]));
-    return { run: run(CONVERT, ['ck', 'out.gguf', '-q'], { cwd: d }), status: 1, message: /overlap in data_offsets/ };
+    return { run: () => run(CONVERT, ['ck', 'out.gguf', '-q'], { cwd: d }), status: 1, message: /overlap in data_offsets/ };
   });
   nativeCase('convert: a config.json that is not JSON', (d) => {
     copyCheckpoint(path.join(d, 'ck'));
     writeFileSync(path.join(d, 'ck/config.json'), '{"hidden_size": 64,');
-    return { run: run(CONVERT, ['ck', 'out.gguf', '-q'], { cwd: d }), status: 1, message: /config\.json/ };
+    return { run: () => run(CONVERT, ['ck', 'out.gguf', '-q'], { cwd: d }), status: 1, message: /config\.json/ };
   });
   nativeCase('convert: a truncated safetensors file', (d) => {
     copyCheckpoint(path.join(d, 'ck'));
     const f = readFileSync(path.join(d, 'ck/model.safetensors'));
     writeFileSync(path.join(d, 'ck/model.safetensors'), f.subarray(0, f.length >> 1));
-    return { run: run(CONVERT, ['ck', 'out.gguf', '-q'], { cwd: d }), status: 1, message: /model\.safetensors.*(data ends|file has)/ };
+    return { run: () => run(CONVERT, ['ck', 'out.gguf', '-q'], { cwd: d }), status: 1, message: /model\.safetensors.*(data ends|file has)/ };
   });
   nativeCase('split: --chunk-mib over 1 GiB is refused', (d) => ({
-    run: run(CONVERT, ['--split', ORACLE_GGUF, 'm', '--chunk-mib', '4096'], { cwd: d }), status: 1, message: /outside 1\.\.1024/,
+    run: () => run(CONVERT, ['--split', ORACLE_GGUF, 'm', '--chunk-mib', '4096'], { cwd: d }), status: 1, message: /outside 1\.\.1024/,
   }));
   nativeCase('split: a file size limit mid-way leaves nothing', (d) => ({
     // ulimit -f: the write of a 2 MiB chunk fails (EFBIG; SIGXFSZ is ignored)
-    run: run(null, null, { cwd: d, shell: `ulimit -f 1500; exec ${CONVERT} --split ${ORACLE_GGUF} m --chunk-mib 2` }),
+    run: () => run(null, null, { cwd: d, shell: `ulimit -f 1500; exec ${CONVERT} --split ${ORACLE_GGUF} m --chunk-mib 2` }),
     status: 1, message: /oracle_a_f32\.0000\.bin: write failed.*File too large/, allowed: ['m'],
   }));
   // a real full disk where a tmpfs can be mounted (root on Linux)
@@ -212,12 +213,12 @@ function converterCases() {
   if (spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', small]).status === 0) {
     try {
       nativeCase('split: a full disk (2 MiB tmpfs) leaves nothing partial', () => ({
-        run: run(CONVERT, ['--split', ORACLE_GGUF, path.join(small, 'm'), '--chunk-mib', '1']), status: 1,
+        run: () => run(CONVERT, ['--split', ORACLE_GGUF, path.join(small, 'm'), '--chunk-mib', '1']), status: 1,
         message: /No space left on device/,
         checks: [() => (listing(path.join(small, 'm')).length === 0 ? null : `left ${listing(path.join(small, 'm')).join(', ')}`)],
       }));
       nativeCase('convert: a full disk (2 MiB tmpfs) leaves nothing', () => ({
-        run: run(CONVERT, [oracle, path.join(small, 'x.gguf'), '--type', 'f32', '-q']), status: 1,
+        run: () => run(CONVERT, [oracle, path.join(small, 'x.gguf'), '--type', 'f32', '-q']), status: 1,
         message: /No space left on device/,
         checks: [() => (listing(small).filter((f) => f !== 'm').length === 0 ? null : `left ${listing(small).join(', ')}`)],
       }));
@@ -240,13 +241,13 @@ function cliCases() {
       !v.includes(-200) ? null : `ids ${v.join(' ')}`)] };
   });
   nativeCase('cli: tokenize -- -text (text starting with "-")', () => ({
-    run: run(CLI, ['tokenize', '--model', M, '--', '-text']), status: 0,
+    run: () => run(CLI, ['tokenize', '--model', M, '--', '-text']), status: 0,
   }));
   nativeCase('cli: a directory as the model', (d) => ({
-    run: run(CLI, ['--model', d, '--prompt', 'hi', '--n-predict', '1']), status: 1, message: /is a directory/,
+    run: () => run(CLI, ['--model', d, '--prompt', 'hi', '--n-predict', '1']), status: 1, message: /is a directory/,
   }));
   nativeCase('cli: /dev/urandom as the image', () => ({
-    run: run(CLI, ['--model', M, '--image', '/dev/urandom', '--prompt', 'hi', '--n-predict', '1']), status: 1,
+    run: () => run(CLI, ['--model', M, '--image', '/dev/urandom', '--prompt', 'hi', '--n-predict', '1']), status: 1,
     message: /not a regular file/,
   }));
   nativeCase('cli: a 65536x1 PNG in every squaring mode answers quickly', (d) => {
@@ -254,20 +255,20 @@ function cliCases() {
     writeFileSync(path.join(d, 'tall.png'), png(1, 65536));
     const script = ['stretch', 'pad', 'crop'].flatMap((m) => ['wide', 'tall'].map((f) =>
       `${CLI} --model ${M} --image ${f}.png --image-aspect ${m} --prompt hi --n-predict 1 >/dev/null || exit 1`)).join('\n');
-    return { run: run(null, null, { cwd: d, shell: script, limitS: 30 }), status: 0, limitS: 30 };
+    return { run: () => run(null, null, { cwd: d, shell: script, limitS: 30 }), status: 0, limitS: 30 };
   });
   nativeCase('cli: a PNG cut after IHDR says why', (d) => {
     writeFileSync(path.join(d, 'cut.png'), png(96, 64).subarray(0, 33));
-    return { run: run(CLI, ['--model', M, '--image', 'cut.png', '--prompt', 'hi'], { cwd: d }), status: 1,
+    return { run: () => run(CLI, ['--model', M, '--image', 'cut.png', '--prompt', 'hi'], { cwd: d }), status: 1,
       message: /cut short or missing/ };
   });
   nativeCase('cli: random bytes as an image', (d) => {
     writeFileSync(path.join(d, 'rnd.png'), Buffer.concat([Buffer.from('89504e470d0a1a0a', 'hex'), Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 2654435761) >>> 24))]));
-    return { run: run(CLI, ['--model', M, '--image', 'rnd.png', '--prompt', 'hi'], { cwd: d }), status: 1, message: /image/ };
+    return { run: () => run(CLI, ['--model', M, '--image', 'rnd.png', '--prompt', 'hi'], { cwd: d }), status: 1, message: /image/ };
   });
   nativeCase('cli: a GGUF with a 2^61-element array', (d) => {
     writeFileSync(path.join(d, 'h.gguf'), ggufHugeArray(1n << 61n));
-    return { run: run(CLI, ['--model', 'h.gguf', '--prompt', 'hi'], { cwd: d }), status: 1, message: /more than 2\^64 bytes/ };
+    return { run: () => run(CLI, ['--model', 'h.gguf', '--prompt', 'hi'], { cwd: d }), status: 1, message: /more than 2\^64 bytes/ };
   });
   nativeCase('cli: prefixes of the model are refused cleanly', (d) => {
     const g = readFileSync(M);
@@ -276,7 +277,7 @@ function cliCases() {
     for (let n = 4096; n < g.length; n += Math.floor(g.length / 9)) cuts.push(n);
     cuts.forEach((n, i) => writeFileSync(path.join(d, `p${i}.gguf`), g.subarray(0, n)));
     const script = cuts.map((_, i) => `${CLI} --model p${i}.gguf --prompt hi --n-predict 1 2>>err.log; s=$?; [ $s -eq 1 ] || { echo "p${i}: exit $s" >&2; exit 1; }`).join('\n');
-    return { run: run(null, null, { cwd: d, shell: script + '\ncat err.log >&2', limitS: 60 }), status: 0, allowed: ['err.log'], limitS: 60 };
+    return { run: () => run(null, null, { cwd: d, shell: script + '\ncat err.log >&2', limitS: 60 }), status: 0, allowed: ['err.log'], limitS: 60 };
   });
   nativeCase('cli: no doubled prefixes in messages', (d) => {
     writeFileSync(path.join(d, 'e.gguf'), Buffer.from('GGUF'));
