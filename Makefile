@@ -3,7 +3,8 @@
 #   make            native library, build/owlet CLI, build/owlet-convert
 #   make wasm       build/wasm/owlet.{js,wasm} (SIMD128 + pthreads), owlet-st.{js,wasm},
 #                   owlet-relaxed.{js,wasm} (relaxed SIMD + pthreads, for Chromium / Firefox)
-#   make test       bootstrap, include layering check, then native (ASan/UBSan), wasm (node, mt + st) and JS tests
+#   make test       bootstrap, include layering check, then native (ASan/UBSan), wasm (node, mt + st),
+#                   JS, browser and adversarial tests, 10 s fuzz per target
 #   make bench      kernel benchmarks (wasm SIMD128 vs scalar, 1 and 2 threads)
 #   make demo       the demo model end to end
 #
@@ -45,7 +46,7 @@ $(foreach f,native asan wasm-mt wasm-st wasm-scalar wasm-relaxed,build/$(f)/src/
 # object lists per build flavour: $(call objs,DIR,SOURCES)
 objs = $(patsubst %.c,build/$(1)/%.o,$(2))
 
-.PHONY: all native wasm test check-includes test-native test-wasm test-py test-js test-browser test-fixtures bench bench-fullscale demo bootstrap clean fuzz
+.PHONY: all native wasm test check-includes test-native test-wasm test-adversarial test-py test-js test-browser test-fixtures bench bench-fullscale demo bootstrap clean fuzz
 
 all: native
 native: build/libowlet.a build/owlet build/owlet-convert
@@ -79,6 +80,12 @@ build/asan/%.o: %.c $(HEADERS) build/gen/test_list.h
 
 TEST_ALL_SRC := $(LIB_SRC) $(CONV_LIB_SRC) $(TEST_SRC)
 build/owlet-tests: $(call objs,asan,$(TEST_ALL_SRC))
+	$(CC) $(TEST_CFLAGS) -o $@ $^ $(LIBS)
+
+# The CLI and the converter with ASan/UBSan, for tests/adversarial/.
+build/asan-owlet: $(call objs,asan,$(LIB_SRC) $(CLI_SRC) $(CONV_LIB_SRC))
+	$(CC) $(TEST_CFLAGS) -o $@ $^ $(LIBS)
+build/asan-owlet-convert: $(call objs,asan,$(LIB_SRC) $(CONV_SRC))
 	$(CC) $(TEST_CFLAGS) -o $@ $^ $(LIBS)
 
 # ---------------------------------------------------------------- wasm
@@ -164,6 +171,7 @@ test: bootstrap
 	$(MAKE) test-py
 	$(MAKE) test-js
 	$(MAKE) test-browser
+	$(MAKE) test-adversarial
 	$(MAKE) fuzz FUZZ_SECONDS=10
 	@echo "make test: all suites passed"
 
@@ -203,6 +211,11 @@ test-py:
 
 test-js: native wasm
 	$(NODE) --test tests/js/*.test.mjs
+
+# Bad inputs through the converter, the CLI (ASan/UBSan builds) and the JS API
+# (tests/adversarial/run.mjs; about a minute).
+test-adversarial: native wasm build/asan-owlet build/asan-owlet-convert test-fixtures
+	$(NODE) tests/adversarial/run.mjs
 
 # ---------------------------------------------------------------- bench
 # node and browser alike (bench/kernels_browser.mjs sets Module.arguments / print)

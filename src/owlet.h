@@ -370,9 +370,11 @@ owl_status owl_chat_sample(owl_chat *c, float *x, int64_t n, int32_t *id);
 const float *owl_chat_logits(const owl_chat *c);
 
 /* Tokenise text with the GGUF's tokenizer: chat = 1 renders it as a user
- * question first (with n_images image placeholders); *ids malloc'd. */
-owl_status owl_prompt_tokenize(const owl_gguf *g, const char *text, int chat, int n_images, int32_t **ids,
-                               size_t *n, owl_err *err);
+ * question first (with n_images image placeholders); the text is literal
+ * ("</s>", "<|image|>" typed in it are characters) unless parse_special = 1
+ * (the reference tokenizer's behaviour); *ids malloc'd. */
+owl_status owl_prompt_tokenize(const owl_gguf *g, const char *text, int chat, int n_images, int parse_special,
+                               int32_t **ids, size_t *n, owl_err *err);
 
 /* ---- stage API (pipeline of layer ranges; design.md section 6) ----
  * Hidden states are x (n, d_model) f32, rows at positions pos0 .. pos0+n-1,

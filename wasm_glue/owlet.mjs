@@ -13,7 +13,7 @@
 // the C list). The conversation itself is the engine's (owl_chat in C). See
 // docs/API.md and docs/ARCHITECTURE.md.
 
-import { OwletError, checkSignal } from './errors.mjs';
+import { OwletError, abortError, checkSignal } from './errors.mjs';
 import { EngineWorker, checkStageSizes, selectBuild, stagePlan, startPipeline } from './engine.mjs';
 import { FileBackend } from './files.mjs';
 import { LIMITS, cloneImageArgs, imageArgs, isBrowser } from './images.mjs';
@@ -24,6 +24,18 @@ import { detectFeatures } from './features.mjs';
 export { OwletError, cache, LIMITS };
 // the chunk store pieces a page needs besides Owlet (its manifest and backends)
 export { IdbBackend, MemoryBackend, loadManifest };
+
+/** p, or AbortError as soon as signal aborts (onAbort runs first); p itself runs on. */
+function abortable(p, signal, onAbort) {
+  if (!signal) return p;
+  return new Promise((resolve, reject) => {
+    const on = () => { onAbort(); reject(abortError()); };
+    if (signal.aborted) { on(); return; }
+    signal.addEventListener('abort', on, { once: true });
+    p.then((v) => { signal.removeEventListener('abort', on); resolve(v); },
+      (e) => { signal.removeEventListener('abort', on); reject(e); });
+  });
+}
 
 /** Serialises engine work: one conversation step at a time per model. */
 class Mutex {
@@ -49,15 +61,18 @@ class Mutex {
 function checkAskOptions(o) {
   const bad = (what) => { throw new OwletError('invalid', `ask: ${what}`); };
   const isNum = (v) => typeof v === 'number' && !Number.isNaN(v);
+  // a value as the caller wrote it: '8' (a string) must not read as 8
+  const show = (v) => (typeof v === 'string' ? `${JSON.stringify(v)} (a string)` : String(v));
   const t = o.temperature ?? 0, tp = o.topP ?? 1, mp = o.minP ?? 0, rp = o.repeatPenalty ?? 1;
-  if (!isNum(t) || !Number.isFinite(t)) bad(`temperature ${t} is not a finite number`);
-  if (!isNum(tp) || !(tp > 0)) bad(`topP (top_p) ${tp} must be > 0 (1 = off)`);
-  if (!isNum(mp) || !(mp <= 1)) bad(`minP (min_p) ${mp} must be <= 1 (0 = off)`);
-  if (!isNum(rp) || !(rp > 0) || !Number.isFinite(rp)) bad(`repeatPenalty (repetition_penalty) ${rp} must be a finite number > 0 (1 = off)`);
+  if (!isNum(t) || !Number.isFinite(t)) bad(`temperature ${show(t)} is not a finite number`);
+  if (!isNum(tp) || !(tp > 0)) bad(`topP (top_p) ${show(tp)} must be a number > 0 (1 = off)`);
+  if (!isNum(mp) || !(mp <= 1)) bad(`minP (min_p) ${show(mp)} must be a number <= 1 (0 = off)`);
+  if (!isNum(rp) || !(rp > 0) || !Number.isFinite(rp)) bad(`repeatPenalty (repetition_penalty) ${show(rp)} must be a finite number > 0 (1 = off)`);
   const k = o.topK ?? 0, n = o.maxTokens ?? 256, seed = o.seed ?? 0;
-  if (!Number.isInteger(k) || Math.abs(k) > 1e9) bad(`topK ${k} is not an integer`);
-  if (!Number.isInteger(n) || n < 0 || n > 1e9) bad(`maxTokens ${n} is not an integer in 0..1e9`);
-  if (!Number.isInteger(seed) || seed < 0 || seed > 2 ** 53) bad(`seed ${seed} is not an integer in 0..2^53`);
+  if (!Number.isInteger(k) || Math.abs(k) > 1e9) bad(`topK ${show(k)} is not an integer`);
+  // 0 once meant "no limit but the context": refused, as OpenAI's max_tokens >= 1
+  if (!Number.isInteger(n) || n < 1 || n > 1e9) bad(`maxTokens ${show(n)} is not an integer in 1..1e9 (default 256)`);
+  if (!Number.isInteger(seed) || seed < 0 || seed > 2 ** 53) bad(`seed ${show(seed)} is not an integer in 0..2^53`);
   const stop = o.stop ?? [];
   if (!Array.isArray(stop) || stop.length > 64) bad(`stop must be an array of at most 64 strings`);
   for (const x of stop) {
@@ -123,8 +138,11 @@ export class Chat {
     const a = await imageArgs(src, { ...opts, allowedOrigins: this.owl.opts.allowedOrigins });
     checkSignal(opts.signal);
     return this.owl.mutex.run(async () => {
+      checkSignal(opts.signal);
       await this._activate();
-      await this._sendImage(cloneImageArgs(a));
+      // an abort rejects now; the engine finishes decoding in the background and
+      // the next call resyncs (reset + replay) without this image
+      await abortable(this._sendImage(cloneImageArgs(a)), opts.signal, () => { this.synced = false; });
       this.images.push(a);
     });
   }
@@ -138,6 +156,9 @@ export class Chat {
    */
   async *ask(text, opts = {}) {
     if (typeof text !== 'string') throw new OwletError('invalid', 'ask: text must be a string');
+    // the engine takes C strings: a NUL would silently cut what the model sees
+    if (text.includes('\0'))
+      throw new OwletError('invalid', `ask: the text holds a NUL character (U+0000) at index ${text.indexOf('\0')}; remove it`);
     if (text.length > LIMITS.textChars)
       throw new OwletError('limit', `ask: ${text.length} characters, over the ${LIMITS.textChars} limit`);
     const truncate = opts.truncate ?? this.truncate;

@@ -36,6 +36,22 @@ import { OwletError, abortError, checkSignal } from './errors.mjs';
 
 export { OwletError }; // (errors.mjs: the one error class)
 
+/** A chunk URL stays on the manifest's origin (or allowedOrigins); a file:
+ * manifest's chunks stay in its folder (or below it; "../" and absolute paths
+ * are refused), and other origins only if listed in allowedOrigins. */
+function checkChunkUrl(url, base, allowed, bad) {
+  if (base.protocol === 'file:') {
+    const dir = base.pathname.slice(0, base.pathname.lastIndexOf('/') + 1);
+    if (url.protocol === 'file:') {
+      if (url.host !== base.host || !url.pathname.startsWith(dir)) bad(`is outside the manifest's folder ${dir}`);
+    } else if (url.origin === 'null' || !allowed.has(url.origin)) {
+      bad(`is not a file in the manifest's folder ${dir} (other origins need allowedOrigins)`);
+    }
+  } else if (!allowed.has(url.origin)) {
+    bad(`leaves the manifest's origin ${base.origin}`);
+  }
+}
+
 /**
  * Validate a parsed manifest and resolve chunk URLs against its own URL.
  * Chunk URLs must stay on the manifest's origin unless listed in allowedOrigins.
@@ -70,7 +86,7 @@ export function parseManifest(raw, manifestUrl, opts = {}) {
     if (!HEX64.test(String(c.sha256))) bad(`chunk ${i}: sha256 is not 64 hex digits`);
     if (typeof c.url !== 'string' || c.url.length === 0) bad(`chunk ${i}: url missing`);
     const url = new URL(c.url, base);
-    if (base.protocol !== 'file:' && !allowed.has(url.origin)) bad(`chunk ${i}: url ${url.href} leaves the manifest's origin ${base.origin}`);
+    checkChunkUrl(url, base, allowed, (what) => bad(`chunk ${i}: url ${url.href} ${what}`));
     expect = offset + size;
     return { index: i, offset, size, sha256: String(c.sha256), url: url.href };
   });

@@ -318,7 +318,7 @@ owl_status owl_conv_read_file(const char *path, char **out, size_t *size, owl_er
 /* ---------------------------------------------------------------- safetensors */
 
 static owl_status st_entry(owl_ckpt *ck, int fi, const char *key, const owl_json *e, uint64_t data0,
-                           uint64_t fsize, owl_err *err)
+                           uint64_t fsize, uint64_t range[2], owl_err *err)
 {
     const char *path = ck->paths[fi];
     const owl_json *dt = owl_json_get(e, "dtype"), *sh = owl_json_get(e, "shape"),
@@ -367,10 +367,37 @@ static owl_status st_entry(owl_ckpt *ck, int fi, const char *key, const owl_json
                            (unsigned long long)(data0 + end), (unsigned long long)fsize);
     t.file = fi;
     t.base = data0 + begin;
+    range[0] = begin;
+    range[1] = end;
     t.name = strdup(key);
     if (!t.name)
         return owl_err_set(err, OWL_E_NOMEM, "out of memory");
     return owl_ck_push(ck, &t, err);
+}
+
+typedef struct {
+    uint64_t begin, end;
+    size_t key; /* index in the header object */
+} st_range;
+
+static int range_cmp(const void *x, const void *y)
+{
+    const st_range *a = x, *b = y;
+    return a->begin < b->begin ? -1 : a->begin > b->begin;
+}
+
+/* Entries' byte ranges must be disjoint: aliased tensors (one byte range for
+ * two weights) are refused, as the safetensors library does. */
+static owl_status check_overlap(const char *path, const owl_json *j, st_range *r, size_t n, owl_err *err)
+{
+    qsort(r, n, sizeof *r, range_cmp);
+    for (size_t i = 1; i < n; i++)
+        if (r[i].begin < r[i - 1].end)
+            return owl_err_set(err, OWL_E_FORMAT, "%s: tensors %s [%llu, %llu) and %s [%llu, %llu) overlap in "
+                               "data_offsets (aliased weights)", path, j->keys[r[i - 1].key],
+                               (unsigned long long)r[i - 1].begin, (unsigned long long)r[i - 1].end,
+                               j->keys[r[i].key], (unsigned long long)r[i].begin, (unsigned long long)r[i].end);
+    return OWL_OK;
 }
 
 owl_status owl_ckpt_add_safetensors(owl_ckpt *ck, const char *path, owl_err *err)
@@ -412,11 +439,21 @@ owl_status owl_ckpt_add_safetensors(owl_ckpt *ck, const char *path, owl_err *err
         owl_json_free(j);
         return owl_err_set(err, OWL_E_FORMAT, "%s: header is not an object", path);
     }
+    /* [begin, end) of each entry, to refuse two tensors sharing bytes */
+    st_range *rg = malloc((j->len ? j->len : 1) * sizeof *rg);
+    size_t nr = 0;
+    if (!rg)
+        st = owl_err_set(err, OWL_E_NOMEM, "%s: out of memory", path);
     for (size_t k = 0; k < j->len && !st; k++) {
         if (!strcmp(j->keys[k], "__metadata__"))
             continue;
-        st = st_entry(ck, fi, j->keys[k], &j->items[k], 8 + hn, fsize, err);
+        uint64_t r[2] = {0, 0};
+        st = st_entry(ck, fi, j->keys[k], &j->items[k], 8 + hn, fsize, r, err);
+        if (!st && r[1] > r[0])
+            rg[nr++] = (st_range){r[0], r[1], k};
     }
+    st = st ? st : check_overlap(path, j, rg, nr, err);
+    free(rg);
     owl_json_free(j);
     return st;
 }

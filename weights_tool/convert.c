@@ -15,6 +15,7 @@
 #include "../src/text/spm_model.h"
 #include "../src/text/template.h"
 #include "convert.h"
+#include "outfile.h"
 
 #define GROUP_ELEMS ((int64_t)8 << 20)
 
@@ -248,14 +249,15 @@ static owl_status set_metadata(owl_gguf_writer *w, const owl_conv_plan *p, const
 /* ---------------------------------------------------------------- data */
 
 typedef struct {
-    FILE *f;
+    owl_outfile *f;
     uint64_t pos;
+    owl_err err; /* why a write failed */
 } sink;
 
 static int sink_write(void *user, const void *data, size_t n)
 {
     sink *s = user;
-    if (n && fwrite(data, 1, n, s->f) != n)
+    if (n && owl_outfile_write(s->f, data, n, &s->err))
         return 1;
     s->pos += n;
     return 0;
@@ -296,7 +298,7 @@ static owl_status write_tensor(owl_ckpt *ck, const owl_ck_tensor *ct, const owl_
         for (int64_t r = 0; r < nr; r++)
             owl_quantize_row_ref(t->type, src + r * row, q + (size_t)r * rb, row);
         if (sink_write(s, q, (size_t)nr * rb))
-            return owl_err_set(err, OWL_E_IO, "%s: write failed", t->name);
+            return owl_err_set(err, OWL_E_IO, "%s: %s", t->name, s->err.msg);
     }
     return OWL_OK;
 }
@@ -326,6 +328,28 @@ static owl_status load_tokenizer(const char *dir, int64_t vocab, owl_spm_model *
     return OWL_OK;
 }
 
+/* The output must not be a file the conversion reads. */
+static owl_status check_not_input(const owl_conv_opts *o, const owl_ckpt *ck, owl_err *err)
+{
+    static const char *const names[] = {"config.json", "preprocessor_config.json", "generation_config.json",
+                                        "tokenizer.model", "model.safetensors.index.json",
+                                        "pytorch_model.bin.index.json"};
+    enum { N_NAMES = sizeof names / sizeof *names };
+    char extra[N_NAMES][4096];
+    const char **in = malloc(sizeof *in * (size_t)(ck->n_files + N_NAMES));
+    if (!in)
+        return owl_err_set(err, OWL_E_NOMEM, "out of memory");
+    int n = 0;
+    for (int i = 0; i < ck->n_files; i++)
+        in[n++] = ck->paths[i];
+    for (int i = 0; i < N_NAMES; i++)
+        if ((size_t)snprintf(extra[i], sizeof extra[i], "%s/%s", o->in_dir, names[i]) < sizeof extra[i])
+            in[n++] = extra[i];
+    owl_status st = owl_outfile_check(o->out_path, in, n, err);
+    free(in);
+    return st;
+}
+
 owl_status owl_convert(const owl_conv_opts *o, owl_err *err)
 {
     owl_conv_cfg cfg;
@@ -340,13 +364,14 @@ owl_status owl_convert(const owl_conv_opts *o, owl_err *err)
     owl_ck_tensor **src = NULL;
     float *in = NULL, *tmp = NULL;
     uint8_t *q = NULL;
-    FILE *f = NULL;
-    char tmp_path[4096];
-    int made_tmp = 0;
-    if ((size_t)snprintf(tmp_path, sizeof tmp_path, "%s.tmp", o->out_path) >= sizeof tmp_path)
-        return owl_err_set(err, OWL_E_LIMIT, "%s: path too long", o->out_path);
+    owl_outfile f = {0};
+    f.fd = -1;
+    /* a device, a directory or a symlink to one is refused before any work */
+    owl_status st = owl_outfile_check(o->out_path, NULL, 0, err);
+    if (st)
+        return st;
 
-    owl_status st = owl_conv_cfg_load(o->in_dir, &cfg, err);
+    st = owl_conv_cfg_load(o->in_dir, &cfg, err);
     if (!st && o->name) {
         if (strlen(o->name) >= sizeof cfg.name)
             st = owl_err_set(err, OWL_E_INVALID, "--name longer than %zu bytes", sizeof cfg.name - 1);
@@ -357,6 +382,8 @@ owl_status owl_convert(const owl_conv_opts *o, owl_err *err)
         st = owl_conv_plan_build(&cfg, o->ftype, o->budget_mib, &plan, err);
     if (!st)
         st = owl_ckpt_open(&ck, o->in_dir, o->prefer, err);
+    if (!st)
+        st = check_not_input(o, &ck, err);
     if (!st && !(src = calloc(plan.n, sizeof *src)))
         st = owl_err_set(err, OWL_E_NOMEM, "out of memory");
     if (!st)
@@ -387,10 +414,9 @@ owl_status owl_convert(const owl_conv_opts *o, owl_err *err)
     if (!st && (!(in = malloc((size_t)cap * sizeof *in)) || !(tmp = malloc((size_t)cap * sizeof *tmp)) ||
                 !(q = malloc((size_t)cap * sizeof *q * 4))))
         st = owl_err_set(err, OWL_E_NOMEM, "out of memory for %lld-element buffers", (long long)cap);
-    if (!st && !(f = fopen(tmp_path, "wb")))
-        st = owl_err_set(err, OWL_E_IO, "%s: cannot create", tmp_path);
-    made_tmp = f != NULL;
-    sink s = {f, 0};
+    if (!st)
+        st = owl_outfile_open(&f, o->out_path, err);
+    sink s = {&f, 0, {0}};
     if (!st)
         st = owl_gguf_writer_write_header(w, sink_write, &s, err);
     double t0 = now_s(), last = 0;
@@ -400,7 +426,7 @@ owl_status owl_convert(const owl_conv_opts *o, owl_err *err)
         static const uint8_t zeros[64];
         while (!st && s.pos < off)
             if (sink_write(&s, zeros, off - s.pos < 64 ? (size_t)(off - s.pos) : 64))
-                st = owl_err_set(err, OWL_E_IO, "%s: write failed", tmp_path);
+                st = owl_err_set(err, OWL_E_IO, "%s", s.err.msg);
         if (!st && s.pos != off)
             st = owl_err_set(err, OWL_E_STATE, "%s: at %llu, want %llu", plan.t[i].name,
                              (unsigned long long)s.pos, (unsigned long long)off);
@@ -418,16 +444,12 @@ owl_status owl_convert(const owl_conv_opts *o, owl_err *err)
     static const uint8_t zeros2[64];
     while (!st && s.pos < total)
         if (sink_write(&s, zeros2, total - s.pos < 64 ? (size_t)(total - s.pos) : 64))
-            st = owl_err_set(err, OWL_E_IO, "%s: write failed", tmp_path);
-    if (f) {
-        if (fclose(f) && !st)
-            st = owl_err_set(err, OWL_E_IO, "%s: close failed (disk full?)", tmp_path);
-        f = NULL;
-    }
-    if (!st && rename(tmp_path, o->out_path))
-        st = owl_err_set(err, OWL_E_IO, "rename %s -> %s failed", tmp_path, o->out_path);
-    if (st && made_tmp)
-        remove(tmp_path);
+            st = owl_err_set(err, OWL_E_IO, "%s", s.err.msg);
+    if (!st)
+        st = owl_outfile_close(&f, err);
+    if (!st)
+        st = owl_outfile_rename(&f, err);
+    owl_outfile_discard(&f); /* removes the temporary file after an error */
     if (!st && !o->quiet) {
         int nfb = 0;
         for (size_t i = 0; i < plan.n; i++)

@@ -127,10 +127,17 @@ typedef struct {
     int quiet;            /* no report on stderr */
 } owl_conv_opts;
 
-/* HF_DIR -> GGUF. Writes out_path.tmp and renames it; on error nothing is left. */
+/* HF_DIR -> GGUF. Writes a fresh temporary file next to out_path and renames
+ * it (weights_tool/outfile.h): a planted symlink is never followed; an
+ * out_path that is not a regular file or is one of the checkpoint's files is
+ * refused (OWL_E_INVALID) before any work; on error nothing is left. */
 owl_status owl_convert(const owl_conv_opts *o, owl_err *err);
 
-/* GGUF -> dir/<base>.NNNN.bin chunks + dir/manifest.json (design §4). */
+/* GGUF -> dir/<base>.NNNN.bin chunks + dir/manifest.json (design §4).
+ * chunk_mib 1..OWL_CONV_MAX_CHUNK_MIB. Every file is written to a temporary
+ * file first; only when all are written are they renamed into place (chunks,
+ * then the manifest), so a failure (a full disk) leaves the folder as it was. */
+#define OWL_CONV_MAX_CHUNK_MIB 1024 /* the loaders refuse chunks over 1 GiB */
 owl_status owl_split(const char *gguf_path, const char *dir, uint32_t chunk_mib, owl_err *err);
 
 /* `owlet inspect`: owl_inspect_main(argc, argv) with argv[0] the command name;

@@ -6,6 +6,7 @@
  *   owlet-convert --inspect M.gguf            (same as `owlet inspect`; also `inspect M.gguf`)
  *   owlet-convert --plan CONFIG.json [--type T] [--budget-mib N]
  */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +19,7 @@ static int usage(void)
     fprintf(stderr,
             "usage: owlet-convert HF_DIR OUT.gguf [--type f32|f16|q8_0|q4_0|q4_k|q6_k|q4_k_m]\n"
             "                     [--budget-mib N (default %d)] [--format safetensors|pytorch] [--name NAME] [-q]\n"
-            "       owlet-convert --split MODEL.gguf DIR [--chunk-mib N (default %d)]\n"
+            "       owlet-convert --split MODEL.gguf DIR [--chunk-mib 1..1024 (default %d)]\n"
             "       owlet-convert --inspect MODEL.gguf\n"
             "       owlet-convert --plan CONFIG.json [--type T] [--budget-mib N]\n",
             OWL_CONV_DEFAULT_BUDGET_MIB, OWL_CONV_DEFAULT_CHUNK_MIB);
@@ -37,6 +38,9 @@ static int parse_u32(const char *s, uint32_t *v)
 
 int main(int argc, char **argv)
 {
+    /* a file size limit then fails the write (EFBIG) and the temporary file is
+     * removed, instead of the process dying mid-file */
+    signal(SIGXFSZ, SIG_IGN);
     if (argc < 2)
         return usage();
     if (!strcmp(argv[1], "inspect"))

@@ -11,6 +11,7 @@
 #include "../src/core/sha256.h"
 #include "convert.h"
 #include "gguf_info.h"
+#include "outfile.h"
 
 #define HEADER_MAX ((size_t)256 << 20)
 
@@ -173,10 +174,83 @@ static const char *base_name(const char *p)
     return s ? s + 1 : p;
 }
 
+/* Write n bytes to a new temporary file for path (not renamed yet). */
+static owl_status write_new(owl_outfile *o, const char *path, const char *input, const void *data, size_t n,
+                            owl_err *err)
+{
+    owl_status st = owl_outfile_check(path, &input, 1, err);
+    if (!st)
+        st = owl_outfile_open(o, path, err);
+    if (!st)
+        st = owl_outfile_write(o, data, n, err);
+    if (!st)
+        st = owl_outfile_close(o, err);
+    return st;
+}
+
+/* The manifest's text (malloc'd) for info and the chunk hashes. */
+static char *manifest_text(const owl_gguf_info *info, const char *gguf_path, const char *stem, uint64_t chunk,
+                           uint64_t n_chunks, char (*hex)[65], const char *whole_hex, size_t *len)
+{
+    char *text = NULL;
+    FILE *m = open_memstream(&text, len);
+    if (!m)
+        return NULL;
+    owl_gguf_str s = {0};
+    char name[256] = "", arch[64] = "", path[600];
+    if (!owl_gguf_get_str(&info->g, "general.name", &s, NULL))
+        snprintf(name, sizeof name, "%.*s", (int)(s.len < 200 ? s.len : 200), s.data);
+    if (!owl_gguf_get_str(&info->g, "general.architecture", &s, NULL))
+        snprintf(arch, sizeof arch, "%.*s", (int)(s.len < 60 ? s.len : 60), s.data);
+    uint32_t ft = 0;
+    owl_gguf_get_u32(&info->g, "general.file_type", &ft, NULL);
+    fprintf(m, "{\n  \"format\": \"owlet-manifest\",\n  \"version\": 1,\n  \"model\": {\n    \"name\": ");
+    owl_json_write_str(m, name);
+    fprintf(m, ",\n    \"architecture\": ");
+    owl_json_write_str(m, arch);
+    fprintf(m, ",\n    \"quant\": \"%s\",\n    \"file_type\": %u,\n    \"parameters\": %llu,\n"
+               "    \"layers\": %u\n  },\n", owl_conv_quant_name(ft), ft,
+            (unsigned long long)owl_conv_gguf_param_count(info), info->n_layers);
+    fprintf(m, "  \"file\": {\n    \"name\": ");
+    owl_json_write_str(m, base_name(gguf_path));
+    fprintf(m, ",\n    \"size\": %llu,\n    \"sha256\": \"%s\",\n    \"header_size\": %llu\n  },\n",
+            (unsigned long long)info->file_size, whole_hex, (unsigned long long)info->g.data_offset);
+    fprintf(m, "  \"chunk_size\": %llu,\n  \"chunks\": [\n", (unsigned long long)chunk);
+    uint64_t fsize = info->file_size;
+    for (uint64_t c = 0; c < n_chunks; c++) {
+        uint64_t n = fsize - c * chunk < chunk ? fsize - c * chunk : chunk;
+        fprintf(m, "    {\"index\": %llu, \"offset\": %llu, \"size\": %llu, \"sha256\": \"%s\", \"url\": ",
+                (unsigned long long)c, (unsigned long long)(c * chunk), (unsigned long long)n, hex[c]);
+        snprintf(path, sizeof path, "%s.%04llu.bin", stem, (unsigned long long)c);
+        owl_json_write_str(m, path);
+        fprintf(m, "}%s\n", c + 1 < n_chunks ? "," : "");
+    }
+    fprintf(m, "  ],\n  \"stages\": [\n");
+    for (uint32_t s2 = 0; s2 < info->n_stages; s2++) {
+        uint64_t a, e;
+        owl_conv_gguf_stage_range(info, s2, &a, &e);
+        fprintf(m, "    {\"index\": %u, \"layer_start\": %u, \"layer_end\": %u, \"offset\": %llu, \"size\": %llu, "
+                   "\"first_chunk\": %llu, \"last_chunk\": %llu}%s\n",
+                s2, info->stage_layer[s2], info->stage_layer[s2 + 1], (unsigned long long)a,
+                (unsigned long long)(e - a), (unsigned long long)(a / chunk),
+                (unsigned long long)(e > a ? (e - 1) / chunk : a / chunk), s2 + 1 < info->n_stages ? "," : "");
+    }
+    fprintf(m, "  ]\n}\n");
+    if (fclose(m) != 0) {
+        free(text);
+        return NULL;
+    }
+    return text;
+}
+
 owl_status owl_split(const char *gguf_path, const char *dir, uint32_t chunk_mib, owl_err *err)
 {
-    if (chunk_mib == 0 || chunk_mib > 4096)
-        return owl_err_set(err, OWL_E_INVALID, "--chunk-mib %u outside 1..4096", chunk_mib);
+    if (chunk_mib == 0 || chunk_mib > OWL_CONV_MAX_CHUNK_MIB)
+        return owl_err_set(err, OWL_E_INVALID, "--chunk-mib %u outside 1..%d (the loaders refuse chunks over "
+                           "1 GiB)", chunk_mib, OWL_CONV_MAX_CHUNK_MIB);
+    struct stat sd;
+    if (stat(dir, &sd) == 0 && !S_ISDIR(sd.st_mode))
+        return owl_err_set(err, OWL_E_INVALID, "%s: the output folder exists and is not a directory", dir);
     owl_gguf_info info;
     owl_status st = owl_conv_gguf_load_header(gguf_path, &info, err);
     if (st)
@@ -193,12 +267,15 @@ owl_status owl_split(const char *gguf_path, const char *dir, uint32_t chunk_mib,
     uint64_t chunk = (uint64_t)chunk_mib << 20, fsize = info.file_size;
     uint64_t n_chunks = fsize ? (fsize + chunk - 1) / chunk : 0;
     char (*hex)[65] = calloc(n_chunks ? n_chunks : 1, sizeof *hex);
+    owl_outfile *outs = calloc(n_chunks + 1, sizeof *outs); /* chunks, then the manifest */
     uint8_t *buf = malloc((size_t)chunk);
     FILE *in = fopen(gguf_path, "rb");
-    if (!hex || !buf || !in) {
+    if (!hex || !outs || !buf || !in) {
         st = in ? owl_err_set(err, OWL_E_NOMEM, "out of memory for %u MiB chunks", chunk_mib)
-                : owl_err_set(err, OWL_E_IO, "%s: cannot open", gguf_path);
+                : owl_err_set(err, OWL_E_IO, "%s: cannot open: %s", gguf_path, strerror(errno));
     }
+    for (uint64_t c = 0; outs && c <= n_chunks; c++)
+        outs[c].fd = -1;
     owl_sha256 whole;
     owl_sha256_init(&whole);
     char path[4096];
@@ -213,76 +290,31 @@ owl_status owl_split(const char *gguf_path, const char *dir, uint32_t chunk_mib,
         owl_sha256_digest(buf, n, d);
         owl_sha256_hex(d, hex[c]);
         snprintf(path, sizeof path, "%s/%s.%04llu.bin", dir, stem, (unsigned long long)c);
-        FILE *o = fopen(path, "wb");
-        if (!o || fwrite(buf, 1, n, o) != n) {
-            if (o)
-                fclose(o);
-            st = owl_err_set(err, OWL_E_IO, "%s: cannot write", path);
-            break;
-        }
-        if (fclose(o))
-            st = owl_err_set(err, OWL_E_IO, "%s: close failed (disk full?)", path);
+        st = write_new(&outs[c], path, gguf_path, buf, n, err);
     }
     if (in)
         fclose(in);
     free(buf);
-    FILE *m = NULL;
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s/manifest.json.tmp", dir);
-    if (!st && !(m = fopen(tmp, "wb")))
-        st = owl_err_set(err, OWL_E_IO, "%s: cannot create", tmp);
     if (!st) {
         uint8_t d[32];
         char wh[65];
         owl_sha256_final(&whole, d);
         owl_sha256_hex(d, wh);
-        owl_gguf_str s = {0};
-        char name[256] = "", arch[64] = "";
-        if (!owl_gguf_get_str(&info.g, "general.name", &s, NULL))
-            snprintf(name, sizeof name, "%.*s", (int)(s.len < 200 ? s.len : 200), s.data);
-        if (!owl_gguf_get_str(&info.g, "general.architecture", &s, NULL))
-            snprintf(arch, sizeof arch, "%.*s", (int)(s.len < 60 ? s.len : 60), s.data);
-        uint32_t ft = 0;
-        owl_gguf_get_u32(&info.g, "general.file_type", &ft, NULL);
-        fprintf(m, "{\n  \"format\": \"owlet-manifest\",\n  \"version\": 1,\n  \"model\": {\n    \"name\": ");
-        owl_json_write_str(m, name);
-        fprintf(m, ",\n    \"architecture\": ");
-        owl_json_write_str(m, arch);
-        fprintf(m, ",\n    \"quant\": \"%s\",\n    \"file_type\": %u,\n    \"parameters\": %llu,\n"
-                   "    \"layers\": %u\n  },\n", owl_conv_quant_name(ft), ft,
-                (unsigned long long)owl_conv_gguf_param_count(&info), info.n_layers);
-        fprintf(m, "  \"file\": {\n    \"name\": ");
-        owl_json_write_str(m, base_name(gguf_path));
-        fprintf(m, ",\n    \"size\": %llu,\n    \"sha256\": \"%s\",\n    \"header_size\": %llu\n  },\n",
-                (unsigned long long)fsize, wh, (unsigned long long)info.g.data_offset);
-        fprintf(m, "  \"chunk_size\": %llu,\n  \"chunks\": [\n", (unsigned long long)chunk);
-        for (uint64_t c = 0; c < n_chunks; c++) {
-            uint64_t n = fsize - c * chunk < chunk ? fsize - c * chunk : chunk;
-            fprintf(m, "    {\"index\": %llu, \"offset\": %llu, \"size\": %llu, \"sha256\": \"%s\", \"url\": ",
-                    (unsigned long long)c, (unsigned long long)(c * chunk), (unsigned long long)n, hex[c]);
-            snprintf(path, sizeof path, "%s.%04llu.bin", stem, (unsigned long long)c);
-            owl_json_write_str(m, path);
-            fprintf(m, "}%s\n", c + 1 < n_chunks ? "," : "");
-        }
-        fprintf(m, "  ],\n  \"stages\": [\n");
-        for (uint32_t s2 = 0; s2 < info.n_stages; s2++) {
-            uint64_t a, e;
-            owl_conv_gguf_stage_range(&info, s2, &a, &e);
-            fprintf(m, "    {\"index\": %u, \"layer_start\": %u, \"layer_end\": %u, \"offset\": %llu, \"size\": %llu, "
-                       "\"first_chunk\": %llu, \"last_chunk\": %llu}%s\n",
-                    s2, info.stage_layer[s2], info.stage_layer[s2 + 1], (unsigned long long)a,
-                    (unsigned long long)(e - a), (unsigned long long)(a / chunk),
-                    (unsigned long long)(e > a ? (e - 1) / chunk : a / chunk), s2 + 1 < info.n_stages ? "," : "");
-        }
-        fprintf(m, "  ]\n}\n");
-        if (fclose(m))
-            st = owl_err_set(err, OWL_E_IO, "%s: close failed", tmp);
+        size_t len = 0;
+        char *text = manifest_text(&info, gguf_path, stem, chunk, n_chunks, hex, wh, &len);
         snprintf(path, sizeof path, "%s/manifest.json", dir);
-        if (!st && rename(tmp, path))
-            st = owl_err_set(err, OWL_E_IO, "rename %s -> %s failed", tmp, path);
-        if (st)
-            remove(tmp);
+        if (!text)
+            st = owl_err_set(err, OWL_E_NOMEM, "%s: out of memory", path);
+        else
+            st = write_new(&outs[n_chunks], path, gguf_path, text, len, err);
+        free(text);
     }
+    /* all written: into place, the manifest last */
+    for (uint64_t c = 0; !st && c <= n_chunks; c++)
+        st = owl_outfile_rename(&outs[c], err);
+    for (uint64_t c = 0; outs && c <= n_chunks; c++)
+        owl_outfile_discard(&outs[c]); /* removes what was not renamed */
+    free(outs);
     free(hex);
     owl_conv_gguf_free(&info);
     return st;

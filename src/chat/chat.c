@@ -335,13 +335,9 @@ static owl_status render_ids(owl_chat *c, int32_t **out, size_t *n_out)
         return owl_err_set(&c->err, OWL_E_NOMEM, "ask: %d turns", c->n_turns);
     for (int i = 0; i < c->n_turns; i++)
         msgs[i] = (owl_chat_msg){c->turns[i].role, c->turns[i].text, c->turns[i].n_images};
-    char *prompt = NULL;
-    size_t plen = 0;
-    owl_status st = owl_chat_render(msgs, c->n_turns, 1, &prompt, &plen, &c->err);
+    /* message text stays text: a typed "</s>" or "<|image|>" is not parsed */
+    owl_status st = owl_chat_tokenize_msgs(c->tok, msgs, c->n_turns, 1, 0, 0, out, n_out, NULL, &c->err);
     free(msgs);
-    if (st == OWL_OK)
-        st = owl_chat_tokenize(c->tok, prompt, plen, 0, out, n_out, NULL, &c->err);
-    free(prompt);
     return st;
 }
 
@@ -707,8 +703,8 @@ int64_t owl_chat_history(const owl_chat *c, const int32_t **v)
 
 /* ---------------------------------------------------------------- tokenize */
 
-owl_status owl_prompt_tokenize(const owl_gguf *g, const char *text, int chat, int n_images, int32_t **out,
-                               size_t *n, owl_err *err)
+owl_status owl_prompt_tokenize(const owl_gguf *g, const char *text, int chat, int n_images, int parse_special,
+                               int32_t **out, size_t *n, owl_err *err)
 {
     owl_tokenizer *tok = NULL;
     owl_status st = owl_tokenizer_init_gguf(&tok, g, err);
@@ -716,14 +712,9 @@ owl_status owl_prompt_tokenize(const owl_gguf *g, const char *text, int chat, in
         return st;
     if (chat || n_images > 0) {
         owl_chat_msg msg = {OWL_ROLE_USER, text, n_images};
-        char *prompt = NULL;
-        size_t len = 0;
-        st = owl_chat_render(&msg, 1, chat, &prompt, &len, err);
-        if (st == OWL_OK)
-            st = owl_chat_tokenize(tok, prompt, len, 0, out, n, NULL, err);
-        free(prompt);
+        st = owl_chat_tokenize_msgs(tok, &msg, 1, chat, 0, parse_special, out, n, NULL, err);
     } else {
-        owl_encode_opts eo = {.add_bos = 1};
+        owl_encode_opts eo = {.add_bos = 1, .parse_special = parse_special};
         st = owl_tokenizer_encode(tok, text, strlen(text), &eo, out, n, err);
     }
     owl_tokenizer_free(tok);

@@ -3,7 +3,7 @@
  *   owlet --model M.gguf [--image F] --prompt "question" [--n-predict N] [--temp T]
  *         [--top-k K] [--top-p P] [--seed S] [--threads N] [--ctx N] [--kv f16|f32]
  *         [--image-aspect stretch|pad|crop] [--dump-logits FILE]
- *   owlet tokenize --model M.gguf [--chat] [--image] TEXT
+ *   owlet tokenize --model M.gguf [--chat] [--image] [--parse-special] [--] TEXT
  *   owlet inspect ...            (weights_tool/inspect.c)
  *
  * --prompt is the user's question; the conversation (template, image
@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "../owlet.h"
@@ -37,18 +38,30 @@ static void usage(FILE *f)
             "usage: owlet --model M.gguf [--image F] --prompt TEXT [--n-predict N] [--temp T]\n"
             "             [--top-k K] [--top-p P] [--seed S] [--threads N] [--ctx N] [--kv f16|f32]\n"
             "             [--image-aspect stretch|pad|crop] [--dump-logits FILE] [--print-ids]\n"
-            "       owlet tokenize --model M.gguf [--chat] [--image] TEXT\n"
+            "       owlet tokenize --model M.gguf [--chat] [--image] [--parse-special] [--] TEXT\n"
             "       owlet inspect M.gguf\n");
 }
 
 static int fail(const char *what, const char *msg)
 {
-    fprintf(stderr, "owlet: %s: %s\n", what, msg);
+    size_t n = strlen(what); /* "tokenizer: tokenizer: ..." once is enough */
+    if (!strncmp(msg, what, n) && msg[n] == ':')
+        fprintf(stderr, "owlet: %s\n", msg);
+    else
+        fprintf(stderr, "owlet: %s: %s\n", what, msg);
     return 1;
 }
 
+static const char *read_error = "cannot read"; /* why read_file returned NULL */
+
 static void *read_file(const char *path, size_t *size)
 {
+    struct stat sb;
+    read_error = "cannot read";
+    if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode)) { /* a directory's size is LONG_MAX, a device's 0 */
+        read_error = S_ISDIR(sb.st_mode) ? "is a directory, not a file" : "is not a regular file (a device?)";
+        return NULL;
+    }
     FILE *f = fopen(path, "rb");
     if (!f)
         return NULL;
@@ -93,15 +106,19 @@ static int parse_float(const char *s, float *out)
 static int cmd_tokenize(int argc, char **argv)
 {
     const char *model = NULL, *text = NULL;
-    int chat = 0, image = 0;
+    int chat = 0, image = 0, special = 0, opts_end = 0;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--model") && i + 1 < argc)
+        if (!opts_end && !strcmp(argv[i], "--model") && i + 1 < argc)
             model = argv[++i];
-        else if (!strcmp(argv[i], "--chat"))
+        else if (!opts_end && !strcmp(argv[i], "--chat"))
             chat = 1;
-        else if (!strcmp(argv[i], "--image"))
+        else if (!opts_end && !strcmp(argv[i], "--image"))
             image = 1;
-        else if (!text && argv[i][0] != '-')
+        else if (!opts_end && !strcmp(argv[i], "--parse-special"))
+            special = 1;
+        else if (!opts_end && !strcmp(argv[i], "--"))
+            opts_end = 1; /* TEXT may begin with '-' */
+        else if (!text && (opts_end || argv[i][0] != '-'))
             text = argv[i];
         else {
             usage(stderr);
@@ -115,7 +132,7 @@ static int cmd_tokenize(int argc, char **argv)
     size_t fsz = 0;
     void *file = read_file(model, &fsz);
     if (!file)
-        return fail(model, "cannot read");
+        return fail(model, read_error);
     owl_gguf g;
     owl_err err = {0};
     int rc = 0;
@@ -125,7 +142,7 @@ static int cmd_tokenize(int argc, char **argv)
     }
     int32_t *ids = NULL;
     size_t n = 0;
-    if (owl_prompt_tokenize(&g, text, chat, image, &ids, &n, &err) != OWL_OK) {
+    if (owl_prompt_tokenize(&g, text, chat, image, special, &ids, &n, &err) != OWL_OK) {
         rc = fail("tokenize", err.msg);
     } else {
         for (size_t i = 0; i < n; i++)
@@ -257,7 +274,7 @@ static int run_prompt(owl_chat *c, const args *o, run_info *r)
         size_t n = 0;
         void *bytes = read_file(o->image, &n);
         if (!bytes)
-            return fail(o->image, "cannot read");
+            return fail(o->image, read_error);
         double t0 = now_ms();
         owl_status st = owl_chat_add_image_encoded(c, bytes, n);
         r->t_img = now_ms() - t0;

@@ -221,10 +221,15 @@ static owl_status rd_value(reader *r, owl_gguf_kv *kv)
     kv->data = r->p + r->pos;
     /* each element takes at least 8 bytes (string) or its size */
     size_t es = et == OWL_GGUF_STRING ? 8 : owl_gguf_vtype_size(et);
-    if (n > left(r) / es)
+    if (n > left(r) / es) {
+        /* n * es may overflow 64 bits (2^61 elements of 8 bytes): say so */
+        if (n > UINT64_MAX / es)
+            return owl_err_set(r->err, OWL_E_TRUNCATED, "%s: array of %llu %s needs more than 2^64 bytes, %zu left",
+                               r->what, (ull)n, owl_gguf_vtype_name(et), left(r));
         return owl_err_set(r->err, OWL_E_TRUNCATED,
                            "%s: array of %llu %s needs at least %llu bytes, %zu left", r->what,
                            (ull)n, owl_gguf_vtype_name(et), (ull)n * es, left(r));
+    }
     kv->arr_n = n;
     if (et != OWL_GGUF_STRING) {
         r->pos += (size_t)n * es;

@@ -379,6 +379,27 @@ owl_status owl_image_decode(const void *data, size_t size, owl_image *out,
                            "pixels)",
                            fmt, (long long)hw, (long long)hh, max_side, (long long)max_pixels);
     uint8_t *copy = NULL;
+    gif_frame g0;
+    if (strcmp(fmt, "gif") == 0 && gif_first_frame(d, size, &g0)) {
+        /* Pillow 9.4 grows the logical screen to the first frame's extent (a
+         * 0x0 screen included); stb refuses a frame outside the screen */
+        int sw = d[6] | d[7] << 8, sh = d[8] | d[9] << 8, ew = g0.fx + g0.fw, eh = g0.fy + g0.fh;
+        if (ew > sw || eh > sh) {
+            ew = ew > sw ? ew : sw;
+            eh = eh > sh ? eh : sh;
+            if (ew > max_side || eh > max_side || (int64_t)ew * eh > max_pixels)
+                return owl_err_set(err, OWL_E_LIMIT, "image decode: gif first frame reaches %dx%d, over the "
+                                   "limits (max side %d, max %lld pixels)", ew, eh, max_side,
+                                   (long long)max_pixels);
+            if (!(copy = malloc(size)))
+                return owl_err_set(err, OWL_E_NOMEM, "image decode: out of memory (%zu bytes)", size);
+            memcpy(copy, d, size);
+            copy[6] = (uint8_t)ew, copy[7] = (uint8_t)(ew >> 8), copy[8] = (uint8_t)eh, copy[9] = (uint8_t)(eh >> 8);
+            owl_status st = owl_image_decode(copy, size, out, limits, err);
+            free(copy);
+            return st;
+        }
+    }
     if (strcmp(fmt, "png") == 0) {
         size_t cn = 0;
         int r = png_drop_empty_idat(d, size, &copy, &cn);
@@ -402,7 +423,12 @@ owl_status owl_image_decode(const void *data, size_t size, owl_image *out,
         return owl_err_set(err, OWL_E_FORMAT, "image decode: bad %s header (%s, %zu bytes)", fmt,
                            why ? why : "?", size);
     }
-    if (w < 1 || h < 1 || w > max_side || h > max_side || (int64_t)w * h > max_pixels)
+    if (strcmp(fmt, "bmp") == 0 && h < 0 && h > INT_MIN)
+        h = -h; /* a top-down BMP: stb's info gives the signed height, its loader flips */
+    if (w < 1 || h < 1)
+        return owl_err_set(err, OWL_E_FORMAT, "image decode: %s declares a %dx%d image (a side is 0 or "
+                           "negative)", fmt, w, h);
+    if (w > max_side || h > max_side || (int64_t)w * h > max_pixels)
         return owl_err_set(err, OWL_E_LIMIT,
                            "image decode: %s %dx%d over the limits (max side %d, max %lld pixels)",
                            fmt, w, h, max_side, (long long)max_pixels);
@@ -462,7 +488,7 @@ fail:;
                            "image decode: %s %dx%d: out of memory or over the %llu byte budget",
                            fmt, w, h, (unsigned long long)budget);
     return owl_err_set(err, OWL_E_FORMAT, "image decode: corrupt %s %dx%d (%s, %zu bytes)", fmt,
-                       w, h, why ? why : "?", size);
+                       w, h, why && why[0] ? why : "the pixel data is cut short or missing", size);
 }
 
 owl_status owl_image_from_rgba(const uint8_t *rgba, int w, int h, size_t stride,

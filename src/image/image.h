@@ -61,6 +61,15 @@ owl_status owl_image_aspect_from_name(const char *name, owl_image_aspect *out, o
 /* expand2square fill colour int(255 * mean) per channel: (122, 116, 104) for CLIP. */
 void owl_image_pad_color_from_mean(const float mean[3], uint8_t pad_rgb[3]);
 
+/* STRETCH is Pillow-exact (resize to M x M, then to S x S, 8-bit in between)
+ * while the M x M square has at most OWL_IMAGE_STRETCH_EXACT_PIXELS pixels or
+ * at most twice the image's: that costs O(M^2), a hang for a 65536x1 image.
+ * Past it, the image is resized to S x S in one bicubic pass, O(w*h + S^2);
+ * the result differs from the two-pass one by a few LSB (tests/c/test_image.c
+ * measures it). owl_image_stretch_exact(w, h) says which path an image takes. */
+#define OWL_IMAGE_STRETCH_EXACT_PIXELS ((int64_t)4096 * 4096)
+int owl_image_stretch_exact(int w, int h);
+
 /* Decode PNG/JPEG/BMP/GIF bytes (data, size) into *out (fully overwritten; left
  * {0} on error). limits may be NULL (defaults). Errors: OWL_E_INVALID (NULL/empty),
  * OWL_E_FORMAT (unknown or corrupt data, stb's reason in the message), OWL_E_LIMIT
@@ -77,8 +86,10 @@ owl_status owl_image_from_rgba(const uint8_t *rgba, int w, int h, size_t stride,
 /* Release img->rgb and zero *img. NULL or an empty image is a no-op. */
 void owl_image_free(owl_image *img);
 
-/* Square img into *out (new image, M = max(w, h)): STRETCH resizes to M x M
- * (Pillow bicubic; a copy if already square), PAD pastes onto an M x M canvas of
+/* Square img into *out (new image, M = max(w, h); OWL_E_LIMIT when M x M is
+ * over OWL_IMAGE_DEFAULT_MAX_PIXELS for STRETCH and PAD): STRETCH resizes to
+ * M x M (Pillow bicubic; a copy if already square; one pass past
+ * owl_image_stretch_exact), PAD pastes onto an M x M canvas of
  * pad_rgb (wide: x=0, y=(W-H)//2; tall: x=(H-W)//2, y=0), CROP copies unchanged.
  * pad_rgb may be NULL for modes other than PAD. */
 owl_status owl_image_square(const owl_image *img, owl_image_aspect mode,
@@ -99,7 +110,9 @@ owl_status owl_image_normalize(const owl_image *img, const float mean[3], const 
  * (3*size*size floats). resized (size*size*3 bytes, HWC) receives the 8-bit image
  * before normalisation when not NULL. pad_rgb is used by PAD only (NULL there =
  * owl_image_pad_color_from_mean(mean)). Working memory is about size*max(w,h)*3
- * bytes: the M x M square is never built. Errors as above; outputs are
+ * bytes: the M x M square is never built. Time is O(w*h + size^2) for PAD and
+ * CROP, and for STRETCH past owl_image_stretch_exact; O(M^2) with
+ * M^2 <= max(16 M, 2*w*h) otherwise. Errors as above; outputs are
  * unspecified on error. */
 owl_status owl_image_preprocess(const owl_image *img, int size, owl_image_aspect mode,
                                 const float mean[3], const float std[3],

@@ -84,7 +84,14 @@ owl_status owl_image_resize_bicubic(const owl_image *img, int w, int h, owl_imag
     return resample_new(&src, w, h, out, err);
 }
 
-/* The M x M square of img as a row source. For STRETCH, *axis receives the
+int owl_image_stretch_exact(int w, int h)
+{
+    int64_t m = w > h ? w : h, sq = m * m;
+    return sq <= OWL_IMAGE_STRETCH_EXACT_PIXELS || sq <= 2 * (int64_t)w * h;
+}
+
+/* The M x M square of img as a row source (for STRETCH past
+ * owl_image_stretch_exact: img itself, left PLAIN at w x h). For STRETCH, *axis receives the
  * one-axis coefficients the source uses (caller frees). */
 static owl_status square_source(const owl_image *img, owl_image_aspect mode,
                                 const uint8_t pad_rgb[3], owl_rows *src, owl_axis *axis,
@@ -97,6 +104,8 @@ static owl_status square_source(const owl_image *img, owl_image_aspect mode,
         return owl_err_set(err, OWL_E_INVALID, "image aspect mode %d unknown", (int)mode);
     if (w == h || mode == OWL_IMAGE_CROP)
         return OWL_OK;
+    if (mode == OWL_IMAGE_STRETCH && !owl_image_stretch_exact(w, h))
+        return OWL_OK; /* caller resizes img straight to the output size */
     src->w = src->h = m;
     if (mode == OWL_IMAGE_PAD) {
         if (!pad_rgb)
@@ -121,9 +130,19 @@ owl_status owl_image_square(const owl_image *img, owl_image_aspect mode,
     memset(out, 0, sizeof *out);
     if (!image_ok(img))
         return bad_image(img, "owl_image_square", err);
+    int64_t m = img->w > img->h ? img->w : img->h;
+    if (mode != OWL_IMAGE_CROP && m * m > OWL_IMAGE_DEFAULT_MAX_PIXELS)
+        return owl_err_set(err, OWL_E_LIMIT, "owl_image_square: a %lldx%lld square of a %dx%d image is over "
+                           "the %lld-pixel limit (owl_image_preprocess never builds it)", (long long)m,
+                           (long long)m, img->w, img->h, (long long)OWL_IMAGE_DEFAULT_MAX_PIXELS);
     owl_rows src;
     owl_axis axis;
     owl_status st = square_source(img, mode, pad_rgb, &src, &axis, err);
+    if (st == OWL_OK && src.kind == OWL_ROWS_PLAIN && src.w != src.h && mode == OWL_IMAGE_STRETCH) {
+        st = owl_image_resize_bicubic(img, (int)m, (int)m, out, err); /* the square itself, exactly */
+        owl_axis_free(&axis);
+        return st;
+    }
     if (st == OWL_OK) {
         /* resampling a source to its own size copies its rows */
         owl_rows plain = src;
@@ -187,6 +206,8 @@ owl_status owl_image_preprocess(const owl_image *img, int size, owl_image_aspect
     if (st == OWL_OK) {
         /* processor: shortest edge -> size (python int() of the long edge), center crop */
         int w = src.w, h = src.h, rw = size, rh = size;
+        if (mode == OWL_IMAGE_STRETCH)
+            w = h = 1; /* squared, exactly or in one pass: size x size */
         if (w < h)
             rh = (int)((double)((int64_t)size * h) / w);
         else if (h < w)

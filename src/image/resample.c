@@ -132,6 +132,40 @@ static void hconv(const uint8_t *restrict in, const owl_axis *restrict a, uint8_
     }
 }
 
+/* hconv of a PAD source row: the image row `row` (iw pixels) at column ox of
+ * a pad-coloured row. Outputs whose taps miss the image equal those of a pure
+ * pad row (pad_out); for the few that touch it, the pad taps add
+ * pad * (sum of their weights), taken from kpre (per output, prefix sums of
+ * its ksize weights), and only the image taps are summed: O(iw + n) per row,
+ * not O(width of the square). Integer sums: the same bits as hconv over the
+ * materialised row. */
+static void hconv_pad(const uint8_t *restrict row, int ox, int iw, const uint8_t pad[3],
+                      const uint8_t *restrict pad_out, const owl_axis *restrict a, const int64_t *restrict kpre,
+                      uint8_t *restrict out)
+{
+    memcpy(out, pad_out, (size_t)a->n * 3);
+    for (int i = 0; i < a->n; i++) {
+        int lo = a->bounds[2 * i], taps = a->bounds[2 * i + 1];
+        if (lo + taps <= ox || lo >= ox + iw)
+            continue;
+        const int32_t *k = a->k + (size_t)i * a->ksize;
+        const int64_t *kp = kpre + (size_t)i * (a->ksize + 1);
+        int x0 = ox > lo ? ox - lo : 0, x1 = ox + iw < lo + taps ? ox + iw - lo : taps; /* image taps */
+        int64_t kpad = kp[x0] - kp[0] + kp[taps] - kp[x1];
+        const int64_t half = (int64_t)1 << (PRECISION_BITS - 1);
+        int64_t s0 = half + pad[0] * kpad, s1 = half + pad[1] * kpad, s2 = half + pad[2] * kpad;
+        const uint8_t *p = row + (size_t)(lo + x0 - ox) * 3;
+        for (int x = x0; x < x1; x++, p += 3) {
+            s0 += p[0] * k[x];
+            s1 += p[1] * k[x];
+            s2 += p[2] * k[x];
+        }
+        out[3 * i + 0] = clip8((int32_t)s0);
+        out[3 * i + 1] = clip8((int32_t)s1);
+        out[3 * i + 2] = clip8((int32_t)s2);
+    }
+}
+
 /* one output row, vertical: rows[(ymin + y) * stride + b] for b < nbytes */
 static void vconv(const uint8_t *restrict rows, size_t stride, int ymin, int taps,
                   const int32_t *restrict k, int32_t *restrict acc, size_t nbytes,
@@ -192,7 +226,8 @@ owl_status owl_resample(const owl_rows *src, int out_w, int out_h, int x0, int y
                            out_w, out_h, ww, wh, x0, y0);
     int need_h = out_w != src->w, need_v = out_h != src->h;
     owl_axis ah = {0}, av = {0};
-    uint8_t *scratch = NULL, *tmp = NULL;
+    uint8_t *scratch = NULL, *tmp = NULL, *pad_out = NULL;
+    int64_t *kpre = NULL;
     int32_t *acc = NULL;
     owl_status st = OWL_OK;
     if (need_h && (st = owl_axis_init(&ah, src->w, out_w, x0, ww, err)) != OWL_OK)
@@ -217,6 +252,25 @@ owl_status owl_resample(const owl_rows *src, int out_w, int out_h, int x0, int y
                          src->w, src->h, out_w, out_h, trow * nrows);
         goto done;
     }
+    /* a PAD source resized horizontally: the filtered pure-pad row, once */
+    int pad_h = src->kind == OWL_ROWS_PAD && need_h;
+    if (pad_h) {
+        pad_out = malloc(trow);
+        kpre = malloc((size_t)ah.n * ((size_t)ah.ksize + 1) * sizeof *kpre);
+        if (!pad_out || !kpre) {
+            st = owl_err_set(err, OWL_E_NOMEM, "resample: out of memory");
+            goto done;
+        }
+        for (int i = 0; i < ah.n; i++) {
+            int64_t *kp = kpre + (size_t)i * ((size_t)ah.ksize + 1);
+            kp[0] = 0;
+            for (int x = 0; x < ah.ksize; x++)
+                kp[x + 1] = kp[x] + ah.k[(size_t)i * ah.ksize + x];
+        }
+        for (int x = 0; x < src->w; x++)
+            memcpy(scratch + (size_t)x * 3, src->pad, 3);
+        hconv(scratch, &ah, pad_out);
+    }
     /* horizontal pass (or column copy) over rows first .. last-1 */
     int prev_pad = 0;
     for (size_t r = 0; r < nrows; r++) {
@@ -228,11 +282,19 @@ owl_status owl_resample(const owl_rows *src, int out_w, int out_h, int x0, int y
             continue;
         }
         prev_pad = pad_row;
-        const uint8_t *in = owl_rows_get(src, y, scratch);
-        if (need_h)
-            hconv(in, &ah, tmp + r * trow);
-        else
-            memcpy(tmp + r * trow, in + (size_t)x0 * 3, trow);
+        if (pad_h && pad_row) {
+            memcpy(tmp + r * trow, pad_out, trow);
+        } else if (pad_h) {
+            const owl_image *im = src->img;
+            hconv_pad(im->rgb + (size_t)(y - src->oy) * im->w * 3, src->ox, im->w, src->pad, pad_out, &ah, kpre,
+                      tmp + r * trow);
+        } else {
+            const uint8_t *in = owl_rows_get(src, y, scratch);
+            if (need_h)
+                hconv(in, &ah, tmp + r * trow);
+            else
+                memcpy(tmp + r * trow, in + (size_t)x0 * 3, trow);
+        }
     }
     if (need_v) {
         for (int y = 0; y < wh; y++)
@@ -246,6 +308,8 @@ done:
     owl_axis_free(&av);
     free(scratch);
     free(tmp);
+    free(pad_out);
+    free(kpre);
     free(acc);
     return st;
 }

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "parts.h"
 
@@ -103,6 +104,10 @@ owl_status owl_model_load_file(const char *path, const owl_model_opts *opts, owl
     if (!out || !path)
         return owl_err_set(err, OWL_E_INVALID, "owl_model_load_file: NULL argument");
     *out = NULL;
+    struct stat sb; /* a directory opens, and its "size" is LONG_MAX */
+    if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode))
+        return owl_err_set(err, OWL_E_INVALID, "%s: %s, want a GGUF file", path,
+                           S_ISDIR(sb.st_mode) ? "is a directory" : "is not a regular file");
     FILE *f = fopen(path, "rb");
     if (!f)
         return owl_err_set(err, OWL_E_IO, "%s: cannot open", path);

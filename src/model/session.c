@@ -136,6 +136,9 @@ static owl_status resolve_opts(const owl_model *m, const owl_session_opts *o, in
     if (o->kv_type != OWL_TYPE_F16 && o->kv_type != OWL_TYPE_F32)
         return owl_err_set(err, OWL_E_INVALID, "session: kv_type %d, want f16 (1) or f32 (0)",
                            (int)o->kv_type);
+    if (l->n_ctx_train < 1) /* the file's fault, not the caller's */
+        return owl_err_set(err, OWL_E_FORMAT, "session: the model's context_length is %lld (GGUF metadata "
+                           "<arch>.context_length must be >= 1)", (long long)l->n_ctx_train);
     int64_t n_ctx = o->n_ctx;
     if (n_ctx == 0)
         n_ctx = l->n_ctx_train < 2048 ? l->n_ctx_train : 2048;

@@ -156,7 +156,8 @@ owl_status owl_sampler_sample(owl_sampler *s, const float *logits, const int32_t
     memcpy(w, logits, (size_t)n * sizeof *w);
     for (int32_t i = 0; i < n; i++)
         if (w[i] != w[i])
-            return owl_err_set(err, OWL_E_INVALID, "sampler: logit %d is NaN", (int)i);
+            return owl_err_set(err, OWL_E_INVALID, "sampler: logit %d is NaN: the model computed not-a-number "
+                               "(corrupt weights, or weights that do not fit the model's metadata)", (int)i);
 
     /* 1. repetition penalty, once per distinct id */
     const float rp = s->p.repetition_penalty;

@@ -38,8 +38,17 @@ static void put(sbuf *b, const char *s, size_t n)
 
 static void puts_(sbuf *b, const char *s) { put(b, s, strlen(s)); }
 
-owl_status owl_chat_render(const owl_chat_msg *msgs, int n, int add_generation_prompt, char **out,
-                           size_t *len, owl_err *err)
+static int overlaps(const size_t *r, size_t n, size_t a, size_t b)
+{
+    for (size_t i = 0; i < n; i++)
+        if (a < r[2 * i + 1] && r[2 * i] < b)
+            return 1;
+    return 0;
+}
+
+/* owl_chat_render; ranges (2 per message, or NULL) get each message text's bytes */
+static owl_status render(const owl_chat_msg *msgs, int n, int add_generation_prompt, char **out, size_t *len,
+                         size_t *ranges, owl_err *err)
 {
     if (!out || !len || n < 0 || (!msgs && n))
         return owl_err_set(err, OWL_E_INVALID, "chat_render: NULL argument or n %d", n);
@@ -63,12 +72,18 @@ owl_status owl_chat_render(const owl_chat_msg *msgs, int n, int add_generation_p
         puts_(&b, role);
         if (!text[0] && !msgs[i].n_images) {
             puts_(&b, ":"); /* reference: a message without content renders as "ROLE:" */
+            if (ranges)
+                ranges[2 * i] = ranges[2 * i + 1] = b.n;
             continue;
         }
         puts_(&b, ": ");
         for (int k = 0; k < msgs[i].n_images; k++)
             puts_(&b, OWL_IMAGE_PLACEHOLDER);
+        if (ranges)
+            ranges[2 * i] = b.n;
         puts_(&b, text);
+        if (ranges)
+            ranges[2 * i + 1] = b.n;
         puts_(&b, i % 2 ? "</s>" : " ");
     }
     if (add_generation_prompt)
@@ -82,8 +97,16 @@ owl_status owl_chat_render(const owl_chat_msg *msgs, int n, int add_generation_p
     return OWL_OK;
 }
 
-owl_status owl_chat_tokenize(const owl_tokenizer *t, const char *prompt, size_t len, int legacy,
-                             int32_t **ids, size_t *n_ids, int *n_images, owl_err *err)
+owl_status owl_chat_render(const owl_chat_msg *msgs, int n, int add_generation_prompt, char **out,
+                           size_t *len, owl_err *err)
+{
+    return render(msgs, n, add_generation_prompt, out, len, NULL, err);
+}
+
+/* owl_chat_tokenize, with n_lit byte ranges lit[2i..2i+1) of the prompt kept
+ * as text: no "<|image|>" split and no special piece matched inside them. */
+static owl_status tokenize(const owl_tokenizer *t, const char *prompt, size_t len, int legacy, const size_t *lit,
+                           size_t n_lit, int32_t **ids, size_t *n_ids, int *n_images, owl_err *err)
 {
     if (!t || !ids || !n_ids || (!prompt && len))
         return owl_err_set(err, OWL_E_INVALID, "chat_tokenize: NULL argument");
@@ -93,24 +116,37 @@ owl_status owl_chat_tokenize(const owl_tokenizer *t, const char *prompt, size_t 
         *n_images = 0;
     const char *ph = OWL_IMAGE_PLACEHOLDER;
     const size_t phn = strlen(ph);
+    size_t *clit = malloc(2 * (n_lit ? n_lit : 1) * sizeof *clit); /* ranges of one chunk */
     owl_encode_opts o = {1, 1, legacy != 0};
+    size_t n_clit = 0;
     int32_t bos = owl_tokenizer_bos(t);
     size_t cap = 64, n = 0;
     int32_t *out = malloc(cap * sizeof *out);
-    if (!out)
+    if (!out || !clit) {
+        free(out);
+        free(clit);
         return owl_err_set(err, OWL_E_NOMEM, "chat_tokenize: out of memory");
+    }
     size_t offset = 0; /* ids dropped from the front of every chunk */
     int images = 0;
     owl_status st = OWL_OK;
     for (size_t pos = 0, chunk = 0;; chunk++) {
         /* next chunk: [pos, end) */
         size_t end = pos;
-        while (end < len && !(len - end >= phn && memcmp(prompt + end, ph, phn) == 0))
+        while (end < len && !(len - end >= phn && memcmp(prompt + end, ph, phn) == 0 &&
+                              !overlaps(lit, n_lit, end, end + phn)))
             end++;
         int32_t *c = NULL;
         size_t nc = 0;
+        n_clit = 0;
+        for (size_t r = 0; r < n_lit; r++)
+            if (lit[2 * r] < end && pos < lit[2 * r + 1]) {
+                clit[2 * n_clit] = (lit[2 * r] > pos ? lit[2 * r] : pos) - pos;
+                clit[2 * n_clit + 1] = (lit[2 * r + 1] < end ? lit[2 * r + 1] : end) - pos;
+                n_clit++;
+            }
         if (end > pos) {
-            st = owl_tokenizer_encode(t, prompt + pos, end - pos, &o, &c, &nc, err);
+            st = owl_tokenizer_encode_literal(t, prompt + pos, end - pos, &o, clit, n_clit, &c, &nc, err);
             if (st)
                 break;
         }
@@ -141,6 +177,7 @@ owl_status owl_chat_tokenize(const owl_tokenizer *t, const char *prompt, size_t 
             break;
         pos = end + phn;
     }
+    free(clit);
     if (st) {
         free(out);
         return st;
@@ -150,4 +187,32 @@ owl_status owl_chat_tokenize(const owl_tokenizer *t, const char *prompt, size_t 
     if (n_images)
         *n_images = images;
     return OWL_OK;
+}
+
+owl_status owl_chat_tokenize(const owl_tokenizer *t, const char *prompt, size_t len, int legacy,
+                             int32_t **ids, size_t *n_ids, int *n_images, owl_err *err)
+{
+    return tokenize(t, prompt, len, legacy, NULL, 0, ids, n_ids, n_images, err);
+}
+
+owl_status owl_chat_tokenize_msgs(const owl_tokenizer *t, const owl_chat_msg *msgs, int n,
+                                  int add_generation_prompt, int legacy, int parse_text_special, int32_t **ids,
+                                  size_t *n_ids, int *n_images, owl_err *err)
+{
+    if (!ids || !n_ids || n < 0)
+        return owl_err_set(err, OWL_E_INVALID, "chat_tokenize: NULL argument or n %d", n);
+    *ids = NULL;
+    *n_ids = 0;
+    size_t *ranges = malloc(2 * (size_t)(n ? n : 1) * sizeof *ranges);
+    char *prompt = NULL;
+    size_t len = 0;
+    if (!ranges)
+        return owl_err_set(err, OWL_E_NOMEM, "chat_tokenize: out of memory");
+    owl_status st = render(msgs, n, add_generation_prompt, &prompt, &len, ranges, err);
+    if (!st)
+        st = tokenize(t, prompt, len, legacy, ranges, parse_text_special ? 0 : (size_t)n, ids, n_ids, n_images,
+                      err);
+    free(prompt);
+    free(ranges);
+    return st;
 }

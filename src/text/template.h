@@ -72,4 +72,16 @@ owl_status owl_chat_render(const owl_chat_msg *msgs, int n, int add_generation_p
 owl_status owl_chat_tokenize(const owl_tokenizer *t, const char *prompt, size_t len, int legacy,
                              int32_t **ids, size_t *n_ids, int *n_images, owl_err *err);
 
+/* Render msgs (as owl_chat_render) and tokenize the result (as
+ * owl_chat_tokenize) with every message's text kept as text: "</s>", "<s>",
+ * "<unk>" or "<|image|>" typed in a message are encoded as ordinary
+ * characters; only the template's own separators are special and images come
+ * from n_images alone. Text without those strings gives exactly
+ * owl_chat_tokenize(owl_chat_render(...)). parse_text_special = 1 parses them
+ * inside messages too (the reference's behaviour: a message can then end a
+ * turn or place an image). */
+owl_status owl_chat_tokenize_msgs(const owl_tokenizer *t, const owl_chat_msg *msgs, int n,
+                                  int add_generation_prompt, int legacy, int parse_text_special, int32_t **ids,
+                                  size_t *n_ids, int *n_images, owl_err *err);
+
 #endif

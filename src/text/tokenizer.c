@@ -650,14 +650,30 @@ static owl_status encode_sp(const owl_tokenizer *t, const char *text, size_t len
     return OWL_OK;
 }
 
-/* Earliest special piece at or after text[from], longest at that position. */
+typedef struct {
+    const size_t *r; /* [r[2i], r[2i+1]) */
+    size_t n;
+} lit_ranges;
+
+/* [a, b) overlaps one of the literal ranges */
+static int in_literal(const lit_ranges *l, size_t a, size_t b)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (a < l->r[2 * i + 1] && l->r[2 * i] < b)
+            return 1;
+    return 0;
+}
+
+/* Earliest special piece at or after text[from], longest at that position,
+ * outside the literal ranges. */
 static size_t find_special(const owl_tokenizer *t, const char *text, size_t len, size_t from,
-                           int32_t *id)
+                           const lit_ranges *lit, int32_t *id)
 {
     for (size_t i = from; i < len; i++)
         for (int32_t k = 0; k < t->n_special; k++) {
             int32_t s = t->special_ids[k];
-            if (t->len[s] <= len - i && memcmp(text + i, t->blob + t->off[s], t->len[s]) == 0) {
+            if (t->len[s] <= len - i && memcmp(text + i, t->blob + t->off[s], t->len[s]) == 0 &&
+                !in_literal(lit, i, i + t->len[s])) {
                 *id = s;
                 return i;
             }
@@ -669,6 +685,13 @@ owl_status owl_tokenizer_encode(const owl_tokenizer *t, const char *text, size_t
                                 const owl_encode_opts *opts, int32_t **ids, size_t *n_ids,
                                 owl_err *err)
 {
+    return owl_tokenizer_encode_literal(t, text, len, opts, NULL, 0, ids, n_ids, err);
+}
+
+owl_status owl_tokenizer_encode_literal(const owl_tokenizer *t, const char *text, size_t len,
+                                        const owl_encode_opts *opts, const size_t *literal, size_t n_literal,
+                                        int32_t **ids, size_t *n_ids, owl_err *err)
+{
     if (!t || !ids || !n_ids || (!text && len))
         return owl_err_set(err, OWL_E_INVALID, "tokenizer_encode: NULL argument");
     *ids = NULL;
@@ -678,6 +701,9 @@ owl_status owl_tokenizer_encode(const owl_tokenizer *t, const char *text, size_t
     owl_encode_opts o = {0, 0, 0};
     if (opts)
         o = *opts;
+    if (n_literal && !literal)
+        return owl_err_set(err, OWL_E_INVALID, "tokenizer_encode: %zu literal ranges, NULL array", n_literal);
+    lit_ranges lit = {literal, n_literal};
     ivec out = {0};
     owl_status st = OWL_OK;
     if (o.add_bos && t->cfg.bos_id >= 0)
@@ -694,7 +720,7 @@ owl_status owl_tokenizer_encode(const owl_tokenizer *t, const char *text, size_t
         size_t pos = 0;
         while (pos < len && !st) {
             int32_t sid = -1;
-            size_t at = find_special(t, text, len, pos, &sid);
+            size_t at = find_special(t, text, len, pos, &lit, &sid);
             if (lead) {
                 /* "▁" + segment, encoded without dummy prefix */
                 if (at == pos) {

@@ -77,6 +77,15 @@ owl_status owl_tokenizer_encode(const owl_tokenizer *t, const char *text, size_t
                                 const owl_encode_opts *opts, int32_t **ids, size_t *n_ids,
                                 owl_err *err);
 
+/* owl_tokenizer_encode with, under parse_special, n_literal byte ranges
+ * [literal[2i], literal[2i+1]) of text where no special piece is matched (one
+ * overlapping a range is text): a user's "</s>" stays text while the
+ * template's "</s>" around it is parsed. Ranges need not be sorted; with none
+ * this is owl_tokenizer_encode. OWL_E_INVALID for n_literal > 0 and NULL. */
+owl_status owl_tokenizer_encode_literal(const owl_tokenizer *t, const char *text, size_t len,
+                                        const owl_encode_opts *opts, const size_t *literal, size_t n_literal,
+                                        int32_t **ids, size_t *n_ids, owl_err *err);
+
 /* Decode ids like sentencepiece DecodeIds: control pieces vanish, unk becomes
  * " ⁇ ", ▁ becomes ' ', the leading ▁ of the first normal piece is dropped,
  * runs of byte pieces are decoded as UTF-8 with each invalid byte -> U+FFFD.

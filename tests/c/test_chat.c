@@ -247,7 +247,7 @@ TEST(chat_answer_ends_where_the_model_starts_the_next_user_turn)
     /* the ids of a model that skips eos and writes the next turn */
     int32_t *ids = NULL;
     size_t n = 0;
-    CHECK_EQ_INT(owl_prompt_tokenize(owl_model_gguf(e.m), "Paris. USER: and Rome?", 0, 0, &ids, &n, NULL), OWL_OK);
+    CHECK_EQ_INT(owl_prompt_tokenize(owl_model_gguf(e.m), "Paris. USER: and Rome?", 0, 0, 0, &ids, &n, NULL), OWL_OK);
     CHECK_EQ_INT(owl_chat_ask(e.c, "What is the capital of France?"), OWL_OK);
     owl_chat_gen g = owl_chat_gen_default();
     CHECK_EQ_INT(owl_chat_gen_begin(e.c, &g), OWL_OK);

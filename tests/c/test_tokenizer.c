@@ -10,6 +10,7 @@
 
 #include "../../src/core/json.h"
 #include "../../src/text/spm_model.h"
+#include "../../src/text/template.h"
 #include "../../src/text/tokenizer.h"
 #include "test.h"
 
@@ -700,4 +701,112 @@ TEST(tokenizer_from_gguf_metadata_matches_spm)
     free(scores);
     free(types);
     owl_spm_free(&m);
+}
+
+/* ---------------------------------------------------------------- user text stays text (issue 22.3) */
+
+static int has_id(const int32_t *ids, size_t n, size_t from, int32_t id)
+{
+    for (size_t i = from; i < n; i++)
+        if (ids[i] == id)
+            return 1;
+    return 0;
+}
+
+TEST(tokenizer_literal_ranges_keep_special_text_as_text)
+{
+    owl_tokenizer *t = load_tok(ORACLE_MODEL);
+    CHECK(t != NULL);
+    if (!t)
+        return;
+    owl_encode_opts hf = {1, 1, 0}, plain = {1, 0, 0};
+    const char *x = "a</s>b<s>c";
+    size_t whole[2] = {0, 10}, part[2] = {0, 1};
+    int32_t *a = NULL, *b = NULL, *c = NULL;
+    size_t na = 0, nb = 0, nc = 0;
+    /* the whole text literal: the same ids as plain sentencepiece */
+    CHECK_EQ_INT(owl_tokenizer_encode_literal(t, x, 10, &hf, whole, 1, &a, &na, NULL), OWL_OK);
+    CHECK_EQ_INT(owl_tokenizer_encode(t, x, 10, &plain, &b, &nb, NULL), OWL_OK);
+    CHECK(na == nb && a && b && !memcmp(a, b, na * sizeof *a));
+    CHECK(!has_id(a, na, 1, 1) && !has_id(a, na, 0, 2));
+    /* a range over "a" only: "</s>" and "<s>" outside it are parsed */
+    CHECK_EQ_INT(owl_tokenizer_encode_literal(t, x, 10, &hf, part, 1, &c, &nc, NULL), OWL_OK);
+    CHECK(has_id(c, nc, 0, 2) && has_id(c, nc, 1, 1));
+    /* a special piece that only partly overlaps a range is text too */
+    size_t tail[2] = {3, 4};
+    free(c);
+    CHECK_EQ_INT(owl_tokenizer_encode_literal(t, x, 10, &hf, tail, 1, &c, &nc, NULL), OWL_OK);
+    CHECK(!has_id(c, nc, 0, 2) && has_id(c, nc, 1, 1));
+    owl_err err = {0};
+    free(c);
+    c = NULL;
+    CHECK_EQ_INT(owl_tokenizer_encode_literal(t, x, 10, &hf, NULL, 1, &c, &nc, &err), OWL_E_INVALID);
+    free(a);
+    free(b);
+    free(c);
+    owl_tokenizer_free(t);
+}
+
+/* Was: owlet tokenize --chat 'a</s>b<s>c<|image|>d' gave EOS, BOS and the
+ * image sentinel: a user could end the turn or place an image by typing. */
+TEST(chat_message_text_is_literal_by_default)
+{
+    owl_tokenizer *t = load_tok(ORACLE_MODEL);
+    CHECK(t != NULL);
+    if (!t)
+        return;
+    owl_chat_msg m = {OWL_ROLE_USER, "a</s>b<s>c<|image|>d", 0};
+    int32_t *ids = NULL, *ref = NULL;
+    size_t n = 0, nr = 0;
+    int ni = -1;
+    CHECK_EQ_INT(owl_chat_tokenize_msgs(t, &m, 1, 1, 0, 0, &ids, &n, &ni, NULL), OWL_OK);
+    CHECK_EQ_INT(ni, 0);
+    CHECK(n > 0 && ids[0] == 1);
+    CHECK(!has_id(ids, n, 1, 1) && !has_id(ids, n, 0, 2) && !has_id(ids, n, 0, OWL_IMAGE_TOKEN));
+    free(ids);
+    /* the explicit option gives the reference's parsing: owl_chat_tokenize of the render */
+    char *p = NULL;
+    size_t pl = 0;
+    CHECK_EQ_INT(owl_chat_tokenize_msgs(t, &m, 1, 1, 0, 1, &ids, &n, &ni, NULL), OWL_OK);
+    CHECK_EQ_INT(owl_chat_render(&m, 1, 1, &p, &pl, NULL), OWL_OK);
+    CHECK_EQ_INT(owl_chat_tokenize(t, p, pl, 0, &ref, &nr, NULL, NULL), OWL_OK);
+    CHECK(n == nr && ids && ref && !memcmp(ids, ref, n * sizeof *ids));
+    CHECK_EQ_INT(ni, 1);
+    CHECK(has_id(ids, n, 0, 2) && has_id(ids, n, 0, OWL_IMAGE_TOKEN));
+    free(ids);
+    free(ref);
+    free(p);
+    owl_tokenizer_free(t);
+}
+
+/* Text without special strings: exactly the reference's ids (template
+ * separators "</s>" still EOS, images from n_images), over a multi-turn chat. */
+TEST(chat_literal_tokenize_equals_reference_for_ordinary_text)
+{
+    owl_tokenizer *t = load_tok(ORACLE_MODEL);
+    CHECK(t != NULL);
+    if (!t)
+        return;
+    owl_chat_msg m[5] = {{OWL_ROLE_USER, "What is this?", 2}, {OWL_ROLE_ASSISTANT, "A red square.", 0},
+                         {OWL_ROLE_USER, "", 1}, {OWL_ROLE_ASSISTANT, "", 0},
+                         {OWL_ROLE_USER, " and  then <s ok /s>", 0}};
+    for (int k = 1; k <= 5; k++)
+        for (int gen = 0; gen < 2; gen++) {
+            int32_t *ids = NULL, *ref = NULL;
+            size_t n = 0, nr = 0;
+            int ni = 0, nri = 0;
+            char *p = NULL;
+            size_t pl = 0;
+            CHECK_EQ_INT(owl_chat_tokenize_msgs(t, m, k, gen, 0, 0, &ids, &n, &ni, NULL), OWL_OK);
+            CHECK_EQ_INT(owl_chat_render(m, k, gen, &p, &pl, NULL), OWL_OK);
+            CHECK_EQ_INT(owl_chat_tokenize(t, p, pl, 0, &ref, &nr, &nri, NULL), OWL_OK);
+            CHECK_MSG(n == nr && ids && ref && !memcmp(ids, ref, n * sizeof *ids) && ni == nri,
+                      "%d messages, gen %d: %zu vs %zu ids", k, gen, n, nr);
+            if (k >= 2)
+                CHECK(has_id(ids, n, 0, 2)); /* the assistant turn's "</s>" */
+            free(ids);
+            free(ref);
+            free(p);
+        }
+    owl_tokenizer_free(t);
 }

@@ -2,21 +2,35 @@
  * (src/image/decode.c on stb_image, preprocess.c, resample.c).
  *
  * Input: byte 0 picks the preprocess (bits 0-1 aspect mode, bits 2-7 the
- * output size 1..64), the rest is the file. Decode limits are small
- * (512 x 512 pixels, side 1024) so that a header claiming a huge image is an
- * OWL_E_LIMIT, not an out-of-memory report. A decoded image must have positive
+ * output size 1..64), the rest is the file. Decode limits are small in pixels
+ * (512 x 512) so that a header claiming a huge image is an OWL_E_LIMIT, not an
+ * out-of-memory report, but sides go to the engine's 65536: extreme aspect
+ * ratios (65536 x 1, 4 x 65536) are where squaring once cost O(long side^2),
+ * 30 s for a 270-byte PNG (issue 22). A decoded image must have positive
  * sides within the limits and w*h*3 readable bytes; it is then squared in each
  * mode, resized, and run through owl_image_preprocess, whose output floats
- * must be finite. */
+ * must be finite and which must finish within TIME_BUDGET_S of CPU (bounded work:
+ * O(w*h + long side * size), well under a second here; CPU time, so a busy
+ * machine does not trip it). Corpus seeds include 65536x1 and 1x65536 PNGs. */
 #include <math.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "../../src/image/image.h"
 #include "fuzz_util.h"
 
 #define MAX_PIXELS (512 * 512)
-#define MAX_SIDE 1024
+#define MAX_SIDE 65536
+#define TIME_BUDGET_S 2.0
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts); /* CPU time: a busy machine does not count */
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -61,7 +75,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     float *chw = malloc((size_t)3 * s * s * sizeof *chw);
     uint8_t *resized = malloc((size_t)3 * s * s);
     OWL_FUZZ_CHECK(chw && resized);
-    if (owl_image_preprocess(&img, s, mode, mean, std, NULL, chw, resized, &err) == OWL_OK) {
+    double t0 = now_s();
+    owl_status pst = owl_image_preprocess(&img, s, mode, mean, std, NULL, chw, resized, &err);
+    double dt = now_s() - t0;
+    if (dt > TIME_BUDGET_S)
+        fprintf(stderr, "fuzz_image: %dx%d mode %d size %d took %.2f s\n", img.w, img.h, (int)mode, s, dt);
+    OWL_FUZZ_CHECK(dt <= TIME_BUDGET_S);
+    if (pst == OWL_OK) {
         for (int i = 0; i < 3 * s * s; i++)
             OWL_FUZZ_CHECK(isfinite(chw[i]));
         owl_fuzz_touch(resized, (size_t)3 * s * s);

@@ -243,6 +243,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         chat_tokenize(out, out_len, (int)(flags >> 7 & 1));
     }
     free(out);
+    /* message text literal: image sentinels come from n_images only, and no
+     * EOS/BOS appears except the template's (one EOS per closed assistant turn) */
+    int32_t *mids = NULL;
+    size_t n_mids = 0;
+    int n_img = -1, want_img = 0, want_eos = 0;
+    for (int i = 0; i < n_msgs; i++) {
+        want_img += msgs[i].n_images;
+        want_eos += i % 2 && (msgs[i].text[0] || msgs[i].n_images);
+    }
+    if (owl_chat_tokenize_msgs(tok, msgs, n_msgs, (int)(flags >> 6 & 1), (int)(flags >> 7 & 1), 0, &mids, &n_mids,
+                               &n_img, &err) == OWL_OK) {
+        int n_eos = 0, n_sent = 0;
+        for (size_t i = 0; i < n_mids; i++) {
+            OWL_FUZZ_CHECK(mids[i] == OWL_IMAGE_TOKEN || (mids[i] >= 0 && mids[i] < owl_tokenizer_n_vocab(tok)));
+            n_eos += mids[i] == owl_tokenizer_eos(tok);
+            n_sent += mids[i] == OWL_IMAGE_TOKEN;
+        }
+        OWL_FUZZ_CHECK(n_img == want_img && n_sent == want_img);
+        OWL_FUZZ_CHECK(n_eos == want_eos);
+    }
+    free(mids);
     free(copy);
     return 0;
 }

@@ -97,7 +97,7 @@ for t in "${TARGETS[@]}"; do
   mkdir -p "$crashes"
   # past crashes first: each must now run clean
   regs=(); [ -d tests/fuzz/regressions/$t ] && mapfile -t regs < <(find tests/fuzz/regressions/$t -type f | sort)
-  if [ ${#regs[@]} -gt 0 ] && ! "$bin" "${LIMITS[@]}" "${regs[@]}" >"$out/logs/$t.regressions.log" 2>&1; then
+  if [ ${#regs[@]} -gt 0 ] && ! "$bin" "${LIMITS[@]}" -timeout=25 "${regs[@]}" >"$out/logs/$t.regressions.log" 2>&1; then
     summary+=("$(printf '%-12s REGRESSION FAILS (see %s)' "$t" "$out/logs/$t.regressions.log")")
     { grep '^Running: ' "$out/logs/$t.regressions.log" | tail -1
       grep -m1 -E 'ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer)|runtime error|fuzz invariant' \
