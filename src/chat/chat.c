@@ -557,12 +557,26 @@ owl_status owl_chat_sampler_begin(owl_chat *c, const owl_chat_gen *g, const int3
     return st;
 }
 
+static int has_nan(const float *x, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        if (x[i] != x[i])
+            return 1;
+    return 0;
+}
+
 static owl_status sample_logits(owl_chat *c, const float *logits, int32_t *id)
 {
     if (!c->smp)
         return owl_err_set(&c->err, OWL_E_STATE, "sample: no sampler (gen_begin first)");
     c->last_logits = logits;
     owl_status st = owl_sampler_sample(c->smp, logits, c->shist.v, (size_t)c->shist.n, id, &c->err);
+    if (st == OWL_E_INVALID && has_nan(logits, c->info.n_vocab)) {
+        /* the model computed the logits: its file is at fault, not the caller */
+        char msg[sizeof c->err.msg];
+        memcpy(msg, c->err.msg, sizeof msg);
+        return owl_err_set(&c->err, OWL_E_FORMAT, "model: %s", msg);
+    }
     if (st == OWL_OK)
         st = ids_push(c, &c->shist, id, 1);
     return st;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../src/core/gguf.h"
 #include "../../src/owlet.h"
 #include "test.h"
 
@@ -272,4 +273,50 @@ TEST(chat_answer_ends_where_the_model_starts_the_next_user_turn)
     CHECK_MSG(strcmp(text, " Paris. ") == 0 || strcmp(text, "Paris. ") == 0, "answer '%s'", text);
     free(ids);
     env_free(&e);
+}
+
+/* Weights that make the model compute NaN (valid file, wrong numbers): the
+ * answer fails with OWL_E_FORMAT, naming the model, not OWL_E_INVALID (which
+ * would blame the caller). */
+TEST(chat_nan_logits_blame_the_model_weights)
+{
+    size_t n = 0;
+    uint8_t *buf = owl_test_read_file(ORACLE_GGUF, &n);
+    CHECK_MSG(buf != NULL, "cannot read %s", ORACLE_GGUF);
+    if (!buf)
+        return;
+    owl_gguf g;
+    owl_err err = {0};
+    CHECK_EQ_INT(owl_gguf_parse(buf, n, 0, 0, &g, &err), OWL_OK);
+    const owl_gguf_tensor *t = owl_gguf_find_tensor(&g, "output_norm.weight");
+    CHECK_MSG(t && t->type == OWL_TYPE_F32, "output_norm.weight as f32");
+    if (t && t->type == OWL_TYPE_F32) {
+        float nan = 0.0f / 0.0f;
+        uint8_t *p = buf + g.data_offset + t->offset;
+        for (size_t i = 0; i < t->size / sizeof(float); i++)
+            memcpy(p + i * sizeof(float), &nan, sizeof nan);
+    }
+    owl_gguf_free(&g);
+    chat_env e;
+    memset(&e, 0, sizeof e);
+    owl_session_opts so = owl_session_opts_default();
+    so.kv_type = OWL_TYPE_F32;
+    owl_chat_opts co = {"pad"};
+    int ok = owl_model_load_buffer(buf, n, NULL, &e.m, &err) == OWL_OK &&
+             owl_session_init(e.m, &so, &e.s, &err) == OWL_OK && owl_chat_init(e.m, e.s, &co, &e.c, &err) == OWL_OK;
+    CHECK_MSG(ok, "chat env: %s", err.msg);
+    if (ok) {
+        owl_status st = owl_chat_ask(e.c, "Hi");
+        CHECK_EQ_INT(st, OWL_OK);
+        owl_chat_gen gen = owl_chat_gen_default();
+        gen.max_tokens = 2;
+        if (st == OWL_OK)
+            CHECK_EQ_INT(owl_chat_gen_begin(e.c, &gen), OWL_OK);
+        int r = owl_chat_step(e.c);
+        CHECK_EQ_INT(r, OWL_E_FORMAT);
+        CHECK_MSG(strstr(owl_chat_error(e.c), "model: ") && strstr(owl_chat_error(e.c), "NaN"),
+                  "message names the model: %s", owl_chat_error(e.c));
+    }
+    env_free(&e);
+    free(buf);
 }
