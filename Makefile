@@ -257,7 +257,11 @@ bench: bootstrap native wasm build/wasm/owlet-bench.js build/wasm/owlet-bench-sc
 bench-fullscale: bootstrap native wasm
 	node bench/fullscale/run.mjs
 
-demo: bootstrap native wasm
+# only what the demo runs: the three wasm engines (no native build, no test
+# packages: scripts/bootstrap.sh demo installs Emscripten, stb and Node only)
+demo:
+	@bash scripts/bootstrap.sh demo
+	@$(MAKE) --no-print-directory wasm
 	@bash scripts/demo.sh
 
 clean:

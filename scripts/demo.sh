@@ -10,7 +10,7 @@ if [ ! -f "$model" ]; then
   echo "The engine is built: build/owlet (native CLI), build/wasm/owlet.{js,wasm}, build/wasm/owlet-st.{js,wasm}."
   exit 0
 fi
-node --no-experimental-fetch scripts/demo-ask.mjs "$model" models/demo/sample.png \
+node scripts/demo-ask.mjs "$model" models/demo/sample.png \
   "$(cat models/demo/sample-question.txt 2>/dev/null || echo 'What shape is this?')" 2
 if [ "${DEMO_NO_SERVE:-0}" != 1 ]; then
   echo

@@ -36,6 +36,7 @@ export class EngineWorker {
       const p = this.pending.get(m.id);
       if (!p) return;
       this.pending.delete(m.id);
+      this.hold();
       if (m.ok) p.resolve(m.value);
       else p.reject(statusError(m.error.status, m.error.message));
     };
@@ -44,8 +45,9 @@ export class EngineWorker {
       this.dead = new OwletError('engine', `engine worker failed: ${why}`);
       for (const p of this.pending.values()) p.reject(this.dead);
       this.pending.clear();
+      this.hold();
     };
-    if (node) { w.on('message', onMsg); w.on('error', onErr); } else {
+    if (node) { w.on('message', onMsg); w.on('error', onErr); w.unref(); } else {
       w.onmessage = (e) => onMsg(e.data);
       w.onerror = (e) => { e.preventDefault?.(); onErr(e); };
     }
@@ -63,8 +65,15 @@ export class EngineWorker {
     const id = this.next++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
+      this.hold();
       this.w.postMessage({ id, op, args }, transfer);
     });
+  }
+  /** Node: an idle engine does not keep the process alive (a script ends when
+   * its own work is done, unload() or not); a call in flight does. */
+  hold() {
+    if (!this.node) return;
+    if (this.pending.size > 0) this.w.ref(); else this.w.unref();
   }
   terminate() {
     if (!this.terminated) EngineWorker.live--;
@@ -220,8 +229,8 @@ async function copyRange(job, w, header, start, end, stage) {
       // chunk-file reads are fresh), else a private copy (MemoryBackend keeps its own)
       const own = backend.freshReads && bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength;
       const b = own ? bytes : bytes.slice();
+      n = b.byteLength; // read before the transfer detaches it (0 after)
       await w.call('chunk', { offset: off, bytes: b, header }, [b.buffer]);
-      n = b.byteLength;
     }
     job.done += n;
     job.nChunks++;

@@ -263,7 +263,9 @@ export class Owlet {
     const plan = stagePlan(manifest, opts);
     checkStageSizes(plan, opts.budgetMiB ?? 3200);
     await ensureChunks(manifest, { ...opts, backend });
-    const engine = await startPipeline(manifest, backend, plan, selectBuild(opts), opts);
+    // Node: one thread per core (at most 8), as in a browser
+    const threads = opts.threads ?? (isBrowser ? undefined : Math.min(8, (await import('node:os')).availableParallelism()));
+    const engine = await startPipeline(manifest, backend, plan, selectBuild({ ...opts, threads }), opts);
     return new Owlet(engine, manifest, opts, engine.init);
   }
 

@@ -194,9 +194,17 @@ test('bad inputs give OwletError codes and the engine stays usable', async () =>
 
 test('load reports progress by phase and rejects a bad manifest', async () => {
   const phases = new Set();
-  const owl = await load('one', { singleThread: true, onProgress: (p) => phases.add(p.phase) });
+  const loads = [];
+  const owl = await load('one', { singleThread: true, onProgress: (p) => {
+    phases.add(p.phase);
+    if (p.phase === 'load') loads.push(p.bytesDone);
+  } });
   await owl.unload();
   for (const ph of ['download', 'load', 'ready']) assert.ok(phases.has(ph), ph);
+  // the load phase counts the bytes copied into the engine (it read them after
+  // transferring the buffer, so every event said 0 until 'ready')
+  assert.ok(loads.length > 0 && loads[0] > 0, `first load event counts bytes: ${loads[0]}`);
+  for (let i = 1; i < loads.length; i++) assert.ok(loads[i] > loads[i - 1], 'load bytes grow');
   await assert.rejects(load('one', { budgetMiB: 1 }), (e) => e.code === 'limit' && /3\.4 MiB of weights/.test(e.message));
   await assert.rejects(Owlet.load(path.join(fx, 'config.json'), { wasmBase, backend: new MemoryBackend() }),
     (e) => e instanceof OwletError && e.code === 'bad_manifest');
