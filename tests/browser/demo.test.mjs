@@ -52,7 +52,13 @@ const open = async (page, server, query = '') => {
 
 async function loadModel(page) {
   await page.click('#load');
-  await page.waitForSelector('body[data-model="ready"]', { timeout: 120000 });
+  try {
+    await page.waitForSelector('body[data-model="ready"]', { timeout: 120000 });
+  } catch (e) { // say where the load stood
+    const where = await page.textContent('#progress-text').catch(() => '?');
+    const notes = await page.textContent('#notices').catch(() => '?');
+    throw new Error(`${e.message}; progress: "${where}"; notices: "${notes}"`);
+  }
 }
 
 const lastAnswer = (page) => page.textContent('.msg.assistant:last-child .text');
