@@ -248,6 +248,8 @@ test-browser: native wasm build/wasm/owlet-kernel-tests-relaxed.js
 # npm/ holds the package's package.json, README.md and owlet.d.ts; the runtime
 # files keep the repository's layout (wasm_glue/*.mjs beside build/wasm/), so
 # engine.mjs finds the engines at its default wasmBase, ../build/wasm/.
+# The engines are classic scripts that engine-worker.mjs require()s: build/wasm/
+# gets a package.json saying "commonjs" (the package itself is "type": "module").
 NPM_DIR := build/npm/package
 NPM_GLUE := $(filter-out wasm_glue/engine-entry.mjs,$(wildcard wasm_glue/*.mjs))
 NPM_WASM := $(foreach b,owlet owlet-relaxed,build/wasm/$(b).js build/wasm/$(b).wasm build/wasm/$(b).worker.js) \
@@ -258,6 +260,7 @@ npm-pack: wasm
 	cp npm/package.json npm/README.md npm/owlet.d.ts $(NPM_DIR)/
 	cp $(NPM_GLUE) $(NPM_DIR)/wasm_glue/
 	cp $(NPM_WASM) $(NPM_DIR)/build/wasm/
+	echo '{ "type": "commonjs" }' > $(NPM_DIR)/build/wasm/package.json
 	cd $(NPM_DIR) && npm pack --pack-destination .. --silent
 
 # The packed tarball installed into a scratch project: a Node script and a page
