@@ -210,8 +210,12 @@ test-wasm: build/wasm/owlet-tests.js build/wasm/owlet-tests-st.js test-fixtures
 test-py:
 	/usr/bin/python3 tests/reference/check_oracle.py
 
+# plain node, as users run the API (NODE adds --no-experimental-fetch, which only
+# the Emscripten test runners owlet-tests*.js need: docs/API.md); the chunk store
+# once more without a global fetch (its node:http fallback)
 test-js: native wasm
-	$(NODE) --test tests/js/*.test.mjs
+	node --test tests/js/*.test.mjs
+	$(NODE) --test tests/js/store.test.mjs
 
 # Bad inputs through the converter, the CLI (ASan/UBSan builds) and the JS API
 # (tests/adversarial/run.mjs; about a minute).
