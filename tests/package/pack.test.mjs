@@ -8,9 +8,9 @@
 // 3. the TypeScript declarations: every declared value is exported by the module
 //    and the other way round; a strict script using the API type-checks with tsc
 //    through the package's "exports", and one with a wrong option type does not;
-// 4. a page served by a plain static server (COOP/COEP) from the scratch folder
-//    imports the package from node_modules (import map) in Chromium and answers
-//    the same, threaded.
+// 4. a page served by a plain static server from the scratch folder imports the
+//    package from node_modules (import map) in Chromium and answers the same:
+//    threaded with COOP/COEP headers, single-thread without.
 //
 //   make test-package        (or: make npm-pack && node --test tests/package/pack.test.mjs)
 import { test, before, after } from 'node:test';
@@ -162,25 +162,30 @@ test('browser: a page on a plain static server imports the package from node_mod
   })().catch((e) => ({ error: String(e && e.stack || e) }));
 </script>
 `);
-  const server = await startServer({ coi: true, mounts: [['/', scratch]] });
   const b = await launch('chromium');
   try {
-    await b.page.goto(server.url + 'index.html');
-    await b.page.waitFor(() => !!globalThis.result, null, { timeout: 30000, what: 'the page module' });
-    const res = await b.page.evaluate(() => globalThis.result);
-    assert.equal(res.error, undefined, res.error);
-    assert.equal(res.answer.trim(), expected);
-    assert.equal(res.isolated, true);
-    assert.match(res.build, /^owlet(-relaxed)?$/, 'threaded in an isolated page');
-    assert.ok(res.loaded > 0);
-    const paths = server.requests.map((q) => q.path);
-    assert.ok(paths.includes(`/node_modules/${NAME}/build/wasm/${res.build}.wasm`), `the engine came from node_modules: ${paths.join(' ')}`);
-    assert.ok(paths.includes(`/node_modules/${NAME}/wasm_glue/engine-worker.mjs`));
-    assert.deepEqual(server.requests.filter((q) => q.status >= 400), [], 'no failed request');
-    assert.deepEqual(b.page.nativeErrors, []);
-    console.log(`# browser: ${JSON.stringify(res)}`);
+    // with COOP/COEP: threaded; a server without them: the single-thread build
+    for (const coi of [true, false]) {
+      const server = await startServer({ coi, mounts: [['/', scratch]] });
+      try {
+        await b.page.goto(server.url + 'index.html');
+        await b.page.waitFor(() => !!globalThis.result, null, { timeout: 30000, what: 'the page module' });
+        const res = await b.page.evaluate(() => globalThis.result);
+        assert.equal(res.error, undefined, res.error);
+        assert.equal(res.answer.trim(), expected);
+        assert.equal(res.isolated, coi);
+        if (coi) assert.match(res.build, /^owlet(-relaxed)?$/, 'threaded in an isolated page');
+        else assert.equal(res.build, 'owlet-st');
+        assert.ok(res.loaded > 0);
+        const paths = server.requests.map((q) => q.path);
+        assert.ok(paths.includes(`/node_modules/${NAME}/build/wasm/${res.build}.wasm`), `the engine came from node_modules: ${paths.join(' ')}`);
+        assert.ok(paths.includes(`/node_modules/${NAME}/wasm_glue/engine-worker.mjs`));
+        assert.deepEqual(server.requests.filter((q) => q.status >= 400), [], 'no failed request');
+        assert.deepEqual(b.page.nativeErrors, []);
+        console.log(`# browser (${coi ? 'COOP/COEP' : 'no headers'}): ${JSON.stringify(res)}`);
+      } finally { await server.close(); }
+    }
   } finally {
     await b.close();
-    await server.close();
   }
 });
