@@ -2,6 +2,8 @@
 // Hand-written to match the module's JSDoc and docs/API.md; tests/package/pack.test.mjs
 // type-checks a script against them (tsc --strict) and checks that every name declared
 // here is exported by the module and the other way round.
+// The image and fetch types are the DOM's, so a Node project without lib "dom" works too:
+/// <reference lib="dom" />
 
 /** Why a call failed: a JS-side code, or the C status name for engine failures. */
 export type OwletErrorCode =
