@@ -90,7 +90,7 @@ console.log(JSON.stringify({ answer, build: owl.build, threads: owl.threads, loa
 `);
   const r = await new Promise((resolve) => {
     const t0 = Date.now();
-    const child = spawn(process.execPath, [script], { cwd: scratch, stdio: ['ignore', 'pipe', 'pipe'], execArgv: [] });
+    const child = spawn(process.execPath, [script], { cwd: scratch, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '', err = '';
     child.stdout.on('data', (d) => { out += d; });
     child.stderr.on('data', (d) => { err += d; });
