@@ -7,6 +7,7 @@
 #                   JS, browser and adversarial tests, 10 s fuzz per target
 #   make bench      kernel benchmarks (wasm SIMD128 vs scalar, 1 and 2 threads)
 #   make demo       the demo model end to end
+#   make npm-pack   the npm package build/npm/owlet-vlm-VERSION.tgz (npm/: package.json, README, owlet.d.ts)
 #
 # Sources are found by wildcard: a new .c file in src/<module>/ joins the
 # library, tests/c/test_*.c files join the test runner, bench/*.c the bench.
@@ -46,7 +47,7 @@ $(foreach f,native asan wasm-mt wasm-st wasm-scalar wasm-relaxed,build/$(f)/src/
 # object lists per build flavour: $(call objs,DIR,SOURCES)
 objs = $(patsubst %.c,build/$(1)/%.o,$(2))
 
-.PHONY: all native wasm test check-includes test-native test-wasm test-adversarial test-py test-js test-browser test-fixtures bench bench-fullscale demo bootstrap clean fuzz
+.PHONY: all native wasm test check-includes test-native test-wasm test-adversarial test-py test-js test-browser test-package test-fixtures npm-pack bench bench-fullscale demo bootstrap clean fuzz
 
 all: native
 native: build/libowlet.a build/owlet build/owlet-convert
@@ -209,8 +210,12 @@ test-wasm: build/wasm/owlet-tests.js build/wasm/owlet-tests-st.js test-fixtures
 test-py:
 	/usr/bin/python3 tests/reference/check_oracle.py
 
+# plain node, as users run the API (NODE adds --no-experimental-fetch, which only
+# the Emscripten test runners owlet-tests*.js need: docs/API.md); the chunk store
+# once more without a global fetch (its node:http fallback)
 test-js: native wasm
-	$(NODE) --test tests/js/*.test.mjs
+	node --test tests/js/*.test.mjs
+	$(NODE) --test tests/js/store.test.mjs
 
 # Bad inputs through the converter, the CLI (ASan/UBSan builds) and the JS API
 # (tests/adversarial/run.mjs; about a minute).
@@ -241,6 +246,31 @@ test-browser: native wasm build/wasm/owlet-kernel-tests-relaxed.js
 	node --test tests/browser/wllama_parity.test.mjs
 	node --test tests/browser/faults.test.mjs
 	node --test tests/browser/relaxed.test.mjs
+	$(MAKE) test-package
+
+# ---------------------------------------------------------------- npm package
+# npm/ holds the package's package.json, README.md and owlet.d.ts; the runtime
+# files keep the repository's layout (wasm_glue/*.mjs beside build/wasm/), so
+# engine.mjs finds the engines at its default wasmBase, ../build/wasm/.
+# The engines are classic scripts that engine-worker.mjs require()s: build/wasm/
+# gets a package.json saying "commonjs" (the package itself is "type": "module").
+NPM_DIR := build/npm/package
+NPM_GLUE := $(filter-out wasm_glue/engine-entry.mjs,$(wildcard wasm_glue/*.mjs))
+NPM_WASM := $(foreach b,owlet owlet-relaxed,build/wasm/$(b).js build/wasm/$(b).wasm build/wasm/$(b).worker.js) \
+	build/wasm/owlet-st.js build/wasm/owlet-st.wasm
+npm-pack: wasm
+	rm -rf $(NPM_DIR) build/npm/*.tgz
+	mkdir -p $(NPM_DIR)/wasm_glue $(NPM_DIR)/build/wasm
+	cp npm/package.json npm/README.md npm/owlet.d.ts $(NPM_DIR)/
+	cp $(NPM_GLUE) $(NPM_DIR)/wasm_glue/
+	cp $(NPM_WASM) $(NPM_DIR)/build/wasm/
+	echo '{ "type": "commonjs" }' > $(NPM_DIR)/build/wasm/package.json
+	cd $(NPM_DIR) && npm pack --pack-destination .. --silent
+
+# The packed tarball installed into a scratch project: a Node script and a page
+# in Chromium import it by name (tests/package/pack.test.mjs).
+test-package: npm-pack
+	node --test tests/package/pack.test.mjs
 
 # libFuzzer targets (clang, ASan+UBSan); make test runs each for 10 s.
 FUZZ_SECONDS ?= 60

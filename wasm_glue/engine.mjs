@@ -57,7 +57,10 @@ export class EngineWorker {
     EngineWorker.live++;
     if (typeof Worker !== 'undefined' && isBrowser) return new EngineWorker(new Worker(url), false);
     const { Worker: NodeWorker } = await import('node:worker_threads');
-    return new EngineWorker(new NodeWorker(url), true);
+    // the worker inherits the parent's flags; --input-type (`node --input-type=module -e ...`)
+    // is refused for a worker file and would kill it at start
+    const execArgv = process.execArgv.filter((a, i, all) => !a.startsWith('--input-type') && all[i - 1] !== '--input-type');
+    return new EngineWorker(new NodeWorker(url, { execArgv }), true);
   }
   /** @param {string} op @param {any} [args] @param {Transferable[]} [transfer] */
   call(op, args, transfer = []) {

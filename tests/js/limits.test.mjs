@@ -3,7 +3,7 @@
 // OwletError with a code and words, nothing unverified is stored, and after
 // each error the model still answers. docs/SECURITY.md lists these cases.
 //
-//   node --no-experimental-fetch --test tests/js/limits.test.mjs   (after make native wasm)
+//   node --test tests/js/limits.test.mjs   (after make native wasm)
 //
 // The out-of-memory cases use a single-thread engine linked with
 // -sMAXIMUM_MEMORY=128MB into build/reliab/wasm-128m/ (relinked here from
@@ -69,7 +69,7 @@ async function answer(chat, q = 'Describe the image.', n = 4, o = {}) {
   return t;
 }
 
-/** A fake fetch Response (Node runs with --no-experimental-fetch: no Response). */
+/** A fake fetch Response (works with and without Node's global fetch). */
 function fakeRes({ status = 200, body = new Uint8Array(0), cl, url, enc, stallBody = false, signal, pieces = 1 }) {
   const headers = new Map();
   if (cl !== undefined) headers.set('content-length', String(cl));
