@@ -52,8 +52,8 @@ const open = async (page, server, query = '') => {
 
 async function loadModel(page) {
   await page.click('#load');
-  try {
-    await page.waitForSelector('body[data-model="ready"]', { timeout: 120000 });
+  try { // (a 6.7 MB model loads in 5-50 s; the margin is for a machine loaded by other jobs)
+    await page.waitForSelector('body[data-model="ready"]', { timeout: 240000 });
   } catch (e) { // say where the load stood
     const where = await page.textContent('#progress-text').catch(() => '?');
     const notes = await page.textContent('#notices').catch(() => '?');
