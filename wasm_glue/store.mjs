@@ -371,6 +371,81 @@ function toUrl(u) {
 }
 
 /**
+ * Which chunks of the manifest are already stored and verified. A complete
+ * earlier run of this very chunk list (same digest of the chunk hashes in the
+ * model's record) lets a stored key count as verified without reading its
+ * value: reading every chunk just to look at it would materialise the whole
+ * model in JS once more before loading (the load checks each chunk's hash
+ * field again as it reads it).
+ * @returns {Promise<{missing:object[], bytesDone:number, chunksDone:number}>}
+ */
+async function scanStored(manifest, backend, digest) {
+  const missing = [];
+  let bytesDone = 0, chunksDone = 0;
+  let meta = null;
+  try { meta = await backend.getMeta(manifest.id); } catch { /* treated as absent */ }
+  const stored = meta && meta.chunksDigest === digest ? new Set(await backend.keys(`${manifest.id}/`)) : null;
+  for (const c of manifest.chunks) {
+    if (stored && stored.has(`${manifest.id}/${c.index}`)) {
+      bytesDone += c.size;
+      chunksDone++;
+      continue;
+    }
+    const rec = await backend.get(`${manifest.id}/${c.index}`);
+    if (rec && rec.sha256 === c.sha256 && rec.bytes && byteSize(rec.bytes) === c.size) {
+      bytesDone += c.size;
+      chunksDone++;
+    } else {
+      missing.push(c);
+    }
+  }
+  return { missing, bytesDone, chunksDone };
+}
+
+/** Drop records of chunk indices the manifest no longer has (shrunk model). */
+async function dropExtraChunks(manifest, backend) {
+  for (const key of await backend.keys(`${manifest.id}/`)) {
+    const idx = Number(key.slice(manifest.id.length + 1));
+    if (!(idx < manifest.chunks.length)) await backend.delete(key);
+  }
+}
+
+/**
+ * Fetch, verify and store one chunk, retrying with exponential backoff; a
+ * hash mismatch counts as a retry. Counts into `run` (bytesFetched,
+ * bytesDone, chunksDone) and reports progress through run.report.
+ */
+async function fetchChunk(c, manifest, opts, run) {
+  const { backend, signal } = opts;
+  for (let attempt = 0; ; attempt++) {
+    checkSignal(signal);
+    try {
+      const bytes = await readUrl(c.url, { signal, fetchFn: run.fetchFn, expectSize: c.size, timeoutMs: opts.timeoutMs,
+        allowedOrigins: opts.allowedOrigins });
+      run.report('verify');
+      const got = await sha256Hex(bytes);
+      if (got !== c.sha256) throw new OwletError('bad_chunk', `chunk ${c.index} (${c.url}): sha256 ${got}, want ${c.sha256}`);
+      checkSignal(signal);
+      await backend.put(`${manifest.id}/${c.index}`, { sha256: c.sha256, bytes });
+      run.bytesFetched += c.size;
+      run.bytesDone += c.size;
+      run.chunksDone++;
+      run.report('download');
+      return;
+    } catch (e) {
+      if (e && e.name === 'AbortError') throw e;
+      if (signal && signal.aborted) throw abortError();
+      if (e instanceof OwletError && (e.code === 'quota' || e.code === 'storage' || e.code === 'bad_origin')) throw e;
+      if (attempt >= run.retries) {
+        throw e instanceof OwletError ? e
+          : new OwletError('network', `chunk ${c.index} (${c.url}): ${e && e.message ? e.message : e} after ${attempt + 1} attempts`, e);
+      }
+      await sleep(Math.min(8000, run.backoffMs * 2 ** attempt) * (0.5 + Math.random() / 2), signal);
+    }
+  }
+}
+
+/**
  * Make sure every chunk of the manifest is in the store, verified.
  * Missing or stale chunks are fetched with bounded concurrency and retried
  * with exponential backoff; a chunk whose hash does not match is discarded and
@@ -389,89 +464,35 @@ export async function ensureChunks(manifest, opts) {
   checkSignal(signal);
 
   const total = manifest.totalSize;
-  const missing = [];
-  let bytesDone = 0, chunksDone = 0;
-  // A complete earlier run of this very chunk list (same digest of the chunk
-  // hashes in the model's record) lets a stored key count as verified without
-  // reading its value: reading every chunk just to look at it would
-  // materialise the whole model in JS once more before loading (the load
-  // checks each chunk's hash field again as it reads it).
   const digest = await chunksDigest(manifest);
-  let meta = null;
-  try { meta = await backend.getMeta(manifest.id); } catch { /* treated as absent */ }
-  const stored = meta && meta.chunksDigest === digest ? new Set(await backend.keys(`${manifest.id}/`)) : null;
-  for (const c of manifest.chunks) {
-    if (stored && stored.has(`${manifest.id}/${c.index}`)) {
-      bytesDone += c.size;
-      chunksDone++;
-      continue;
-    }
-    const rec = await backend.get(`${manifest.id}/${c.index}`);
-    if (rec && rec.sha256 === c.sha256 && rec.bytes && byteSize(rec.bytes) === c.size) {
-      bytesDone += c.size;
-      chunksDone++;
-    } else {
-      missing.push(c);
-    }
-  }
-  // Drop records of chunk indices the manifest no longer has (shrunk model).
-  for (const key of await backend.keys(`${manifest.id}/`)) {
-    const idx = Number(key.slice(manifest.id.length + 1));
-    if (!(idx < manifest.chunks.length)) await backend.delete(key);
-  }
+  const { missing, bytesDone, chunksDone } = await scanStored(manifest, backend, digest);
+  await dropExtraChunks(manifest, backend);
   const reused = chunksDone;
   const needBytes = missing.reduce((a, c) => a + c.size, 0);
   await checkQuota(needBytes);
 
   const t0 = Date.now();
-  let bytesFetched = 0;
-  const report = (phase) => {
+  const run = { retries, backoffMs, fetchFn, bytesFetched: 0, bytesDone, chunksDone, report: null };
+  run.report = (phase) => {
     if (!onProgress) return;
     const dt = (Date.now() - t0) / 1000;
-    const rate = dt > 0 ? bytesFetched / dt : 0;
-    const eta = rate > 0 ? (total - bytesDone) / rate : Infinity;
-    onProgress({ phase, bytesDone, bytesTotal: total, chunksDone, chunksTotal: manifest.chunks.length, rate, eta });
+    const rate = dt > 0 ? run.bytesFetched / dt : 0;
+    const eta = rate > 0 ? (total - run.bytesDone) / rate : Infinity;
+    onProgress({ phase, bytesDone: run.bytesDone, bytesTotal: total, chunksDone: run.chunksDone,
+      chunksTotal: manifest.chunks.length, rate, eta });
   };
-  report('download');
+  run.report('download');
 
   let next = 0;
   const worker = async () => {
-    while (next < missing.length) {
-      const c = missing[next++];
-      for (let attempt = 0; ; attempt++) {
-        checkSignal(signal);
-        try {
-          const bytes = await readUrl(c.url, { signal, fetchFn, expectSize: c.size, timeoutMs: opts.timeoutMs,
-            allowedOrigins: opts.allowedOrigins });
-          report('verify');
-          const got = await sha256Hex(bytes);
-          if (got !== c.sha256) throw new OwletError('bad_chunk', `chunk ${c.index} (${c.url}): sha256 ${got}, want ${c.sha256}`);
-          checkSignal(signal);
-          await backend.put(`${manifest.id}/${c.index}`, { sha256: c.sha256, bytes });
-          bytesFetched += c.size;
-          bytesDone += c.size;
-          chunksDone++;
-          report('download');
-          break;
-        } catch (e) {
-          if (e && e.name === 'AbortError') throw e;
-          if (signal && signal.aborted) throw abortError();
-          if (e instanceof OwletError && (e.code === 'quota' || e.code === 'storage' || e.code === 'bad_origin')) throw e;
-          if (attempt >= retries) {
-            throw e instanceof OwletError ? e
-              : new OwletError('network', `chunk ${c.index} (${c.url}): ${e && e.message ? e.message : e} after ${attempt + 1} attempts`, e);
-          }
-          await sleep(Math.min(8000, backoffMs * 2 ** attempt) * (0.5 + Math.random() / 2), signal);
-        }
-      }
-    }
+    while (next < missing.length) await fetchChunk(missing[next++], manifest, opts, run);
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, missing.length) }, worker));
   await backend.putMeta(manifest.id, {
     id: manifest.id, name: manifest.name, totalSize: manifest.totalSize, sha256: manifest.sha256,
     chunks: manifest.chunks.length, chunksDigest: digest, manifestUrl: manifest.baseUrl, storedAt: Date.now(),
   });
-  return { fetched: missing.length, reused, bytesFetched };
+  return { fetched: missing.length, reused, bytesFetched: run.bytesFetched };
 }
 
 /** Size of a stored chunk value: a Blob (IdbBackend) or a Uint8Array. */

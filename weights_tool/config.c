@@ -65,14 +65,12 @@ static owl_status get_eps(const owl_json *o, const char *where, const char *key,
             return st;                                                   \
     } while (0)
 
-owl_status owl_conv_cfg_from_json(const owl_json *c, owl_conv_cfg *cfg, owl_err *err)
+#define BIG ((int64_t)1 << 20)
+
+/* The language model's fields (top level of config.json). */
+static owl_status read_llm(const owl_json *c, owl_conv_cfg *cfg, owl_err *err)
 {
     owl_status st;
-    const int64_t BIG = (int64_t)1 << 20;
-    memset(cfg, 0, sizeof *cfg);
-    if (!c || c->type != OWL_JSON_OBJECT)
-        return owl_err_set(err, OWL_E_FORMAT, "config.json: not an object");
-    snprintf(cfg->name, sizeof cfg->name, "mplug-owl2");
     DIM(c, "", "vocab_size", BIG, vocab);
     DIM(c, "", "hidden_size", BIG, hidden);
     DIM(c, "", "intermediate_size", BIG, ffn);
@@ -99,7 +97,13 @@ owl_status owl_conv_cfg_from_json(const owl_json *c, owl_conv_cfg *cfg, owl_err 
     snprintf(cfg->aspect, sizeof cfg->aspect, "stretch");
     if (!owl_json_get_str(c, "image_aspect_ratio", &asp, NULL) && !strcmp(asp, "pad"))
         snprintf(cfg->aspect, sizeof cfg->aspect, "pad");
+    return OWL_OK;
+}
 
+/* visual_config.visual_model and visual_config.visual_abstractor. */
+static owl_status read_visual(const owl_json *c, owl_conv_cfg *cfg, owl_err *err)
+{
+    owl_status st;
     const owl_json *vc = owl_json_get(c, "visual_config");
     const owl_json *vm = owl_json_get(vc, "visual_model"), *va = owl_json_get(vc, "visual_abstractor");
     if (!vm || vm->type != OWL_JSON_OBJECT || !va || va->type != OWL_JSON_OBJECT)
@@ -121,10 +125,14 @@ owl_status owl_conv_cfg_from_json(const owl_json *c, owl_conv_cfg *cfg, owl_err 
     DIM(va, "visual_abstractor.", "num_attention_heads", 4096, a_heads);
     DIM(va, "visual_abstractor.", "intermediate_size", BIG, a_ffn);
     DIM(va, "visual_abstractor.", "grid_size", 1 << 10, a_grid);
-    if ((st = get_eps(va, "visual_abstractor.", "layer_norm_eps", 1e-6, &cfg->a_eps, err)))
-        return st;
+    return get_eps(va, "visual_abstractor.", "layer_norm_eps", 1e-6, &cfg->a_eps, err);
+}
 
-    /* consistency */
+#undef BIG
+
+/* Shapes the model code relies on: heads divide widths, the grid matches. */
+static owl_status check_consistency(const owl_conv_cfg *cfg, owl_err *err)
+{
     if (cfg->hidden % cfg->heads || (cfg->hidden / cfg->heads) % 2 || cfg->heads % cfg->kv_heads)
         return owl_err_set(err, OWL_E_FORMAT, "config.json: hidden_size %lld, heads %lld, kv heads %lld: head "
                            "size must be even and kv heads divide heads", (long long)cfg->hidden,
@@ -144,6 +152,19 @@ owl_status owl_conv_cfg_from_json(const owl_json *c, owl_conv_cfg *cfg, owl_err 
     if (cfg->a_hidden % 4)
         return owl_err_set(err, OWL_E_FORMAT, "config.json: abstractor hidden_size %lld must be a multiple of 4 "
                            "(2-D sin-cos table)", (long long)cfg->a_hidden);
+    return OWL_OK;
+}
+
+owl_status owl_conv_cfg_from_json(const owl_json *c, owl_conv_cfg *cfg, owl_err *err)
+{
+    owl_status st;
+    memset(cfg, 0, sizeof *cfg);
+    if (!c || c->type != OWL_JSON_OBJECT)
+        return owl_err_set(err, OWL_E_FORMAT, "config.json: not an object");
+    snprintf(cfg->name, sizeof cfg->name, "mplug-owl2");
+    if ((st = read_llm(c, cfg, err)) || (st = read_visual(c, cfg, err)) ||
+        (st = check_consistency(cfg, err)))
+        return st;
 
     /* CLIP defaults; overridden by preprocessor_config.json */
     const float mean[3] = {0.48145466f, 0.4578275f, 0.40821073f}, std[3] = {0.26862954f, 0.26130258f, 0.27577711f};

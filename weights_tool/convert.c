@@ -136,17 +136,17 @@ static owl_status bind_keys(owl_ckpt *ck, const owl_conv_plan *p, owl_ck_tensor 
 
 /* ---------------------------------------------------------------- metadata */
 
-static owl_status set_metadata(owl_gguf_writer *w, const owl_conv_plan *p, const owl_spm_model *spm,
-                               owl_err *err)
-{
-    const owl_conv_cfg *c = &p->cfg;
-    const char *A = "mplug-owl2";
-    char k[128];
-    owl_status st = OWL_OK;
 #define U32(key, v) if (!st) st = owl_gguf_writer_set_u32(w, key, (uint32_t)(v))
 #define F32(key, v) if (!st) st = owl_gguf_writer_set_f32(w, key, (float)(v))
-#define AK(suffix) (snprintf(k, sizeof k, "%s.%s", A, suffix), k)
-    st = owl_gguf_writer_set_str(w, "general.architecture", A);
+#define AK(suffix) (snprintf(k, sizeof k, "%s.%s", ARCH, suffix), k)
+static const char ARCH[] = "mplug-owl2";
+
+/* general.*, the architecture's shapes, image and generation defaults, stages. */
+static owl_status set_model_metadata(owl_gguf_writer *w, const owl_conv_plan *p)
+{
+    const owl_conv_cfg *c = &p->cfg;
+    char k[128];
+    owl_status st = owl_gguf_writer_set_str(w, "general.architecture", ARCH);
     if (!st)
         st = owl_gguf_writer_set_str(w, "general.name", c->name);
     U32("general.alignment", 32);
@@ -199,31 +199,42 @@ static owl_status set_metadata(owl_gguf_writer *w, const owl_conv_plan *p, const
     if (!st)
         st = owl_gguf_writer_set_arr(w, "owlet.stages", OWL_GGUF_UINT32, p->stage_layer, p->n_stages);
     U32("owlet.stage_budget_mib", p->budget_mib);
-    /* tokenizer */
-    if (!st)
-        st = owl_gguf_writer_set_str(w, "tokenizer.ggml.model", "llama");
-    if (!st && spm) {
-        size_t n = (size_t)spm->n_pieces;
-        const char **toks = malloc(n * sizeof *toks);
-        float *scores = malloc(n * sizeof *scores);
-        int32_t *types = malloc(n * sizeof *types);
-        if (!toks || !scores || !types)
-            st = owl_err_set(err, OWL_E_NOMEM, "tokenizer: out of memory");
-        for (size_t i = 0; !st && i < n; i++) {
-            toks[i] = spm->pieces[i].piece;
-            scores[i] = spm->pieces[i].score;
-            types[i] = spm->pieces[i].type;
-        }
-        if (!st)
-            st = owl_gguf_writer_set_arr_str(w, "tokenizer.ggml.tokens", toks, n);
-        if (!st)
-            st = owl_gguf_writer_set_arr(w, "tokenizer.ggml.scores", OWL_GGUF_FLOAT32, scores, n);
-        if (!st)
-            st = owl_gguf_writer_set_arr(w, "tokenizer.ggml.token_type", OWL_GGUF_INT32, types, n);
-        free(toks);
-        free(scores);
-        free(types);
+    return st;
+}
+
+/* tokenizer.ggml.tokens / scores / token_type from the SentencePiece model. */
+static owl_status set_vocab(owl_gguf_writer *w, const owl_spm_model *spm, owl_err *err)
+{
+    owl_status st = OWL_OK;
+    size_t n = (size_t)spm->n_pieces;
+    const char **toks = malloc(n * sizeof *toks);
+    float *scores = malloc(n * sizeof *scores);
+    int32_t *types = malloc(n * sizeof *types);
+    if (!toks || !scores || !types)
+        st = owl_err_set(err, OWL_E_NOMEM, "tokenizer: out of memory");
+    for (size_t i = 0; !st && i < n; i++) {
+        toks[i] = spm->pieces[i].piece;
+        scores[i] = spm->pieces[i].score;
+        types[i] = spm->pieces[i].type;
     }
+    if (!st)
+        st = owl_gguf_writer_set_arr_str(w, "tokenizer.ggml.tokens", toks, n);
+    if (!st)
+        st = owl_gguf_writer_set_arr(w, "tokenizer.ggml.scores", OWL_GGUF_FLOAT32, scores, n);
+    if (!st)
+        st = owl_gguf_writer_set_arr(w, "tokenizer.ggml.token_type", OWL_GGUF_INT32, types, n);
+    free(toks);
+    free(scores);
+    free(types);
+    return st;
+}
+
+static owl_status set_tokenizer_metadata(owl_gguf_writer *w, const owl_conv_cfg *c, const owl_spm_model *spm,
+                                         owl_err *err)
+{
+    owl_status st = owl_gguf_writer_set_str(w, "tokenizer.ggml.model", "llama");
+    if (!st && spm)
+        st = set_vocab(w, spm, err);
     U32("tokenizer.ggml.bos_token_id", c->bos);
     U32("tokenizer.ggml.eos_token_id", c->eos);
     U32("tokenizer.ggml.unknown_token_id", spm && spm->unk_id >= 0 ? spm->unk_id : 0);
@@ -236,9 +247,18 @@ static owl_status set_metadata(owl_gguf_writer *w, const owl_conv_plan *p, const
         st = owl_gguf_writer_set_bool(w, "tokenizer.ggml.add_space_prefix", spm->add_dummy_prefix != 0);
     if (!st)
         st = owl_gguf_writer_set_str(w, "tokenizer.chat_template", OWL_CHAT_TEMPLATE_MPLUG_OWL2);
+    return st;
+}
 #undef U32
 #undef F32
 #undef AK
+
+static owl_status set_metadata(owl_gguf_writer *w, const owl_conv_plan *p, const owl_spm_model *spm,
+                               owl_err *err)
+{
+    owl_status st = set_model_metadata(w, p);
+    if (!st)
+        st = set_tokenizer_metadata(w, &p->cfg, spm, err);
     if (st && err && !err->code) {
         const owl_err *we = owl_gguf_writer_last_error(w);
         owl_err_set(err, st, "metadata: %s", we ? we->msg : "error");
@@ -350,129 +370,176 @@ static owl_status check_not_input(const owl_conv_opts *o, const owl_ckpt *ck, ow
     return st;
 }
 
-owl_status owl_convert(const owl_conv_opts *o, owl_err *err)
-{
+/* Everything one conversion holds; conv_free releases it. */
+typedef struct {
     owl_conv_cfg cfg;
     owl_conv_plan plan;
     owl_ckpt ck;
     owl_spm_model spm;
-    int have_spm = 0;
-    memset(&plan, 0, sizeof plan);
-    memset(&ck, 0, sizeof ck);
-    memset(&spm, 0, sizeof spm);
-    owl_gguf_writer *w = NULL;
-    owl_ck_tensor **src = NULL;
-    float *in = NULL, *tmp = NULL;
-    uint8_t *q = NULL;
-    owl_outfile f = {0};
-    f.fd = -1;
+    int have_spm;
+    owl_gguf_writer *w;
+    owl_ck_tensor **src; /* the checkpoint tensor of each plan tensor */
+    float *in, *tmp;     /* one row group: as read, RoPE-permuted */
+    uint8_t *q;          /* one row group, quantized */
+    owl_outfile f;
+} conv;
+
+static void conv_free(conv *cv)
+{
+    free(cv->in);
+    free(cv->tmp);
+    free(cv->q);
+    free(cv->src);
+    owl_gguf_writer_free(cv->w);
+    if (cv->have_spm)
+        owl_spm_free(&cv->spm);
+    owl_ckpt_free(&cv->ck);
+    owl_conv_plan_free(&cv->plan);
+}
+
+/* config -> plan -> checkpoint index, every key bound and checked -> tokenizer. */
+static owl_status open_inputs(conv *cv, const owl_conv_opts *o, owl_err *err)
+{
+    owl_status st = owl_conv_cfg_load(o->in_dir, &cv->cfg, err);
+    if (!st && o->name) {
+        if (strlen(o->name) >= sizeof cv->cfg.name)
+            st = owl_err_set(err, OWL_E_INVALID, "--name longer than %zu bytes", sizeof cv->cfg.name - 1);
+        else
+            snprintf(cv->cfg.name, sizeof cv->cfg.name, "%s", o->name);
+    }
+    if (!st)
+        st = owl_conv_plan_build(&cv->cfg, o->ftype, o->budget_mib, &cv->plan, err);
+    if (!st)
+        st = owl_ckpt_open(&cv->ck, o->in_dir, o->prefer, err);
+    if (!st)
+        st = check_not_input(o, &cv->ck, err);
+    if (!st && !(cv->src = calloc(cv->plan.n, sizeof *cv->src)))
+        st = owl_err_set(err, OWL_E_NOMEM, "out of memory");
+    if (!st)
+        st = bind_keys(&cv->ck, &cv->plan, cv->src, err);
+    if (!st)
+        st = load_tokenizer(o->in_dir, cv->cfg.vocab, &cv->spm, &cv->have_spm, err);
+    return st;
+}
+
+/* The GGUF writer with its metadata and tensor infos. */
+static owl_status describe_output(conv *cv, owl_err *err)
+{
+    if (!(cv->w = owl_gguf_writer_init()))
+        return owl_err_set(err, OWL_E_NOMEM, "out of memory");
+    owl_status st = set_metadata(cv->w, &cv->plan, &cv->spm, err);
+    for (size_t i = 0; !st && i < cv->plan.n; i++) {
+        const owl_conv_tensor *t = &cv->plan.t[i];
+        st = owl_gguf_writer_add_tensor(cv->w, t->name, t->type, t->n_dims, t->ne);
+        if (st)
+            owl_err_set(err, st, "%s", owl_gguf_writer_last_error(cv->w)->msg);
+    }
+    return st;
+}
+
+/* Group buffers: GROUP_ELEMS floats, or one head of rows, or one row. */
+static owl_status alloc_group_buffers(conv *cv, owl_err *err)
+{
+    int64_t cap = GROUP_ELEMS;
+    for (size_t i = 0; i < cv->plan.n; i++) {
+        const owl_conv_tensor *t = &cv->plan.t[i];
+        int64_t need = t->ne[0] * (t->rope_heads ? t->ne[1] / t->rope_heads : 1);
+        if (need > cap)
+            cap = need;
+    }
+    if (!(cv->in = malloc((size_t)cap * sizeof *cv->in)) || !(cv->tmp = malloc((size_t)cap * sizeof *cv->tmp)) ||
+        !(cv->q = malloc((size_t)cap * sizeof *cv->q * 4)))
+        return owl_err_set(err, OWL_E_NOMEM, "out of memory for %lld-element buffers", (long long)cap);
+    return OWL_OK;
+}
+
+/* Zero bytes up to file offset off. */
+static owl_status pad_to(sink *s, uint64_t off, owl_err *err)
+{
+    static const uint8_t zeros[64];
+    while (s->pos < off)
+        if (sink_write(s, zeros, off - s->pos < 64 ? (size_t)(off - s->pos) : 64))
+            return owl_err_set(err, OWL_E_IO, "%s", s->err.msg);
+    return OWL_OK;
+}
+
+/* Every tensor at its offset, with a progress line on stderr if asked. */
+static owl_status write_tensors(conv *cv, const owl_conv_opts *o, sink *s, double t0, uint64_t total,
+                                owl_err *err)
+{
+    const owl_conv_plan *plan = &cv->plan;
+    owl_status st = OWL_OK;
+    double last = 0;
+    for (size_t i = 0; !st && i < plan->n; i++) {
+        uint64_t off = owl_gguf_writer_tensor_file_offset(cv->w, i);
+        st = pad_to(s, off, err);
+        if (!st && s->pos != off)
+            st = owl_err_set(err, OWL_E_STATE, "%s: at %llu, want %llu", plan->t[i].name,
+                             (unsigned long long)s->pos, (unsigned long long)off);
+        if (!st)
+            st = write_tensor(&cv->ck, cv->src[i], &plan->t[i], s, cv->in, cv->tmp, cv->q, err);
+        double tn = now_s();
+        if (o->progress && (tn - last > 0.25 || i + 1 == plan->n)) {
+            last = tn;
+            fprintf(stderr, "\r[%zu/%zu] %-28s %7.1f / %.1f MB  %6.1f MB/s ", i + 1, plan->n, plan->t[i].name,
+                    (double)s->pos / 1e6, (double)total / 1e6, (double)s->pos / 1e6 / (tn - t0 + 1e-9));
+            if (i + 1 == plan->n)
+                fputc('\n', stderr);
+        }
+    }
+    return st;
+}
+
+static void print_summary(const conv *cv, const owl_conv_opts *o, uint64_t total, double t0)
+{
+    const owl_conv_plan *plan = &cv->plan;
+    int nfb = 0;
+    for (size_t i = 0; i < plan->n; i++)
+        if (plan->t[i].fallback) {
+            if (nfb++ < 8)
+                fprintf(stderr, "note: %s: row of %lld is not a multiple of the %s block, stored as %s\n",
+                        plan->t[i].name, (long long)plan->t[i].ne[0], owl_conv_ftype_name(o->ftype),
+                        owl_type_get((int)plan->t[i].type)->name);
+        }
+    if (nfb > 8)
+        fprintf(stderr, "note: %d tensors in all fell back to a wider type\n", nfb);
+    fprintf(stderr, "wrote %s: %zu tensors, %.1f MB, %u stage(s), %.1f s (%s)\n", o->out_path, plan->n,
+            (double)total / 1e6, plan->n_stages, now_s() - t0, cv->ck.format);
+}
+
+owl_status owl_convert(const owl_conv_opts *o, owl_err *err)
+{
+    conv cv;
+    memset(&cv, 0, sizeof cv);
+    cv.f.fd = -1;
     /* a device, a directory or a symlink to one is refused before any work */
     owl_status st = owl_outfile_check(o->out_path, NULL, 0, err);
     if (st)
         return st;
 
-    st = owl_conv_cfg_load(o->in_dir, &cfg, err);
-    if (!st && o->name) {
-        if (strlen(o->name) >= sizeof cfg.name)
-            st = owl_err_set(err, OWL_E_INVALID, "--name longer than %zu bytes", sizeof cfg.name - 1);
-        else
-            snprintf(cfg.name, sizeof cfg.name, "%s", o->name);
-    }
+    st = open_inputs(&cv, o, err);
     if (!st)
-        st = owl_conv_plan_build(&cfg, o->ftype, o->budget_mib, &plan, err);
+        st = describe_output(&cv, err);
     if (!st)
-        st = owl_ckpt_open(&ck, o->in_dir, o->prefer, err);
+        st = alloc_group_buffers(&cv, err);
     if (!st)
-        st = check_not_input(o, &ck, err);
-    if (!st && !(src = calloc(plan.n, sizeof *src)))
-        st = owl_err_set(err, OWL_E_NOMEM, "out of memory");
+        st = owl_outfile_open(&cv.f, o->out_path, err);
+    sink s = {&cv.f, 0, {0}};
     if (!st)
-        st = bind_keys(&ck, &plan, src, err);
+        st = owl_gguf_writer_write_header(cv.w, sink_write, &s, err);
+    double t0 = now_s();
+    uint64_t total = owl_gguf_writer_file_size(cv.w);
     if (!st)
-        st = load_tokenizer(o->in_dir, cfg.vocab, &spm, &have_spm, err);
-    if (!st && !(w = owl_gguf_writer_init()))
-        st = owl_err_set(err, OWL_E_NOMEM, "out of memory");
+        st = write_tensors(&cv, o, &s, t0, total, err);
     if (!st)
-        st = set_metadata(w, &plan, &spm, err);
-    int64_t max_row = 1;
-    for (size_t i = 0; !st && i < plan.n; i++) {
-        const owl_conv_tensor *t = &plan.t[i];
-        st = owl_gguf_writer_add_tensor(w, t->name, t->type, t->n_dims, t->ne);
-        if (st)
-            owl_err_set(err, st, "%s", owl_gguf_writer_last_error(w)->msg);
-        if (t->ne[0] > max_row)
-            max_row = t->ne[0];
-    }
-    /* group buffers: GROUP_ELEMS floats, or one head of rows, or one row */
-    int64_t cap = GROUP_ELEMS;
-    for (size_t i = 0; !st && i < plan.n; i++) {
-        const owl_conv_tensor *t = &plan.t[i];
-        int64_t need = t->ne[0] * (t->rope_heads ? t->ne[1] / t->rope_heads : 1);
-        if (need > cap)
-            cap = need;
-    }
-    if (!st && (!(in = malloc((size_t)cap * sizeof *in)) || !(tmp = malloc((size_t)cap * sizeof *tmp)) ||
-                !(q = malloc((size_t)cap * sizeof *q * 4))))
-        st = owl_err_set(err, OWL_E_NOMEM, "out of memory for %lld-element buffers", (long long)cap);
+        st = pad_to(&s, total, err);
     if (!st)
-        st = owl_outfile_open(&f, o->out_path, err);
-    sink s = {&f, 0, {0}};
+        st = owl_outfile_close(&cv.f, err);
     if (!st)
-        st = owl_gguf_writer_write_header(w, sink_write, &s, err);
-    double t0 = now_s(), last = 0;
-    uint64_t total = owl_gguf_writer_file_size(w);
-    for (size_t i = 0; !st && i < plan.n; i++) {
-        uint64_t off = owl_gguf_writer_tensor_file_offset(w, i);
-        static const uint8_t zeros[64];
-        while (!st && s.pos < off)
-            if (sink_write(&s, zeros, off - s.pos < 64 ? (size_t)(off - s.pos) : 64))
-                st = owl_err_set(err, OWL_E_IO, "%s", s.err.msg);
-        if (!st && s.pos != off)
-            st = owl_err_set(err, OWL_E_STATE, "%s: at %llu, want %llu", plan.t[i].name,
-                             (unsigned long long)s.pos, (unsigned long long)off);
-        if (!st)
-            st = write_tensor(&ck, src[i], &plan.t[i], &s, in, tmp, q, err);
-        double tn = now_s();
-        if (o->progress && (tn - last > 0.25 || i + 1 == plan.n)) {
-            last = tn;
-            fprintf(stderr, "\r[%zu/%zu] %-28s %7.1f / %.1f MB  %6.1f MB/s ", i + 1, plan.n, plan.t[i].name,
-                    (double)s.pos / 1e6, (double)total / 1e6, (double)s.pos / 1e6 / (tn - t0 + 1e-9));
-            if (i + 1 == plan.n)
-                fputc('\n', stderr);
-        }
-    }
-    static const uint8_t zeros2[64];
-    while (!st && s.pos < total)
-        if (sink_write(&s, zeros2, total - s.pos < 64 ? (size_t)(total - s.pos) : 64))
-            st = owl_err_set(err, OWL_E_IO, "%s", s.err.msg);
-    if (!st)
-        st = owl_outfile_close(&f, err);
-    if (!st)
-        st = owl_outfile_rename(&f, err);
-    owl_outfile_discard(&f); /* removes the temporary file after an error */
-    if (!st && !o->quiet) {
-        int nfb = 0;
-        for (size_t i = 0; i < plan.n; i++)
-            if (plan.t[i].fallback) {
-                if (nfb++ < 8)
-                    fprintf(stderr, "note: %s: row of %lld is not a multiple of the %s block, stored as %s\n",
-                            plan.t[i].name, (long long)plan.t[i].ne[0], owl_conv_ftype_name(o->ftype),
-                            owl_type_get((int)plan.t[i].type)->name);
-            }
-        if (nfb > 8)
-            fprintf(stderr, "note: %d tensors in all fell back to a wider type\n", nfb);
-        fprintf(stderr, "wrote %s: %zu tensors, %.1f MB, %u stage(s), %.1f s (%s)\n", o->out_path, plan.n,
-                (double)total / 1e6, plan.n_stages, now_s() - t0, ck.format);
-    }
-    free(in);
-    free(tmp);
-    free(q);
-    free(src);
-    owl_gguf_writer_free(w);
-    if (have_spm)
-        owl_spm_free(&spm);
-    owl_ckpt_free(&ck);
-    owl_conv_plan_free(&plan);
-    (void)max_row;
+        st = owl_outfile_rename(&cv.f, err);
+    owl_outfile_discard(&cv.f); /* removes the temporary file after an error */
+    if (!st && !o->quiet)
+        print_summary(&cv, o, total, t0);
+    conv_free(&cv);
     return st;
 }

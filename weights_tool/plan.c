@@ -115,15 +115,16 @@ static void choose_type(owl_conv_tensor *t, owl_conv_ftype f, int n_layers)
     t->fallback = 1;
 }
 
-static owl_status build_tensors(builder *b, const owl_conv_cfg *c)
+#define K(...) snprintf(k, sizeof k, __VA_ARGS__)
+#define N(...) snprintf(n, sizeof n, __VA_ARGS__)
+
+/* The vision tower (CLIP ViT): patch and position embeddings, blocks, norms. */
+static void add_vision(builder *b, const owl_conv_cfg *c)
 {
     char n[64], k[192];
     const int64_t X = -1;
-    /* ---- vision tower */
     const char *vp = "model.vision_model.";
     int64_t vh = c->v_hidden, np = (c->v_image / c->v_patch) * (c->v_image / c->v_patch);
-#define K(...) snprintf(k, sizeof k, __VA_ARGS__)
-#define N(...) snprintf(n, sizeof n, __VA_ARGS__)
     K("%sembeddings.patch_embed.weight", vp);
     add(b, OWL_PART_VISION, -1, OWL_KIND_MATMUL, 0, 3, "v.patch_embd.weight", k, vh, c->v_channels, c->v_patch,
         c->v_patch);
@@ -166,7 +167,14 @@ static owl_status build_tensors(builder *b, const owl_conv_cfg *c)
         N("v.post_ln.%s", wb[i]);
         add(b, OWL_PART_VISION, -1, OWL_KIND_VEC, 0, 1, n, k, vh, X, X, X);
     }
-    /* ---- abstractor */
+}
+
+/* The visual abstractor: queries, cross-attention blocks, projection to the LLM. */
+static void add_abstractor(builder *b, const owl_conv_cfg *c)
+{
+    char n[64], k[192];
+    const int64_t X = -1;
+    const char *wb[2] = {"weight", "bias"};
     const char *ap = "model.visual_abstractor.";
     int64_t ah = c->a_hidden;
     K("%squery_embeds", ap);
@@ -202,7 +210,13 @@ static owl_status build_tensors(builder *b, const owl_conv_cfg *c)
     add(b, OWL_PART_ABSTRACTOR, -1, OWL_KIND_VEC, 0, 1, "a.visual_fc.bias", k, c->hidden, X, X, X);
     K("%svit_eos", ap);
     add(b, OWL_PART_ABSTRACTOR, -1, OWL_KIND_VEC, 0, 1, "a.vit_eos", k, 1, 1, c->hidden, X);
-    /* ---- LLM */
+}
+
+/* The LLaMA-2 decoder with its multiway (text / image) norms and k/v. */
+static void add_llm(builder *b, const owl_conv_cfg *c)
+{
+    char n[64], k[192];
+    const int64_t X = -1;
     int64_t h = c->hidden, hd = c->hidden / c->heads, kvd = hd * c->kv_heads;
     add(b, OWL_PART_LLM, -1, OWL_KIND_EMBD, 0, 1, "token_embd.weight", "model.embed_tokens.weight", c->vocab, h,
         X, X);
@@ -246,8 +260,15 @@ static owl_status build_tensors(builder *b, const owl_conv_cfg *c)
     }
     add(b, OWL_PART_LLM, -1, OWL_KIND_VEC, 0, 1, "output_norm.weight", "model.norm.weight", h, X, X, X);
     add(b, OWL_PART_LLM, -1, OWL_KIND_OUTPUT, 0, 1, "output.weight", "lm_head.weight", c->vocab, h, X, X);
+}
 #undef K
 #undef N
+
+static owl_status build_tensors(builder *b, const owl_conv_cfg *c)
+{
+    add_vision(b, c);
+    add_abstractor(b, c);
+    add_llm(b, c);
     return b->st;
 }
 

@@ -37,13 +37,33 @@ static uint16_t rd16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
 static uint32_t rd32(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
 static uint64_t rd64(const uint8_t *p) { return (uint64_t)rd32(p) | (uint64_t)rd32(p + 4) << 32; }
 
-static owl_status zip_read_dir(owl_ckpt *ck, int fi, uint64_t fsize, zdir *z, owl_err *err)
+/* Where the central directory is: its entry count, size and offset. */
+typedef struct {
+    uint64_t n_ent, size, off;
+} zcd;
+
+/* The zip64 end record, through its locator just before the EOCD at eocd_pos. */
+static owl_status zip_read_zip64_end(owl_ckpt *ck, int fi, uint64_t fsize, uint64_t eocd_pos, zcd *cd,
+                                     owl_err *err)
 {
     const char *path = ck->paths[fi];
-    memset(z, 0, sizeof *z);
-    if (fsize < 22)
-        return owl_err_set(err, OWL_E_TRUNCATED, "%s: %llu bytes, not a zip archive", path,
-                           (unsigned long long)fsize);
+    uint8_t loc[20], z64[56];
+    owl_status st = OWL_OK;
+    if (eocd_pos < 20 || (st = owl_ck_pread(ck, fi, eocd_pos - 20, loc, 20, err)) || rd32(loc) != 0x07064b50)
+        return st ? st : owl_err_set(err, OWL_E_FORMAT, "%s: zip64 locator missing", path);
+    uint64_t z64off = rd64(loc + 8);
+    if (z64off > fsize - 56 || (st = owl_ck_pread(ck, fi, z64off, z64, 56, err)) || rd32(z64) != 0x06064b50)
+        return st ? st : owl_err_set(err, OWL_E_FORMAT, "%s: bad zip64 end record", path);
+    cd->n_ent = rd64(z64 + 32);
+    cd->size = rd64(z64 + 40);
+    cd->off = rd64(z64 + 48);
+    return OWL_OK;
+}
+
+/* The end-of-central-directory record in the last 64 KiB (zip64 when it overflows). */
+static owl_status zip_find_cd(owl_ckpt *ck, int fi, uint64_t fsize, zcd *cd, owl_err *err)
+{
+    const char *path = ck->paths[fi];
     size_t tail = fsize < 65557 ? (size_t)fsize : 65557;
     uint8_t *buf = malloc(tail);
     if (!buf)
@@ -64,85 +84,86 @@ static owl_status zip_read_dir(owl_ckpt *ck, int fi, uint64_t fsize, zdir *z, ow
         return owl_err_set(err, OWL_E_FORMAT, "%s: no zip end-of-central-directory record (truncated or not a "
                            "torch.save archive)", path);
     }
-    uint64_t n_ent = rd16(buf + eo + 10), cd_size = rd32(buf + eo + 12), cd_off = rd32(buf + eo + 16);
-    uint64_t eocd_pos = fsize - tail + (uint64_t)eo;
-    if (n_ent == 0xFFFF || cd_size == 0xFFFFFFFF || cd_off == 0xFFFFFFFF) {
-        uint8_t loc[20], z64[56];
-        if (eocd_pos < 20 || (st = owl_ck_pread(ck, fi, eocd_pos - 20, loc, 20, err)) || rd32(loc) != 0x07064b50) {
-            free(buf);
-            return st ? st : owl_err_set(err, OWL_E_FORMAT, "%s: zip64 locator missing", path);
-        }
-        uint64_t z64off = rd64(loc + 8);
-        if (z64off > fsize - 56 || (st = owl_ck_pread(ck, fi, z64off, z64, 56, err)) || rd32(z64) != 0x06064b50) {
-            free(buf);
-            return st ? st : owl_err_set(err, OWL_E_FORMAT, "%s: bad zip64 end record", path);
-        }
-        n_ent = rd64(z64 + 32);
-        cd_size = rd64(z64 + 40);
-        cd_off = rd64(z64 + 48);
-    }
+    cd->n_ent = rd16(buf + eo + 10);
+    cd->size = rd32(buf + eo + 12);
+    cd->off = rd32(buf + eo + 16);
     free(buf);
-    if (cd_off > fsize || cd_size > fsize - cd_off || n_ent > OWL_CK_MAX_TENSORS * 2ull || cd_size > OWL_CK_MAX_HEADER ||
-        n_ent > cd_size / 46)
+    if (cd->n_ent == 0xFFFF || cd->size == 0xFFFFFFFF || cd->off == 0xFFFFFFFF)
+        return zip_read_zip64_end(ck, fi, fsize, fsize - tail + (uint64_t)eo, cd, err);
+    return OWL_OK;
+}
+
+/* Central directory entry i at cd[*p] (n bytes) into z->e[z->n]; advances *p. */
+static owl_status zip_read_entry(const char *path, const uint8_t *cd, uint64_t n, size_t *p, uint64_t i,
+                                 zdir *z, owl_err *err)
+{
+    if (n - *p < 46 || rd32(cd + *p) != 0x02014b50)
+        return owl_err_set(err, OWL_E_FORMAT, "%s: central directory entry %llu is bad", path,
+                           (unsigned long long)i);
+    const uint8_t *h = cd + *p;
+    unsigned nl = rd16(h + 28), xl = rd16(h + 30), cl = rd16(h + 32);
+    if (n - *p - 46 < (uint64_t)nl + xl + cl)
+        return owl_err_set(err, OWL_E_FORMAT, "%s: central directory entry %llu overruns", path,
+                           (unsigned long long)i);
+    zentry *e = &z->e[z->n];
+    e->method = rd16(h + 10);
+    uint64_t csize = rd32(h + 20), usize = rd32(h + 24), lho = rd32(h + 42);
+    const uint8_t *x = h + 46 + nl, *xe = x + xl;
+    while (xe - x >= 4) { /* zip64 extra: only the fields that overflowed, in order */
+        unsigned id = rd16(x), sz = rd16(x + 2);
+        if ((size_t)(xe - x - 4) < sz)
+            break;
+        if (id == 1) {
+            const uint8_t *f = x + 4, *fe = x + 4 + sz;
+            if (usize == 0xFFFFFFFF && fe - f >= 8) { usize = rd64(f); f += 8; }
+            if (csize == 0xFFFFFFFF && fe - f >= 8) { csize = rd64(f); f += 8; }
+            if (lho == 0xFFFFFFFF && fe - f >= 8) { lho = rd64(f); f += 8; }
+        }
+        x += 4 + sz;
+    }
+    e->name = malloc(nl + 1);
+    if (!e->name)
+        return owl_err_set(err, OWL_E_NOMEM, "%s: out of memory", path);
+    memcpy(e->name, h + 46, nl);
+    e->name[nl] = 0;
+    z->n++;
+    e->size = csize;
+    e->lho = lho;
+    if (e->method == 0 && csize != usize)
+        return owl_err_set(err, OWL_E_FORMAT, "%s: entry %s: stored but sizes differ", path, e->name);
+    *p += 46 + (size_t)nl + xl + cl;
+    return OWL_OK;
+}
+
+static owl_status zip_read_dir(owl_ckpt *ck, int fi, uint64_t fsize, zdir *z, owl_err *err)
+{
+    const char *path = ck->paths[fi];
+    memset(z, 0, sizeof *z);
+    if (fsize < 22)
+        return owl_err_set(err, OWL_E_TRUNCATED, "%s: %llu bytes, not a zip archive", path,
+                           (unsigned long long)fsize);
+    zcd c = {0, 0, 0};
+    owl_status st = zip_find_cd(ck, fi, fsize, &c, err);
+    if (st)
+        return st;
+    if (c.off > fsize || c.size > fsize - c.off || c.n_ent > OWL_CK_MAX_TENSORS * 2ull || c.size > OWL_CK_MAX_HEADER ||
+        c.n_ent > c.size / 46)
         return owl_err_set(err, OWL_E_FORMAT, "%s: central directory (%llu entries, %llu bytes at %llu) outside "
-                           "the %llu byte file", path, (unsigned long long)n_ent, (unsigned long long)cd_size,
-                           (unsigned long long)cd_off, (unsigned long long)fsize);
-    uint8_t *cd = malloc((size_t)cd_size + 1);
-    z->e = calloc((size_t)n_ent + 1, sizeof *z->e);
+                           "the %llu byte file", path, (unsigned long long)c.n_ent, (unsigned long long)c.size,
+                           (unsigned long long)c.off, (unsigned long long)fsize);
+    uint8_t *cd = malloc((size_t)c.size + 1);
+    z->e = calloc((size_t)c.n_ent + 1, sizeof *z->e);
     if (!cd || !z->e) {
         free(cd);
         return owl_err_set(err, OWL_E_NOMEM, "%s: out of memory", path);
     }
-    if ((st = owl_ck_pread(ck, fi, cd_off, cd, (size_t)cd_size, err))) {
+    if ((st = owl_ck_pread(ck, fi, c.off, cd, (size_t)c.size, err))) {
         free(cd);
         return st;
     }
     size_t p = 0;
-    for (uint64_t i = 0; i < n_ent; i++) {
-        if (cd_size - p < 46 || rd32(cd + p) != 0x02014b50) {
-            st = owl_err_set(err, OWL_E_FORMAT, "%s: central directory entry %llu is bad", path,
-                             (unsigned long long)i);
-            break;
-        }
-        const uint8_t *h = cd + p;
-        unsigned nl = rd16(h + 28), xl = rd16(h + 30), cl = rd16(h + 32);
-        if (cd_size - p - 46 < (uint64_t)nl + xl + cl) {
-            st = owl_err_set(err, OWL_E_FORMAT, "%s: central directory entry %llu overruns", path,
-                             (unsigned long long)i);
-            break;
-        }
-        zentry *e = &z->e[z->n];
-        e->method = rd16(h + 10);
-        uint64_t csize = rd32(h + 20), usize = rd32(h + 24), lho = rd32(h + 42);
-        const uint8_t *x = h + 46 + nl, *xe = x + xl;
-        while (xe - x >= 4) { /* zip64 extra: only the fields that overflowed, in order */
-            unsigned id = rd16(x), sz = rd16(x + 2);
-            if ((size_t)(xe - x - 4) < sz)
-                break;
-            if (id == 1) {
-                const uint8_t *f = x + 4, *fe = x + 4 + sz;
-                if (usize == 0xFFFFFFFF && fe - f >= 8) { usize = rd64(f); f += 8; }
-                if (csize == 0xFFFFFFFF && fe - f >= 8) { csize = rd64(f); f += 8; }
-                if (lho == 0xFFFFFFFF && fe - f >= 8) { lho = rd64(f); f += 8; }
-            }
-            x += 4 + sz;
-        }
-        e->name = malloc(nl + 1);
-        if (!e->name) {
-            st = owl_err_set(err, OWL_E_NOMEM, "%s: out of memory", path);
-            break;
-        }
-        memcpy(e->name, h + 46, nl);
-        e->name[nl] = 0;
-        z->n++;
-        e->size = csize;
-        e->lho = lho;
-        if (e->method == 0 && csize != usize) {
-            st = owl_err_set(err, OWL_E_FORMAT, "%s: entry %s: stored but sizes differ", path, e->name);
-            break;
-        }
-        p += 46 + (size_t)nl + xl + cl;
-    }
+    for (uint64_t i = 0; i < c.n_ent && !st; i++)
+        st = zip_read_entry(path, cd, c.size, &p, i, z, err);
     free(cd);
     return st;
 }
@@ -605,132 +626,144 @@ static owl_status pk_run(pk *k, pv **result)
 
 /* ---------------------------------------------------------------- archive */
 
-owl_status owl_ckpt_add_torch(owl_ckpt *ck, const char *path, owl_err *err)
-{
+/* One torch.save archive being indexed. */
+typedef struct {
+    owl_ckpt *ck;
     int fi;
     uint64_t fsize;
-    owl_status st = owl_ck_add_file(ck, path, &fi, &fsize, err);
+    const char *path;
+    zdir z;
+    zentry *pkl;    /* <top>/data.pkl */
+    size_t top_len; /* length of <top> */
+} tarchive;
+
+/* The top folder name varies (archive, pytorch_model, ...): find <top>/data.pkl. */
+static owl_status find_data_pkl(tarchive *a, owl_err *err)
+{
+    for (size_t i = 0; i < a->z.n; i++) {
+        const char *sl = strchr(a->z.e[i].name, '/');
+        if (sl && !strcmp(sl + 1, "data.pkl")) {
+            a->pkl = &a->z.e[i];
+            a->top_len = (size_t)(sl - a->z.e[i].name);
+            return OWL_OK;
+        }
+    }
+    return owl_err_set(err, OWL_E_FORMAT, "%s: no <dir>/data.pkl in the zip archive", a->path);
+}
+
+/* <top>/byteorder (newer torch versions) must say little. */
+static owl_status check_byteorder(tarchive *a, owl_err *err)
+{
+    owl_status st;
+    for (size_t i = 0; i < a->z.n; i++) {
+        zentry *e = &a->z.e[i];
+        if (strlen(e->name) == a->top_len + 10 && !strncmp(e->name, a->pkl->name, a->top_len) &&
+            !strcmp(e->name + a->top_len, "/byteorder")) {
+            char bo[8] = {0};
+            if ((st = zip_locate(a->ck, a->fi, a->fsize, e, err)) ||
+                (e->size < sizeof bo && (st = owl_ck_pread(a->ck, a->fi, e->data, bo, (size_t)e->size, err))))
+                return st;
+            if (strncmp(bo, "little", 6))
+                return owl_err_set(err, OWL_E_UNSUPPORTED, "%s: byteorder is not little", a->path);
+        }
+    }
+    return OWL_OK;
+}
+
+/* data.pkl's bytes into *buf (malloc'd). */
+static owl_status read_data_pkl(tarchive *a, uint8_t **buf, owl_err *err)
+{
+    owl_status st = zip_locate(a->ck, a->fi, a->fsize, a->pkl, err);
     if (st)
         return st;
-    zdir z;
-    if ((st = zip_read_dir(ck, fi, fsize, &z, err))) {
-        zdir_free(&z);
+    if (a->pkl->size > OWL_CK_MAX_HEADER)
+        return owl_err_set(err, OWL_E_LIMIT, "%s: data.pkl of %llu bytes", a->path, (unsigned long long)a->pkl->size);
+    *buf = malloc((size_t)a->pkl->size + 1);
+    if (!*buf)
+        return owl_err_set(err, OWL_E_NOMEM, "%s: out of memory", a->path);
+    return owl_ck_pread(a->ck, a->fi, a->pkl->data, *buf, (size_t)a->pkl->size, err);
+}
+
+/* The archive entry <top>/data/<key> holding a storage's bytes, located. */
+static owl_status find_storage(tarchive *a, const char *name, const char *skey, char *want, size_t cap,
+                               zentry **se, owl_err *err)
+{
+    if ((size_t)snprintf(want, cap, "%.*s/data/%s", (int)a->top_len, a->pkl->name, skey) >= cap)
+        return owl_err_set(err, OWL_E_FORMAT, "%s: %s: storage key too long", a->path, name);
+    *se = NULL;
+    for (size_t j = 0; j < a->z.n && !*se; j++)
+        if (!strcmp(a->z.e[j].name, want))
+            *se = &a->z.e[j];
+    if (!*se)
+        return owl_err_set(err, OWL_E_FORMAT, "%s: %s: storage %s missing from the archive", a->path, name, want);
+    if (!(*se)->data)
+        return zip_locate(a->ck, a->fi, a->fsize, *se, err);
+    return OWL_OK;
+}
+
+/* State-dict entry i (key, tensor) checked against its storage and added to ck. */
+static owl_status add_state_entry(tarchive *a, const pv *key, const pv *t, size_t i, owl_err *err)
+{
+    if (key->kind != PV_STR)
+        return owl_err_set(err, OWL_E_FORMAT, "%s: state-dict key %zu is not a string", a->path, i);
+    if (t->kind != PV_TENSOR)
+        return owl_err_set(err, OWL_E_FORMAT, "%s: %s is not a tensor", a->path, key->s);
+    const char *path = a->path;
+    const pv *sto = t->storage;
+    owl_ck_tensor ct = {0};
+    ct.dtype = sto->dtype;
+    ct.n_dims = t->nd;
+    memcpy(ct.shape, t->shape, sizeof ct.shape);
+    memcpy(ct.stride, t->stride, sizeof ct.stride);
+    ct.file = a->fi;
+    char want[512];
+    zentry *se = NULL;
+    owl_status st = find_storage(a, key->s, sto->key->s, want, sizeof want, &se, err);
+    if (st)
         return st;
+    size_t es = owl_ckpt_elem_size(ct.dtype);
+    if (es) {
+        if (sto->numel < 0 || (uint64_t)sto->numel > se->size / es)
+            return owl_err_set(err, OWL_E_FORMAT, "%s: %s: storage of %lld elements needs more than the %llu bytes of %s",
+                               path, key->s, (long long)sto->numel, (unsigned long long)se->size, want);
+        if (t->offset < 0 || t->offset > sto->numel)
+            return owl_err_set(err, OWL_E_FORMAT, "%s: %s: storage offset %lld outside %lld elements", path,
+                               key->s, (long long)t->offset, (long long)sto->numel);
+        ct.base = se->data + (uint64_t)t->offset * es;
+        owl_ck_tensor chk = ct;
+        chk.name = key->s;
+        if ((st = owl_ck_check_view(a->ck, &chk, se->data + (uint64_t)sto->numel * es, err)))
+            return st;
     }
-    /* the top folder name varies (archive, pytorch_model, ...): find <top>/data.pkl */
-    zentry *pkl = NULL;
-    size_t top_len = 0;
-    for (size_t i = 0; i < z.n; i++) {
-        const char *sl = strchr(z.e[i].name, '/');
-        if (sl && !strcmp(sl + 1, "data.pkl")) {
-            pkl = &z.e[i];
-            top_len = (size_t)(sl - z.e[i].name);
-            break;
-        }
-    }
-    if (!pkl) {
-        zdir_free(&z);
-        return owl_err_set(err, OWL_E_FORMAT, "%s: no <dir>/data.pkl in the zip archive", path);
-    }
-    for (size_t i = 0; i < z.n; i++) { /* byteorder file of newer torch versions */
-        if (strlen(z.e[i].name) == top_len + 10 && !strncmp(z.e[i].name, pkl->name, top_len) &&
-            !strcmp(z.e[i].name + top_len, "/byteorder")) {
-            char bo[8] = {0};
-            if ((st = zip_locate(ck, fi, fsize, &z.e[i], err)) ||
-                (z.e[i].size < sizeof bo && (st = owl_ck_pread(ck, fi, z.e[i].data, bo, (size_t)z.e[i].size, err)))) {
-                zdir_free(&z);
-                return st;
-            }
-            if (strncmp(bo, "little", 6)) {
-                zdir_free(&z);
-                return owl_err_set(err, OWL_E_UNSUPPORTED, "%s: byteorder is not little", path);
-            }
-        }
-    }
-    if ((st = zip_locate(ck, fi, fsize, pkl, err))) {
-        zdir_free(&z);
+    ct.name = strdup(key->s);
+    if (!ct.name)
+        return owl_err_set(err, OWL_E_NOMEM, "out of memory");
+    return owl_ck_push(a->ck, &ct, err);
+}
+
+owl_status owl_ckpt_add_torch(owl_ckpt *ck, const char *path, owl_err *err)
+{
+    tarchive a = {.ck = ck, .path = path};
+    owl_status st = owl_ck_add_file(ck, path, &a.fi, &a.fsize, err);
+    if (st)
         return st;
-    }
-    if (pkl->size > OWL_CK_MAX_HEADER) {
-        zdir_free(&z);
-        return owl_err_set(err, OWL_E_LIMIT, "%s: data.pkl of %llu bytes", path, (unsigned long long)pkl->size);
-    }
-    uint8_t *buf = malloc((size_t)pkl->size + 1);
-    if (!buf) {
-        zdir_free(&z);
-        return owl_err_set(err, OWL_E_NOMEM, "%s: out of memory", path);
-    }
-    if ((st = owl_ck_pread(ck, fi, pkl->data, buf, (size_t)pkl->size, err))) {
+    uint8_t *buf = NULL;
+    if ((st = zip_read_dir(ck, a.fi, a.fsize, &a.z, err)) || (st = find_data_pkl(&a, err)) ||
+        (st = check_byteorder(&a, err)) || (st = read_data_pkl(&a, &buf, err))) {
         free(buf);
-        zdir_free(&z);
+        zdir_free(&a.z);
         return st;
     }
-    pk k = {.p = buf, .n = (size_t)pkl->size, .path = path, .err = err};
+    pk k = {.p = buf, .n = (size_t)a.pkl->size, .path = path, .err = err};
     pv *root = NULL;
     st = pk_run(&k, &root);
     if (!st && root->kind != PV_DICT)
         st = owl_err_set(err, OWL_E_FORMAT, "%s: data.pkl does not hold a dict of tensors", path);
-    for (size_t i = 0; !st && i + 1 < root->n; i += 2) {
-        pv *key = root->items[i], *t = root->items[i + 1];
-        if (key->kind != PV_STR) {
-            st = owl_err_set(err, OWL_E_FORMAT, "%s: state-dict key %zu is not a string", path, i / 2);
-            break;
-        }
-        if (t->kind != PV_TENSOR) {
-            st = owl_err_set(err, OWL_E_FORMAT, "%s: %s is not a tensor", path, key->s);
-            break;
-        }
-        pv *sto = t->storage;
-        owl_ck_tensor ct = {0};
-        ct.dtype = sto->dtype;
-        ct.n_dims = t->nd;
-        memcpy(ct.shape, t->shape, sizeof ct.shape);
-        memcpy(ct.stride, t->stride, sizeof ct.stride);
-        ct.file = fi;
-        /* storage bytes: entry <top>/data/<key> */
-        char want[512];
-        if ((size_t)snprintf(want, sizeof want, "%.*s/data/%s", (int)top_len, pkl->name, sto->key->s) >= sizeof want) {
-            st = owl_err_set(err, OWL_E_FORMAT, "%s: %s: storage key too long", path, key->s);
-            break;
-        }
-        zentry *se = NULL;
-        for (size_t j = 0; j < z.n && !se; j++)
-            if (!strcmp(z.e[j].name, want))
-                se = &z.e[j];
-        if (!se) {
-            st = owl_err_set(err, OWL_E_FORMAT, "%s: %s: storage %s missing from the archive", path, key->s, want);
-            break;
-        }
-        if (!se->data && (st = zip_locate(ck, fi, fsize, se, err)))
-            break;
-        size_t es = owl_ckpt_elem_size(ct.dtype);
-        if (es) {
-            if (sto->numel < 0 || (uint64_t)sto->numel > se->size / es) {
-                st = owl_err_set(err, OWL_E_FORMAT, "%s: %s: storage of %lld elements needs more than the %llu bytes of %s",
-                                 path, key->s, (long long)sto->numel, (unsigned long long)se->size, want);
-                break;
-            }
-            if (t->offset < 0 || t->offset > sto->numel) {
-                st = owl_err_set(err, OWL_E_FORMAT, "%s: %s: storage offset %lld outside %lld elements", path,
-                                 key->s, (long long)t->offset, (long long)sto->numel);
-                break;
-            }
-            ct.base = se->data + (uint64_t)t->offset * es;
-            owl_ck_tensor chk = ct;
-            chk.name = key->s;
-            if ((st = owl_ck_check_view(ck, &chk, se->data + (uint64_t)sto->numel * es, err)))
-                break;
-        }
-        ct.name = strdup(key->s);
-        if (!ct.name) {
-            st = owl_err_set(err, OWL_E_NOMEM, "out of memory");
-            break;
-        }
-        st = owl_ck_push(ck, &ct, err);
-    }
+    for (size_t i = 0; !st && i + 1 < root->n; i += 2)
+        st = add_state_entry(&a, root->items[i], root->items[i + 1], i / 2, err);
     pk_free(&k);
     free(buf);
-    zdir_free(&z);
+    zdir_free(&a.z);
     return st;
 }
 

@@ -153,93 +153,93 @@ static size_t utf8_valid(const unsigned char *p, size_t n)
     return len;
 }
 
+static owl_status nomem(parser *ps)
+{
+    return owl_err_set(ps->err, OWL_E_NOMEM, "json: out of memory");
+}
+
+/* The \u escape at ps->i: one code point, or a high+low surrogate pair. */
+static owl_status parse_u_escape(parser *ps, sbuf *s)
+{
+    unsigned cp, lo;
+    if (ps->i + 6 > ps->n || hex4(ps->p + ps->i + 2, &cp))
+        return fail(ps, "bad \\u escape");
+    size_t adv = 6;
+    if (cp >= 0xDC00 && cp <= 0xDFFF)
+        return fail(ps, "lone low surrogate");
+    if (cp >= 0xD800 && cp <= 0xDBFF) {
+        if (ps->i + 12 > ps->n || ps->p[ps->i + 6] != '\\' || ps->p[ps->i + 7] != 'u' ||
+            hex4(ps->p + ps->i + 8, &lo) || lo < 0xDC00 || lo > 0xDFFF)
+            return fail(ps, "unpaired surrogate");
+        cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+        adv = 12;
+    }
+    char u8[4];
+    if (sbuf_put(s, u8, utf8_encode(cp, u8)))
+        return nomem(ps);
+    ps->i += adv;
+    return OWL_OK;
+}
+
+/* The escape sequence starting with the backslash at ps->i. */
+static owl_status parse_escape(parser *ps, sbuf *s)
+{
+    if (ps->i + 1 >= ps->n)
+        return fail(ps, "unterminated escape");
+    char ch;
+    switch (ps->p[ps->i + 1]) {
+    case '"': ch = '"'; break;
+    case '\\': ch = '\\'; break;
+    case '/': ch = '/'; break;
+    case 'b': ch = '\b'; break;
+    case 'f': ch = '\f'; break;
+    case 'n': ch = '\n'; break;
+    case 'r': ch = '\r'; break;
+    case 't': ch = '\t'; break;
+    case 'u': return parse_u_escape(ps, s);
+    default: return fail(ps, "bad escape");
+    }
+    if (sbuf_put(s, &ch, 1))
+        return nomem(ps);
+    ps->i += 2;
+    return OWL_OK;
+}
+
+/* One character of a string body at ps->i (not the closing quote). */
+static owl_status parse_string_char(parser *ps, sbuf *s)
+{
+    unsigned char c = (unsigned char)ps->p[ps->i];
+    if (c < 0x20)
+        return fail(ps, "control character in string");
+    if (c == '\\')
+        return parse_escape(ps, s);
+    size_t ul = utf8_valid((const unsigned char *)ps->p + ps->i, ps->n - ps->i);
+    if (!ul)
+        return fail(ps, "invalid UTF-8 in string");
+    if (sbuf_put(s, ps->p + ps->i, ul))
+        return nomem(ps);
+    ps->i += ul;
+    return OWL_OK;
+}
+
 static owl_status parse_string(parser *ps, char **out, size_t *out_len)
 {
     sbuf s = {0};
     ps->i++; /* opening quote */
-    for (;;) {
-        if (ps->i >= ps->n) {
+    while (ps->i < ps->n && ps->p[ps->i] != '"') {
+        owl_status st = parse_string_char(ps, &s);
+        if (st) {
             free(s.b);
-            return fail(ps, "unterminated string");
+            return st;
         }
-        unsigned char c = (unsigned char)ps->p[ps->i];
-        if (c == '"') {
-            ps->i++;
-            break;
-        }
-        if (c < 0x20) {
-            free(s.b);
-            return fail(ps, "control character in string");
-        }
-        if (c == '\\') {
-            if (ps->i + 1 >= ps->n) {
-                free(s.b);
-                return fail(ps, "unterminated escape");
-            }
-            char e = ps->p[ps->i + 1], ch;
-            char u8[4];
-            size_t ul = 0;
-            switch (e) {
-            case '"': ch = '"'; break;
-            case '\\': ch = '\\'; break;
-            case '/': ch = '/'; break;
-            case 'b': ch = '\b'; break;
-            case 'f': ch = '\f'; break;
-            case 'n': ch = '\n'; break;
-            case 'r': ch = '\r'; break;
-            case 't': ch = '\t'; break;
-            case 'u': {
-                unsigned cp, lo;
-                if (ps->i + 6 > ps->n || hex4(ps->p + ps->i + 2, &cp)) {
-                    free(s.b);
-                    return fail(ps, "bad \\u escape");
-                }
-                size_t adv = 6;
-                if (cp >= 0xDC00 && cp <= 0xDFFF) {
-                    free(s.b);
-                    return fail(ps, "lone low surrogate");
-                }
-                if (cp >= 0xD800 && cp <= 0xDBFF) {
-                    if (ps->i + 12 > ps->n || ps->p[ps->i + 6] != '\\' || ps->p[ps->i + 7] != 'u' ||
-                        hex4(ps->p + ps->i + 8, &lo) || lo < 0xDC00 || lo > 0xDFFF) {
-                        free(s.b);
-                        return fail(ps, "unpaired surrogate");
-                    }
-                    cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-                    adv = 12;
-                }
-                ul = utf8_encode(cp, u8);
-                if (sbuf_put(&s, u8, ul)) {
-                    free(s.b);
-                    return owl_err_set(ps->err, OWL_E_NOMEM, "json: out of memory");
-                }
-                ps->i += adv;
-                continue;
-            }
-            default:
-                free(s.b);
-                return fail(ps, "bad escape");
-            }
-            if (sbuf_put(&s, &ch, 1)) {
-                free(s.b);
-                return owl_err_set(ps->err, OWL_E_NOMEM, "json: out of memory");
-            }
-            ps->i += 2;
-            continue;
-        }
-        size_t ul = utf8_valid((const unsigned char *)ps->p + ps->i, ps->n - ps->i);
-        if (!ul) {
-            free(s.b);
-            return fail(ps, "invalid UTF-8 in string");
-        }
-        if (sbuf_put(&s, ps->p + ps->i, ul)) {
-            free(s.b);
-            return owl_err_set(ps->err, OWL_E_NOMEM, "json: out of memory");
-        }
-        ps->i += ul;
     }
+    if (ps->i >= ps->n) {
+        free(s.b);
+        return fail(ps, "unterminated string");
+    }
+    ps->i++; /* closing quote */
     if (!s.b && sbuf_put(&s, "", 0)) /* empty string still gets a buffer */
-        return owl_err_set(ps->err, OWL_E_NOMEM, "json: out of memory");
+        return nomem(ps);
     *out = s.b;
     *out_len = s.n;
     return OWL_OK;

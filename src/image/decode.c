@@ -347,6 +347,163 @@ void owl_image_free(owl_image *img)
     memset(img, 0, sizeof *img);
 }
 
+/* One decode: the input and what its header declared. */
+typedef struct {
+    const char *fmt;
+    const uint8_t *d;
+    size_t size;
+    int w, h, comp;  /* from stbi_info */
+    uint64_t budget; /* bytes stb may allocate for the pixels */
+} decode_job;
+
+/* The size the header declares, against the limits, before stb sees the input. */
+static owl_status check_declared_size(const char *fmt, const uint8_t *d, size_t size, int max_side,
+                                      int64_t max_pixels, owl_err *err)
+{
+    int64_t hw, hh;
+    if (!header_check(fmt, d, size, &hw, &hh))
+        return owl_err_set(err, OWL_E_FORMAT,
+                           "image decode: corrupt jpeg (a Huffman table has over 256 codes)");
+    if (hw > max_side || hh > max_side || hw * hh > max_pixels)
+        return owl_err_set(err, OWL_E_LIMIT,
+                           "image decode: %s %lldx%lld over the limits (max side %d, max %lld "
+                           "pixels)",
+                           fmt, (long long)hw, (long long)hh, max_side, (long long)max_pixels);
+    return OWL_OK;
+}
+
+/* Pillow 9.4 grows a GIF's logical screen to the first frame's extent (a 0x0
+ * screen included); stb refuses a frame outside the screen. Sets *copy to
+ * the input with the grown screen when the frame reaches outside it. */
+static owl_status gif_grow_screen(const uint8_t *d, size_t size, int max_side, int64_t max_pixels,
+                                  uint8_t **copy, owl_err *err)
+{
+    gif_frame g0;
+    if (!gif_first_frame(d, size, &g0))
+        return OWL_OK;
+    int sw = d[6] | d[7] << 8, sh = d[8] | d[9] << 8, ew = g0.fx + g0.fw, eh = g0.fy + g0.fh;
+    if (ew <= sw && eh <= sh)
+        return OWL_OK;
+    ew = ew > sw ? ew : sw;
+    eh = eh > sh ? eh : sh;
+    if (ew > max_side || eh > max_side || (int64_t)ew * eh > max_pixels)
+        return owl_err_set(err, OWL_E_LIMIT, "image decode: gif first frame reaches %dx%d, over the "
+                           "limits (max side %d, max %lld pixels)", ew, eh, max_side,
+                           (long long)max_pixels);
+    if (!(*copy = malloc(size)))
+        return owl_err_set(err, OWL_E_NOMEM, "image decode: out of memory (%zu bytes)", size);
+    memcpy(*copy, d, size);
+    uint8_t *c = *copy;
+    c[6] = (uint8_t)ew, c[7] = (uint8_t)(ew >> 8), c[8] = (uint8_t)eh, c[9] = (uint8_t)(eh >> 8);
+    return OWL_OK;
+}
+
+/* Inputs stb would refuse but PIL reads: sets *copy (*copy_n bytes) to the
+ * rewritten input to decode instead, or leaves it NULL. */
+static owl_status rewrite_input(const char *fmt, const uint8_t *d, size_t size, int max_side,
+                                int64_t max_pixels, uint8_t **copy, size_t *copy_n, owl_err *err)
+{
+    *copy_n = size;
+    if (strcmp(fmt, "gif") == 0)
+        return gif_grow_screen(d, size, max_side, max_pixels, copy, err);
+    if (strcmp(fmt, "png") == 0) {
+        int r = png_drop_empty_idat(d, size, copy, copy_n);
+        if (r < 0)
+            return owl_err_set(err, OWL_E_NOMEM, "image decode: out of memory (%zu bytes)", size);
+    }
+    return OWL_OK;
+}
+
+/* stb's header read: j->w, j->h, j->comp, checked against the limits. */
+static owl_status read_info(decode_job *j, int max_side, int64_t max_pixels, owl_err *err)
+{
+    stb_is_jpeg = strcmp(j->fmt, "jpeg") == 0;
+    stb_budget = (size_t)1 << 20; /* header parsing: stb's decoder state only */
+    if (!stbi_info_from_memory(j->d, (int)j->size, &j->w, &j->h, &j->comp)) {
+        const char *why = stbi_failure_reason();
+        if (why && strcmp(why, "too large") == 0) /* a side over STBI_MAX_DIMENSIONS */
+            return owl_err_set(err, OWL_E_LIMIT,
+                               "image decode: %s header declares a side over %d pixels", j->fmt,
+                               OWL_IMAGE_MAX_SIDE);
+        return owl_err_set(err, OWL_E_FORMAT, "image decode: bad %s header (%s, %zu bytes)", j->fmt,
+                           why ? why : "?", j->size);
+    }
+    if (strcmp(j->fmt, "bmp") == 0 && j->h < 0 && j->h > INT_MIN)
+        j->h = -j->h; /* a top-down BMP: stb's info gives the signed height, its loader flips */
+    if (j->w < 1 || j->h < 1)
+        return owl_err_set(err, OWL_E_FORMAT, "image decode: %s declares a %dx%d image (a side is 0 or "
+                           "negative)", j->fmt, j->w, j->h);
+    if (j->w > max_side || j->h > max_side || (int64_t)j->w * j->h > max_pixels)
+        return owl_err_set(err, OWL_E_LIMIT,
+                           "image decode: %s %dx%d over the limits (max side %d, max %lld pixels)",
+                           j->fmt, j->w, j->h, max_side, (long long)max_pixels);
+    return OWL_OK;
+}
+
+/* The error for a failed stb load: out of memory / budget, or corrupt data. */
+static owl_status stb_load_failed(const decode_job *j, owl_err *err)
+{
+    const char *why = stbi_failure_reason();
+    if (stb_budget == 0 || (why && strcmp(why, "outofmem") == 0))
+        return owl_err_set(err, OWL_E_NOMEM,
+                           "image decode: %s %dx%d: out of memory or over the %llu byte budget",
+                           j->fmt, j->w, j->h, (unsigned long long)j->budget);
+    return owl_err_set(err, OWL_E_FORMAT, "image decode: corrupt %s %dx%d (%s, %zu bytes)", j->fmt,
+                       j->w, j->h, why && why[0] ? why : "the pixel data is cut short or missing",
+                       j->size);
+}
+
+/* PIL opens 16-bit grey PNG as mode "I"; convert('RGB') clips to 0..255 (it
+ * does not scale). Reproduce that, not stb's v >> 8. */
+static owl_status decode_png16_grey(const decode_job *j, uint8_t **rgb, int *x, int *y, owl_err *err)
+{
+    int n = 0;
+    size_t npix = (size_t)j->w * (size_t)j->h;
+    stbi_us *g = stbi_load_16_from_memory(j->d, (int)j->size, x, y, &n, 1);
+    if (g && *x == j->w && *y == j->h) {
+        *rgb = malloc(npix * 3);
+        for (size_t i = 0; *rgb && i < npix; i++)
+            (*rgb)[3 * i] = (*rgb)[3 * i + 1] = (*rgb)[3 * i + 2] = g[i] > 255 ? 255 : (uint8_t)g[i];
+        if (!*rgb) {
+            stbi_image_free(g);
+            return owl_err_set(err, OWL_E_NOMEM, "image decode: png %dx%d: out of memory", j->w,
+                               j->h);
+        }
+    }
+    stbi_image_free(g);
+    return g ? OWL_OK : stb_load_failed(j, err);
+}
+
+static owl_status decode_gif(const decode_job *j, const gif_frame *gif, uint8_t **rgb, int *x, int *y,
+                             owl_err *err)
+{
+    int n = 0;
+    uint8_t *rgba = stbi_load_from_memory(j->d, (int)j->size, x, y, &n, 4);
+    if (!rgba)
+        return stb_load_failed(j, err);
+    int fits = *x == j->w && *y == j->h;
+    *rgb = fits ? malloc((size_t)j->w * (size_t)j->h * 3) : NULL;
+    if (*rgb)
+        gif_to_rgb(rgba, j->w, j->h, gif, *rgb);
+    stbi_image_free(rgba);
+    if (!*rgb && fits)
+        return owl_err_set(err, OWL_E_NOMEM, "image decode: gif %dx%d: out of memory", j->w, j->h);
+    return OWL_OK;
+}
+
+/* The pixels as RGB (*x by *y, which the caller checks against the header). */
+static owl_status decode_pixels(const decode_job *j, uint8_t **rgb, int *x, int *y, owl_err *err)
+{
+    gif_frame gif;
+    if (j->comp == 1 && strcmp(j->fmt, "png") == 0 && stbi_is_16_bit_from_memory(j->d, (int)j->size))
+        return decode_png16_grey(j, rgb, x, y, err);
+    if (strcmp(j->fmt, "gif") == 0 && gif_first_frame(j->d, j->size, &gif))
+        return decode_gif(j, &gif, rgb, x, y, err);
+    int n = 0;
+    *rgb = stbi_load_from_memory(j->d, (int)j->size, x, y, &n, 3);
+    return *rgb ? OWL_OK : stb_load_failed(j, err);
+}
+
 owl_status owl_image_decode(const void *data, size_t size, owl_image *out,
                             const owl_image_limits *limits, owl_err *err)
 {
@@ -369,126 +526,38 @@ owl_status owl_image_decode(const void *data, size_t size, owl_image *out,
         return owl_err_set(err, OWL_E_FORMAT,
                            "image decode: unknown format (%zu bytes; want PNG, JPEG, BMP or GIF)",
                            size);
-    int64_t hw, hh;
-    if (!header_check(fmt, d, size, &hw, &hh))
-        return owl_err_set(err, OWL_E_FORMAT,
-                           "image decode: corrupt jpeg (a Huffman table has over 256 codes)");
-    if (hw > max_side || hh > max_side || hw * hh > max_pixels)
-        return owl_err_set(err, OWL_E_LIMIT,
-                           "image decode: %s %lldx%lld over the limits (max side %d, max %lld "
-                           "pixels)",
-                           fmt, (long long)hw, (long long)hh, max_side, (long long)max_pixels);
+    owl_status st = check_declared_size(fmt, d, size, max_side, max_pixels, err);
+    if (st)
+        return st;
     uint8_t *copy = NULL;
-    gif_frame g0;
-    if (strcmp(fmt, "gif") == 0 && gif_first_frame(d, size, &g0)) {
-        /* Pillow 9.4 grows the logical screen to the first frame's extent (a
-         * 0x0 screen included); stb refuses a frame outside the screen */
-        int sw = d[6] | d[7] << 8, sh = d[8] | d[9] << 8, ew = g0.fx + g0.fw, eh = g0.fy + g0.fh;
-        if (ew > sw || eh > sh) {
-            ew = ew > sw ? ew : sw;
-            eh = eh > sh ? eh : sh;
-            if (ew > max_side || eh > max_side || (int64_t)ew * eh > max_pixels)
-                return owl_err_set(err, OWL_E_LIMIT, "image decode: gif first frame reaches %dx%d, over the "
-                                   "limits (max side %d, max %lld pixels)", ew, eh, max_side,
-                                   (long long)max_pixels);
-            if (!(copy = malloc(size)))
-                return owl_err_set(err, OWL_E_NOMEM, "image decode: out of memory (%zu bytes)", size);
-            memcpy(copy, d, size);
-            copy[6] = (uint8_t)ew, copy[7] = (uint8_t)(ew >> 8), copy[8] = (uint8_t)eh, copy[9] = (uint8_t)(eh >> 8);
-            owl_status st = owl_image_decode(copy, size, out, limits, err);
-            free(copy);
-            return st;
-        }
+    size_t copy_n = 0;
+    if ((st = rewrite_input(fmt, d, size, max_side, max_pixels, &copy, &copy_n, err)) != OWL_OK)
+        return st;
+    if (copy) {
+        st = owl_image_decode(copy, copy_n, out, limits, err);
+        free(copy);
+        return st;
     }
-    if (strcmp(fmt, "png") == 0) {
-        size_t cn = 0;
-        int r = png_drop_empty_idat(d, size, &copy, &cn);
-        if (r < 0)
-            return owl_err_set(err, OWL_E_NOMEM, "image decode: out of memory (%zu bytes)", size);
-        if (r > 0) {
-            owl_status st = owl_image_decode(copy, cn, out, limits, err);
-            free(copy);
-            return st;
-        }
-    }
-    int w = 0, h = 0, comp = 0;
-    stb_is_jpeg = strcmp(fmt, "jpeg") == 0;
-    stb_budget = (size_t)1 << 20; /* header parsing: stb's decoder state only */
-    if (!stbi_info_from_memory(d, (int)size, &w, &h, &comp)) {
-        const char *why = stbi_failure_reason();
-        if (why && strcmp(why, "too large") == 0) /* a side over STBI_MAX_DIMENSIONS */
-            return owl_err_set(err, OWL_E_LIMIT,
-                               "image decode: %s header declares a side over %d pixels", fmt,
-                               OWL_IMAGE_MAX_SIDE);
-        return owl_err_set(err, OWL_E_FORMAT, "image decode: bad %s header (%s, %zu bytes)", fmt,
-                           why ? why : "?", size);
-    }
-    if (strcmp(fmt, "bmp") == 0 && h < 0 && h > INT_MIN)
-        h = -h; /* a top-down BMP: stb's info gives the signed height, its loader flips */
-    if (w < 1 || h < 1)
-        return owl_err_set(err, OWL_E_FORMAT, "image decode: %s declares a %dx%d image (a side is 0 or "
-                           "negative)", fmt, w, h);
-    if (w > max_side || h > max_side || (int64_t)w * h > max_pixels)
-        return owl_err_set(err, OWL_E_LIMIT,
-                           "image decode: %s %dx%d over the limits (max side %d, max %lld pixels)",
-                           fmt, w, h, max_side, (long long)max_pixels);
+    decode_job j = {fmt, d, size, 0, 0, 0, 0};
+    if ((st = read_info(&j, max_side, max_pixels, err)) != OWL_OK)
+        return st;
     /* stb may hold the input's inflated copy, the native-depth image and the
      * converted one (16-bit RGBA = 8 bytes/pixel, interlaced PNG passes, GIF frames) */
-    uint64_t budget = (uint64_t)w * (uint64_t)h * 32 + (uint64_t)size * 4 + (1u << 20);
-    stb_budget = budget > SIZE_MAX / 2 ? SIZE_MAX / 2 : (size_t)budget;
-    size_t npix = (size_t)w * (size_t)h;
+    j.budget = (uint64_t)j.w * (uint64_t)j.h * 32 + (uint64_t)size * 4 + (1u << 20);
+    stb_budget = j.budget > SIZE_MAX / 2 ? SIZE_MAX / 2 : (size_t)j.budget;
     uint8_t *rgb = NULL;
-    int x = 0, y = 0, n = 0;
-    gif_frame gif;
-    if (comp == 1 && strcmp(fmt, "png") == 0 && stbi_is_16_bit_from_memory(d, (int)size)) {
-        /* PIL opens 16-bit grey PNG as mode "I"; convert('RGB') clips to 0..255
-         * (it does not scale). Reproduce that, not stb's v >> 8. */
-        stbi_us *g = stbi_load_16_from_memory(d, (int)size, &x, &y, &n, 1);
-        if (g && x == w && y == h) {
-            rgb = malloc(npix * 3);
-            for (size_t i = 0; rgb && i < npix; i++)
-                rgb[3 * i] = rgb[3 * i + 1] = rgb[3 * i + 2] = g[i] > 255 ? 255 : (uint8_t)g[i];
-            if (!rgb) {
-                stbi_image_free(g);
-                return owl_err_set(err, OWL_E_NOMEM, "image decode: png %dx%d: out of memory", w,
-                                   h);
-            }
-        }
-        stbi_image_free(g);
-        if (!g)
-            goto fail;
-    } else if (strcmp(fmt, "gif") == 0 && gif_first_frame(d, size, &gif)) {
-        uint8_t *rgba = stbi_load_from_memory(d, (int)size, &x, &y, &n, 4);
-        if (!rgba)
-            goto fail;
-        rgb = x == w && y == h ? malloc(npix * 3) : NULL;
-        if (rgb)
-            gif_to_rgb(rgba, w, h, &gif, rgb);
-        stbi_image_free(rgba);
-        if (!rgb && x == w && y == h)
-            return owl_err_set(err, OWL_E_NOMEM, "image decode: gif %dx%d: out of memory", w, h);
-    } else {
-        rgb = stbi_load_from_memory(d, (int)size, &x, &y, &n, 3);
-        if (!rgb)
-            goto fail;
-    }
-    if (x != w || y != h) {
+    int x = 0, y = 0;
+    if ((st = decode_pixels(&j, &rgb, &x, &y, err)) != OWL_OK)
+        return st;
+    if (x != j.w || y != j.h) {
         free(rgb);
         return owl_err_set(err, OWL_E_FORMAT, "image decode: %s header says %dx%d, decoded %dx%d",
-                           fmt, w, h, x, y);
+                           fmt, j.w, j.h, x, y);
     }
-    out->w = w;
-    out->h = h;
+    out->w = j.w;
+    out->h = j.h;
     out->rgb = rgb;
     return OWL_OK;
-fail:;
-    const char *why = stbi_failure_reason();
-    if (stb_budget == 0 || (why && strcmp(why, "outofmem") == 0))
-        return owl_err_set(err, OWL_E_NOMEM,
-                           "image decode: %s %dx%d: out of memory or over the %llu byte budget",
-                           fmt, w, h, (unsigned long long)budget);
-    return owl_err_set(err, OWL_E_FORMAT, "image decode: corrupt %s %dx%d (%s, %zu bytes)", fmt,
-                       w, h, why && why[0] ? why : "the pixel data is cut short or missing", size);
 }
 
 owl_status owl_image_from_rgba(const uint8_t *rgba, int w, int h, size_t stride,

@@ -216,6 +216,66 @@ const uint8_t *owl_rows_get(const owl_rows *src, int y, uint8_t *scratch)
     return NULL;
 }
 
+typedef struct {
+    uint8_t *scratch; /* one source row */
+    uint8_t *tmp;     /* the horizontal pass: rows first .. last-1, window width */
+    uint8_t *pad_out; /* PAD source resized horizontally: the filtered pure-pad row */
+    int64_t *kpre;    /* and each output pixel's prefix sums of kernel taps */
+    int32_t *acc;     /* vertical accumulator, one row */
+} rs_bufs;
+
+/* A PAD source resized horizontally: the filtered pure-pad row, once. */
+static owl_status filter_pad_row(const owl_rows *src, const owl_axis *ah, size_t trow, rs_bufs *b,
+                                 owl_err *err)
+{
+    b->pad_out = malloc(trow);
+    b->kpre = malloc((size_t)ah->n * ((size_t)ah->ksize + 1) * sizeof *b->kpre);
+    if (!b->pad_out || !b->kpre)
+        return owl_err_set(err, OWL_E_NOMEM, "resample: out of memory");
+    for (int i = 0; i < ah->n; i++) {
+        int64_t *kp = b->kpre + (size_t)i * ((size_t)ah->ksize + 1);
+        kp[0] = 0;
+        for (int x = 0; x < ah->ksize; x++)
+            kp[x + 1] = kp[x] + ah->k[(size_t)i * ah->ksize + x];
+    }
+    for (int x = 0; x < src->w; x++)
+        memcpy(b->scratch + (size_t)x * 3, src->pad, 3);
+    hconv(b->scratch, ah, b->pad_out);
+    return OWL_OK;
+}
+
+/* Horizontal pass (or column copy from x0) of source rows first .. first+nrows-1 into b->tmp. */
+static void horizontal_pass(const owl_rows *src, const owl_axis *ah, int need_h, int x0, int first,
+                            size_t nrows, size_t trow, rs_bufs *b)
+{
+    int pad_h = src->kind == OWL_ROWS_PAD && need_h;
+    uint8_t *tmp = b->tmp;
+    int prev_pad = 0;
+    for (size_t r = 0; r < nrows; r++) {
+        int y = first + (int)r;
+        /* rows of pure padding are all the same: filter the first one only */
+        int pad_row = src->kind == OWL_ROWS_PAD && (y < src->oy || y >= src->oy + src->img->h);
+        if (pad_row && prev_pad) {
+            memcpy(tmp + r * trow, tmp + (r - 1) * trow, trow);
+            continue;
+        }
+        prev_pad = pad_row;
+        if (pad_h && pad_row) {
+            memcpy(tmp + r * trow, b->pad_out, trow);
+        } else if (pad_h) {
+            const owl_image *im = src->img;
+            hconv_pad(im->rgb + (size_t)(y - src->oy) * im->w * 3, src->ox, im->w, src->pad, b->pad_out,
+                      ah, b->kpre, tmp + r * trow);
+        } else {
+            const uint8_t *in = owl_rows_get(src, y, b->scratch);
+            if (need_h)
+                hconv(in, ah, tmp + r * trow);
+            else
+                memcpy(tmp + r * trow, in + (size_t)x0 * 3, trow);
+        }
+    }
+}
+
 owl_status owl_resample(const owl_rows *src, int out_w, int out_h, int x0, int y0, int ww,
                         int wh, uint8_t *out, owl_err *err)
 {
@@ -226,9 +286,7 @@ owl_status owl_resample(const owl_rows *src, int out_w, int out_h, int x0, int y
                            out_w, out_h, ww, wh, x0, y0);
     int need_h = out_w != src->w, need_v = out_h != src->h;
     owl_axis ah = {0}, av = {0};
-    uint8_t *scratch = NULL, *tmp = NULL, *pad_out = NULL;
-    int64_t *kpre = NULL;
-    int32_t *acc = NULL;
+    rs_bufs b = {0};
     owl_status st = OWL_OK;
     if (need_h && (st = owl_axis_init(&ah, src->w, out_w, x0, ww, err)) != OWL_OK)
         goto done;
@@ -244,72 +302,31 @@ owl_status owl_resample(const owl_rows *src, int out_w, int out_h, int x0, int y
         st = owl_err_set(err, OWL_E_NOMEM, "resample: %zu rows of %zu bytes overflow", nrows, trow);
         goto done;
     }
-    scratch = malloc((size_t)src->w * 3);
-    tmp = malloc(trow * nrows + 1);
-    acc = malloc(trow * sizeof *acc);
-    if (!scratch || !tmp || !acc) {
+    b.scratch = malloc((size_t)src->w * 3);
+    b.tmp = malloc(trow * nrows + 1);
+    b.acc = malloc(trow * sizeof *b.acc);
+    if (!b.scratch || !b.tmp || !b.acc) {
         st = owl_err_set(err, OWL_E_NOMEM, "resample %dx%d -> %dx%d: out of memory (%zu bytes)",
                          src->w, src->h, out_w, out_h, trow * nrows);
         goto done;
     }
-    /* a PAD source resized horizontally: the filtered pure-pad row, once */
-    int pad_h = src->kind == OWL_ROWS_PAD && need_h;
-    if (pad_h) {
-        pad_out = malloc(trow);
-        kpre = malloc((size_t)ah.n * ((size_t)ah.ksize + 1) * sizeof *kpre);
-        if (!pad_out || !kpre) {
-            st = owl_err_set(err, OWL_E_NOMEM, "resample: out of memory");
-            goto done;
-        }
-        for (int i = 0; i < ah.n; i++) {
-            int64_t *kp = kpre + (size_t)i * ((size_t)ah.ksize + 1);
-            kp[0] = 0;
-            for (int x = 0; x < ah.ksize; x++)
-                kp[x + 1] = kp[x] + ah.k[(size_t)i * ah.ksize + x];
-        }
-        for (int x = 0; x < src->w; x++)
-            memcpy(scratch + (size_t)x * 3, src->pad, 3);
-        hconv(scratch, &ah, pad_out);
-    }
-    /* horizontal pass (or column copy) over rows first .. last-1 */
-    int prev_pad = 0;
-    for (size_t r = 0; r < nrows; r++) {
-        int y = first + (int)r;
-        /* rows of pure padding are all the same: filter the first one only */
-        int pad_row = src->kind == OWL_ROWS_PAD && (y < src->oy || y >= src->oy + src->img->h);
-        if (pad_row && prev_pad) {
-            memcpy(tmp + r * trow, tmp + (r - 1) * trow, trow);
-            continue;
-        }
-        prev_pad = pad_row;
-        if (pad_h && pad_row) {
-            memcpy(tmp + r * trow, pad_out, trow);
-        } else if (pad_h) {
-            const owl_image *im = src->img;
-            hconv_pad(im->rgb + (size_t)(y - src->oy) * im->w * 3, src->ox, im->w, src->pad, pad_out, &ah, kpre,
-                      tmp + r * trow);
-        } else {
-            const uint8_t *in = owl_rows_get(src, y, scratch);
-            if (need_h)
-                hconv(in, &ah, tmp + r * trow);
-            else
-                memcpy(tmp + r * trow, in + (size_t)x0 * 3, trow);
-        }
-    }
+    if (src->kind == OWL_ROWS_PAD && need_h && (st = filter_pad_row(src, &ah, trow, &b, err)) != OWL_OK)
+        goto done;
+    horizontal_pass(src, &ah, need_h, x0, first, nrows, trow, &b);
     if (need_v) {
         for (int y = 0; y < wh; y++)
-            vconv(tmp, trow, av.bounds[2 * y] - first, av.bounds[2 * y + 1],
-                  av.k + (size_t)y * av.ksize, acc, trow, out + (size_t)y * trow);
+            vconv(b.tmp, trow, av.bounds[2 * y] - first, av.bounds[2 * y + 1],
+                  av.k + (size_t)y * av.ksize, b.acc, trow, out + (size_t)y * trow);
     } else {
-        memcpy(out, tmp, trow * nrows);
+        memcpy(out, b.tmp, trow * nrows);
     }
 done:
     owl_axis_free(&ah);
     owl_axis_free(&av);
-    free(scratch);
-    free(tmp);
-    free(pad_out);
-    free(kpre);
-    free(acc);
+    free(b.scratch);
+    free(b.tmp);
+    free(b.pad_out);
+    free(b.kpre);
+    free(b.acc);
     return st;
 }

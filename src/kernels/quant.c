@@ -435,6 +435,66 @@ void owl_quantize_row_ref(owl_type type, const float *x, void *y, int64_t n)
 
 /* ---------------------------------------------------------------- dequantize */
 
+static void dequantize_q4_0(const owl_block_q4_0 *x, float *y, int64_t n)
+{
+    for (int64_t i = 0; i < n / OWL_QK4_0; i++, y += OWL_QK4_0) {
+        const float d = owl_f16_to_f32(x[i].d);
+        for (int j = 0; j < OWL_QK4_0 / 2; j++) {
+            y[j] = ((x[i].qs[j] & 0xF) - 8) * d;
+            y[j + OWL_QK4_0 / 2] = ((x[i].qs[j] >> 4) - 8) * d;
+        }
+    }
+}
+
+static void dequantize_q8_0(const owl_block_q8_0 *x, float *y, int64_t n)
+{
+    for (int64_t i = 0; i < n / OWL_QK8_0; i++, y += OWL_QK8_0) {
+        const float d = owl_f16_to_f32(x[i].d);
+        for (int j = 0; j < OWL_QK8_0; j++)
+            y[j] = x[i].qs[j] * d;
+    }
+}
+
+static void dequantize_q4_K(const owl_block_q4_K *x, float *y, int64_t n)
+{
+    for (int64_t i = 0; i < n / OWL_QK_K; i++) {
+        const uint8_t *q = x[i].qs;
+        const float d = owl_f16_to_f32(x[i].d), min = owl_f16_to_f32(x[i].dmin);
+        for (int j = 0, is = 0; j < OWL_QK_K; j += 64, q += 32, is += 2) {
+            uint8_t sc, m;
+            owl_q4_K_scale_min(is + 0, x[i].scales, &sc, &m);
+            const float d1 = d * sc, m1 = min * m;
+            owl_q4_K_scale_min(is + 1, x[i].scales, &sc, &m);
+            const float d2 = d * sc, m2 = min * m;
+            for (int l = 0; l < 32; l++)
+                *y++ = d1 * (q[l] & 0xF) - m1;
+            for (int l = 0; l < 32; l++)
+                *y++ = d2 * (q[l] >> 4) - m2;
+        }
+    }
+}
+
+static void dequantize_q6_K(const owl_block_q6_K *x, float *y, int64_t n)
+{
+    for (int64_t i = 0; i < n / OWL_QK_K; i++) {
+        const float d = owl_f16_to_f32(x[i].d);
+        const uint8_t *ql = x[i].ql, *qh = x[i].qh;
+        const int8_t *sc = x[i].scales;
+        for (int k = 0; k < OWL_QK_K; k += 128, y += 128, ql += 64, qh += 32, sc += 8)
+            for (int l = 0; l < 32; l++) {
+                int is = l / 16;
+                int q1 = ((ql[l + 0] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32;
+                int q2 = ((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32;
+                int q3 = ((ql[l + 0] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
+                int q4 = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
+                y[l + 0] = d * sc[is + 0] * q1;
+                y[l + 32] = d * sc[is + 2] * q2;
+                y[l + 64] = d * sc[is + 4] * q3;
+                y[l + 96] = d * sc[is + 6] * q4;
+            }
+    }
+}
+
 void owl_dequantize_row_ref(owl_type type, const void *vx, float *y, int64_t n)
 {
     switch (type) {
@@ -449,26 +509,8 @@ void owl_dequantize_row_ref(owl_type type, const void *vx, float *y, int64_t n)
         for (int64_t i = 0; i < n; i++)
             y[i] = owl_bf16_to_f32(((const uint16_t *)vx)[i]);
         break;
-    case OWL_TYPE_Q4_0: {
-        const owl_block_q4_0 *x = vx;
-        for (int64_t i = 0; i < n / OWL_QK4_0; i++, y += OWL_QK4_0) {
-            const float d = owl_f16_to_f32(x[i].d);
-            for (int j = 0; j < OWL_QK4_0 / 2; j++) {
-                y[j] = ((x[i].qs[j] & 0xF) - 8) * d;
-                y[j + OWL_QK4_0 / 2] = ((x[i].qs[j] >> 4) - 8) * d;
-            }
-        }
-        break;
-    }
-    case OWL_TYPE_Q8_0: {
-        const owl_block_q8_0 *x = vx;
-        for (int64_t i = 0; i < n / OWL_QK8_0; i++, y += OWL_QK8_0) {
-            const float d = owl_f16_to_f32(x[i].d);
-            for (int j = 0; j < OWL_QK8_0; j++)
-                y[j] = x[i].qs[j] * d;
-        }
-        break;
-    }
+    case OWL_TYPE_Q4_0: dequantize_q4_0(vx, y, n); break;
+    case OWL_TYPE_Q8_0: dequantize_q8_0(vx, y, n); break;
     case OWL_TYPE_Q8_K: {
         const owl_block_q8_K *x = vx;
         for (int64_t i = 0; i < n / OWL_QK_K; i++, y += OWL_QK_K)
@@ -476,46 +518,8 @@ void owl_dequantize_row_ref(owl_type type, const void *vx, float *y, int64_t n)
                 y[j] = x[i].d * x[i].qs[j];
         break;
     }
-    case OWL_TYPE_Q4_K: {
-        const owl_block_q4_K *x = vx;
-        for (int64_t i = 0; i < n / OWL_QK_K; i++) {
-            const uint8_t *q = x[i].qs;
-            const float d = owl_f16_to_f32(x[i].d), min = owl_f16_to_f32(x[i].dmin);
-            for (int j = 0, is = 0; j < OWL_QK_K; j += 64, q += 32, is += 2) {
-                uint8_t sc, m;
-                owl_q4_K_scale_min(is + 0, x[i].scales, &sc, &m);
-                const float d1 = d * sc, m1 = min * m;
-                owl_q4_K_scale_min(is + 1, x[i].scales, &sc, &m);
-                const float d2 = d * sc, m2 = min * m;
-                for (int l = 0; l < 32; l++)
-                    *y++ = d1 * (q[l] & 0xF) - m1;
-                for (int l = 0; l < 32; l++)
-                    *y++ = d2 * (q[l] >> 4) - m2;
-            }
-        }
-        break;
-    }
-    case OWL_TYPE_Q6_K: {
-        const owl_block_q6_K *x = vx;
-        for (int64_t i = 0; i < n / OWL_QK_K; i++) {
-            const float d = owl_f16_to_f32(x[i].d);
-            const uint8_t *ql = x[i].ql, *qh = x[i].qh;
-            const int8_t *sc = x[i].scales;
-            for (int k = 0; k < OWL_QK_K; k += 128, y += 128, ql += 64, qh += 32, sc += 8)
-                for (int l = 0; l < 32; l++) {
-                    int is = l / 16;
-                    int q1 = ((ql[l + 0] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32;
-                    int q2 = ((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32;
-                    int q3 = ((ql[l + 0] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
-                    int q4 = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
-                    y[l + 0] = d * sc[is + 0] * q1;
-                    y[l + 32] = d * sc[is + 2] * q2;
-                    y[l + 64] = d * sc[is + 4] * q3;
-                    y[l + 96] = d * sc[is + 6] * q4;
-                }
-        }
-        break;
-    }
+    case OWL_TYPE_Q4_K: dequantize_q4_K(vx, y, n); break;
+    case OWL_TYPE_Q6_K: dequantize_q6_K(vx, y, n); break;
     default: break;
     }
 }

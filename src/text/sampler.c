@@ -146,6 +146,127 @@ static void sift_down(cand *h, size_t n, size_t i, int (*first)(const cand *, co
     }
 }
 
+/* Divides (positive) or multiplies (negative) each distinct history id's
+ * logit by the penalty once. */
+static void penalize_history(owl_sampler *s, float *w, const int32_t *history, size_t n_history)
+{
+    const int32_t n = s->n_vocab;
+    const float rp = s->p.repetition_penalty;
+    if (++s->epoch == 0) {
+        memset(s->stamp, 0, (size_t)n * sizeof *s->stamp);
+        s->epoch = 1;
+    }
+    for (size_t k = 0; k < n_history; k++) {
+        int32_t t = history[k];
+        if (t < 0 || t >= n || s->stamp[t] == s->epoch)
+            continue;
+        s->stamp[t] = s->epoch;
+        w[t] = w[t] > 0 ? w[t] / rp : w[t] * rp;
+    }
+}
+
+/* The first index of the largest value. */
+static int32_t argmax(const float *w, int32_t n)
+{
+    int32_t best = 0;
+    for (int32_t i = 1; i < n; i++)
+        if (w[i] > w[best])
+            best = i;
+    return best;
+}
+
+/* Candidates w[i] / temp in id order, dropping those at -inf; returns the count. */
+static size_t scale_candidates(const float *w, int32_t n, float temp, cand *c)
+{
+    size_t nc = 0;
+    for (int32_t i = 0; i < n; i++) {
+        float v = w[i] / temp;
+        if (v != -INFINITY) {
+            c[nc].logit = v;
+            c[nc].id = i;
+            nc++;
+        }
+    }
+    return nc;
+}
+
+/* Keeps the best k of c[0..nc) and every candidate tied with the k-th (as HF
+ * does), via a min-heap of the best k; returns the new count (k < nc). */
+static size_t keep_top_k(cand *c, size_t nc, size_t k)
+{
+    for (size_t i = k / 2; i-- > 0;)
+        sift_down(c, k, i, worse);
+    for (size_t i = k; i < nc; i++)
+        if (worse(&c[0], &c[i])) {
+            cand t = c[0];
+            c[0] = c[i];
+            c[i] = t;
+            sift_down(c, k, 0, worse);
+        }
+    float kth = c[0].logit;
+    size_t m = k;
+    for (size_t i = k; i < nc; i++)
+        if (c[i].logit >= kth)
+            c[m++] = c[i];
+    return m;
+}
+
+/* top-p: take candidates best first into s->c2 / s->prob (a max-heap, so
+ * only the nucleus is ordered: O(V + m log V)); stop at the first whose mass
+ * together with everything below it, (total - head) / total, is <= 1 - top_p.
+ * This is HF's ascending cumulative-probability rule; the best token always
+ * stays. Weights are relative to the best logit `top`. Returns the count. */
+static size_t take_nucleus(owl_sampler *s, size_t nc, float top, double total, double *sum)
+{
+    cand *c = s->c, *o = s->c2;
+    double *pr = s->prob;
+    size_t m = 0;
+    double limit = s->p.top_p < 1.0f ? 1.0 - (double)s->p.top_p : -1.0;
+    *sum = 0;
+    for (size_t i = nc / 2; i-- > 0;)
+        sift_down(c, nc, i, better);
+    for (size_t hn = nc; hn > 0;) {
+        if (m > 0 && (total - *sum) / total <= limit)
+            break;
+        o[m] = c[0];
+        pr[m] = (double)expf(c[0].logit - top);
+        *sum += pr[m++];
+        c[0] = c[--hn];
+        sift_down(c, hn, 0, better);
+    }
+    return m;
+}
+
+/* min-p: weights are relative to the best (1), so the bar is min_p; returns
+ * the count left (>= 1: the best has weight 1 >= min_p) and their sum. */
+static size_t keep_min_p(owl_sampler *s, size_t m, double *sum)
+{
+    cand *o = s->c2;
+    double *pr = s->prob;
+    size_t j = 0;
+    for (size_t i = 0; i < m; i++)
+        if (pr[i] >= (double)s->p.min_p) {
+            o[j] = o[i];
+            pr[j++] = pr[i];
+        }
+    *sum = 0;
+    for (size_t i = 0; i < j; i++)
+        *sum += pr[i];
+    return j;
+}
+
+/* Draws from s->c2[0..m) with weights s->prob summing to sum. */
+static int32_t draw(owl_sampler *s, size_t m, double sum)
+{
+    double u = owl_sampler_uniform(s) * sum, acc = 0;
+    for (size_t i = 0; i < m; i++) {
+        acc += s->prob[i];
+        if (u < acc)
+            return s->c2[i].id;
+    }
+    return s->c2[m - 1].id; /* u rounded up to sum */
+}
+
 owl_status owl_sampler_sample(owl_sampler *s, const float *logits, const int32_t *history,
                               size_t n_history, int32_t *id, owl_err *err)
 {
@@ -160,26 +281,11 @@ owl_status owl_sampler_sample(owl_sampler *s, const float *logits, const int32_t
                                "(corrupt weights, or weights that do not fit the model's metadata)", (int)i);
 
     /* 1. repetition penalty, once per distinct id */
-    const float rp = s->p.repetition_penalty;
-    if (rp != 1.0f && n_history) {
-        if (++s->epoch == 0) {
-            memset(s->stamp, 0, (size_t)n * sizeof *s->stamp);
-            s->epoch = 1;
-        }
-        for (size_t k = 0; k < n_history; k++) {
-            int32_t t = history[k];
-            if (t < 0 || t >= n || s->stamp[t] == s->epoch)
-                continue;
-            s->stamp[t] = s->epoch;
-            w[t] = w[t] > 0 ? w[t] / rp : w[t] * rp;
-        }
-    }
+    if (s->p.repetition_penalty != 1.0f && n_history)
+        penalize_history(s, w, history, n_history);
 
     /* 2. greedy */
-    int32_t best = 0;
-    for (int32_t i = 1; i < n; i++)
-        if (w[i] > w[best])
-            best = i;
+    int32_t best = argmax(w, n);
     if (w[best] == -INFINITY)
         return owl_err_set(err, OWL_E_INVALID, "sampler: every logit is -inf");
     if (!(s->p.temperature > 0)) {
@@ -189,98 +295,42 @@ owl_status owl_sampler_sample(owl_sampler *s, const float *logits, const int32_t
 
     /* 3. temperature */
     const float temp = s->p.temperature;
-    cand *c = s->c;
-    size_t nc = 0;
-    for (int32_t i = 0; i < n; i++) {
-        float v = w[i] / temp;
-        if (v != -INFINITY) {
-            c[nc].logit = v;
-            c[nc].id = i;
-            nc++;
-        }
-    }
+    size_t nc = scale_candidates(w, n, temp, s->c);
 
-    /* 4. top-k: a min-heap of the best k, then every candidate >= the k-th */
+    /* 4. top-k */
     int32_t k = s->p.top_k;
     int sorted = s->p.top_p < 1.0f;
     if (k > 0 && (size_t)k < nc) {
         sorted = 1;
-        for (size_t i = (size_t)k / 2; i-- > 0;)
-            sift_down(c, (size_t)k, i, worse);
-        for (size_t i = (size_t)k; i < nc; i++)
-            if (worse(&c[0], &c[i])) {
-                cand t = c[0];
-                c[0] = c[i];
-                c[i] = t;
-                sift_down(c, (size_t)k, 0, worse);
-            }
-        float kth = c[0].logit;
-        size_t m = (size_t)k;
-        for (size_t i = (size_t)k; i < nc; i++)
-            if (c[i].logit >= kth)
-                c[m++] = c[i]; /* ties with the k-th are kept, as HF does */
-        nc = m;
+        nc = keep_top_k(s->c, nc, (size_t)k);
     }
 
     /* softmax weights relative to the best logit (its weight is exactly 1) */
     const float top = w[best] / temp;
     double total = 0;
     for (size_t i = 0; i < nc; i++)
-        total += (double)expf(c[i].logit - top);
+        total += (double)expf(s->c[i].logit - top);
 
-    /* 5. top-p: take candidates best first (a max-heap, so only the nucleus
-     * is ordered: O(V + m log V)); stop at the first whose mass together with
-     * everything below it, (total - head) / total, is <= 1 - top_p. This is
-     * HF's ascending cumulative-probability rule; the best token always stays. */
-    cand *o = s->c2;
-    double *pr = s->prob, sum = 0;
-    size_t m = 0;
+    /* 5. top-p */
+    double sum;
+    size_t m;
     if (sorted) {
-        double limit = s->p.top_p < 1.0f ? 1.0 - (double)s->p.top_p : -1.0;
-        for (size_t i = nc / 2; i-- > 0;)
-            sift_down(c, nc, i, better);
-        for (size_t hn = nc; hn > 0;) {
-            if (m > 0 && (total - sum) / total <= limit)
-                break;
-            o[m] = c[0];
-            pr[m] = (double)expf(c[0].logit - top);
-            sum += pr[m++];
-            c[0] = c[--hn];
-            sift_down(c, hn, 0, better);
-        }
+        m = take_nucleus(s, nc, top, total, &sum);
     } else { /* no ordering needed: id order */
         for (size_t i = 0; i < nc; i++) {
-            o[i] = c[i];
-            pr[i] = (double)expf(c[i].logit - top);
+            s->c2[i] = s->c[i];
+            s->prob[i] = (double)expf(s->c[i].logit - top);
         }
         m = nc;
         sum = total;
     }
 
-    /* 6. min-p: weights are relative to the best (1), so the bar is min_p */
-    if (s->p.min_p > 0) {
-        size_t j = 0;
-        for (size_t i = 0; i < m; i++)
-            if (pr[i] >= (double)s->p.min_p) {
-                o[j] = o[i];
-                pr[j++] = pr[i];
-            }
-        m = j; /* >= 1: the best has weight 1 >= min_p */
-        sum = 0;
-        for (size_t i = 0; i < m; i++)
-            sum += pr[i];
-    }
+    /* 6. min-p */
+    if (s->p.min_p > 0)
+        m = keep_min_p(s, m, &sum);
 
     /* 7. draw */
-    double u = owl_sampler_uniform(s) * sum, acc = 0;
-    for (size_t i = 0; i < m; i++) {
-        acc += pr[i];
-        if (u < acc) {
-            *id = o[i].id;
-            return OWL_OK;
-        }
-    }
-    *id = o[m - 1].id; /* u rounded up to sum */
+    *id = draw(s, m, sum);
     return OWL_OK;
 }
 

@@ -95,39 +95,28 @@ static int hexval(char c)
 
 // ---------------------------------------------------------------- init / free
 
-owl_status owl_tokenizer_init(owl_tokenizer **out, const char *const *pieces,
-                              const uint32_t *lens, const float *scores, const int32_t *types,
-                              int32_t n, const owl_tokenizer_config *cfg, owl_err *err)
+/* Checks every piece before anything is allocated; *total = blob bytes. */
+static owl_status check_pieces(const char *const *pieces, const uint32_t *lens,
+                               const int32_t *types, int32_t n, size_t *total, owl_err *err)
 {
-    if (!out || !pieces || !lens || !scores || !types || !cfg || n <= 0)
-        return owl_err_set(err, OWL_E_INVALID, "tokenizer: NULL argument or n_vocab %d <= 0", (int)n);
-    *out = NULL;
-    if (n > (1 << 28))
-        return owl_err_set(err, OWL_E_LIMIT, "tokenizer: n_vocab %d over the limit %d", (int)n, 1 << 28);
-    owl_tokenizer *t = calloc(1, sizeof *t);
-    if (!t)
-        return owl_err_set(err, OWL_E_NOMEM, "tokenizer: out of memory");
-    t->n = n;
-    t->cfg = *cfg;
-    owl_status st = OWL_OK;
-    size_t total = 0;
+    *total = 0;
     for (int32_t i = 0; i < n; i++) {
-        if (!pieces[i] || lens[i] == 0) {
-            st = owl_err_set(err, OWL_E_FORMAT, "tokenizer: piece %d is empty", (int)i);
-            goto fail;
-        }
-        if (types[i] < OWL_SPM_NORMAL || types[i] > OWL_SPM_BYTE) {
-            st = owl_err_set(err, OWL_E_FORMAT, "tokenizer: piece %d has unknown type %d", (int)i,
-                             (int)types[i]);
-            goto fail;
-        }
-        if (lens[i] > MAX_TEXT || total > SIZE_MAX - lens[i] - 1) {
-            st = owl_err_set(err, OWL_E_LIMIT, "tokenizer: piece %d: %u bytes too long", (int)i,
-                             (unsigned)lens[i]);
-            goto fail;
-        }
-        total += (size_t)lens[i] + 1;
+        if (!pieces[i] || lens[i] == 0)
+            return owl_err_set(err, OWL_E_FORMAT, "tokenizer: piece %d is empty", (int)i);
+        if (types[i] < OWL_SPM_NORMAL || types[i] > OWL_SPM_BYTE)
+            return owl_err_set(err, OWL_E_FORMAT, "tokenizer: piece %d has unknown type %d", (int)i,
+                               (int)types[i]);
+        if (lens[i] > MAX_TEXT || *total > SIZE_MAX - lens[i] - 1)
+            return owl_err_set(err, OWL_E_LIMIT, "tokenizer: piece %d: %u bytes too long", (int)i,
+                               (unsigned)lens[i]);
+        *total += (size_t)lens[i] + 1;
     }
+    return OWL_OK;
+}
+
+static owl_status alloc_tables(owl_tokenizer *t, size_t total, owl_err *err)
+{
+    int32_t n = t->n;
     uint32_t cap = 1;
     while (cap < (uint32_t)n * 2u)
         cap <<= 1;
@@ -142,63 +131,70 @@ owl_status owl_tokenizer_init(owl_tokenizer **out, const char *const *pieces,
     t->user_ids = malloc((size_t)n * sizeof *t->user_ids);
     t->special_ids = malloc((size_t)n * sizeof *t->special_ids);
     if (!t->blob || !t->off || !t->len || !t->score || !t->type || !t->byte_val || !t->slots ||
-        !t->user_ids || !t->special_ids) {
-        st = owl_err_set(err, OWL_E_NOMEM, "tokenizer: out of memory for %d pieces", (int)n);
-        goto fail;
+        !t->user_ids || !t->special_ids)
+        return owl_err_set(err, OWL_E_NOMEM, "tokenizer: out of memory for %d pieces", (int)n);
+    return OWL_OK;
+}
+
+/* Files piece i (already copied to the blob at t->off[i]) by its type. */
+static owl_status classify_piece(owl_tokenizer *t, int32_t i, owl_err *err)
+{
+    const char *p = t->blob + t->off[i];
+    switch (t->type[i]) {
+    case OWL_SPM_USER_DEFINED: t->user_ids[t->n_user++] = i; break;
+    case OWL_SPM_CONTROL:
+    case OWL_SPM_UNKNOWN: t->special_ids[t->n_special++] = i; break;
+    case OWL_SPM_UNUSED: t->has_unused = 1; break;
+    case OWL_SPM_BYTE:
+        if (t->len[i] != 6 || memcmp(p, "<0x", 3) != 0 || p[5] != '>' || hexval(p[3]) < 0 ||
+            hexval(p[4]) < 0)
+            return owl_err_set(err, OWL_E_FORMAT, "tokenizer: byte piece %d is '%.40s', want <0xNN>",
+                               (int)i, p);
+        t->byte_val[i] = (int16_t)(hexval(p[3]) * 16 + hexval(p[4]));
+        break;
     }
-    size_t o = 0;
-    t->space_id = -1;
-    for (int32_t i = 0; i < n; i++) {
-        memcpy(t->blob + o, pieces[i], lens[i]);
-        t->blob[o + lens[i]] = 0;
-        t->off[i] = o;
-        t->len[i] = lens[i];
-        o += (size_t)lens[i] + 1;
-        t->score[i] = scores[i];
-        t->type[i] = (uint8_t)types[i];
-        t->byte_val[i] = -1;
-        if (lens[i] > t->max_len)
-            t->max_len = lens[i];
-        const char *p = t->blob + t->off[i];
-        if (owl_tokenizer_find(t, p, lens[i]) >= 0) {
-            st = owl_err_set(err, OWL_E_FORMAT, "tokenizer: piece %d '%.40s' duplicates piece %d",
-                             (int)i, p, (int)owl_tokenizer_find(t, p, lens[i]));
-            goto fail;
-        }
-        uint32_t h = hash_bytes(p, lens[i]) & t->mask;
-        while (t->slots[h])
-            h = (h + 1) & t->mask;
-        t->slots[h] = (uint32_t)i + 1;
-        switch (types[i]) {
-        case OWL_SPM_USER_DEFINED: t->user_ids[t->n_user++] = i; break;
-        case OWL_SPM_CONTROL:
-        case OWL_SPM_UNKNOWN: t->special_ids[t->n_special++] = i; break;
-        case OWL_SPM_UNUSED: t->has_unused = 1; break;
-        case OWL_SPM_BYTE:
-            if (lens[i] != 6 || memcmp(p, "<0x", 3) != 0 || p[5] != '>' || hexval(p[3]) < 0 ||
-                hexval(p[4]) < 0) {
-                st = owl_err_set(err, OWL_E_FORMAT, "tokenizer: byte piece %d is '%.40s', want <0xNN>",
-                                 (int)i, p);
-                goto fail;
-            }
-            t->byte_val[i] = (int16_t)(hexval(p[3]) * 16 + hexval(p[4]));
-            break;
-        }
-        if (lens[i] == 3 && memcmp(p, SPACE_SYM, 3) == 0)
-            t->space_id = i;
-    }
-    sort_ids(t->user_ids, t->n_user, t);
-    sort_ids(t->special_ids, t->n_special, t);
+    if (t->len[i] == 3 && memcmp(p, SPACE_SYM, 3) == 0)
+        t->space_id = i;
+    return OWL_OK;
+}
+
+/* Copies piece i into the tables at blob offset *o and hashes it. */
+static owl_status add_piece(owl_tokenizer *t, int32_t i, const char *piece, uint32_t len,
+                            float score, int32_t type, size_t *o, owl_err *err)
+{
+    memcpy(t->blob + *o, piece, len);
+    t->blob[*o + len] = 0;
+    t->off[i] = *o;
+    t->len[i] = len;
+    *o += (size_t)len + 1;
+    t->score[i] = score;
+    t->type[i] = (uint8_t)type;
+    t->byte_val[i] = -1;
+    if (len > t->max_len)
+        t->max_len = len;
+    const char *p = t->blob + t->off[i];
+    if (owl_tokenizer_find(t, p, len) >= 0)
+        return owl_err_set(err, OWL_E_FORMAT, "tokenizer: piece %d '%.40s' duplicates piece %d",
+                           (int)i, p, (int)owl_tokenizer_find(t, p, len));
+    uint32_t h = hash_bytes(p, len) & t->mask;
+    while (t->slots[h])
+        h = (h + 1) & t->mask;
+    t->slots[h] = (uint32_t)i + 1;
+    return classify_piece(t, i, err);
+}
+
+/* unk (first UNKNOWN piece when not configured), bos/eos in range, byte_id[]. */
+static owl_status resolve_ids(owl_tokenizer *t, owl_err *err)
+{
+    int32_t n = t->n;
     if (t->cfg.unk_id < 0)
         for (int32_t i = 0; i < n && t->cfg.unk_id < 0; i++)
             if (t->type[i] == OWL_SPM_UNKNOWN)
                 t->cfg.unk_id = i;
     if (t->cfg.unk_id < 0 || t->cfg.unk_id >= n || t->cfg.bos_id < -1 || t->cfg.bos_id >= n ||
-        t->cfg.eos_id < -1 || t->cfg.eos_id >= n) {
-        st = owl_err_set(err, OWL_E_INVALID, "tokenizer: ids unk %d bos %d eos %d outside vocab %d",
-                         (int)t->cfg.unk_id, (int)t->cfg.bos_id, (int)t->cfg.eos_id, (int)n);
-        goto fail;
-    }
+        t->cfg.eos_id < -1 || t->cfg.eos_id >= n)
+        return owl_err_set(err, OWL_E_INVALID, "tokenizer: ids unk %d bos %d eos %d outside vocab %d",
+                           (int)t->cfg.unk_id, (int)t->cfg.bos_id, (int)t->cfg.eos_id, (int)n);
     for (int b = 0; b < 256; b++) {
         char name[7];
         static const char hx[] = "0123456789ABCDEF";
@@ -209,11 +205,43 @@ owl_status owl_tokenizer_init(owl_tokenizer **out, const char *const *pieces,
         int32_t id = owl_tokenizer_find(t, name, 6);
         t->byte_id[b] = id >= 0 ? id : t->cfg.unk_id;
     }
+    return OWL_OK;
+}
+
+owl_status owl_tokenizer_init(owl_tokenizer **out, const char *const *pieces,
+                              const uint32_t *lens, const float *scores, const int32_t *types,
+                              int32_t n, const owl_tokenizer_config *cfg, owl_err *err)
+{
+    if (!out || !pieces || !lens || !scores || !types || !cfg || n <= 0)
+        return owl_err_set(err, OWL_E_INVALID, "tokenizer: NULL argument or n_vocab %d <= 0", (int)n);
+    *out = NULL;
+    if (n > (1 << 28))
+        return owl_err_set(err, OWL_E_LIMIT, "tokenizer: n_vocab %d over the limit %d", (int)n, 1 << 28);
+    owl_tokenizer *t = calloc(1, sizeof *t);
+    if (!t)
+        return owl_err_set(err, OWL_E_NOMEM, "tokenizer: out of memory");
+    t->n = n;
+    t->cfg = *cfg;
+    size_t total, o = 0;
+    owl_status st = check_pieces(pieces, lens, types, n, &total, err);
+    if (!st)
+        st = alloc_tables(t, total, err);
+    t->space_id = -1;
+    for (int32_t i = 0; i < n && !st; i++)
+        st = add_piece(t, i, pieces[i], lens[i], scores[i], types[i], &o, err);
+    if (st) {
+        owl_tokenizer_free(t);
+        return st;
+    }
+    sort_ids(t->user_ids, t->n_user, t);
+    sort_ids(t->special_ids, t->n_special, t);
+    st = resolve_ids(t, err);
+    if (st) {
+        owl_tokenizer_free(t);
+        return st;
+    }
     *out = t;
     return OWL_OK;
-fail:
-    owl_tokenizer_free(t);
-    return st;
 }
 
 /* Temporary parallel arrays for owl_tokenizer_init. */
@@ -542,16 +570,11 @@ static void emit_symbol(const bpe *b, uint32_t start, uint32_t len, ivec *out)
         push(out, t->byte_id[(uint8_t)b->s[start + i]]);
 }
 
-/* sentencepiece Encode of text[0..len) (no BOS), ids appended to out. */
-static owl_status encode_sp(const owl_tokenizer *t, const char *text, size_t len, int dummy,
-                            ivec *out, owl_err *err)
+/* sentencepiece's identity normalization of text[0..len) into s (room for
+ * 3 * len + 3 bytes): ' ' -> ▁, a bad byte -> U+FFFD, the dummy prefix, and
+ * extra whitespace removed when configured. Returns the bytes written. */
+static size_t normalize(const owl_tokenizer *t, const char *text, size_t len, int dummy, char *s)
 {
-    if (len == 0)
-        return OWL_OK;
-    /* normalize: each input byte yields at most 3 bytes, plus the prefix */
-    char *s = malloc(3 * len + 3);
-    if (!s)
-        return owl_err_set(err, OWL_E_NOMEM, "tokenizer: out of memory for %zu bytes of text", len);
     size_t o = 0;
     int started = 0, pending_ws = 0;
     const uint8_t *in = (const uint8_t *)text;
@@ -570,7 +593,7 @@ static owl_status encode_sp(const owl_tokenizer *t, const char *text, size_t len
         }
         if (pending_ws)
             memcpy(s + o, SPACE_SYM, 3), o += 3, pending_ws = 0;
-        if (is_space || cl == 0) { /* ' ' -> ▁, a bad byte -> U+FFFD */
+        if (is_space || cl == 0) {
             memcpy(s + o, is_space ? SPACE_SYM : REPL, 3);
             o += 3;
             i++;
@@ -580,27 +603,15 @@ static owl_status encode_sp(const owl_tokenizer *t, const char *text, size_t len
             i += cl;
         }
     }
-    if (o == 0) {
-        free(s);
-        return OWL_OK;
-    }
-    if (o > SIZE_MAX / (3 * sizeof(pair))) { /* 32-bit size_t (wasm) */
-        free(s);
-        return owl_err_set(err, OWL_E_LIMIT, "tokenizer: %zu bytes of text is too long", len);
-    }
-    bpe b = {t, s, NULL, NULL, 0, NULL};
-    b.sy = malloc(o * sizeof *b.sy);
-    b.heap = malloc(3 * o * sizeof *b.heap);
-    if (t->has_unused)
-        b.rev_left = calloc((size_t)t->n, sizeof *b.rev_left);
-    if (!b.sy || !b.heap || (t->has_unused && !b.rev_left)) {
-        free(s);
-        free(b.sy);
-        free(b.heap);
-        free(b.rev_left);
-        return owl_err_set(err, OWL_E_NOMEM, "tokenizer: out of memory for %zu symbols", o);
-    }
-    /* split into characters; user-defined pieces match whole (longest first) */
+    return o;
+}
+
+/* Splits b->s[0..o) into linked symbols, one per character; user-defined
+ * pieces match whole (longest first) and are frozen. Returns the count. */
+static int32_t split_symbols(bpe *b, size_t o)
+{
+    const owl_tokenizer *t = b->t;
+    const char *s = b->s;
     int32_t ns = 0;
     for (size_t i = 0; i < o;) {
         size_t cl = 0;
@@ -620,31 +631,75 @@ static owl_status encode_sp(const owl_tokenizer *t, const char *text, size_t len
         }
         sym y = {(uint32_t)i, (uint32_t)cl, ns - 1, -1, freeze};
         if (ns > 0)
-            b.sy[ns - 1].next = ns;
-        b.sy[ns++] = y;
+            b->sy[ns - 1].next = ns;
+        b->sy[ns++] = y;
         i += cl;
     }
+    return ns;
+}
+
+/* Merges the best adjacent pair until none is a piece. */
+static void bpe_merge(bpe *b, int32_t ns)
+{
     for (int32_t i = 0; i + 1 < ns; i++)
-        try_pair(&b, i, i + 1);
-    while (b.n_heap) {
-        pair p = heap_pop(b.heap, &b.n_heap);
-        sym *l = &b.sy[p.left], *r = &b.sy[p.right];
+        try_pair(b, i, i + 1);
+    while (b->n_heap) {
+        pair p = heap_pop(b->heap, &b->n_heap);
+        sym *l = &b->sy[p.left], *r = &b->sy[p.right];
         if (l->len == 0 || r->len == 0 || l->len + r->len != p.len)
             continue; /* stale */
         l->len += r->len;
         l->next = r->next;
         if (r->next >= 0)
-            b.sy[r->next].prev = p.left;
+            b->sy[r->next].prev = p.left;
         r->len = 0;
-        try_pair(&b, l->prev, p.left);
-        try_pair(&b, p.left, l->next);
+        try_pair(b, l->prev, p.left);
+        try_pair(b, p.left, l->next);
     }
+}
+
+static void bpe_free(bpe *b)
+{
+    free(b->sy);
+    free(b->heap);
+    free(b->rev_left);
+}
+
+/* sentencepiece Encode of text[0..len) (no BOS), ids appended to out. */
+static owl_status encode_sp(const owl_tokenizer *t, const char *text, size_t len, int dummy,
+                            ivec *out, owl_err *err)
+{
+    if (len == 0)
+        return OWL_OK;
+    /* normalize: each input byte yields at most 3 bytes, plus the prefix */
+    char *s = malloc(3 * len + 3);
+    if (!s)
+        return owl_err_set(err, OWL_E_NOMEM, "tokenizer: out of memory for %zu bytes of text", len);
+    size_t o = normalize(t, text, len, dummy, s);
+    if (o == 0) {
+        free(s);
+        return OWL_OK;
+    }
+    if (o > SIZE_MAX / (3 * sizeof(pair))) { /* 32-bit size_t (wasm) */
+        free(s);
+        return owl_err_set(err, OWL_E_LIMIT, "tokenizer: %zu bytes of text is too long", len);
+    }
+    bpe b = {t, s, NULL, NULL, 0, NULL};
+    b.sy = malloc(o * sizeof *b.sy);
+    b.heap = malloc(3 * o * sizeof *b.heap);
+    if (t->has_unused)
+        b.rev_left = calloc((size_t)t->n, sizeof *b.rev_left);
+    if (!b.sy || !b.heap || (t->has_unused && !b.rev_left)) {
+        free(s);
+        bpe_free(&b);
+        return owl_err_set(err, OWL_E_NOMEM, "tokenizer: out of memory for %zu symbols", o);
+    }
+    int32_t ns = split_symbols(&b, o);
+    bpe_merge(&b, ns);
     for (int32_t i = 0; i >= 0 && i < ns; i = b.sy[i].next)
         emit_symbol(&b, b.sy[i].start, b.sy[i].len, out);
     free(s);
-    free(b.sy);
-    free(b.heap);
-    free(b.rev_left);
+    bpe_free(&b);
     if (out->oom)
         return owl_err_set(err, OWL_E_NOMEM, "tokenizer: out of memory for ids");
     return OWL_OK;
