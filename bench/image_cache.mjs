@@ -8,7 +8,8 @@
 // call is a miss (decode + preprocess + hash + vision tower + abstractor), the later ones hits
 // (decode + preprocess + hash + a copy of the rows). Then the same with imageCache: 0 (every call
 // encodes). A hit's time bounds what hashing adds to a miss. Prints the medians.
-// MANIFEST defaults to the demo model, --image to its sample picture.
+// MANIFEST defaults to the demo model, --image to its sample picture; DEBUG_WARM=1 prints the
+// warm-up call too.
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Owlet } from '../wasm_glue/owlet.mjs';
