@@ -6,10 +6,12 @@
  *                memory. Immutable after load: any number of sessions, in any
  *                threads, may share one model.
  *   owl_session  one conversation: KV cache (f16 or f32, sized by n_ctx), the
- *                encoded images, a thread pool, all scratch. Sized at init; no
- *                allocation per token (owl_session_encode_image allocates the
- *                image's feature rows once per image). A session is used by one
- *                thread at a time (owl_session_cancel excepted).
+ *                encoded images, a cache of recently encoded pictures, a thread
+ *                pool, all scratch. Sized at init; no allocation per token
+ *                (owl_session_encode_image allocates the image's feature rows
+ *                once per image, and the cache a copy once per new picture). A
+ *                session is used by one thread at a time (owl_session_cancel
+ *                excepted).
  *
  * Errors: every fallible call returns owl_status (OWL_OK = 0, negative codes in
  * core/status.h). Loads report through the caller's owl_err; sessions keep the
@@ -50,6 +52,8 @@ extern "C" {
 #define OWL_IMAGE_TOKEN (-200)
 /* Images one session can hold at a time. */
 #define OWL_MAX_IMAGES 16
+/* Most encoded images a session's image cache may keep (owl_session_opts.image_cache). */
+#define OWL_MAX_IMAGE_CACHE 64
 
 typedef struct owl_model owl_model;
 typedef struct owl_session owl_session;
@@ -141,9 +145,15 @@ typedef struct {
     int n_threads;     /* worker threads incl. the caller; <= 0 means 1 */
     owl_tap_fn tap;    /* optional */
     void *tap_user;
+    int image_cache;   /* pictures whose visual rows the session keeps for reuse
+                          (least recently used out first), 0..OWL_MAX_IMAGE_CACHE;
+                          0 = off (a zeroed struct means off). Each holds
+                          image_tokens x d_model x 4 bytes (65 x 4096 x 4 = 1.06 MB
+                          for the 7B). See owl_session_encode_image. */
 } owl_session_opts;
 
-/* Defaults: n_ctx 0 (auto), n_batch 0 (auto), kv_type F16, 1 thread, no tap. */
+/* Defaults: n_ctx 0 (auto), n_batch 0 (auto), kv_type F16, 1 thread, no tap,
+ * image_cache 4. */
 owl_session_opts owl_session_opts_default(void);
 
 /* Create a session on m (borrowed: must outlive the session). opts NULL =
@@ -157,7 +167,8 @@ owl_status owl_session_init(const owl_model *m, const owl_session_opts *opts, ow
 void owl_session_free(owl_session *s); /* NULL is a no-op */
 /* Message of the session's last error ("" if none); valid until the next call. */
 const char *owl_session_error(const owl_session *s);
-/* Forget the KV cache (n_past = 0) and the encoded images. */
+/* Forget the KV cache (n_past = 0) and the encoded images (the image cache
+ * keeps its pictures). */
 void owl_session_reset(owl_session *s);
 /* Positions currently in the KV cache. */
 int64_t owl_session_n_past(const owl_session *s);
@@ -173,10 +184,26 @@ owl_status owl_session_truncate(owl_session *s, int64_t n_past);
  * in the session as the next image (consumed by the next OWL_IMAGE_TOKEN of
  * prefill/embed, in order) and, if out != NULL, copied to out
  * (image_tokens x d_model floats). Allocates the rows (once per image).
+ * Image cache (owl_session_opts.image_cache > 0): the pixels and their shape
+ * are hashed (SHA-256); a picture encoded before on this session and still
+ * cached gets a copy of its stored rows, bit for bit what the vision tower and
+ * abstractor compute (and no vision/abstractor taps are called); else they run
+ * and a copy of the rows is stored, evicting the least recently used picture
+ * when the cache is full. The cache survives owl_session_reset.
  * Errors: OWL_E_STATE (model without vision), OWL_E_INVALID (size),
  * OWL_E_LIMIT (OWL_MAX_IMAGES held), OWL_E_NOMEM. Uses the session's threads. */
 owl_status owl_session_encode_image(owl_session *s, const float *pixels, size_t n_floats,
                                     float *out);
+
+typedef struct {
+    int capacity;   /* pictures it may hold (owl_session_opts.image_cache) */
+    int entries;    /* pictures it holds */
+    size_t bytes;   /* bytes their rows take: entries x image_tokens x d_model x 4 */
+    int64_t hits;   /* encodes answered from the cache since owl_session_init */
+    int64_t misses; /* encodes computed (and stored) with the cache on */
+} owl_image_cache_stats;
+/* The image cache's state and counters (all zero with the cache off). */
+void owl_session_image_cache_stats(const owl_session *s, owl_image_cache_stats *out);
 /* Drop the encoded images (the KV cache is kept). */
 void owl_session_clear_images(owl_session *s);
 

@@ -108,7 +108,8 @@ API void owl_api_free(owl_api *a)
     free(a);
 }
 
-static owl_status session_init(owl_api *a, double n_ctx, double n_batch, int kv_f32, int n_threads)
+static owl_status session_init(owl_api *a, double n_ctx, double n_batch, int kv_f32, int n_threads,
+                               int image_cache)
 {
     if (!(n_ctx >= 0 && n_ctx < 1e9 && n_batch >= 0 && n_batch < 1e9))
         return owl_err_set(&a->err, OWL_E_INVALID, "session: n_ctx %.0f, n_batch %.0f out of range", n_ctx,
@@ -118,6 +119,8 @@ static owl_status session_init(owl_api *a, double n_ctx, double n_batch, int kv_
     so.n_batch = (int64_t)n_batch;
     so.kv_type = kv_f32 ? OWL_TYPE_F32 : OWL_TYPE_F16;
     so.n_threads = n_threads;
+    if (image_cache >= 0)
+        so.image_cache = image_cache;
     a->n_threads = n_threads > 0 ? n_threads : 1;
     owl_chat_opts co = {a->aspect};
     owl_status st = owl_session_init(a->m, &so, &a->s, &a->err);
@@ -132,10 +135,11 @@ static owl_status session_init(owl_api *a, double n_ctx, double n_batch, int kv_
  * [layer_begin, layer_end) (0, 0 = all); first = 1: the stage holds the image
  * encoder and embeddings, last = 1: the head. aspect: "" = the model's, else
  * stretch|pad|crop. Session: n_ctx, n_batch (0 = auto), kv_f32 (1 f32 cache,
- * 0 f16), n_threads. */
+ * 0 f16), n_threads, image_cache (pictures kept for reuse, 0 = off; < 0 = the
+ * library's default, owl_session_opts_default). */
 API int owl_api_load(owl_api *a, void *buf, double size, void *header, double header_size, double range_offset,
                      double file_size, int layer_begin, int layer_end, int first, int last, const char *aspect,
-                     double n_ctx, double n_batch, int kv_f32, int n_threads)
+                     double n_ctx, double n_batch, int kv_f32, int n_threads, int image_cache)
 {
     if (!a) {
         free(buf);
@@ -164,7 +168,7 @@ API int owl_api_load(owl_api *a, void *buf, double size, void *header, double he
     }
     if (st == OWL_OK && (st = owl_model_load_buffer(buf, (size_t)size, &o, &a->m, &a->err)) == OWL_OK) {
         owl_model_get_info(a->m, &a->info);
-        st = session_init(a, n_ctx, n_batch, kv_f32, n_threads);
+        st = session_init(a, n_ctx, n_batch, kv_f32, n_threads, image_cache);
     }
     if (st != OWL_OK) {
         owl_err saved = a->err;
@@ -211,20 +215,25 @@ API const char *owl_api_info(owl_api *a)
     return a->json;
 }
 
-/* Counters (the conversation's, meaningful on the first stage) and this
- * stage's own compute milliseconds, as JSON. */
+/* Counters (the conversation's and the image cache's, meaningful on the first
+ * stage) and this stage's own compute milliseconds, as JSON. */
 API const char *owl_api_stats(owl_api *a)
 {
     if (!a)
         return "";
     owl_chat_stats cs = {0};
+    owl_image_cache_stats ic = {0};
     if (a->c)
         owl_chat_get_stats(a->c, &cs);
+    if (a->s)
+        owl_session_image_cache_stats(a->s, &ic);
     snprintf(a->json, sizeof a->json,
              "{\"promptTokens\":%lld,\"prefillMs\":%.3f,\"completionTokens\":%lld,\"decodeMs\":%.3f,"
-             "\"images\":%lld,\"imageEncodeMs\":%.3f,\"threads\":%d,\"nPast\":%lld,\"lastTokens\":%d}",
+             "\"images\":%lld,\"imageEncodeMs\":%.3f,\"threads\":%d,\"nPast\":%lld,\"lastTokens\":%d,"
+             "\"imageCache\":{\"hits\":%lld,\"misses\":%lld,\"entries\":%d,\"capacity\":%d,\"bytes\":%.0f}}",
              (long long)cs.prompt_rows, a->t_prefill, (long long)cs.decoded, a->t_decode, (long long)cs.images,
-             a->t_image, a->n_threads, (long long)(a->s ? owl_session_n_past(a->s) : 0), cs.last_tokens);
+             a->t_image, a->n_threads, (long long)(a->s ? owl_session_n_past(a->s) : 0), cs.last_tokens,
+             (long long)ic.hits, (long long)ic.misses, ic.entries, ic.capacity, (double)ic.bytes);
     return a->json;
 }
 

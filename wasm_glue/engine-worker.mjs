@@ -20,7 +20,7 @@
 //   chunk {offset, bytes, header?}      copy bytes into the buffer at offset
 //   chunk {offset, blob, header?}       the same from a Blob (IndexedDB record), streamed
 //   load  {headerSize, rangeOffset, fileSize, layerBegin, layerEnd, first, last,
-//          aspect, nCtx, nBatch, kvF32, threads} -> model info
+//          aspect, nCtx, nBatch, kvF32, threads, imageCache} -> model info
 //   image {rgba, width, height, stride} | image {encoded}
 //   push_turn {role, text}   reset   stats   info   history -> {ids}   unload
 // The pipeline (the same for 1..n stages; the coordinator in wasm_glue/engine.mjs drives it):
@@ -196,7 +196,8 @@
         // ownership of buf and hdr passes to the context, also on error
         st = M._owl_api_load(ctx, buf, bufSize, useHdr ? hdr : 0, useHdr ? hdrSize : 0, a.rangeOffset || 0,
           a.fileSize || 0, a.layerBegin | 0, a.layerEnd | 0, a.first === false ? 0 : 1, a.last === false ? 0 : 1, asp,
-          +a.nCtx || 0, +a.nBatch || 0, a.kvF32 ? 1 : 0, a.threads | 0);
+          +a.nCtx || 0, +a.nBatch || 0, a.kvF32 ? 1 : 0, a.threads | 0,
+          a.imageCache === undefined ? -1 : num(a.imageCache, 'imageCache', 0, 2 ** 31 - 1) | 0);
       } finally { M._free(asp); }
       if (!useHdr && hdr) M._free(hdr);
       buf = bufSize = hdr = hdrSize = 0;

@@ -261,7 +261,7 @@ async function loadStage(job, i) {
     headerSize: st.header ? st.headerSize : 0, rangeOffset: st.header ? st.offset : 0,
     fileSize: manifest.totalSize, layerBegin: st.layerBegin, layerEnd: st.layerEnd, first: st.first, last: st.last,
     aspect: opts.aspect || '', nCtx: opts.nCtx || 0, nBatch: opts.nBatch || 0,
-    kvF32: opts.kvType === 'f32', threads: ii.threads,
+    kvF32: opts.kvType === 'f32', threads: ii.threads, imageCache: opts.imageCache,
   });
 }
 

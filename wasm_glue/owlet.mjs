@@ -250,13 +250,18 @@ export class Owlet {
    * @param {{onProgress?:(p:any)=>void, threads?:number, signal?:AbortSignal, budgetMiB?:number,
    *          backend?:any, wasmBase?:string|URL, nCtx?:number, kvType?:'f16'|'f32', aspect?:string,
    *          allowedOrigins?:string[], concurrency?:number, retries?:number, fetch?:Function,
-   *          singleThread?:boolean, timeoutMs?:number, build?:'owlet'|'owlet-relaxed'|'owlet-st'}} [opts]
+   *          singleThread?:boolean, timeoutMs?:number, build?:'owlet'|'owlet-relaxed'|'owlet-st',
+   *          imageCache?:number}} [opts]
+   *   imageCache: pictures whose encoded rows the engine keeps for reuse (0..64, default 4, 0 = off)
    *   build: force an engine build (default: owlet-relaxed where features.mjs's probe runs relaxed SIMD
    *   and threads are on, else owlet; owlet-st without threads)
    * @returns {Promise<Owlet>}
    */
   static async load(manifestUrl, opts = {}) {
     checkSignal(opts.signal);
+    const ic = opts.imageCache;
+    if (ic !== undefined && !(Number.isInteger(ic) && ic >= 0 && ic <= 64))
+      throw new OwletError('invalid', `imageCache ${JSON.stringify(ic)} is not an integer in 0..64 (pictures kept; 0 = off)`);
     const manifest = await loadManifest(manifestUrl, opts);
     const backend = opts.backend || (isBrowser ? new IdbBackend()
       : manifest.chunks.every((c) => c.url.startsWith('file:')) ? new FileBackend(manifest) : new MemoryBackend());
@@ -301,6 +306,8 @@ export class Owlet {
    * decode is every later token (completionTokens of them: fed back through
    * every stage, then sampled). perStage[i] holds stage i's own compute
    * milliseconds (its layers only) and its wasm memory: the breakdown.
+   * imageCache: the engine's cache of encoded pictures (stage 0) —
+   * {hits, misses, entries, capacity, bytes}; a hit skips the vision tower.
    */
   async stats() {
     this._checkLoaded();
@@ -313,7 +320,7 @@ export class Owlet {
       prefillMs: x.prefillMs || 0, decodeMs: x.decodeMs || 0, imageEncodeMs: x.imageEncodeMs || 0,
       wasmMemoryBytes: x.wasmMemoryBytes }));
     return { promptTokens: s.promptTokens, completionTokens: s.completionTokens, lastTokens: s.lastTokens,
-      images: s.images, nPast: s.nPast, imageEncodeMs: clock.imageEncodeMs, prefillMs: clock.prefillMs,
+      images: s.images, imageCache: s.imageCache, nPast: s.nPast, imageEncodeMs: clock.imageEncodeMs, prefillMs: clock.prefillMs,
       decodeMs: clock.decodeMs, prefillTokPerS: pre, decodeTokPerS: dec, threads: this.threads, build: this.build,
       stages: e.stages.length, perStage, wasmMemoryBytes: s.wasmMemoryBytes, stageMemoryBytes: per.map((x) => x.wasmMemoryBytes) };
   }

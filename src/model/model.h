@@ -4,8 +4,10 @@
  *   weights.h  tensor lookup with shape checks (weights.c), used by the parts' loaders
  *   common.h   helpers of every forward pass: matmul + bias, layernorm rows, tap (common.c)
  *   parts.h    the three parts: vision.c, abstractor.c, llm.c (load + forward)
+ *   image_cache.h  the session's LRU cache of encoded images (image_cache.c)
  * Calls go one way: load.c -> parts -> weights.c, common.c; owl2.c -> parts,
- * common.c; generate.c -> owl2.c (owl_session_decode); session.c -> kernels only.
+ * common.c, image_cache.c; generate.c -> owl2.c (owl_session_decode); session.c -> kernels,
+ * image_cache.c; image_cache.c -> core (SHA-256) only.
  * Only src/model/ includes this; users see src/owlet.h. */
 #ifndef OWL_MODEL_H
 #define OWL_MODEL_H
@@ -17,6 +19,7 @@
 #include "../kernels/pool.h"
 #include "../kernels/ops.h"
 #include "../owlet.h"
+#include "image_cache.h"
 
 #define OWL_ARCH_OWL2 1
 #define OWL_ARCH_LLAMA 2
@@ -154,6 +157,7 @@ struct owl_session {
     uint8_t *mod;        /* (n_batch) modality of the rows in hidden */
     float *images[OWL_MAX_IMAGES]; /* (image_tokens, d) each, owned */
     int n_images;
+    owl_icache icache;   /* recent pictures' rows by pixel hash; survives reset (image_cache.h) */
     owl_tap_fn tap;
     void *tap_user;
     _Atomic int cancel;

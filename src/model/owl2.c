@@ -31,12 +31,35 @@ owl_status owl_session_encode_image(owl_session *s, const float *pixels, size_t 
     float *feat = malloc(sizeof(float) * n);
     if (!feat)
         return owl_err_set(&s->err, OWL_E_NOMEM, "encode_image: cannot allocate %zu floats", n);
-    owl_vit_forward(s, pixels);
-    owl_abs_forward(s, feat);
+    /* a picture seen before (image_cache.h): its stored rows, else compute and store them */
+    uint8_t key[32];
+    const float *hit = NULL;
+    if (s->icache.cap > 0) {
+        owl_icache_key(pixels, m->vit.channels, m->vit.image_size, key);
+        hit = owl_icache_find(&s->icache, key);
+    }
+    if (hit) {
+        memcpy(feat, hit, sizeof(float) * n);
+    } else {
+        owl_vit_forward(s, pixels);
+        owl_abs_forward(s, feat);
+        if (s->icache.cap > 0)
+            owl_icache_put(&s->icache, key, feat);
+    }
     s->images[s->n_images++] = feat;
     if (out)
         memcpy(out, feat, sizeof(float) * n);
     return OWL_OK;
+}
+
+void owl_session_image_cache_stats(const owl_session *s, owl_image_cache_stats *out)
+{
+    const owl_icache *c = &s->icache;
+    out->capacity = c->cap;
+    out->entries = owl_icache_entries(c);
+    out->bytes = (size_t)out->entries * c->n_floats * sizeof(float);
+    out->hits = c->hits;
+    out->misses = c->misses;
 }
 
 /* ---------------------------------------------------------------- splicing */

@@ -1,7 +1,7 @@
 /* session.c - owl_session: the KV cache of the held layers, one scratch arena
  * sized at init for the largest product, attention, image phase and batch
  * (no malloc per token), the thread pool, and the session's small state
- * (n_past, logits, cancel flag, images held). */
+ * (n_past, logits, cancel flag, images held, the image cache). */
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,6 +105,7 @@ owl_session_opts owl_session_opts_default(void)
     memset(&o, 0, sizeof o);
     o.kv_type = OWL_TYPE_F16;
     o.n_threads = 1;
+    o.image_cache = 4;
     return o;
 }
 
@@ -122,6 +123,7 @@ void owl_session_free(owl_session *s)
     if (!s)
         return;
     owl_session_clear_images(s);
+    owl_icache_free(&s->icache);
     owl_pool_free(s->pool);
     free(s->kv);
     free(s->arena);
@@ -150,6 +152,9 @@ static owl_status resolve_opts(const owl_model *m, const owl_session_opts *o, in
         return owl_err_set(err, OWL_E_INVALID, "session: n_batch %lld < 1", (long long)o->n_batch);
     if (nb > n_ctx)
         nb = n_ctx;
+    if (o->image_cache < 0 || o->image_cache > OWL_MAX_IMAGE_CACHE)
+        return owl_err_set(err, OWL_E_INVALID, "session: image_cache %d outside 0..%d (pictures kept; 0 = off)",
+                           o->image_cache, OWL_MAX_IMAGE_CACHE);
     int nth = o->n_threads < 1 ? 1 : o->n_threads;
     if (nth > 256)
         return owl_err_set(err, OWL_E_INVALID, "session: n_threads %d > 256", nth);
@@ -264,6 +269,13 @@ owl_status owl_session_init(const owl_model *m, const owl_session_opts *opts, ow
     if ((st = alloc_buffers(s, err)) != OWL_OK) {
         owl_session_free(s);
         return st;
+    }
+    /* the cache only serves a model with an image encoder */
+    size_t rows = (size_t)(m->image_tokens * m->llm.d);
+    if (m->has_vision && owl_icache_init(&s->icache, o.image_cache, rows) != OWL_OK) {
+        owl_session_free(s);
+        return owl_err_set(err, OWL_E_NOMEM, "session: cannot allocate an image cache of %d entries",
+                           o.image_cache);
     }
     *out = s;
     return OWL_OK;

@@ -432,3 +432,45 @@ test('the built-in stop rule of owl_chat ends an answer at "USER:" in the wasm e
     });
   } finally { await owl.unload(); }
 });
+
+// The engine's image cache (src/model/image_cache.c): a new chat or a replayed
+// conversation sends its pictures again (Chat._activate); the same pixels are
+// a hit, the vision tower does not run, and the answer is the same.
+test('image cache: a new chat and a replay of the same picture are hits with the same answer', async () => {
+  const owl = await load('one', { singleThread: true });
+  try {
+    const rowBytes = owl.info.image_tokens * owl.info.d_model * 4;
+    assert.deepEqual((await owl.stats()).imageCache, { hits: 0, misses: 0, entries: 0, capacity: 4, bytes: 0 });
+    const a = await greedy(owl, true, 'Describe the image.', want.length);
+    let s = await owl.stats();
+    assert.deepEqual(s.imageCache, { hits: 0, misses: 1, entries: 1, capacity: 4, bytes: rowBytes });
+    const b = await greedy(owl, true, 'Describe the image.', want.length); // a new chat: reset, the same picture
+    s = await owl.stats();
+    assert.deepEqual(s.imageCache, { hits: 1, misses: 1, entries: 1, capacity: 4, bytes: rowBytes });
+    assert.deepEqual(b.pieces, a.pieces);
+    // back to the first chat: its turns are replayed, its picture sent again
+    for await (const _ of a.chat.ask('And the colour?', { maxTokens: 2 }));
+    s = await owl.stats();
+    assert.equal(s.imageCache.hits, 2);
+    assert.equal(s.imageCache.misses, 1);
+    assert.equal(s.images, 3);
+  } finally { await owl.unload(); }
+});
+
+test('image cache off (imageCache: 0): every picture is encoded, with the same answer', async () => {
+  const owl = await load('one', { singleThread: true, imageCache: 0 });
+  try {
+    const a = await greedy(owl, true, 'Describe the image.', want.length);
+    const b = await greedy(owl, true, 'Describe the image.', want.length);
+    assert.deepEqual(b.pieces, a.pieces);
+    assert.deepEqual((await owl.stats()).imageCache, { hits: 0, misses: 0, entries: 0, capacity: 0, bytes: 0 });
+  } finally { await owl.unload(); }
+});
+
+test('imageCache outside 0..64 is refused before anything loads', async () => {
+  for (const v of [-1, 65, 1.5, '4', null])
+    await assert.rejects(load('one', { singleThread: true, imageCache: v }),
+      (e) => e instanceof OwletError && e.code === 'invalid' && /imageCache/.test(e.message), String(v));
+  const owl = await load('one', { singleThread: true, imageCache: 64 });
+  try { assert.equal((await owl.stats()).imageCache.capacity, 64); } finally { await owl.unload(); }
+});

@@ -93,3 +93,22 @@ test('demo model: the native CLI and the wasm engine give the same greedy ids (4
     assert.ok(answers.size >= 3, `the questions get different answers: ${[...answers].join(' | ')}`);
   } finally { await owl.unload(); fs.rmSync(gguf, { force: true }); }
 });
+
+// The image cache (src/model/image_cache.c) where it pays: a new chat about the same
+// picture replays it, and the engine answers from the cache instead of the vision tower.
+// The hit still decodes and preprocesses the PNG and hashes the pixels; the bound below
+// is loose (a quarter of the miss) so a busy machine cannot fail it.
+test('demo model: a new chat with the same picture is an image-cache hit and skips the encode', async () => {
+  const owl = await Owlet.load(path.join(dir, 'manifest.json'), { wasmBase, singleThread: true });
+  try {
+    const pic = path.join(dir, 'sample.png');
+    await owl.chat().addImage(pic);
+    const miss = await owl.stats();
+    await owl.chat().addImage(pic);
+    const hit = await owl.stats();
+    assert.deepEqual([miss.imageCache.misses, miss.imageCache.hits], [1, 0]);
+    assert.deepEqual([hit.imageCache.misses, hit.imageCache.hits], [1, 1]);
+    const missMs = miss.imageEncodeMs, hitMs = hit.imageEncodeMs - miss.imageEncodeMs;
+    assert.ok(hitMs < missMs / 4, `image call: ${hitMs.toFixed(1)} ms on a hit, ${missMs.toFixed(1)} ms on a miss`);
+  } finally { await owl.unload(); }
+});
