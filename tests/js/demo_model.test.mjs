@@ -96,8 +96,7 @@ test('demo model: the native CLI and the wasm engine give the same greedy ids (4
 
 // The image cache (src/model/image_cache.c) where it pays: a new chat about the same
 // picture replays it, and the engine answers from the cache instead of the vision tower.
-// The hit still decodes and preprocesses the PNG and hashes the pixels; the bound below
-// is loose (a quarter of the miss) so a busy machine cannot fail it.
+// (The time saved is measured in bench/image_cache.mjs, docs/BENCHMARKS.md, not asserted here.)
 test('demo model: a new chat with the same picture is an image-cache hit and skips the encode', async () => {
   const owl = await Owlet.load(path.join(dir, 'manifest.json'), { wasmBase, singleThread: true });
   try {
@@ -108,7 +107,10 @@ test('demo model: a new chat with the same picture is an image-cache hit and ski
     const hit = await owl.stats();
     assert.deepEqual([miss.imageCache.misses, miss.imageCache.hits], [1, 0]);
     assert.deepEqual([hit.imageCache.misses, hit.imageCache.hits], [1, 1]);
-    const missMs = miss.imageEncodeMs, hitMs = hit.imageEncodeMs - miss.imageEncodeMs;
-    assert.ok(hitMs < missMs / 4, `image call: ${hitMs.toFixed(1)} ms on a hit, ${missMs.toFixed(1)} ms on a miss`);
+    let a = '';
+    const chat = owl.chat();
+    await chat.addImage(pic);
+    for await (const p of chat.ask('How many shapes are there?', { maxTokens: 8 })) a += p;
+    assert.equal(a, 'Three.', 'the answer from the cached rows');
   } finally { await owl.unload(); }
 });
