@@ -291,7 +291,7 @@ bench-fullscale: bootstrap native wasm
 # packages: scripts/bootstrap.sh demo installs Emscripten, stb and Node only)
 demo:
 	@bash scripts/bootstrap.sh demo
-	@$(MAKE) --no-print-directory wasm
+	@$(MAKE) --no-print-directory -j2 wasm
 	@bash scripts/demo.sh
 
 clean:
