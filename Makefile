@@ -220,7 +220,7 @@ test-js: native wasm
 # Bad inputs through the converter, the CLI (ASan/UBSan builds) and the JS API
 # (tests/adversarial/run.mjs; about a minute).
 test-adversarial: native wasm build/asan-owlet build/asan-owlet-convert test-fixtures
-	$(NODE) tests/adversarial/run.mjs
+	node tests/adversarial/run.mjs
 
 # ---------------------------------------------------------------- bench
 # node and browser alike (bench/kernels_browser.mjs sets Module.arguments / print)

@@ -1,7 +1,7 @@
 // image_cache.mjs - what the engine's image cache saves (src/model/image_cache.c), in Node,
 // wall clock at the coordinator (stats().imageEncodeMs per image call):
 //
-//   node --no-experimental-fetch bench/image_cache.mjs [MANIFEST] [--image FILE] [--threads N] [--runs N]
+//   node bench/image_cache.mjs [MANIFEST] [--image FILE] [--threads N] [--runs N]
 //
 // Loads the model, warms the engine up with another picture (the first call into a fresh engine
 // also grows its memory), then sends the same picture to a new chat runs + 1 times: the first

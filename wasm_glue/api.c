@@ -3,10 +3,9 @@
  * owl_chat; this file turns JS numbers into C types, owns the model buffer and
  * the rows buffer that carries hidden states between calls, and times each
  * call for the per-stage breakdown of stats(). One owl_api per wasm instance
- * = one pipeline stage (a whole model is the one-stage case). Every call
- * returns an owl_status (0 ok, negative error) or a non-negative result and
- * keeps the message of its last error (owl_api_error); a failed call leaves
- * the context usable.
+ * = one pipeline stage (a whole model is the one-stage case). Every call returns
+ * an owl_status (0 ok, negative error) or a non-negative result, keeps its last
+ * error's message (owl_api_error) and, failed, leaves the context usable.
  *
  * The pipeline protocol (the same for 1..n stages; design.md section 6):
  *   first stage  owl_api_prepare(text)   user turn -> rows to run
@@ -80,22 +79,14 @@ API owl_api *owl_api_new(void) { return calloc(1, sizeof(owl_api)); }
 API int owl_api_error_code(const owl_api *a) { return a ? (int)a->err.code : OWL_E_INVALID; }
 API const char *owl_api_error(const owl_api *a) { return a ? a->err.msg : "no context"; }
 
-static void session_free(owl_api *a)
+static void unload(owl_api *a)
 {
     owl_chat_free(a->c);
     owl_session_free(a->s);
-    a->c = NULL, a->s = NULL;
-}
-
-static void unload(owl_api *a)
-{
-    if (!a)
-        return;
-    session_free(a);
     owl_model_free(a->m);
     free(a->buf);
     free(a->header);
-    a->m = NULL, a->buf = a->header = NULL;
+    a->c = NULL, a->s = NULL, a->m = NULL, a->buf = a->header = NULL;
 }
 
 API void owl_api_free(owl_api *a)

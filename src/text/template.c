@@ -103,6 +103,33 @@ owl_status owl_chat_render(const owl_chat_msg *msgs, int n, int add_generation_p
     return render(msgs, n, add_generation_prompt, out, len, NULL, err);
 }
 
+/* The end of the prompt chunk starting at pos: the next "<|image|>" outside
+ * the literal ranges, or len. */
+static size_t chunk_end(const char *prompt, size_t len, size_t pos, const size_t *lit, size_t n_lit)
+{
+    const char *ph = OWL_IMAGE_PLACEHOLDER;
+    const size_t phn = strlen(ph);
+    size_t end = pos;
+    while (end < len && !(len - end >= phn && memcmp(prompt + end, ph, phn) == 0 &&
+                          !overlaps(lit, n_lit, end, end + phn)))
+        end++;
+    return end;
+}
+
+/* The literal ranges lit[2i..2i+1) that meet [pos, end), clipped to it and
+ * made relative to pos, into out; returns their count. */
+static size_t clip_ranges(const size_t *lit, size_t n_lit, size_t pos, size_t end, size_t *out)
+{
+    size_t n = 0;
+    for (size_t r = 0; r < n_lit; r++)
+        if (lit[2 * r] < end && pos < lit[2 * r + 1]) {
+            out[2 * n] = (lit[2 * r] > pos ? lit[2 * r] : pos) - pos;
+            out[2 * n + 1] = (lit[2 * r + 1] < end ? lit[2 * r + 1] : end) - pos;
+            n++;
+        }
+    return n;
+}
+
 /* owl_chat_tokenize, with n_lit byte ranges lit[2i..2i+1) of the prompt kept
  * as text: no "<|image|>" split and no special piece matched inside them. */
 static owl_status tokenize(const owl_tokenizer *t, const char *prompt, size_t len, int legacy, const size_t *lit,
@@ -114,8 +141,7 @@ static owl_status tokenize(const owl_tokenizer *t, const char *prompt, size_t le
     *n_ids = 0;
     if (n_images)
         *n_images = 0;
-    const char *ph = OWL_IMAGE_PLACEHOLDER;
-    const size_t phn = strlen(ph);
+    const size_t phn = strlen(OWL_IMAGE_PLACEHOLDER);
     size_t *clit = malloc(2 * (n_lit ? n_lit : 1) * sizeof *clit); /* ranges of one chunk */
     owl_encode_opts o = {1, 1, legacy != 0};
     size_t n_clit = 0;
@@ -131,20 +157,10 @@ static owl_status tokenize(const owl_tokenizer *t, const char *prompt, size_t le
     int images = 0;
     owl_status st = OWL_OK;
     for (size_t pos = 0, chunk = 0;; chunk++) {
-        /* next chunk: [pos, end) */
-        size_t end = pos;
-        while (end < len && !(len - end >= phn && memcmp(prompt + end, ph, phn) == 0 &&
-                              !overlaps(lit, n_lit, end, end + phn)))
-            end++;
+        size_t end = chunk_end(prompt, len, pos, lit, n_lit); /* this chunk: [pos, end) */
         int32_t *c = NULL;
         size_t nc = 0;
-        n_clit = 0;
-        for (size_t r = 0; r < n_lit; r++)
-            if (lit[2 * r] < end && pos < lit[2 * r + 1]) {
-                clit[2 * n_clit] = (lit[2 * r] > pos ? lit[2 * r] : pos) - pos;
-                clit[2 * n_clit + 1] = (lit[2 * r + 1] < end ? lit[2 * r + 1] : end) - pos;
-                n_clit++;
-            }
+        n_clit = clip_ranges(lit, n_lit, pos, end, clit);
         if (end > pos) {
             st = owl_tokenizer_encode_literal(t, prompt + pos, end - pos, &o, clit, n_clit, &c, &nc, err);
             if (st)

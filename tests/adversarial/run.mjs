@@ -1,7 +1,7 @@
 // tests/adversarial/run.mjs - bad inputs through the converter, the CLI and the
 // JS API (issue 22). `make test-adversarial` (part of `make test`) runs it:
 //
-//   node --no-experimental-fetch tests/adversarial/run.mjs
+//   node tests/adversarial/run.mjs
 //
 // Every input is generated at test time in a scratch folder (nothing big is
 // committed). Native tools run as the ASan/UBSan builds (build/asan-owlet,
