@@ -138,6 +138,17 @@ export interface StageStats {
   wasmMemoryBytes: number;
 }
 
+/** The engine's cache of encoded pictures (load option `imageCache`). */
+export interface ImageCacheStats {
+  hits: number;
+  misses: number;
+  entries: number;
+  capacity: number;
+  bytes: number;
+  /** Encode time the hits spared: each hit adds its entry's own encode milliseconds. */
+  savedMs: number;
+}
+
 export interface Stats {
   promptTokens: number;
   prefillMs: number;
@@ -147,6 +158,7 @@ export interface Stats {
   decodeTokPerS: number;
   images: number;
   imageEncodeMs: number;
+  imageCache: ImageCacheStats;
   threads: number;
   build: BuildName;
   stages: number;

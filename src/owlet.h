@@ -40,6 +40,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/clock.h"
 #include "core/gguf.h"
 #include "core/status.h"
 #include "kernels/types.h"
@@ -201,6 +202,8 @@ typedef struct {
     size_t bytes;   /* bytes their rows take: entries x image_tokens x d_model x 4 */
     int64_t hits;   /* encodes answered from the cache since owl_session_init */
     int64_t misses; /* encodes computed (and stored) with the cache on */
+    double saved_ms; /* encode time the hits spared: each hit adds the wall-clock ms its
+                        entry's own encode took (vision tower + abstractor) */
 } owl_image_cache_stats;
 /* The image cache's state and counters (all zero with the cache off). */
 void owl_session_image_cache_stats(const owl_session *s, owl_image_cache_stats *out);

@@ -20,7 +20,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #ifdef __EMSCRIPTEN__
 #include <emscripten.h>
@@ -50,13 +49,6 @@ typedef struct {
     double t_image, t_prefill, t_decode;
     char json[1024];
 } owl_api;
-
-static double now_ms(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
-}
 
 /* a chat call's status, its message copied to the context */
 static int chat_st(owl_api *a, int st)
@@ -221,10 +213,11 @@ API const char *owl_api_stats(owl_api *a)
     snprintf(a->json, sizeof a->json,
              "{\"promptTokens\":%lld,\"prefillMs\":%.3f,\"completionTokens\":%lld,\"decodeMs\":%.3f,"
              "\"images\":%lld,\"imageEncodeMs\":%.3f,\"threads\":%d,\"nPast\":%lld,\"lastTokens\":%d,"
-             "\"imageCache\":{\"hits\":%lld,\"misses\":%lld,\"entries\":%d,\"capacity\":%d,\"bytes\":%.0f}}",
+             "\"imageCache\":{\"hits\":%lld,\"misses\":%lld,\"entries\":%d,\"capacity\":%d,\"bytes\":%.0f,"
+             "\"savedMs\":%.3f}}",
              (long long)cs.prompt_rows, a->t_prefill, (long long)cs.decoded, a->t_decode, (long long)cs.images,
              a->t_image, a->n_threads, (long long)(a->s ? owl_session_n_past(a->s) : 0), cs.last_tokens,
-             (long long)ic.hits, (long long)ic.misses, ic.entries, ic.capacity, (double)ic.bytes);
+             (long long)ic.hits, (long long)ic.misses, ic.entries, ic.capacity, (double)ic.bytes, ic.saved_ms);
     return a->json;
 }
 
@@ -244,10 +237,10 @@ API int owl_api_add_image(owl_api *a, const uint8_t *rgba, int w, int h, double 
     NEED_CHAT(a, "add_image");
     if (!(stride >= 0 && stride <= 1e12))
         return owl_err_set(&a->err, OWL_E_INVALID, "add_image: stride %.0f", stride);
-    double t0 = now_ms();
+    double t0 = owl_now_ms();
     int st = encoded ? owl_chat_add_image_encoded(a->c, rgba, (size_t)stride)
                      : owl_chat_add_image_rgba(a->c, rgba, w, h, (size_t)stride);
-    a->t_image += now_ms() - t0;
+    a->t_image += owl_now_ms() - t0;
     return chat_st(a, st);
 }
 
@@ -330,7 +323,7 @@ API int owl_api_run(owl_api *a, double n, double pos0, int has_mod, int sample)
     if (!(n >= 1 && n <= (double)a->cap && pos0 >= 0 && pos0 <= 1e9))
         return owl_err_set(&a->err, OWL_E_INVALID, "run: %.0f rows at %.0f (buffer of %lld rows)", n, pos0,
                            (long long)a->cap);
-    double t0 = now_ms();
+    double t0 = owl_now_ms();
     int st = owl_session_run_layers(a->s, a->info.layer_begin, a->info.layer_end, a->x, (int64_t)n,
                                     (int64_t)pos0, has_mod ? a->mod : NULL);
     if (st != OWL_OK)
@@ -338,7 +331,7 @@ API int owl_api_run(owl_api *a, double n, double pos0, int has_mod, int sample)
     int32_t id = 0;
     if (st == OWL_OK && sample)
         st = chat_st(a, owl_chat_sample(a->c, a->x, (int64_t)n, &id));
-    *(has_mod ? &a->t_prefill : &a->t_decode) += now_ms() - t0;
+    *(has_mod ? &a->t_prefill : &a->t_decode) += owl_now_ms() - t0;
     return st != OWL_OK ? st : sample ? (int)id : OWL_OK;
 }
 

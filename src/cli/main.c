@@ -17,20 +17,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 
 #include "../owlet.h"
 
 /* Provided by weights_tool/inspect.c when linked in (weak: the CLI still links
  * without it and says so). */
 int owl_inspect_main(int argc, char **argv) __attribute__((weak));
-
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
 
 static void usage(FILE *f)
 {
@@ -275,9 +267,9 @@ static int run_prompt(owl_chat *c, const args *o, run_info *r)
         void *bytes = read_file(o->image, &n);
         if (!bytes)
             return fail(o->image, read_error);
-        double t0 = now_ms();
+        double t0 = owl_now_ms();
         owl_status st = owl_chat_add_image_encoded(c, bytes, n);
-        r->t_img = now_ms() - t0;
+        r->t_img = owl_now_ms() - t0;
         free(bytes);
         if (st != OWL_OK)
             return fail(o->image, owl_chat_error(c));
@@ -288,9 +280,9 @@ static int run_prompt(owl_chat *c, const args *o, run_info *r)
     float *logits = NULL;
     if (r->dump && !(logits = malloc(sizeof(float) * (size_t)(r->n_prompt * r->n_vocab))))
         return fail("dump-logits", "out of memory");
-    double t0 = now_ms();
+    double t0 = owl_now_ms();
     owl_status st = owl_chat_run(c, logits);
-    r->t_prefill = now_ms() - t0;
+    r->t_prefill = owl_now_ms() - t0;
     int rc = st != OWL_OK ? fail("prefill", owl_chat_error(c)) : 0;
     if (rc == 0 && dump_rows(r, logits, r->n_prompt))
         rc = fail(o->dump, "write failed");
@@ -305,7 +297,7 @@ static int run_answer(owl_session *s, owl_chat *c, const owl_chat_gen *gen, cons
 {
     if (owl_chat_gen_begin(c, gen) != OWL_OK)
         return fail("generate", owl_chat_error(c));
-    double t0 = now_ms();
+    double t0 = owl_now_ms();
     int st;
     do {
         st = owl_chat_step(c);
@@ -320,7 +312,7 @@ static int run_answer(owl_session *s, owl_chat *c, const owl_chat_gen *gen, cons
         fwrite(p, 1, n, stdout);
         fflush(stdout);
     } while (st > 0);
-    r->t_gen = now_ms() - t0;
+    r->t_gen = owl_now_ms() - t0;
     printf("\n");
     if (o->print_ids)
         fputc('\n', stderr);
@@ -354,12 +346,12 @@ int main(int argc, char **argv)
     owl_chat *c = NULL;
     run_info r = {0};
     rc = 1;
-    double t0 = now_ms();
+    double t0 = owl_now_ms();
     if (owl_model_load_file(o.model, NULL, &m, &err) != OWL_OK) {
         fail("model", err.msg);
         goto done;
     }
-    double t_load = now_ms() - t0;
+    double t_load = owl_now_ms() - t0;
     owl_session_opts so = owl_session_opts_default();
     so.n_ctx = o.n_ctx;
     so.kv_type = o.kv;

@@ -45,13 +45,14 @@ const float *owl_icache_find(owl_icache *c, const uint8_t key[32])
         if (c->e[i].rows && memcmp(c->e[i].key, key, 32) == 0) {
             c->e[i].used = ++c->tick;
             c->hits++;
+            c->saved_ms += c->e[i].cost_ms;
             return c->e[i].rows;
         }
     c->misses++;
     return NULL;
 }
 
-void owl_icache_put(owl_icache *c, const uint8_t key[32], const float *rows)
+void owl_icache_put(owl_icache *c, const uint8_t key[32], const float *rows, double cost_ms)
 {
     if (c->cap <= 0)
         return;
@@ -71,6 +72,7 @@ void owl_icache_put(owl_icache *c, const uint8_t key[32], const float *rows)
     memcpy(e->key, key, 32);
     memcpy(e->rows, rows, sizeof(float) * c->n_floats);
     e->used = ++c->tick;
+    e->cost_ms = cost_ms;
 }
 
 int owl_icache_entries(const owl_icache *c)

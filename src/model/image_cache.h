@@ -25,6 +25,7 @@ typedef struct {
     uint8_t key[32]; /* SHA-256 of (channels, height, width as u64) + the pixels' bytes */
     float *rows;     /* (image_tokens, d_model), owned; NULL = a free slot */
     uint64_t used;   /* the tick of its last insert or hit (LRU) */
+    double cost_ms;  /* wall-clock milliseconds its encode took (vision tower + abstractor) */
 } owl_icache_entry;
 
 typedef struct {
@@ -33,6 +34,7 @@ typedef struct {
     size_t n_floats;     /* floats in one entry's rows */
     uint64_t tick;
     int64_t hits, misses;
+    double saved_ms; /* sum of the hit entries' cost_ms: encode time the cache spared */
 } owl_icache;
 
 /* cap slots of n_floats rows each (nothing allocated for cap 0; the rows are
@@ -41,13 +43,14 @@ owl_status owl_icache_init(owl_icache *c, int cap, size_t n_floats);
 void owl_icache_free(owl_icache *c); /* frees every entry's rows; a zeroed cache is a no-op */
 /* The key of pixels (channels, size, size) f32. */
 void owl_icache_key(const float *pixels, int64_t channels, int64_t size, uint8_t key[32]);
-/* The rows stored under key (counted as a hit, now the most recent) or NULL
- * (a miss). Borrowed until the next put. */
+/* The rows stored under key (counted as a hit, now the most recent, its
+ * cost_ms added to saved_ms) or NULL (a miss). Borrowed until the next put. */
 const float *owl_icache_find(owl_icache *c, const uint8_t key[32]);
-/* Store a copy of rows (n_floats) under key, evicting the least recently used
+/* Store a copy of rows (n_floats) under key with the time their encode took,
+ * evicting the least recently used
  * entry when full. Out of memory: nothing is stored (the cache is an
  * optimisation, the encode itself has succeeded). */
-void owl_icache_put(owl_icache *c, const uint8_t key[32], const float *rows);
+void owl_icache_put(owl_icache *c, const uint8_t key[32], const float *rows, double cost_ms);
 /* Entries held. */
 int owl_icache_entries(const owl_icache *c);
 

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../core/clock.h"
 #include "common.h"
 #include "parts.h"
 
@@ -41,10 +42,11 @@ owl_status owl_session_encode_image(owl_session *s, const float *pixels, size_t 
     if (hit) {
         memcpy(feat, hit, sizeof(float) * n);
     } else {
+        double t0 = owl_now_ms();
         owl_vit_forward(s, pixels);
         owl_abs_forward(s, feat);
         if (s->icache.cap > 0)
-            owl_icache_put(&s->icache, key, feat);
+            owl_icache_put(&s->icache, key, feat, owl_now_ms() - t0);
     }
     s->images[s->n_images++] = feat;
     if (out)
@@ -60,6 +62,7 @@ void owl_session_image_cache_stats(const owl_session *s, owl_image_cache_stats *
     out->bytes = (size_t)out->entries * c->n_floats * sizeof(float);
     out->hits = c->hits;
     out->misses = c->misses;
+    out->saved_ms = c->saved_ms;
 }
 
 /* ---------------------------------------------------------------- splicing */

@@ -100,6 +100,7 @@ TEST(image_cache_second_encode_of_the_same_pixels_is_a_hit_with_identical_rows)
     CHECK_EQ_INT(st.hits, 1);
     CHECK_EQ_INT(st.misses, 1);
     CHECK_EQ_INT(st.entries, 1);
+    CHECK_MSG(st.saved_ms > 0, "a hit spares its entry's encode time: saved_ms %g", st.saved_ms);
     CHECK_MSG(memcmp(a, b, sizeof(float) * nr) == 0, "a hit's rows differ from the miss's");
     /* and both are what a session without the cache computes */
     encode(off, &info, 1, c);

@@ -440,19 +440,23 @@ test('image cache: a new chat and a replay of the same picture are hits with the
   const owl = await load('one', { singleThread: true });
   try {
     const rowBytes = owl.info.image_tokens * owl.info.d_model * 4;
-    assert.deepEqual((await owl.stats()).imageCache, { hits: 0, misses: 0, entries: 0, capacity: 4, bytes: 0 });
+    assert.deepEqual((await owl.stats()).imageCache, { hits: 0, misses: 0, entries: 0, capacity: 4, bytes: 0, savedMs: 0 });
     const a = await greedy(owl, true, 'Describe the image.', want.length);
     let s = await owl.stats();
-    assert.deepEqual(s.imageCache, { hits: 0, misses: 1, entries: 1, capacity: 4, bytes: rowBytes });
+    assert.deepEqual(s.imageCache, { hits: 0, misses: 1, entries: 1, capacity: 4, bytes: rowBytes, savedMs: 0 });
     const b = await greedy(owl, true, 'Describe the image.', want.length); // a new chat: reset, the same picture
     s = await owl.stats();
-    assert.deepEqual(s.imageCache, { hits: 1, misses: 1, entries: 1, capacity: 4, bytes: rowBytes });
+    const { savedMs, ...counts } = s.imageCache;
+    assert.deepEqual(counts, { hits: 1, misses: 1, entries: 1, capacity: 4, bytes: rowBytes });
+    // a hit spares what the entry's own encode took: more than nothing, at most the whole image call
+    assert.ok(savedMs > 0 && savedMs <= s.imageEncodeMs, `savedMs ${savedMs}, imageEncodeMs ${s.imageEncodeMs}`);
     assert.deepEqual(b.pieces, a.pieces);
     // back to the first chat: its turns are replayed, its picture sent again
     for await (const _ of a.chat.ask('And the colour?', { maxTokens: 2 }));
     s = await owl.stats();
     assert.equal(s.imageCache.hits, 2);
     assert.equal(s.imageCache.misses, 1);
+    assert.equal(s.imageCache.savedMs.toFixed(3), (2 * savedMs).toFixed(3), 'each hit adds its entry\'s encode time');
     assert.equal(s.images, 3);
   } finally { await owl.unload(); }
 });
@@ -463,7 +467,7 @@ test('image cache off (imageCache: 0): every picture is encoded, with the same a
     const a = await greedy(owl, true, 'Describe the image.', want.length);
     const b = await greedy(owl, true, 'Describe the image.', want.length);
     assert.deepEqual(b.pieces, a.pieces);
-    assert.deepEqual((await owl.stats()).imageCache, { hits: 0, misses: 0, entries: 0, capacity: 0, bytes: 0 });
+    assert.deepEqual((await owl.stats()).imageCache, { hits: 0, misses: 0, entries: 0, capacity: 0, bytes: 0, savedMs: 0 });
   } finally { await owl.unload(); }
 });
 
