@@ -500,6 +500,7 @@ async function ask(text) {
     state.asking = null;
     updateAskButtons();
     scrollLog();
+    showAnswerArea();
   }
 }
 
