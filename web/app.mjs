@@ -280,7 +280,7 @@ async function onLoadFailed(e) {
   const m = state.manifest;
   const kept = m && state.backend ? (await cacheState(state.backend, m)).chunks > 0 : false;
   const w = loadErrorWords(e, { kept });
-  $('progress-text').textContent = w.text;
+  $('progress-text').textContent = kept ? 'Stopped; the parts downloaded so far are kept.' : 'Stopped.';
   notice(w.text, 'error', 'load', w.details);
 }
 

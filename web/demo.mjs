@@ -21,6 +21,6 @@ export function isDemo(manifest, url = '') {
 
 /** The warning for a picture that is not drawn on the pad, while the demo model is selected. */
 export function photoWarning(how) {
-  return `The picture from ${how} is not a drawing: the demo model knows only coloured shapes on a light ` +
-    'background, so its answer will not be about this picture. Draw shapes on the pad to try it, or load another model.';
+  return `The picture from ${how} was not drawn on the pad. The demo model knows only coloured shapes on a light ` +
+    'background: if this is a photo or any other kind of picture, its answer will not be about it.';
 }

@@ -281,7 +281,7 @@ test('the demo model says what it can answer, and a photo (file, paste, camera) 
 
     await page.setInputFiles('#file-input', png);
     await page.waitForFunction(() => document.querySelector('.notice[data-key="photo"]'));
-    assert.match(await page.textContent('.notice[data-key="photo"]'), /the file shapes-320x200\.png is not a drawing: the demo model knows only coloured shapes/);
+    assert.match(await page.textContent('.notice[data-key="photo"]'), /the file shapes-320x200\.png was not drawn on the pad\. The demo model knows only coloured shapes on a light background: if this is a photo/);
     assert.match(await page.textContent('#attach-kind'), /photo/);
     assert.equal(await page.evaluate(() => document.activeElement.id), 'question');
     await screenshot(page, 'page-photo-warning.png');
@@ -295,7 +295,7 @@ test('the demo model says what it can answer, and a photo (file, paste, camera) 
       dt.items.add(new File([Uint8Array.from(atob(b64), (c) => c.charCodeAt(0))], 'p.png', { type: 'image/png' }));
       document.dispatchEvent(new ClipboardEvent('paste', { clipboardData: dt, bubbles: true }));
     }, fs.readFileSync(png).toString('base64'));
-    await page.waitForFunction(() => /the clipboard is not a drawing/.test((document.querySelector('.notice[data-key="photo"]') || {}).textContent));
+    await page.waitForFunction(() => /the clipboard was not drawn on the pad/.test((document.querySelector('.notice[data-key="photo"]') || {}).textContent));
     await page.selectOption('#model-select', 'custom');
     assert.deepEqual(await noticeKeys(page), [], 'another model: no warning');
     assert.equal(await page.isHidden('#demo-help'), true);
@@ -306,7 +306,7 @@ test('the demo model says what it can answer, and a photo (file, paste, camera) 
     await page.click('#camera-open');
     await page.waitForFunction(() => document.getElementById('camera-video').videoWidth > 0, null, { timeout: 15000 });
     await page.click('#camera-snap');
-    assert.match(await page.textContent('.notice[data-key="photo"]'), /the camera is not a drawing/);
+    assert.match(await page.textContent('.notice[data-key="photo"]'), /the camera was not drawn on the pad/);
     assert.equal(await page.evaluate(() => document.activeElement.id), 'question');
     assert.deepEqual(errors, []);
   } finally { await ctx.close(); }
