@@ -65,7 +65,12 @@ export function wirePictureSources(o) {
     use(item.getAsFile(), 'the clipboard');
   });
 
-  // Camera: opt-in, the stream stops when the box closes.
+  wireCamera(o);
+}
+
+/** The camera: opt-in, the stream stops when its box closes; a snapshot goes to the board. */
+function wireCamera(o) {
+  const { board, say } = o;
   const cam = o.camera;
   let stream = null;
   const stop = () => {
