@@ -2,11 +2,7 @@
 // the picture sent with a question as a thumbnail, and an answer's timings
 // behind a "details" toggle. Text only ever goes in through textContent.
 
-const el = (tag, props = {}, text) => {
-  const e = Object.assign(document.createElement(tag), props);
-  if (text !== undefined) e.textContent = text;
-  return e;
-};
+import { el } from './dom.mjs';
 
 /**
  * Append a message to the list (role 'user' | 'assistant' | 'system').

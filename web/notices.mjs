@@ -4,11 +4,7 @@
 // <details> disclosure under the human sentence. Passing remarks ("Picture
 // cleared.") go to a polite live region instead and leave the page alone.
 
-const el = (tag, props = {}, text) => {
-  const e = Object.assign(document.createElement(tag), props);
-  if (text !== undefined) e.textContent = text;
-  return e;
-};
+import { el } from './dom.mjs';
 
 let box = null, live = null, liveTimer = 0;
 
