@@ -14,13 +14,14 @@ export function updateAskButtons() {
   $('stop').disabled = !asking;
 }
 
-/** Keep the conversation scrolled to its end (inside its own box); on a phone, the pad and composer in view too. */
+/** Keep the conversation scrolled to its end (inside its own box); the first-visit hint goes once it has messages. */
 function scrollLog() {
   const log = $('log');
   log.scrollTop = log.scrollHeight;
   $('intro').querySelector('.empty').hidden = $('messages').children.length > 0;
 }
 
+/** On a phone (one column): scroll the page so the composer, the pad above it and the latest answer are on screen. */
 function showAnswerArea() {
   if (matchMedia('(max-width: 760px)').matches) $('ask-form').scrollIntoView({ block: 'end' });
 }
