@@ -241,7 +241,7 @@ build/wasm/owlet-bench-relaxed.js: $(call objs,wasm-relaxed,$(LIB_SRC) $(BENCH_S
 test-browser: native wasm build/wasm/owlet-kernel-tests-relaxed.js
 	node tests/browser/capabilities.mjs
 	node tests/browser/run.mjs
-	node --test tests/browser/web.test.mjs tests/browser/web/units.test.mjs
+	node --test tests/browser/web.test.mjs tests/browser/page.test.mjs tests/browser/web/units.test.mjs
 	node --test tests/browser/demo.test.mjs
 	node --test tests/browser/wllama_parity.test.mjs
 	node --test tests/browser/faults.test.mjs

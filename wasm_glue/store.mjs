@@ -19,8 +19,10 @@
 // paths) or over http, with a memory backend instead of IndexedDB.
 //
 // Progress is one object tagged by phase:
-//   {phase: 'download'|'verify'|'load'|'ready', bytesDone, bytesTotal,
+//   {phase: 'download'|'verify'|'retry'|'load'|'ready', bytesDone, bytesTotal,
 //    chunksDone, chunksTotal, rate (bytes/s), eta (s)}
+// and for 'retry' also {chunk, attempt, attempts, waitMs, error}: a chunk
+// request failed and attempt `attempt` of `attempts` starts in waitMs ms.
 
 /** @typedef {{index:number, offset:number, size:number, sha256:string, url:string}} ChunkInfo */
 /** @typedef {{id:string, name:string, totalSize:number, sha256:string|null, chunkSize:number,
@@ -411,12 +413,16 @@ async function dropExtraChunks(manifest, backend) {
 }
 
 /**
- * Fetch, verify and store one chunk, retrying with exponential backoff; a
- * hash mismatch counts as a retry. Counts into `run` (bytesFetched,
- * bytesDone, chunksDone) and reports progress through run.report.
+ * Fetch, verify and store one chunk, retrying with exponential backoff. A
+ * chunk whose hash does not match is fetched once more, then the download
+ * stops with 'bad_chunk' (a server that sends other bytes than its manifest
+ * lists will not heal by asking again). Counts into `run` (bytesFetched,
+ * bytesDone, chunksDone) and reports progress through run.report (a 'retry'
+ * object before each backoff wait).
  */
 async function fetchChunk(c, manifest, opts, run) {
   const { backend, signal } = opts;
+  let badHashes = 0;
   for (let attempt = 0; ; attempt++) {
     checkSignal(signal);
     try {
@@ -424,7 +430,11 @@ async function fetchChunk(c, manifest, opts, run) {
         allowedOrigins: opts.allowedOrigins });
       run.report('verify');
       const got = await sha256Hex(bytes);
-      if (got !== c.sha256) throw new OwletError('bad_chunk', `chunk ${c.index} (${c.url}): sha256 ${got}, want ${c.sha256}`);
+      if (got !== c.sha256) {
+        badHashes++;
+        throw new OwletError('bad_chunk', `chunk ${c.index} (${c.url}): sha256 ${got}, want ${c.sha256} ` +
+          `(the check failed ${badHashes === 1 ? 'once' : 'twice'})`);
+      }
       checkSignal(signal);
       await backend.put(`${manifest.id}/${c.index}`, { sha256: c.sha256, bytes });
       run.bytesFetched += c.size;
@@ -436,11 +446,15 @@ async function fetchChunk(c, manifest, opts, run) {
       if (e && e.name === 'AbortError') throw e;
       if (signal && signal.aborted) throw abortError();
       if (e instanceof OwletError && (e.code === 'quota' || e.code === 'storage' || e.code === 'bad_origin')) throw e;
+      if (badHashes >= 2) throw e;
       if (attempt >= run.retries) {
         throw e instanceof OwletError ? e
           : new OwletError('network', `chunk ${c.index} (${c.url}): ${e && e.message ? e.message : e} after ${attempt + 1} attempts`, e);
       }
-      await sleep(Math.min(8000, run.backoffMs * 2 ** attempt) * (0.5 + Math.random() / 2), signal);
+      const waitMs = Math.round(Math.min(8000, run.backoffMs * 2 ** attempt) * (0.5 + Math.random() / 2));
+      run.report('retry', { chunk: c.index, attempt: attempt + 2, attempts: run.retries + 1, waitMs,
+        error: e && e.message ? e.message : String(e) });
+      await sleep(waitMs, signal);
     }
   }
 }
@@ -449,7 +463,9 @@ async function fetchChunk(c, manifest, opts, run) {
  * Make sure every chunk of the manifest is in the store, verified.
  * Missing or stale chunks are fetched with bounded concurrency and retried
  * with exponential backoff; a chunk whose hash does not match is discarded and
- * refetched (counted as a retry). Resolves when all chunks are stored.
+ * refetched once (counted as a retry). Resolves when all chunks are stored;
+ * the first chunk that fails for good stops the other fetches (no progress is
+ * reported after the rejection).
  * @param {Manifest} manifest
  * @param {{backend:any, signal?:AbortSignal, onProgress?:(p:Progress)=>void, concurrency?:number,
  *          retries?:number, backoffMs?:number, fetch?:Function}} opts
@@ -473,21 +489,35 @@ export async function ensureChunks(manifest, opts) {
 
   const t0 = Date.now();
   const run = { retries, backoffMs, fetchFn, bytesFetched: 0, bytesDone, chunksDone, report: null };
-  run.report = (phase) => {
-    if (!onProgress) return;
+  // one chunk failing for good stops the others (their retries would outlive the rejected load)
+  const stop = new AbortController();
+  const onAbort = () => stop.abort();
+  if (signal) signal.addEventListener('abort', onAbort, { once: true });
+  run.report = (phase, extra) => {
+    if (!onProgress || stop.signal.aborted) return;
     const dt = (Date.now() - t0) / 1000;
     const rate = dt > 0 ? run.bytesFetched / dt : 0;
     const eta = rate > 0 ? (total - run.bytesDone) / rate : Infinity;
     onProgress({ phase, bytesDone: run.bytesDone, bytesTotal: total, chunksDone: run.chunksDone,
-      chunksTotal: manifest.chunks.length, rate, eta });
+      chunksTotal: manifest.chunks.length, rate, eta, ...extra });
   };
   run.report('download');
 
   let next = 0;
+  const chunkOpts = { ...opts, signal: stop.signal };
   const worker = async () => {
-    while (next < missing.length) await fetchChunk(missing[next++], manifest, opts, run);
+    try {
+      while (next < missing.length) await fetchChunk(missing[next++], manifest, chunkOpts, run);
+    } catch (e) {
+      stop.abort(); // Promise.all rejects with this first error; the others end with AbortError
+      throw e;
+    }
   };
-  await Promise.all(Array.from({ length: Math.min(concurrency, missing.length) }, worker));
+  try {
+    await Promise.all(Array.from({ length: Math.min(concurrency, missing.length) }, worker));
+  } finally {
+    if (signal) signal.removeEventListener('abort', onAbort);
+  }
   await backend.putMeta(manifest.id, {
     id: manifest.id, name: manifest.name, totalSize: manifest.totalSize, sha256: manifest.sha256,
     chunks: manifest.chunks.length, chunksDigest: digest, manifestUrl: manifest.baseUrl, storedAt: Date.now(),

@@ -31,18 +31,67 @@ export function describeProgress(p) {
 }
 
 /**
- * How much of a manifest's model is in the cache: 'cached' | 'partial' | 'none'.
- * Only keys and the model record are read (never the chunk bytes): the store
- * keeps verified chunks only and writes the model record when all are stored,
- * so a record for the same whole-file hash and a full key set mean complete.
+ * How much of a manifest's model is in the cache: 'cached' | 'partial' | 'none',
+ * with the chunks and bytes kept. Only keys and the model record are read
+ * (never the chunk bytes): the store keeps verified chunks only and writes the
+ * model record when all are stored, so a record for the same whole-file hash
+ * and a full key set mean complete.
+ * @returns {Promise<{state:string, chunks:number, bytes:number}>}
  */
 export async function cacheState(backend, manifest) {
-  if (!backend) return { state: 'none', chunks: 0 };
+  if (!backend) return { state: 'none', chunks: 0, bytes: 0 };
   const [meta, keys] = await Promise.all([backend.getMeta(manifest.id).catch(() => null),
     backend.keys(`${manifest.id}/`).catch(() => [])]);
   const have = new Set(keys);
-  const n = manifest.chunks.filter((c) => have.has(`${manifest.id}/${c.index}`)).length;
+  const kept = manifest.chunks.filter((c) => have.has(`${manifest.id}/${c.index}`));
+  const n = kept.length, bytes = kept.reduce((a, c) => a + c.size, 0);
   const same = meta && (meta.sha256 || null) === (manifest.sha256 || null) && meta.chunks === manifest.chunks.length;
-  if (same && n === manifest.chunks.length) return { state: 'cached', chunks: n };
-  return { state: n > 0 ? 'partial' : 'none', chunks: n };
+  if (same && n === manifest.chunks.length) return { state: 'cached', chunks: n, bytes };
+  return { state: n > 0 ? 'partial' : 'none', chunks: n, bytes };
+}
+
+/** Ids of models with chunks stored but no model record (downloads that stopped part way). */
+export async function partialIds(backend) {
+  const [keys, metas] = await Promise.all([backend.keys('').catch(() => []), backend.listMeta().catch(() => [])]);
+  const complete = new Set(metas.map((m) => m.id));
+  const ids = new Set(keys.filter((k) => k.includes('/')).map((k) => k.slice(0, k.lastIndexOf('/'))));
+  return [...ids].filter((id) => !complete.has(id));
+}
+
+const mb1 = (n) => (n / 1e6).toFixed(1);
+
+/** The load button's words for a cache state: "Resume download (2.1 of 6.7 MB kept)". */
+export function loadLabel(cs, totalSize) {
+  if (cs.state === 'cached') return 'Load model';
+  if (cs.state === 'partial') return `Resume download (${mb1(cs.bytes)} of ${mb1(totalSize)} MB kept)`;
+  return `Download and load (${mb(totalSize)})`;
+}
+
+/** "Chunk 3 failed: retrying in 4 s (attempt 2 of 7)" for a 'retry' progress object, msLeft from now. */
+export function retryText(p, msLeft) {
+  return `Chunk ${p.chunk + 1} of ${p.chunksTotal} failed: retrying in ${Math.max(1, Math.ceil(msLeft / 1000))} s ` +
+    `(attempt ${p.attempt} of ${p.attempts})`;
+}
+
+/**
+ * A failed load in words, and the technical text for the disclosure.
+ * @param {{code?:string, message?:string}} e @param {{kept?:boolean}} [o] kept: chunks are stored
+ * @returns {{text:string, details:string}}
+ */
+export function loadErrorWords(e, o = {}) {
+  const details = String((e && e.message) || e);
+  const kept = o.kept ? ' The parts already downloaded are kept: Resume continues from there.' : '';
+  const chunk = /chunk (\d+)/.exec(details);
+  const which = chunk ? `part ${Number(chunk[1]) + 1} of the model` : 'a part of the model';
+  const words = {
+    network: `The download stopped: the server stopped answering.${kept}`,
+    http: `The download stopped: the server refused ${which}.${kept}`,
+    truncated: `The download stopped: ${which} arrived incomplete.${kept}`,
+    bad_chunk: `The download stopped: ${which} arrived damaged twice (it does not match the model's manifest), ` +
+      `so it was not stored. The server's files may be changing or broken; try again later.${kept}`,
+    bad_manifest: 'This model\'s manifest (manifest.json) is not valid, so it cannot be loaded.',
+    quota: 'There is not enough storage for this model in the browser. Delete cached models or free space.',
+    limit: 'This model is too large for this browser (WebAssembly memory limits).',
+  }[e && e.code];
+  return { text: words || 'Could not load the model.', details };
 }

@@ -18,7 +18,8 @@ async function decode(blob) {
  * Wire the picture sources to board.setImage.
  * @param {{board:any, fileInput:HTMLInputElement, dropZone:HTMLElement, dropHint:HTMLElement,
  *          camera:{open:HTMLButtonElement, box:HTMLElement, video:HTMLVideoElement, snap:HTMLButtonElement,
- *          close:HTMLButtonElement}, say:(msg:string, kind?:string)=>void}} o
+ *          close:HTMLButtonElement}, say:(msg:string, kind?:string)=>void, onImage:(how:string)=>void}} o
+ *   onImage: a picture arrived (the page warns, moves focus on)
  */
 export function wirePictureSources(o) {
   const { board, say } = o;
@@ -27,12 +28,16 @@ export function wirePictureSources(o) {
       const img = await decode(blob);
       board.setImage(img);
       if (img.close) img.close();
-      say(`Picture from ${how} (${board.c.width}×${board.c.height}).`);
+      o.onImage(how);
     } catch (e) {
       say(`Could not use that picture: ${e.message}`, 'error');
     }
   };
 
+  // the file input is hidden behind its label: the label shows its focus (one ring, not two)
+  const label = document.querySelector(`label[for="${o.fileInput.id}"]`);
+  o.fileInput.addEventListener('focus', () => label && label.classList.toggle('focus-ring', o.fileInput.matches(':focus-visible')));
+  o.fileInput.addEventListener('blur', () => label && label.classList.remove('focus-ring'));
   o.fileInput.addEventListener('change', () => {
     const f = o.fileInput.files && o.fileInput.files[0];
     if (f) use(f, `the file ${f.name}`);
@@ -60,7 +65,12 @@ export function wirePictureSources(o) {
     use(item.getAsFile(), 'the clipboard');
   });
 
-  // Camera: opt-in, the stream stops when the box closes.
+  wireCamera(o);
+}
+
+/** The camera: opt-in, the stream stops when its box closes; a snapshot goes to the board. */
+function wireCamera(o) {
+  const { board, say } = o;
   const cam = o.camera;
   let stream = null;
   const stop = () => {
@@ -88,9 +98,8 @@ export function wirePictureSources(o) {
   cam.snap.addEventListener('click', () => {
     if (!cam.video.videoWidth) { say('The camera has no picture yet; try again in a moment.', 'error'); return; }
     board.setImage(cam.video);
-    say(`Snapshot taken (${board.c.width}×${board.c.height}).`);
     stop();
-    cam.open.focus();
+    o.onImage('the camera');
   });
   cam.close.addEventListener('click', () => { stop(); cam.open.focus(); });
 }

@@ -91,9 +91,16 @@ async function axeScan(page, label) {
   assert.deepEqual(bad.map((b) => `${label}: ${b}`), []);
 }
 
+/** New chat (confirming the page's question when there is a conversation to clear). */
+async function newChat(page) {
+  await page.click('#new-chat');
+  if (await page.evaluate(() => document.getElementById('confirm').open)) await page.click('#confirm-ok');
+  await page.waitFor(() => document.querySelectorAll('#messages .msg').length === 0, null, { what: 'an empty conversation' });
+}
+
 /** New chat, clear the canvas, place one shape with the page's tools (a click at the centre). */
 async function drawShape(page, tool, colour, sizePct = 60) {
-  await page.click('#new-chat');
+  await newChat(page);
   await page.click('#clear');
   await page.click(`button[data-tool="${tool}"]`);
   await page.click(`button[data-colour="${colour}"]`);
@@ -170,13 +177,13 @@ for (const engine of engines()) {
           // a PNG through the file input, then the same file pasted
           const q = fs.readFileSync(path.join(demoDir, 'sample-question.txt'), 'utf8').trim();
           const want = new RegExp(fs.readFileSync(path.join(demoDir, 'sample-answer.txt'), 'utf8').trim().replace(/[.]$/, ''), 'i');
-          await page.click('#new-chat');
+          await newChat(page);
           await page.setInputFiles('#file-input', sample);
           await page.waitFor((w) => document.getElementById('draw').width === w, pngWidth, { what: 'the sample in the canvas' });
           await askAndWatch(page, q);
           assert.match(await lastAnswer(page), want, 'the sample PNG (file input)');
           await shot(page, `demo-${engine}-isolated-sample-png.png`);
-          await page.click('#new-chat');
+          await newChat(page);
           await page.click('#clear');
           await page.evaluate((b64) => {
             const dt = new DataTransfer();

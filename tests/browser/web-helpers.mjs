@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { execFileSync } from 'node:child_process';
 import { chromium } from 'playwright-core';
 
 export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -14,6 +15,33 @@ export const shots = path.join(root, 'build/test-out/screenshots');
 export const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
   '--disable-background-networking', '--disable-component-update', '--disable-sync',
   '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream'];
+
+/**
+ * The development model (oracle-A, random weights, 4 chunks of 1 MiB) in
+ * $OWLET_DEV_MODEL (default build/web-dev/oracle_a/), (re)made with the converter when
+ * missing or older than the converter:
+ *   owlet-convert tests/fixtures/oracle_a build/web-dev/oa.gguf --type f32 --name oracle-a-dev -q
+ *   owlet-convert --split build/web-dev/oa.gguf build/web-dev/oracle_a --chunk-mib 1
+ * @returns {string} its folder
+ */
+export function ensureDevModel() {
+  const devModel = path.resolve(root, process.env.OWLET_DEV_MODEL || 'build/web-dev/oracle_a');
+  const convert = process.env.OWLET_CONVERT || ['build/owlet-convert', 'build/convert/owlet-convert']
+    .map((p) => path.join(root, p)).find((p) => fs.existsSync(p));
+  const manifest = path.join(devModel, 'manifest.json');
+  if (!fs.existsSync(manifest) || (convert && fs.statSync(convert).mtimeMs > fs.statSync(manifest).mtimeMs)) {
+    assert.ok(convert, 'no converter: build build/owlet-convert (make native) or set OWLET_CONVERT');
+    fs.rmSync(devModel, { recursive: true, force: true });
+    const gguf = path.join(path.dirname(devModel), 'oa.gguf');
+    fs.mkdirSync(path.dirname(devModel), { recursive: true });
+    execFileSync(convert, [path.join(root, 'tests/fixtures/oracle_a'), gguf, '--type', 'f32', '--name', 'oracle-a-dev', '-q']);
+    execFileSync(convert, ['--split', gguf, devModel, '--chunk-mib', '1'], { stdio: 'ignore' });
+  }
+  return devModel;
+}
+
+/** web-server.mjs `delay`: chunk i of the dev model arrives after 0.8 * (i + 1) s (a download to cancel or cut half way). */
+export const slowChunks = (p) => { const m = /\.(\d{4})\.bin$/.exec(p); return m ? 800 * (Number(m[1]) + 1) : 0; };
 
 const profiles = [];
 /** Remove every profile launch() made (call from after()). */

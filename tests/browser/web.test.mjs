@@ -13,42 +13,27 @@
 // critical violations); a 375 px wide screen. Screenshots: build/test-out/screenshots/.
 //
 // The model is oracle-A (random weights: the answers are gibberish, the whole
-// path runs), made with the converter into build/web-dev/oracle_a/ when missing:
-//   owlet-convert tests/fixtures/oracle_a build/web-dev/oa.gguf --type f32 --name oracle-a-dev -q
-//   owlet-convert --split build/web-dev/oa.gguf build/web-dev/oracle_a --chunk-mib 1
+// path runs), made with the converter into build/web-dev/oracle_a/ when missing
+// (web-helpers.mjs, ensureDevModel).
 // The engine builds come from OWLET_WASM (default build/wasm/, i.e. `make wasm`).
 // tests/browser/web/shapes-320x200.png: PIL, a green triangle and a blue circle on white.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { startServer } from './web-server.mjs';
 import { root, shots, launch, removeProfiles, open, shot, chunkRequests, loadModel, pixel, near, toPage, axeScan,
-  askAndWatch } from './web-helpers.mjs';
+  askAndWatch, ensureDevModel, slowChunks } from './web-helpers.mjs';
 
 const devModel = path.resolve(root, process.env.OWLET_DEV_MODEL || 'build/web-dev/oracle_a');
 const png = path.join(root, 'tests/browser/web/shapes-320x200.png');
 const DEV = 'models/dev/manifest.json';
 
 let coi, plain, slow;
-/** Chunk i of the dev model arrives after 0.8 * (i + 1) s, so a download can be cancelled half way. */
-const slowChunks = (p) => { const m = /\.(\d{4})\.bin$/.exec(p); return m ? 800 * (Number(m[1]) + 1) : 0; };
 
 before(async () => {
   fs.mkdirSync(shots, { recursive: true });
-  const convert = process.env.OWLET_CONVERT || ['build/owlet-convert', 'build/convert/owlet-convert']
-    .map((p) => path.join(root, p)).find((p) => fs.existsSync(p));
-  const manifest = path.join(devModel, 'manifest.json');
-  // (re)make the dev model when missing or older than the converter that makes it
-  if (!fs.existsSync(manifest) || (convert && fs.statSync(convert).mtimeMs > fs.statSync(manifest).mtimeMs)) {
-    assert.ok(convert, 'no converter: build build/owlet-convert (make native) or set OWLET_CONVERT');
-    fs.rmSync(devModel, { recursive: true, force: true });
-    const gguf = path.join(path.dirname(devModel), 'oa.gguf');
-    fs.mkdirSync(path.dirname(devModel), { recursive: true });
-    execFileSync(convert, [path.join(root, 'tests/fixtures/oracle_a'), gguf, '--type', 'f32', '--name', 'oracle-a-dev', '-q']);
-    execFileSync(convert, ['--split', gguf, devModel, '--chunk-mib', '1'], { stdio: 'ignore' });
-  }
+  ensureDevModel();
   coi = await startServer({ coi: true, devModelDir: devModel });
   plain = await startServer({ coi: false, devModelDir: devModel });
   slow = await startServer({ coi: true, devModelDir: devModel, delay: slowChunks });
@@ -190,7 +175,8 @@ test('threaded page: load with progress, streamed answer, stop, second turn, rel
     await shot(page, '04-answer-threaded.png');
     await axeScan(page, 'answered');
 
-    // stop mid-answer: a long answer, Stop as soon as text shows
+    // stop mid-answer: a long answer, Stop as soon as text shows (the settings are in the model chip's panel)
+    await page.click('#model-chip');
     await page.click('#settings summary');
     await page.fill('#set-max-tokens', '2048');
     await page.dispatchEvent('#set-max-tokens', 'change');
@@ -219,7 +205,8 @@ test('threaded page: load with progress, streamed answer, stop, second turn, rel
     assert.equal(await page.inputValue('#set-max-tokens'), '16', 'settings kept');
     await askAndWatch(page, 'What is it?');
     await page.click('#new-chat');
-    assert.equal(await page.locator('.msg').count(), 0);
+    await page.click('#confirm-ok');
+    await page.waitForFunction(() => document.querySelectorAll('.msg').length === 0);
     assert.deepEqual(errors, []);
   } finally { await ctx.close(); }
 });
@@ -307,12 +294,14 @@ test('download: cancel keeps verified chunks, reload resumes without refetching 
     assert.ok(kept >= 1 && kept < 4, `kept ${kept} chunks`);
     await page.reload();
     await page.waitForSelector('body[data-ready="true"]');
-    assert.equal(await page.textContent('#load'), 'Resume download');
+    assert.match(await page.textContent('#load'), /^Resume download \(\d\.\d of 3\.5 MB kept\)$/);
     const r1 = slow.requests.length;
     await loadModel(page);
     assert.equal(chunkRequests(slow, r1).filter((r) => r.status === 200).length, 4 - kept, 'only the missing chunks');
     assert.ok(chunkRequests(slow, r0).length >= 4);
+    await page.click('#model-chip');
     await page.click('#delete-cache');
+    await page.click('#confirm-ok');
     await page.waitForFunction(() => /not downloaded yet/.test(document.getElementById('model-info').textContent));
     await page.waitForFunction(() => /Cached models: 0/.test(document.getElementById('storage-usage').textContent));
     assert.deepEqual(errors.filter((e) => !/net::ERR_ABORTED|aborted/i.test(e)), []);

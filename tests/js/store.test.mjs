@@ -130,6 +130,49 @@ test('a corrupted chunk that never heals fails with bad_chunk', async () => {
   } finally { await srv.close(); }
 });
 
+test('a chunk that fails its hash is fetched exactly twice (one retry), then the download stops with bad_chunk', async () => {
+  const model = makeModel(4 * 4096, 4096);
+  const srv = await startServer(model);
+  try {
+    const backend = new MemoryBackend();
+    const man = await loadManifest(srv.url);
+    srv.hooks.corrupt = (p) => p === 'chunk.1.bin';
+    const retries = [];
+    await assert.rejects(ensureChunks(man, { backend, backoffMs: 1, concurrency: 1,
+      onProgress: (p) => { if (p.phase === 'retry') retries.push(p); } }),
+    (e) => e instanceof OwletError && e.code === 'bad_chunk' && /chunk 1 .*: sha256 [0-9a-f]{64}, want [0-9a-f]{64} \(the check failed twice\)/.test(e.message));
+    assert.equal(srv.requests.filter((p) => p === 'chunk.1.bin').length, 2, 'one retry, not retries + 1');
+    assert.deepEqual(retries.map((r) => [r.chunk, r.attempt, r.attempts]), [[1, 2, 7]]);
+    assert.equal(srv.requests.filter((p) => p === 'chunk.2.bin').length, 0, 'the download stopped at the bad chunk');
+  } finally { await srv.close(); }
+});
+
+test('a retry is reported before its wait: chunk, attempt k of n, waitMs, error; none after the load failed', async () => {
+  const model = makeModel(4 * 4096, 4096);
+  const srv = await startServer(model);
+  try {
+    const backend = new MemoryBackend();
+    const man = await loadManifest(srv.url);
+    srv.hooks.fail = (p) => p === 'chunk.2.bin';
+    const seen = [];
+    let failed = false;
+    await assert.rejects(ensureChunks(man, { backend, retries: 3, backoffMs: 4, concurrency: 4,
+      onProgress: (p) => { assert.equal(failed, false, 'progress after the rejection'); seen.push(p); } }),
+    (e) => e instanceof OwletError && e.code === 'http' && /chunk\.2\.bin: HTTP 500/.test(e.message));
+    failed = true;
+    const r = seen.filter((p) => p.phase === 'retry');
+    assert.deepEqual(r.map((p) => [p.chunk, p.attempt, p.attempts]), [[2, 2, 4], [2, 3, 4], [2, 4, 4]]);
+    for (const [i, p] of r.entries()) {
+      assert.ok(p.waitMs >= 2 * 2 ** i && p.waitMs <= 4 * 2 ** i, `wait ${p.waitMs} ms for retry ${i}`);
+      assert.match(p.error, /HTTP 500/);
+      assert.equal(p.chunksTotal, 4);
+    }
+    assert.equal(srv.requests.filter((p) => p === 'chunk.2.bin').length, 4);
+    await new Promise((res) => setTimeout(res, 50)); // nothing may report after the rejection
+    assert.equal((await backend.keys('test-model/')).length, 3, 'the good chunks are kept');
+  } finally { await srv.close(); }
+});
+
 test('a server failing 30% of requests still completes', async () => {
   const model = makeModel(200_000, 4096);
   const srv = await startServer(model);

@@ -4,7 +4,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { sanitize, DEFAULTS } from '../../../web/settings.mjs';
-import { describeProgress, cacheState, mb } from '../../../web/model.mjs';
+import { describeProgress, cacheState, partialIds, loadLabel, retryText, loadErrorWords, mb } from '../../../web/model.mjs';
+import { isDemo, photoWarning, DEMO_QUESTIONS } from '../../../web/demo.mjs';
 import { shapePoints, TOOLS, COLOURS } from '../../../web/draw.mjs';
 import { MemoryBackend } from '../../../wasm_glue/store.mjs';
 
@@ -30,18 +31,45 @@ test('progress: download wording has MB, MB/s, time left and chunks; load has no
   assert.equal(mb(0), '0.00 MB');
 });
 
-test('cache state: none, partial (chunks kept), cached (model record + all chunks), stale version', async () => {
+test('cache state: none, partial (chunks and bytes kept), cached (model record + all chunks), stale version', async () => {
   const b = new MemoryBackend();
-  const m = { id: 'm', sha256: 'a'.repeat(64), chunks: [0, 1, 2].map((index) => ({ index })) };
-  assert.deepEqual(await cacheState(b, m), { state: 'none', chunks: 0 });
+  const m = { id: 'm', sha256: 'a'.repeat(64), chunks: [0, 1, 2].map((index) => ({ index, size: 1000 + index })) };
+  assert.deepEqual(await cacheState(b, m), { state: 'none', chunks: 0, bytes: 0 });
   await b.put('m/0', { sha256: 'x', bytes: new Uint8Array(1) });
   await b.put('m/2', { sha256: 'x', bytes: new Uint8Array(1) });
-  assert.deepEqual(await cacheState(b, m), { state: 'partial', chunks: 2 });
+  assert.deepEqual(await cacheState(b, m), { state: 'partial', chunks: 2, bytes: 2002 });
+  assert.deepEqual(await partialIds(b), ['m'], 'chunks without a model record: a partial download');
   await b.put('m/1', { sha256: 'x', bytes: new Uint8Array(1) });
   await b.putMeta('m', { id: 'm', sha256: m.sha256, chunks: 3 });
-  assert.deepEqual(await cacheState(b, m), { state: 'cached', chunks: 3 });
+  assert.deepEqual(await cacheState(b, m), { state: 'cached', chunks: 3, bytes: 3003 });
+  assert.deepEqual(await partialIds(b), []);
   assert.equal((await cacheState(b, { ...m, sha256: 'b'.repeat(64) })).state, 'partial');
-  assert.deepEqual(await cacheState(null, m), { state: 'none', chunks: 0 });
+  assert.deepEqual(await cacheState(null, m), { state: 'none', chunks: 0, bytes: 0 });
+});
+
+test('the load button says what it will do; a retry counts down; a failed load is said in words', () => {
+  assert.equal(loadLabel({ state: 'partial', bytes: 2.1e6 }, 6.67e6), 'Resume download (2.1 of 6.7 MB kept)');
+  assert.equal(loadLabel({ state: 'none', bytes: 0 }, 6.67e6), 'Download and load (6.67 MB)');
+  assert.equal(loadLabel({ state: 'cached', bytes: 6.67e6 }, 6.67e6), 'Load model');
+  const p = { phase: 'retry', chunk: 2, chunksTotal: 7, attempt: 3, attempts: 7, waitMs: 2000 };
+  assert.equal(retryText(p, 1999), 'Chunk 3 of 7 failed: retrying in 2 s (attempt 3 of 7)');
+  assert.equal(retryText(p, 10), 'Chunk 3 of 7 failed: retrying in 1 s (attempt 3 of 7)');
+  const bad = loadErrorWords({ code: 'bad_chunk', message: `chunk 4 (http://x/m.0004.bin): sha256 ${'a'.repeat(64)}, want ${'b'.repeat(64)}` }, { kept: true });
+  assert.match(bad.text, /^The download stopped: part 5 of the model arrived damaged twice.*Resume continues from there\.$/);
+  assert.doesNotMatch(bad.text, /[0-9a-f]{64}|http/);
+  assert.match(bad.details, /sha256 a{64}, want b{64}/);
+  assert.equal(loadErrorWords({ code: 'network', message: 'x' }).text, 'The download stopped: the server stopped answering.');
+  assert.equal(loadErrorWords(new Error('odd')).text, 'Could not load the model.');
+  assert.equal(loadErrorWords(new Error('odd')).details, 'odd');
+});
+
+test('the demo model: recognised by id or URL; five question kinds; the photo warning names the source', () => {
+  assert.equal(isDemo({ id: 'owlet-demo' }), true);
+  assert.equal(isDemo({ id: 'other' }, 'http://h/models/demo/manifest.json'), false, 'the manifest decides once read');
+  assert.equal(isDemo(null, 'http://h/models/demo/manifest.json'), true);
+  assert.equal(isDemo(null, 'http://h/models/dev/manifest.json'), false);
+  assert.equal(DEMO_QUESTIONS.length, 5);
+  assert.match(photoWarning('the camera'), /^The picture from the camera was not drawn on the pad\./);
 });
 
 test('shapes: every tool but the pen has a closed outline inside its radius', () => {
