@@ -37,6 +37,12 @@ export function timingText(a, b, wallMs) {
   const pt = d('promptTokens'), pms = d('prefillMs'), ct = d('completionTokens'), dms = d('decodeMs'), ims = d('imageEncodeMs');
   const parts = [];
   if (d('images') > 0) parts.push(`image encode ${ims.toFixed(0)} ms`);
+  const ca = a.imageCache || {}, cb = b.imageCache || {};
+  const hits = (cb.hits || 0) - (ca.hits || 0);
+  if (hits > 0) {
+    const saved = (cb.savedMs || 0) - (ca.savedMs || 0);
+    parts.push(`picture reused from the cache (${hits === 1 ? 'once' : `${hits} times`}): ${(saved / 1000).toFixed(1)} s of encoding saved`);
+  }
   parts.push(`prefill ${pt} tokens in ${pms.toFixed(0)} ms` + (pms > 0 ? ` (${((pt * 1000) / pms).toFixed(0)} tok/s)` : ''));
   parts.push(`decode ${ct} tokens` + (dms > 0 ? ` at ${((ct * 1000) / dms).toFixed(1)} tok/s` : ''));
   parts.push(`total ${(wallMs / 1000).toFixed(2)} s, ${b.threads} thread${b.threads > 1 ? 's' : ''}`);

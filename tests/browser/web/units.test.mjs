@@ -7,6 +7,7 @@ import { sanitize, DEFAULTS } from '../../../web/settings.mjs';
 import { describeProgress, cacheState, partialIds, loadLabel, retryText, loadErrorWords, mb } from '../../../web/model.mjs';
 import { isDemo, photoWarning, DEMO_QUESTIONS } from '../../../web/demo.mjs';
 import { shapePoints, TOOLS, COLOURS } from '../../../web/draw.mjs';
+import { timingText } from '../../../web/messages.mjs';
 import { MemoryBackend } from '../../../wasm_glue/store.mjs';
 
 test('settings: out-of-range and junk values fall back or clamp', () => {
@@ -80,4 +81,17 @@ test('shapes: every tool but the pen has a closed outline inside its radius', ()
   }
   assert.deepEqual(shapePoints('pen', 0, 0, 5), []);
   assert.deepEqual(COLOURS.map((c) => c[0]).slice(0, 9), ['red', 'orange', 'yellow', 'green', 'cyan', 'blue', 'purple', 'pink', 'black']);
+});
+
+test('timings: an answer whose picture came from the image cache says how much encoding it saved', () => {
+  const base = { promptTokens: 10, prefillMs: 100, completionTokens: 4, decodeMs: 200, images: 1, imageEncodeMs: 9000, threads: 2,
+    imageCache: { hits: 0, misses: 1, savedMs: 0 } };
+  const miss = { ...base, promptTokens: 30, prefillMs: 300, images: 2, imageEncodeMs: 18000, imageCache: { hits: 0, misses: 2, savedMs: 0 } };
+  assert.doesNotMatch(timingText(base, miss, 1500), /cache/);
+  assert.match(timingText(base, miss, 1500), /^image encode 9000 ms · prefill 20 tokens in 200 ms/);
+  const hit = { ...base, images: 2, imageEncodeMs: 9040, imageCache: { hits: 1, misses: 1, savedMs: 8960 } };
+  assert.match(timingText(base, hit, 1500), /image encode 40 ms · picture reused from the cache \(once\): 9\.0 s of encoding saved · prefill/);
+  // a stats() without imageCache (an engine built before it) gives no cache line and no error
+  const { imageCache: _, ...old } = hit;
+  assert.doesNotMatch(timingText(old, old, 1), /cache/);
 });
