@@ -27,7 +27,13 @@ training):
 Splits: TRAIN_SEED for training (indices 0, 1, 2, ...), HELDOUT_SEED for evaluation; the numpy
 seed sequences [seed, i] never coincide between splits.
 
+Beyond these grid items (make_item): make_free_item draws page-style pictures (free positions
+and sizes, identical copies allowed), make_other_item pictures that are not coloured shapes
+(photos, blanks, noise, dark backgrounds, text) whose every answer is FIXED_ANSWER, and
+make_mixed_item mixes the three for training (train.py --mix). See the section "free layouts".
+
     /usr/bin/python3 weights_tool/train_demo/shapes.py --out DIR [--seed 2] [--n 12]
+        [--kind grid|free|other|other-heldout|mixed]
 writes DIR/NNN.png and DIR/items.json (a quick look at the data).
 """
 
