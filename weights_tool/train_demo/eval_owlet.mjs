@@ -2,7 +2,7 @@
 // eval.json and compare with PyTorch: accuracy per question type, and how often owlet's greedy
 // tokens equal PyTorch's.
 //
-//   node --no-experimental-fetch weights_tool/train_demo/eval_owlet.mjs EVAL_JSON GGUF MANIFEST
+//   node weights_tool/train_demo/eval_owlet.mjs EVAL_JSON GGUF MANIFEST
 //        [--out FILE.json] [--threads N] [--only native|wasm]
 //
 // GGUF is the converted model (for build/owlet), MANIFEST the same model split into chunks (for

@@ -200,15 +200,19 @@ class AuxHeads(torch.nn.Module):
                 ce(c[..., self.ns:].reshape(-1, self.nc), cc.reshape(-1))) / 4
 
 
-def make_batch(enc, pre, seed, first, n_images, qtypes=shapes.QTYPES, p_easy=0.0, aux_patch=0):
+def make_batch(enc, pre, seed, first, n_images, qtypes=shapes.QTYPES, p_easy=0.0, aux_patch=0, mix=None):
     """-> pixel_values [n, 3, S, S], ids [n*k, T] (0-padded), targets [n*k, T] (-100 = no loss),
     image row for each sequence [n*k]. Each item is a curriculum "easy" one (shapes.make_item
     easy=True) with probability p_easy, decided by its own seed. Targets are aligned with the *text* positions of ids
-    (the image is spliced in later)."""
+    (the image is spliced in later). mix: (grid, free, other) shares -> shapes.make_mixed_item
+(free layouts with copies, and pictures answered with shapes.FIXED_ANSWER; no aux targets)."""
     pix, seqs, rows, aux = [], [], [], []
     for j in range(n_images):
-        easy = np.random.default_rng([seed, first + j, 7]).random() < p_easy
-        it = shapes.make_item(seed, first + j, easy=easy, labels=bool(aux_patch))
+        if mix:
+            it = shapes.make_mixed_item(seed, first + j, mix, p_easy)
+        else:
+            easy = np.random.default_rng([seed, first + j, 7]).random() < p_easy
+            it = shapes.make_item(seed, first + j, easy=easy, labels=bool(aux_patch))
         pix.append(ref.preprocess_image(it["image"], pre, mode="stretch")["pixel_values"])
         if aux_patch:
             aux.append(patch_targets(it, pre["size"], aux_patch))
@@ -301,8 +305,16 @@ def main(argv=None):
                     help="also write the folder every N steps (to evaluate a run while it goes on); 0 = only at the end")
     ap.add_argument("--aux", type=float, default=2.0,
                     help="weight of the auxiliary patch/cell loss (AuxHeads; not saved); 0 = off")
+    ap.add_argument("--mix", type=float, nargs=3, metavar=("GRID", "FREE", "OTHER"),
+                    help="draw items with shapes.make_mixed_item: shares of grid items, free page-style items "
+                         "(identical copies allowed) and not-shapes items (photos, blanks, noise, dark, text: "
+                         "answered shapes.FIXED_ANSWER); needs --aux 0")
+    ap.add_argument("--first-index", type=int, default=0,
+                    help="index of the first training item (a continuation can start on fresh items)")
     ap.add_argument("overrides", nargs="*", help="config key=value")
     a = ap.parse_args(argv)
+    if a.mix and a.aux:
+        raise SystemExit("train: --mix draws no auxiliary targets; use --aux 0")
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     tok_path = a.tokenizer or os.path.join(a.out, "tokenizer.model")
@@ -363,8 +375,9 @@ def main(argv=None):
         lr, p_easy = lr_at(step, f), easy_at(f)
         for g in opt.param_groups:
             g["lr"] = lr
-        pix, ids, tgt, rows, aux = make_batch(enc, pre, shapes.TRAIN_SEED, step * a.images_per_step, a.images_per_step,
-                                              p_easy=p_easy, aux_patch=vm["patch_size"] if heads else 0)
+        pix, ids, tgt, rows, aux = make_batch(enc, pre, shapes.TRAIN_SEED, a.first_index + step * a.images_per_step,
+                                              a.images_per_step, p_easy=p_easy,
+                                              aux_patch=vm["patch_size"] if heads else 0, mix=a.mix)
         loss, acc, aux_loss = loss_fn(net, pix, ids, tgt, rows, heads, aux)
         opt.zero_grad(set_to_none=True)
         (loss + a.aux * aux_loss if heads else loss).backward()
