@@ -1,7 +1,8 @@
 // demo.mjs - what the bundled demo model (models/demo/) can answer, so the
 // page can say it: coloured shapes on a light background, five kinds of
-// question (weights_tool/train_demo/shapes.py). Anything else — a photo above
-// all — gets an answer that has nothing to do with the picture.
+// question (weights_tool/train_demo/shapes.py). For anything else — a photo, a
+// blank canvas, text, a dark background — it was trained to say "I can only see
+// coloured shapes." (models/demo/MODEL_CARD.md: 299 of 300 held-out such pictures).
 
 /** The demo model's manifest id. */
 export const DEMO_ID = 'owlet-demo';
@@ -22,5 +23,6 @@ export function isDemo(manifest, url = '') {
 /** The warning for a picture that is not drawn on the pad, while the demo model is selected. */
 export function photoWarning(how) {
   return `The picture from ${how} was not drawn on the pad. The demo model knows only coloured shapes on a light ` +
-    'background: if this is a photo or any other kind of picture, its answer will not be about it.';
+    'background: if this is a photo or any other kind of picture, it will answer “I can only see coloured shapes.” ' +
+    '(or, now and then, something that is not about the picture).';
 }

@@ -114,3 +114,35 @@ test('demo model: a new chat with the same picture is an image-cache hit and ski
     assert.equal(a, 'Three.', 'the answer from the cached rows');
   } finally { await owl.unload(); }
 });
+
+// The demo model knows its limits (issue 21, models/demo/MODEL_CARD.md): a picture that is not
+// coloured shapes on a light background gets one fixed answer. Two real photos it never saw in
+// training (scikit-image's coffee and rocket, held out; Debian python3-skimage, which
+// scripts/bootstrap.sh installs) and pictures made here: blank white, near-black, seeded noise.
+const FIXED = 'I can only see coloured shapes.';
+function canvas(w, h, px) {
+  const data = new Uint8ClampedArray(w * h * 4);
+  for (let i = 0; i < w * h; i++) data.set([...px(i % w, Math.floor(i / w)), 255], i * 4);
+  return { data, width: w, height: h };
+}
+test('demo model: photos, a blank canvas, a dark one and noise get the fixed answer (greedy, owlet-st)', async () => {
+  const skdata = '/usr/lib/python3/dist-packages/skimage/data';
+  const photos = ['coffee.png', 'rocket.jpg'].map((f) => path.join(skdata, f));
+  for (const p of photos) assert.ok(fs.existsSync(p), `${p} is missing: install python3-skimage (scripts/bootstrap.sh)`);
+  let seed = 12345;
+  const rnd = () => ((seed = (seed * 1103515245 + 12345) >>> 0) >>> 24);
+  const made = [canvas(224, 224, () => [255, 255, 255]), canvas(224, 224, () => [12, 14, 20]),
+    canvas(224, 224, () => [rnd(), rnd(), rnd()])];
+  const owl = await Owlet.load(path.join(dir, 'manifest.json'), { wasmBase, singleThread: true });
+  try {
+    for (const [i, pic] of [...photos, ...made].entries()) {
+      for (const q of ['What shape is this?', 'How many shapes are there?']) {
+        const chat = owl.chat();
+        await chat.addImage(pic);
+        let text = '';
+        for await (const p of chat.ask(q, { temperature: 0, maxTokens: 16 })) text += p;
+        assert.equal(text.trim(), FIXED, `picture ${i} (${typeof pic === 'string' ? path.basename(pic) : 'made here'}), "${q}"`);
+      }
+    }
+  } finally { await owl.unload(); }
+});
