@@ -28,13 +28,15 @@ function topK(x, k) {
 /**
  * owlet: load the manifest with `threads`, then `reps` times: reset the KV cache,
  * prefill `text` (rendered with the model's template), generate `nGen` greedy
- * tokens. Returns the prompt ids, the generated ids and per-rep timings (the
- * engine's own prefill/decode milliseconds, from stats()); with `logits`, also
+ * tokens; `build` forces a wasm build (Owlet.load's option). Returns the
+ * prompt ids, the generated ids and per-rep timings (the coordinator's
+ * prefill/decode milliseconds, from stats()); with `logits`, also
  * the top 8 [id, logit] each generated token was picked from (`top`).
  */
 export async function owletRun(o) {
   const t0 = now();
-  const owl = await Owlet.load(o.manifest, { wasmBase: o.wasmBase, threads: o.threads, kvType: o.kvType || 'f16', nCtx: 512 });
+  const owl = await Owlet.load(o.manifest, { wasmBase: o.wasmBase, threads: o.threads, kvType: o.kvType || 'f16', nCtx: 512,
+    build: o.build });
   const r = { engine: 'owlet', build: owl.build, threads: (await owl.stats()).threads, loadMs: now() - t0, reps: [] };
   const eng = owl.engine;
   try {
