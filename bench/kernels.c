@@ -416,8 +416,8 @@ int main(int argc, char **argv)
     const char *only = argc > 2 ? argv[2] : NULL;
     int err = bench_types(pools, only, X, Y, scratch, min_s);
 #ifdef OWL_RELAXED_BUILD
-    static const owl_type ab_types[3] = {OWL_TYPE_Q4_0, OWL_TYPE_Q4_K, OWL_TYPE_Q6_K};
-    for (int k = 0; !err && (!only || bench_listed(only, "ab")) && k < 3; k++)
+    static const owl_type ab_types[4] = {OWL_TYPE_Q4_0, OWL_TYPE_Q8_0, OWL_TYPE_Q4_K, OWL_TYPE_Q6_K};
+    for (int k = 0; !err && (!only || bench_listed(only, "ab")) && k < 4; k++)
         for (int shape = 0; shape < 2; shape++)
             bench_ab(ab_types[k], N, shape ? NTOK : 1, X, Y, min_s);
 #endif
