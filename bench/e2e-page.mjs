@@ -63,8 +63,10 @@ export async function owletRun(o) {
       const prompt = after.per[0].promptTokens - before.per[0].promptTokens;
       const gen = after.per[0].completionTokens - before.per[0].completionTokens;
       const pMs = after.clock.prefillMs - before.clock.prefillMs, dMs = after.clock.decodeMs - before.clock.decodeMs;
+      // the stages' own compute (wasm, their layers): the rest of decodeMs is messages, sampling, copies
+      const stageDecodeMs = after.per.reduce((a, x, i) => a + (x.decodeMs || 0) - (before.per[i].decodeMs || 0), 0);
       r.reps.push({ promptN: prompt, prefillMs: pMs, prefillTokS: prompt / pMs * 1e3, genN: gen, decodeMs: dMs,
-        decodeTokS: gen / dMs * 1e3, wallMs: now() - w0 });
+        decodeTokS: gen / dMs * 1e3, stageDecodeMs, wallMs: now() - w0 });
       r.promptIds = promptIds.slice(0, prompt);
       r.ids = ids;
       if (o.logits) r.top = top;
