@@ -37,7 +37,7 @@ CONV_SRC := $(wildcard weights_tool/*.c)
 CONV_LIB_SRC := $(filter-out weights_tool/main.c,$(CONV_SRC))
 GLUE_SRC := $(wildcard wasm_glue/*.c)
 TEST_SRC := $(sort $(wildcard tests/c/*.c))
-BENCH_SRC := bench/kernels.c
+BENCH_SRC := bench/kernels.c bench/profile.c
 HEADERS := $(wildcard src/*.h src/*/*.h tests/c/*.h weights_tool/*.h)
 
 # Debian's stb_image 2.27 overflows signed ints in its JPEG IDCT on corrupt

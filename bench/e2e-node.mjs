@@ -1,6 +1,6 @@
 // e2e-node.mjs - owlet's end-to-end numbers in Node 20 (worker_threads engine,
 // the same wasm builds and the same page-side code as bench/e2e.mjs).
-//   node --no-experimental-fetch bench/e2e-node.mjs OUT.jsonl MODEL... [--threads 1,2] [--reps 3]
+//   node bench/e2e-node.mjs OUT.jsonl MODEL... [--threads 1,2] [--reps 3]
 //        [--gen 32] [--image VISION_MODEL]
 // MODEL is a name under build/bench/ with NAME/manifest.json.
 import { appendFileSync } from 'node:fs';

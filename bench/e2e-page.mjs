@@ -28,13 +28,15 @@ function topK(x, k) {
 /**
  * owlet: load the manifest with `threads`, then `reps` times: reset the KV cache,
  * prefill `text` (rendered with the model's template), generate `nGen` greedy
- * tokens. Returns the prompt ids, the generated ids and per-rep timings (the
- * engine's own prefill/decode milliseconds, from stats()); with `logits`, also
+ * tokens; `build` forces a wasm build (Owlet.load's option). Returns the
+ * prompt ids, the generated ids and per-rep timings (the coordinator's
+ * prefill/decode milliseconds, from stats()); with `logits`, also
  * the top 8 [id, logit] each generated token was picked from (`top`).
  */
 export async function owletRun(o) {
   const t0 = now();
-  const owl = await Owlet.load(o.manifest, { wasmBase: o.wasmBase, threads: o.threads, kvType: o.kvType || 'f16', nCtx: 512 });
+  const owl = await Owlet.load(o.manifest, { wasmBase: o.wasmBase, threads: o.threads, kvType: o.kvType || 'f16', nCtx: 512,
+    build: o.build });
   const r = { engine: 'owlet', build: owl.build, threads: (await owl.stats()).threads, loadMs: now() - t0, reps: [] };
   const eng = owl.engine;
   try {
@@ -61,8 +63,10 @@ export async function owletRun(o) {
       const prompt = after.per[0].promptTokens - before.per[0].promptTokens;
       const gen = after.per[0].completionTokens - before.per[0].completionTokens;
       const pMs = after.clock.prefillMs - before.clock.prefillMs, dMs = after.clock.decodeMs - before.clock.decodeMs;
+      // the stages' own compute (wasm, their layers): the rest of decodeMs is messages, sampling, copies
+      const stageDecodeMs = after.per.reduce((a, x, i) => a + (x.decodeMs || 0) - (before.per[i].decodeMs || 0), 0);
       r.reps.push({ promptN: prompt, prefillMs: pMs, prefillTokS: prompt / pMs * 1e3, genN: gen, decodeMs: dMs,
-        decodeTokS: gen / dMs * 1e3, wallMs: now() - w0 });
+        decodeTokS: gen / dMs * 1e3, stageDecodeMs, wallMs: now() - w0 });
       r.promptIds = promptIds.slice(0, prompt);
       r.ids = ids;
       if (o.logits) r.top = top;

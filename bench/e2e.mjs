@@ -4,8 +4,11 @@
 // line per (model, engine, threads) to stdout and appends them to OUT.
 //
 //   node bench/e2e.mjs OUT.jsonl MODEL... [--threads 1,2] [--reps 3] [--gen 32]
-//        [--engines owlet,wllama] [--image VISION_MODEL]
+//        [--engines owlet,wllama] [--builds auto|relaxed,simd128] [--image VISION_MODEL]
 // MODEL is a name under build/bench/ with NAME.gguf and NAME/manifest.json.
+// --builds: owlet's wasm build per run, each beside the same wllama run:
+// auto (what Owlet.load picks), relaxed (owlet-relaxed at any thread count) or
+// simd128 (the Safari path: owlet-st at 1 thread, owlet above).
 // The prompt: PROMPT (e2e-page.mjs), 64 ids with owlet's template; wllama gets
 // the same rendered text (llama.cpp adds BOS; its prompt count is recorded).
 // wllama's JSON reply throws on invalid UTF-8, so it gets no logprobs and a
@@ -43,6 +46,9 @@ export async function openBrowser() {
   return { page, call, close, logs, version: ctx.browser() ? ctx.browser().version() : '' };
 }
 
+/** --builds tier -> Owlet.load's `build` for a thread count (undefined: its own choice). */
+const TIER_BUILD = { auto: () => undefined, relaxed: () => 'owlet-relaxed', simd128: (t) => (t > 1 ? 'owlet' : 'owlet-st') };
+
 const median = (a) => { const s = [...a].sort((x, y) => x - y); const n = s.length; return n ? (n & 1 ? s[n >> 1] : (s[n / 2 - 1] + s[n / 2]) / 2) : NaN; };
 
 function summary(r) {
@@ -53,7 +59,7 @@ function summary(r) {
 async function main() {
   const argv = process.argv.slice(2);
   const out = argv.shift();
-  const opt = { threads: '1,2', reps: '3', gen: '32', engines: 'owlet,wllama', image: '' };
+  const opt = { threads: '1,2', reps: '3', gen: '32', engines: 'owlet,wllama', builds: 'auto', image: '' };
   const models = [];
   while (argv.length) {
     const a = argv.shift();
@@ -61,6 +67,8 @@ async function main() {
   }
   const threads = opt.threads.split(',').map(Number), reps = Number(opt.reps), nGen = Number(opt.gen);
   const engines = opt.engines.split(',');
+  const tiers = opt.builds.split(',');
+  for (const tier of tiers) if (!(tier in TIER_BUILD)) throw new Error(`--builds: unknown ${tier} (auto, relaxed, simd128)`);
   const b = await openBrowser();
   const emit = (o) => { const line = JSON.stringify({ ...o, load: loadavg().map((x) => +x.toFixed(2)), time: new Date().toISOString() }); console.log(line); appendFileSync(out, line + '\n'); };
   emit({ kind: 'env', chromium: b.version });
@@ -77,14 +85,15 @@ async function main() {
     for (const model of models) {
       const manifest = `/build/bench/${model}/manifest.json`, url = `/build/bench/${model}.gguf`;
       for (const t of threads) {
-        for (const eng of engines) {
+        const runs = engines.flatMap((eng) => (eng === 'owlet' ? tiers.map((tier) => [eng, tier]) : [[eng, '']]));
+        for (const [eng, tier] of runs) {
           try {
             const r = eng === 'owlet'
-              ? await b.call('owletRun', { manifest, wasmBase, threads: t, reps, text: PROMPT, nGen })
+              ? await b.call('owletRun', { manifest, wasmBase, threads: t, reps, text: PROMPT, nGen, build: TIER_BUILD[tier](t) })
               : await b.call('wllamaRun', { url, threads: t, reps, prompt: `USER: ${PROMPT} ASSISTANT:`, nGen, noBytes: true });
-            emit({ kind: 'llm', model, engine: eng, threads: r.threads, build: r.build || (r.multithread ? 'mt' : 'st'),
+            emit({ kind: 'llm', model, engine: eng, tier: tier || undefined, threads: r.threads, build: r.build || (r.multithread ? 'mt' : 'st'),
               ...summary(r), reps: r.reps, loadMs: r.loadMs, ids: r.ids, version: r.version });
-          } catch (e) { emit({ kind: 'error', model, engine: eng, threads: t, error: String(e.message || e), logs: b.logs.slice(-5) }); }
+          } catch (e) { emit({ kind: 'error', model, engine: eng, tier, threads: t, error: String(e.message || e), logs: b.logs.slice(-5) }); }
         }
       }
     }

@@ -26,7 +26,8 @@
  * kernels: a comma-separated list of type names (q4_0,q8_0,q4_K,q6_K,f16,f32),
  * "roof" (the ceilings) and, in the relaxed build, "ab" (SIMD128 vs relaxed
  * tiles alternately in one process; RESULT ab_<type>_<shape> 1 <SIMD128
- * GMAC/s> <relaxed GMAC/s> 0); default all. */
+ * GMAC/s> <relaxed GMAC/s> 0); default all of these. "decode" (only when
+ * listed) adds the decode profile of bench/profile.c (PROFILE lines). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +35,7 @@
 
 #include "../src/kernels/ops.h"
 #include "../src/kernels/simd.h"
+#include "bench.h"
 
 #ifdef __EMSCRIPTEN__
 #include <emscripten.h>
@@ -56,7 +58,7 @@ static double cpu_now(void)
 }
 #endif
 
-static double now(void)
+double bench_now(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -64,7 +66,7 @@ static double now(void)
 }
 
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
-static uint32_t rnd(void)
+uint32_t bench_rnd(void)
 {
     rng ^= rng >> 12;
     rng ^= rng << 25;
@@ -75,7 +77,7 @@ static uint32_t rnd(void)
 /* Random weight bytes with sane scale fields (speed does not depend on the
  * values; quantizing 16M floats with the K-quant search would take longer
  * than the benchmark). */
-static void *make_weights(owl_type t, int64_t rows, int64_t cols)
+void *bench_weights(owl_type t, int64_t rows, int64_t cols)
 {
     size_t rs = owl_row_size(t, cols), total = rs * (size_t)rows;
     uint8_t *w = malloc(total);
@@ -83,7 +85,7 @@ static void *make_weights(owl_type t, int64_t rows, int64_t cols)
         return NULL;
     if (t == OWL_TYPE_F32 || t == OWL_TYPE_F16) { /* real numbers: no denormal slow paths */
         for (size_t i = 0; i < total / owl_type_get(t)->type_size; i++) {
-            float v = (float)((int)(rnd() % 2001) - 1000) / 1000.0f;
+            float v = (float)((int)(bench_rnd() % 2001) - 1000) / 1000.0f;
             if (t == OWL_TYPE_F32)
                 memcpy(w + 4 * i, &v, 4);
             else
@@ -92,7 +94,7 @@ static void *make_weights(owl_type t, int64_t rows, int64_t cols)
         return w;
     }
     for (size_t i = 0; i < total; i++)
-        w[i] = (uint8_t)rnd();
+        w[i] = (uint8_t)bench_rnd();
     const size_t bs = owl_type_get(t)->type_size, nb = total / bs;
     const owl_f16 d = owl_f32_to_f16(0.01f);
     for (size_t b = 0; b < nb; b++) {
@@ -117,22 +119,22 @@ typedef void (*bench_fn)(void *ctx);
  * best process CPU seconds per call (all threads together). */
 static double time_it(bench_fn fn, void *ctx, double min_s, double *cpu)
 {
-    double start = now(), best = 1e30, best_cpu = 1e30;
+    double start = bench_now(), best = 1e30, best_cpu = 1e30;
     fn(ctx); /* warm-up */
     for (int trial = 0; trial < 20; trial++) {
         int reps = 0;
-        double t0 = now(), c0 = cpu_now(), t;
+        double t0 = bench_now(), c0 = cpu_now(), t;
         do {
             fn(ctx);
             reps++;
-            t = now() - t0;
+            t = bench_now() - t0;
         } while (t < min_s / 20);
         double c = cpu_now() - c0;
         if (t / reps < best)
             best = t / reps;
         if (c / reps < best_cpu && c > 0)
             best_cpu = c / reps;
-        if (trial >= 1 && now() - start > 4 * min_s)
+        if (trial >= 1 && bench_now() - start > 4 * min_s)
             break;
     }
     *cpu = best_cpu;
@@ -205,7 +207,7 @@ static void run_roof(void *p)
 {
     (void)p;
 #ifdef OWL_SIMD128
-    v128_t w = wasm_i16x8_splat((int16_t)((rnd() & 0x3fff) | 1));
+    v128_t w = wasm_i16x8_splat((int16_t)((bench_rnd() & 0x3fff) | 1));
     v128_t a[8];
     for (int k = 0; k < 8; k++)
         a[k] = wasm_i32x4_splat(k + 1);
@@ -219,7 +221,7 @@ static void run_roof(void *p)
         s = wasm_i32x4_add(s, a[k]);
     roof_sink = wasm_i32x4_extract_lane(s, 0);
 #else
-    int32_t w = (int16_t)((rnd() & 0x3fff) | 1);
+    int32_t w = (int16_t)((bench_rnd() & 0x3fff) | 1);
     uint32_t a[8];
     for (int k = 0; k < 8; k++)
         a[k] = (uint32_t)k + 1;
@@ -234,7 +236,7 @@ static void run_roof(void *p)
 }
 
 /* name is an item of the comma-separated list */
-static int listed(const char *list, const char *name)
+int bench_listed(const char *list, const char *name)
 {
     size_t n = strlen(name);
     for (const char *p = list; p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL)
@@ -250,7 +252,7 @@ static int8_t roof_buf8[1024];
 static void run_roof_relaxed(void *p)
 {
     (void)p;
-    v128_t w = wasm_i8x16_splat((int8_t)((rnd() & 0x3f) | 1));
+    v128_t w = wasm_i8x16_splat((int8_t)((bench_rnd() & 0x3f) | 1));
     v128_t a[8];
     for (int k = 0; k < 8; k++)
         a[k] = wasm_i32x4_splat(k + 1);
@@ -297,7 +299,7 @@ static void run_ab(void *p)
 static void bench_ab(owl_type t, int64_t n, int64_t ntok, const float *X, float *Y, double min_s)
 {
     const owl_type at = owl_type_get(t)->vec_dot_type;
-    ab_args a = {t, n, ntok, make_weights(t, n, n), NULL, NULL, owl_row_size(t, n), owl_row_size(at, n),
+    ab_args a = {t, n, ntok, bench_weights(t, n, n), NULL, NULL, owl_row_size(t, n), owl_row_size(at, n),
                  owl_xrow_size(at, n), Y, 0};
     uint8_t *Xq = malloc(a.qs * (size_t)ntok), *Xx = malloc(a.xs * (size_t)ntok);
     if (!a.W || !Xq || !Xx) {
@@ -328,6 +330,65 @@ static void bench_ab(owl_type t, int64_t n, int64_t ntok, const float *X, float 
 }
 #endif
 
+/* owl_matmul on N x N weights of each listed type: GEMV and 64-token GEMM at 1
+ * and 2 threads. */
+static int bench_types(owl_pool *const pools[3], const char *only, const float *X, float *Y, void *scratch,
+                       double min_s)
+{
+    const int64_t N = 4096, NTOK = 64;
+    static const owl_type types[6] = {OWL_TYPE_Q4_0, OWL_TYPE_Q8_0, OWL_TYPE_Q4_K,
+                                      OWL_TYPE_Q6_K, OWL_TYPE_F16, OWL_TYPE_F32};
+    for (int k = 0; k < 6; k++) {
+        if (only && !bench_listed(only, owl_type_get(types[k])->name))
+            continue;
+        void *W = bench_weights(types[k], N, N);
+        if (!W)
+            return 1;
+        const double wbytes = (double)owl_row_size(types[k], N) * (double)N;
+        for (int shape = 0; shape < 2; shape++)
+            for (int nth = 1; nth <= 2; nth++) {
+                mm_args a = {pools[nth], W, types[k], N, N, shape ? NTOK : 1, X, Y, scratch};
+                double cpu, s = time_it(run_mm, &a, min_s, &cpu);
+                double macs = (double)N * (double)N * (double)a.ntok;
+                printf("RESULT %s_%s %d %.3f %.3f %.3f\n", owl_type_get(types[k])->name,
+                       shape ? "gemm64" : "gemv", nth, macs / s * 1e-9, wbytes / s * 1e-9,
+                       macs / cpu * 1e-9);
+                fflush(stdout);
+            }
+        free(W);
+    }
+    return 0;
+}
+
+/* The ceilings: memory read at 1 and 2 threads, the dot loops at 1 thread. */
+static int bench_roofs(owl_pool *const pools[3], double min_s)
+{
+    uint8_t *buf = malloc(MEM_BYTES);
+    if (!buf)
+        return 1;
+    for (size_t i = 0; i < MEM_BYTES; i++)
+        buf[i] = (uint8_t)i;
+    for (int i = 0; i < 512; i++)
+        roof_buf[i] = (int16_t)(bench_rnd() & 0x7fff);
+    for (int nth = 1; nth <= 2; nth++) {
+        mem_args m = {buf, 0, pools[nth]};
+        double cpu, s = time_it(run_mem, &m, min_s, &cpu);
+        printf("RESULT memread %d 0 %.3f 0\n", nth, MEM_BYTES / s * 1e-9);
+    }
+    free(buf);
+    double cpu, s = time_it(run_roof, NULL, min_s, &cpu);
+    printf("RESULT dot_i16x8 1 %.3f 0 %.3f\n", (double)ROOF_ITERS * 8 * 8 / s * 1e-9,
+           (double)ROOF_ITERS * 8 * 8 / cpu * 1e-9);
+#if defined(OWL_RELAXED_BUILD) && defined(__wasm_relaxed_simd__)
+    for (int i = 0; i < 1024; i++)
+        roof_buf8[i] = (int8_t)bench_rnd();
+    s = time_it(run_roof_relaxed, NULL, min_s, &cpu);
+    printf("RESULT relaxed_dot 1 %.3f 0 %.3f\n", (double)ROOF_ITERS * 8 * 16 / s * 1e-9,
+           (double)ROOF_ITERS * 8 * 16 / cpu * 1e-9);
+#endif
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     double min_s = argc > 1 ? atof(argv[1]) : 0.25;
@@ -342,85 +403,34 @@ int main(int argc, char **argv)
     printf("# owlet kernel bench: scalar reference build\n");
 #endif
     owl_pool *pools[3] = {NULL, owl_pool_init(1), owl_pool_init(2)};
-    if (!pools[1] || !pools[2]) {
-        fprintf(stderr, "bench: cannot start thread pool\n");
-        return 1;
-    }
     float *X = malloc((size_t)(NTOK * N) * sizeof(float));
     float *Y = malloc((size_t)(NTOK * N) * sizeof(float));
     void *scratch = malloc(owl_matmul_scratch_size(OWL_TYPE_Q4_K, N, NTOK) +
                            owl_matmul_scratch_size(OWL_TYPE_Q4_0, N, NTOK));
-    if (!X || !Y || !scratch) {
-        fprintf(stderr, "bench: out of memory\n");
+    if (!pools[1] || !pools[2] || !X || !Y || !scratch) {
+        fprintf(stderr, "bench: out of memory or no thread pool\n");
         return 1;
     }
     for (int64_t i = 0; i < NTOK * N; i++)
-        X[i] = (float)((int)(rnd() % 2001) - 1000) / 1000.0f;
-
-    static const owl_type types[6] = {OWL_TYPE_Q4_0, OWL_TYPE_Q8_0, OWL_TYPE_Q4_K,
-                                      OWL_TYPE_Q6_K, OWL_TYPE_F16, OWL_TYPE_F32};
+        X[i] = (float)((int)(bench_rnd() % 2001) - 1000) / 1000.0f;
     const char *only = argc > 2 ? argv[2] : NULL;
-    for (int k = 0; k < 6; k++) {
-        if (only && !listed(only, owl_type_get(types[k])->name))
-            continue;
-        void *W = make_weights(types[k], N, N);
-        if (!W) {
-            fprintf(stderr, "bench: out of memory\n");
-            return 1;
-        }
-        const double wbytes = (double)owl_row_size(types[k], N) * (double)N;
-        for (int shape = 0; shape < 2; shape++)
-            for (int nth = 1; nth <= 2; nth++) {
-                mm_args a = {pools[nth], W, types[k], N, N, shape ? NTOK : 1, X, Y, scratch};
-                double cpu, s = time_it(run_mm, &a, min_s, &cpu);
-                double macs = (double)N * (double)N * (double)a.ntok;
-                printf("RESULT %s_%s %d %.3f %.3f %.3f\n", owl_type_get(types[k])->name,
-                       shape ? "gemm64" : "gemv", nth, macs / s * 1e-9, wbytes / s * 1e-9,
-                       macs / cpu * 1e-9);
-                fflush(stdout);
-            }
-        free(W);
-    }
-
+    int err = bench_types(pools, only, X, Y, scratch, min_s);
 #ifdef OWL_RELAXED_BUILD
-    if (!only || listed(only, "ab")) {
-        static const owl_type ab_types[3] = {OWL_TYPE_Q4_0, OWL_TYPE_Q4_K, OWL_TYPE_Q6_K};
-        for (int k = 0; k < 3; k++)
-            for (int shape = 0; shape < 2; shape++)
-                bench_ab(ab_types[k], N, shape ? NTOK : 1, X, Y, min_s);
-    }
+    static const owl_type ab_types[4] = {OWL_TYPE_Q4_0, OWL_TYPE_Q8_0, OWL_TYPE_Q4_K, OWL_TYPE_Q6_K};
+    for (int k = 0; !err && (!only || bench_listed(only, "ab")) && k < 4; k++)
+        for (int shape = 0; shape < 2; shape++)
+            bench_ab(ab_types[k], N, shape ? NTOK : 1, X, Y, min_s);
 #endif
-    if (only && !listed(only, "roof"))
-        goto done;
-    uint8_t *buf = malloc(MEM_BYTES);
-    if (!buf)
-        return 1;
-    for (size_t i = 0; i < MEM_BYTES; i++)
-        buf[i] = (uint8_t)i;
-    for (int i = 0; i < 512; i++)
-        roof_buf[i] = (int16_t)(rnd() & 0x7fff);
-    for (int nth = 1; nth <= 2; nth++) {
-        mem_args m = {buf, 0, pools[nth]};
-        double cpu, s = time_it(run_mem, &m, min_s, &cpu);
-        printf("RESULT memread %d 0 %.3f 0\n", nth, MEM_BYTES / s * 1e-9);
-    }
-    free(buf);
-    double cpu, s = time_it(run_roof, NULL, min_s, &cpu);
-    printf("RESULT dot_i16x8 1 %.3f 0 %.3f\n", (double)ROOF_ITERS * 8 * 8 / s * 1e-9,
-           (double)ROOF_ITERS * 8 * 8 / cpu * 1e-9);
-#if defined(OWL_RELAXED_BUILD) && defined(__wasm_relaxed_simd__)
-    for (int i = 0; i < 1024; i++)
-        roof_buf8[i] = (int8_t)rnd();
-    s = time_it(run_roof_relaxed, NULL, min_s, &cpu);
-    printf("RESULT relaxed_dot 1 %.3f 0 %.3f\n", (double)ROOF_ITERS * 8 * 16 / s * 1e-9,
-           (double)ROOF_ITERS * 8 * 16 / cpu * 1e-9);
-#endif
-
-done:
+    if (!err && (!only || bench_listed(only, "roof")))
+        err = bench_roofs(pools, min_s);
+    for (int nth = 1; !err && only && bench_listed(only, "decode") && nth <= 2; nth++)
+        err = bench_decode_profile(pools[nth], nth, OWL_TYPE_Q4_K, 16);
+    if (err)
+        fprintf(stderr, "bench: out of memory\n");
     owl_pool_free(pools[1]);
     owl_pool_free(pools[2]);
     free(X);
     free(Y);
     free(scratch);
-    return 0;
+    return err;
 }

@@ -6,6 +6,7 @@
 // ratios.
 //
 //   node bench/kernels_browser.mjs [min_seconds (0.25)] [rounds (1)] [kernels (q4_0,q8_0,q4_K,q6_K,f16,f32,roof,ab)]
+// (kernels may also name "decode": the decode profile of bench/profile.c, ms per token by part)
 //   BENCH_BUILDS=simd128,relaxed node bench/kernels_browser.mjs ...   (a subset of scalar,simd128,relaxed)
 // With rounds > 1 everything runs that many times and each cell is the best
 // round (noise from other processes only ever slows a run down).
@@ -37,6 +38,7 @@ const ctx = await chromium.launchPersistentContext(userDir, {
 });
 const best = {}; // build -> key -> gmac/s
 const ab = {}; // ab_<type>_<shape> -> {simd128, relaxed}
+const prof = {}; // build -> "part threads" -> ms per token (decode profile, bench/profile.c; best round)
 let version = '';
 try {
   version = ctx.browser()?.version() || '';
@@ -64,6 +66,10 @@ try {
       await page.close();
       for (const l of lines) {
         const m = l.split(' ');
+        if (m[0] === 'PROFILE') {
+          const o = (prof[name] ??= {}), k = `${m[1]} ${m[2]}`;
+          o[k] = Math.min(o[k] ?? Infinity, Number(m[3]));
+        }
         if (m[0] !== 'RESULT') continue;
         const key = `${m[1]} ${m[2]}`, v = Number(m[1] === 'memread' ? m[4] : m[3]);
         if (m[1].startsWith('ab_')) { // SIMD128 and relaxed tiles, alternately in one process
@@ -109,5 +115,16 @@ if (Object.keys(ab).length) {
   for (const [id, o] of Object.entries(ab)) {
     const shape = id.endsWith('_gemm64') ? '4096x4096, 64 tokens (GEMM)' : '4096x4096, 1 token (GEMV)';
     console.log(`| ${id.replace(/^ab_|_gemv$|_gemm64$/g, '')} | ${shape} | ${f(o.simd128)} | ${f(o.relaxed)} | ${(o.relaxed / o.simd128).toFixed(2)}x |`);
+  }
+}
+if (Object.keys(prof).length) {
+  const parts = [...new Set(Object.values(prof).flatMap((o) => Object.keys(o)))];
+  const cols = Object.keys(prof);
+  console.log('\nDecode profile, one q4_K token of the 7B slice (bench/profile.c), ms per token, best round:\n');
+  console.log(`| part | threads | ${cols.join(' | ')} |`);
+  console.log(`|---|---:|${cols.map(() => '---:').join('|')}|`);
+  for (const k of parts) {
+    const [part, t] = k.split(' ');
+    console.log(`| ${part} | ${t} | ${cols.map((c) => (prof[c][k] ?? NaN).toFixed(2)).join(' | ')} |`);
   }
 }

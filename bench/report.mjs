@@ -16,7 +16,10 @@ for (const r of rows) {
     const k = `${r.kind}|${r.model}|${r.threads}`;
     if (!native.has(k)) native.set(k, []);
     native.get(k).push(r);
-  } else if (r.kind === 'llm' || r.kind === 'image') last.set(`${r.kind}|${r.model}|${r.engine}|${r.threads}`, r);
+  } else if (r.kind === 'llm' || r.kind === 'image') {
+    const eng = r.tier && r.tier !== 'auto' ? `${r.engine}:${r.tier}` : r.engine; // owlet per forced build (bench/e2e.mjs --builds)
+    last.set(`${r.kind}|${r.model}|${eng}|${r.threads}`, r);
+  }
 }
 const get = (kind, model, engine, t) => last.get(`${kind}|${model}|${engine}|${t}`);
 const nat = (kind, model, t) => {
@@ -28,14 +31,24 @@ const models = [...new Set(rows.filter((r) => r.kind === 'llm').map((r) => r.mod
 const threads = [...new Set(rows.filter((r) => r.kind === 'llm').map((r) => r.threads))].sort();
 const la = (r) => (r && r.load ? r.load.join(' ') : '');
 
+// issue 18's acceptance at 1 thread: [decode, prefill] ratios to wllama by weight type and owlet build
+const TARGET = { relaxed: { q4_k: [2, 4], q4_0: [4, 8], q8_0: [4, 8] }, simd128: { q4_k: [1.3, 0], q4_0: [4, 8], q8_0: [4, 8] } };
+const verdict = (m, tier, t, dr, pr) => {
+  const tg = t === 1 && (TARGET[tier] || {})[m.slice(m.lastIndexOf('-') + 1)];
+  if (!tg || !Number.isFinite(dr)) return '';
+  const need = `decode ≥ ${tg[0]}×` + (tg[1] ? `, prefill ≥ ${tg[1]}×` : '');
+  return `${need}: ${dr >= tg[0] && pr >= tg[1] ? 'met' : 'not met'}`;
+};
+const tiers = [...new Set(rows.filter((r) => r.kind === 'llm' && r.engine === 'owlet').map((r) => r.tier || 'auto'))];
 console.log('### owlet vs wllama, same GGUF, one Chromium session\n');
-console.log('| model | threads | owlet prefill tok/s | wllama prefill tok/s | prefill ratio | owlet decode tok/s | wllama decode tok/s | decode ratio | load avg (owlet / wllama) |');
-console.log('|---|---:|---:|---:|---:|---:|---:|---:|---|');
-for (const m of models) for (const t of threads) {
-  const o = get('llm', m, 'owlet', t), w = get('llm', m, 'wllama', t);
-  if (!o && !w) continue;
-  console.log(`| ${m} | ${t} | ${f(o && o.prefillTokS)} | ${f(w && w.prefillTokS, 2)} | ${x(o && o.prefillTokS, w && w.prefillTokS)} | ` +
-    `${f(o && o.decodeTokS, 2)} | ${f(w && w.decodeTokS, 2)} | ${x(o && o.decodeTokS, w && w.decodeTokS)} | ${la(o)} / ${la(w)} |`);
+console.log('| model | threads | owlet build | owlet prefill tok/s | wllama prefill tok/s | prefill ratio | owlet decode tok/s | wllama decode tok/s | decode ratio | target (1 thread) | load avg (owlet / wllama) |');
+console.log('|---|---:|---|---:|---:|---:|---:|---:|---:|---|---|');
+for (const m of models) for (const t of threads) for (const tier of tiers) {
+  const o = get('llm', m, tier === 'auto' ? 'owlet' : `owlet:${tier}`, t), w = get('llm', m, 'wllama', t);
+  if (!o) continue;
+  const r = (k) => (o && w && w[k] > 0 ? o[k] / w[k] : NaN);
+  console.log(`| ${m} | ${t} | ${o.build} | ${f(o.prefillTokS)} | ${f(w && w.prefillTokS, 2)} | ${x(o.prefillTokS, w && w.prefillTokS)} | ` +
+    `${f(o.decodeTokS, 2)} | ${f(w && w.decodeTokS, 2)} | ${x(o.decodeTokS, w && w.decodeTokS)} | ${verdict(m, tier, t, r('decodeTokS'), r('prefillTokS'))} | ${la(o)} / ${la(w)} |`);
 }
 console.log('\n### owlet: thread scaling and other hosts\n');
 console.log('| model | browser prefill 1→2 threads | Node prefill tok/s (1 / 2 threads) | Node decode tok/s (1 / 2) | native prefill tok/s (1 / 2) | native decode tok/s (1 / 2) |');

@@ -10,7 +10,8 @@
 #      owlet in Node (bench/e2e-node.mjs) and native (build/owlet), and
 #      the markdown tables (bench/report.mjs).
 # Knobs: BENCH_MODELS (names, default all six LLMs), BENCH_THREADS (1,2),
-# BENCH_REPS (3), BENCH_OUT (build/bench/results.jsonl; appended to).
+# BENCH_REPS (3), BENCH_OUT (build/bench/results.jsonl; appended to),
+# BENCH_BUILDS (owlet's builds in the browser: relaxed,simd128; see bench/e2e.mjs).
 # Needs: gcc, node, npm devDependencies (@wllama/wllama, playwright-core),
 # /usr/bin/chromium, build/wasm/owlet*.{js,wasm} (`make wasm`), build/owlet and
 # build/owlet-convert (`make native`). Takes 30-60 min on 2 busy cores.
@@ -53,12 +54,13 @@ for m in $models $vision; do
 done
 # a snapshot of the engine, so a rebuild during the run does not mix builds
 cp build/wasm/owlet.js build/wasm/owlet.wasm build/wasm/owlet.worker.js build/wasm/owlet-st.js \
-   build/wasm/owlet-st.wasm build/bench/wasm/
+   build/wasm/owlet-st.wasm build/wasm/owlet-relaxed.js build/wasm/owlet-relaxed.wasm \
+   build/wasm/owlet-relaxed.worker.js build/bench/wasm/
 
 # shellcheck disable=SC2086
-node bench/e2e.mjs "$out" $models --threads "$threads" --reps "$reps" --image "$vision"
+node bench/e2e.mjs "$out" $models --threads "$threads" --reps "$reps" --builds "${BENCH_BUILDS:-relaxed,simd128}" --image "$vision"
 # shellcheck disable=SC2086
-node --no-experimental-fetch bench/e2e-node.mjs "$out" $models --threads "$threads" --reps "$reps" --image "$vision"
+node bench/e2e-node.mjs "$out" $models --threads "$threads" --reps "$reps" --image "$vision"
 
 # native CLI: prefill / decode / image encode from its stderr timing line
 native() { # model threads [image]

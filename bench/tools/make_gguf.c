@@ -289,6 +289,119 @@ static int make_llama(int argc, char **argv)
     return write_all(w, argv[2]);
 }
 
+/* mPLUG-Owl2 shape: LLM, vision tower (ViT-L/14 at 448), abstractor */
+enum { OWL2_D = 4096, OWL2_FFN = 11008, OWL2_HEADS = 32, VIS_D = 1024, VIS_FFN = 4096, VIS_LAYERS = 24,
+       VIS_IMG = 448, VIS_PATCH = 14, VIS_GRID = VIS_IMG / VIS_PATCH, ABS_Q = 64, ABS_D = 1024, ABS_FFN = 2816,
+       ABS_LAYERS = 6 };
+#define OWL2_VQ OWL_TYPE_Q8_0 /* vision and abstractor matrices */
+#define OWL2_SIGMA 0.02f
+
+static void owl2_metadata(owl_gguf_writer *w)
+{
+#define U(k, v) owl_gguf_writer_set_u32(w, "mplug-owl2." k, (uint32_t)(v))
+#define F(k, v) owl_gguf_writer_set_f32(w, "mplug-owl2." k, (v))
+    owl_gguf_writer_set_str(w, "general.architecture", "mplug-owl2");
+    owl_gguf_writer_set_str(w, "general.name", "owlet-bench-random-vision");
+    U("context_length", 2048);
+    U("embedding_length", OWL2_D);
+    U("block_count", 1);
+    U("feed_forward_length", OWL2_FFN);
+    U("attention.head_count", OWL2_HEADS);
+    U("attention.head_count_kv", OWL2_HEADS);
+    U("rope.dimension_count", OWL2_D / OWL2_HEADS);
+    F("attention.layer_norm_rms_epsilon", 1e-6f);
+    F("rope.freq_base", 10000.0f);
+    U("image_token_count", ABS_Q + 1);
+    U("vision.image_size", VIS_IMG);
+    U("vision.patch_size", VIS_PATCH);
+    U("vision.num_channels", 3);
+    U("vision.embedding_length", VIS_D);
+    U("vision.block_count", VIS_LAYERS);
+    U("vision.attention.head_count", 16);
+    U("vision.feed_forward_length", VIS_FFN);
+    F("vision.attention.layer_norm_epsilon", 1e-6f);
+    U("abstractor.query_count", ABS_Q);
+    U("abstractor.block_count", ABS_LAYERS);
+    U("abstractor.embedding_length", ABS_D);
+    U("abstractor.encoder_embedding_length", VIS_D);
+    U("abstractor.attention.head_count", 16);
+    U("abstractor.feed_forward_length", ABS_FFN);
+    U("abstractor.grid_size", VIS_GRID);
+    F("abstractor.layer_norm_epsilon", 1e-6f);
+#undef U
+#undef F
+    const float mean[3] = {0.48145466f, 0.4578275f, 0.40821073f}, stdv[3] = {0.26862954f, 0.26130258f, 0.27577711f};
+    const uint8_t pad[3] = {122, 116, 104};
+    owl_gguf_writer_set_arr(w, "mplug-owl2.image.mean", OWL_GGUF_FLOAT32, mean, 3);
+    owl_gguf_writer_set_arr(w, "mplug-owl2.image.std", OWL_GGUF_FLOAT32, stdv, 3);
+    owl_gguf_writer_set_arr(w, "mplug-owl2.image.pad_color", OWL_GGUF_UINT8, pad, 3);
+    owl_gguf_writer_set_str(w, "mplug-owl2.image.aspect", "pad");
+}
+
+/* A tensor of block l: PREFIX.blk.L.SUFFIX. */
+typedef struct {
+    const char *suffix;
+    owl_type type;
+    int64_t ne0, ne1;
+    int fill;
+} blk_tensor;
+
+static void add_blocks(const char *prefix, int64_t layers, const blk_tensor *t, int nt)
+{
+    char n[96];
+    for (int64_t l = 0; l < layers; l++)
+        for (int i = 0; i < nt; i++) {
+            snprintf(n, sizeof n, "%s.blk.%lld.%s", prefix, (long long)l, t[i].suffix);
+            add(n, t[i].type, t[i].ne0, t[i].ne1, t[i].fill, OWL2_SIGMA);
+        }
+}
+
+static void owl2_vision(void)
+{
+    const float s = OWL2_SIGMA;
+    add("v.patch_embd.weight", OWL_TYPE_F16, 3 * VIS_PATCH * VIS_PATCH, VIS_D, FILL_RANDOM, s);
+    add("v.class_embd", OWL_TYPE_F32, VIS_D, 0, FILL_RANDOM, s);
+    add("v.position_embd.weight", OWL_TYPE_F32, VIS_D, 1 + VIS_GRID * VIS_GRID, FILL_RANDOM, s);
+    add("v.pre_ln.weight", OWL_TYPE_F32, VIS_D, 0, FILL_ONES, 0);
+    add("v.pre_ln.bias", OWL_TYPE_F32, VIS_D, 0, FILL_ZEROS, 0);
+    const blk_tensor blk[] = {
+        {"ln1.weight", OWL_TYPE_F32, VIS_D, 0, FILL_ONES}, {"ln1.bias", OWL_TYPE_F32, VIS_D, 0, FILL_ZEROS},
+        {"attn_qkv.weight", OWL2_VQ, VIS_D, 3 * VIS_D, FILL_RANDOM},
+        {"attn_qkv.bias", OWL_TYPE_F32, 3 * VIS_D, 0, FILL_RANDOM},
+        {"attn_out.weight", OWL2_VQ, VIS_D, VIS_D, FILL_RANDOM}, {"attn_out.bias", OWL_TYPE_F32, VIS_D, 0, FILL_RANDOM},
+        {"ln2.weight", OWL_TYPE_F32, VIS_D, 0, FILL_ONES}, {"ln2.bias", OWL_TYPE_F32, VIS_D, 0, FILL_ZEROS},
+        {"ffn_up.weight", OWL2_VQ, VIS_D, VIS_FFN, FILL_RANDOM}, {"ffn_up.bias", OWL_TYPE_F32, VIS_FFN, 0, FILL_RANDOM},
+        {"ffn_down.weight", OWL2_VQ, VIS_FFN, VIS_D, FILL_RANDOM}, {"ffn_down.bias", OWL_TYPE_F32, VIS_D, 0, FILL_RANDOM}};
+    add_blocks("v", VIS_LAYERS, blk, (int)(sizeof blk / sizeof blk[0]));
+    add("v.post_ln.weight", OWL_TYPE_F32, VIS_D, 0, FILL_ONES, 0);
+    add("v.post_ln.bias", OWL_TYPE_F32, VIS_D, 0, FILL_ZEROS, 0);
+}
+
+static void owl2_abstractor(void)
+{
+    const float s = OWL2_SIGMA;
+    add("a.query_embd", OWL_TYPE_F32, ABS_D, ABS_Q, FILL_RANDOM, s);
+    const blk_tensor blk[] = {
+        {"norm1.weight", OWL_TYPE_F32, ABS_D, 0, FILL_ONES}, {"norm1.bias", OWL_TYPE_F32, ABS_D, 0, FILL_ZEROS},
+        {"normk.weight", OWL_TYPE_F32, VIS_D, 0, FILL_ONES}, {"normk.bias", OWL_TYPE_F32, VIS_D, 0, FILL_ZEROS},
+        {"attn_q.weight", OWL2_VQ, ABS_D, ABS_D, FILL_RANDOM}, {"attn_q.bias", OWL_TYPE_F32, ABS_D, 0, FILL_RANDOM},
+        {"attn_k.weight", OWL2_VQ, VIS_D, ABS_D, FILL_RANDOM}, {"attn_k.bias", OWL_TYPE_F32, ABS_D, 0, FILL_RANDOM},
+        {"attn_v.weight", OWL2_VQ, VIS_D, ABS_D, FILL_RANDOM}, {"attn_v.bias", OWL_TYPE_F32, ABS_D, 0, FILL_RANDOM},
+        {"attn_out.weight", OWL2_VQ, ABS_D, ABS_D, FILL_RANDOM}, {"attn_out.bias", OWL_TYPE_F32, ABS_D, 0, FILL_RANDOM},
+        {"norm2.weight", OWL_TYPE_F32, ABS_D, 0, FILL_ONES}, {"norm2.bias", OWL_TYPE_F32, ABS_D, 0, FILL_ZEROS},
+        {"ffn_gate.weight", OWL2_VQ, ABS_D, ABS_FFN, FILL_RANDOM},
+        {"ffn_gate.bias", OWL_TYPE_F32, ABS_FFN, 0, FILL_RANDOM},
+        {"ffn_up.weight", OWL2_VQ, ABS_D, ABS_FFN, FILL_RANDOM}, {"ffn_up.bias", OWL_TYPE_F32, ABS_FFN, 0, FILL_RANDOM},
+        {"ffn_norm.weight", OWL_TYPE_F32, ABS_FFN, 0, FILL_ONES},
+        {"ffn_norm.bias", OWL_TYPE_F32, ABS_FFN, 0, FILL_ZEROS},
+        {"ffn_down.weight", OWL2_VQ, ABS_FFN, ABS_D, FILL_RANDOM},
+        {"ffn_down.bias", OWL_TYPE_F32, ABS_D, 0, FILL_RANDOM}};
+    add_blocks("a", ABS_LAYERS, blk, (int)(sizeof blk / sizeof blk[0]));
+    add("a.visual_fc.weight", OWL2_VQ, ABS_D, OWL2_D, FILL_RANDOM, s);
+    add("a.visual_fc.bias", OWL_TYPE_F32, OWL2_D, 0, FILL_RANDOM, s);
+    add("a.vit_eos", OWL_TYPE_F32, OWL2_D, 0, FILL_RANDOM, s);
+}
+
 static int make_owl2(int argc, char **argv)
 {
     if (argc < 4) {
@@ -297,118 +410,17 @@ static int make_owl2(int argc, char **argv)
     }
     if (argc > 4)
         rng_state ^= (uint64_t)atoll(argv[4]) * 0x9E3779B97F4A7C15ull + 1;
-    const int64_t d = 4096, ffn = 11008, heads = 32, vd = 1024, vffn = 4096, vlayers = 24, img = 448,
-                  patch = 14, grid = img / patch, q = 64, ad = 1024, affn = 2816, alayers = 6;
-    const owl_type vq = OWL_TYPE_Q8_0;
-    const float s = 0.02f;
     owl_gguf_writer *w = owl_gguf_writer_init();
-#define U(k, v) owl_gguf_writer_set_u32(w, "mplug-owl2." k, (uint32_t)(v))
-#define F(k, v) owl_gguf_writer_set_f32(w, "mplug-owl2." k, (v))
-    owl_gguf_writer_set_str(w, "general.architecture", "mplug-owl2");
-    owl_gguf_writer_set_str(w, "general.name", "owlet-bench-random-vision");
-    U("context_length", 2048);
-    U("embedding_length", d);
-    U("block_count", 1);
-    U("feed_forward_length", ffn);
-    U("attention.head_count", heads);
-    U("attention.head_count_kv", heads);
-    U("rope.dimension_count", d / heads);
-    F("attention.layer_norm_rms_epsilon", 1e-6f);
-    F("rope.freq_base", 10000.0f);
-    U("image_token_count", q + 1);
-    U("vision.image_size", img);
-    U("vision.patch_size", patch);
-    U("vision.num_channels", 3);
-    U("vision.embedding_length", vd);
-    U("vision.block_count", vlayers);
-    U("vision.attention.head_count", 16);
-    U("vision.feed_forward_length", vffn);
-    F("vision.attention.layer_norm_epsilon", 1e-6f);
-    U("abstractor.query_count", q);
-    U("abstractor.block_count", alayers);
-    U("abstractor.embedding_length", ad);
-    U("abstractor.encoder_embedding_length", vd);
-    U("abstractor.attention.head_count", 16);
-    U("abstractor.feed_forward_length", affn);
-    U("abstractor.grid_size", grid);
-    F("abstractor.layer_norm_epsilon", 1e-6f);
-    const float mean[3] = {0.48145466f, 0.4578275f, 0.40821073f}, stdv[3] = {0.26862954f, 0.26130258f, 0.27577711f};
-    const uint8_t pad[3] = {122, 116, 104};
-    owl_gguf_writer_set_arr(w, "mplug-owl2.image.mean", OWL_GGUF_FLOAT32, mean, 3);
-    owl_gguf_writer_set_arr(w, "mplug-owl2.image.std", OWL_GGUF_FLOAT32, stdv, 3);
-    owl_gguf_writer_set_arr(w, "mplug-owl2.image.pad_color", OWL_GGUF_UINT8, pad, 3);
-    owl_gguf_writer_set_str(w, "mplug-owl2.image.aspect", "pad");
-#undef U
-#undef F
+    owl2_metadata(w);
     int64_t vocab = 0;
     if (add_tokenizer(w, argv[3], &vocab))
         return 1;
     owl_gguf_writer_set_u32(w, "mplug-owl2.vocab_size", (uint32_t)vocab);
     if (owl_gguf_writer_last_error(w)->code)
         return die_w(w, "metadata");
-    char n[96];
-    add("v.patch_embd.weight", OWL_TYPE_F16, 3 * patch * patch, vd, FILL_RANDOM, s);
-    add("v.class_embd", OWL_TYPE_F32, vd, 0, FILL_RANDOM, s);
-    add("v.position_embd.weight", OWL_TYPE_F32, vd, 1 + grid * grid, FILL_RANDOM, s);
-    add("v.pre_ln.weight", OWL_TYPE_F32, vd, 0, FILL_ONES, 0);
-    add("v.pre_ln.bias", OWL_TYPE_F32, vd, 0, FILL_ZEROS, 0);
-    for (int64_t l = 0; l < vlayers; l++) {
-#define V(suffix, type, a, b, fill)                                 \
-    do {                                                            \
-        snprintf(n, sizeof n, "v.blk.%lld." suffix, (long long)l); \
-        add(n, type, a, b, fill, s);                                \
-    } while (0)
-        V("ln1.weight", OWL_TYPE_F32, vd, 0, FILL_ONES);
-        V("ln1.bias", OWL_TYPE_F32, vd, 0, FILL_ZEROS);
-        V("attn_qkv.weight", vq, vd, 3 * vd, FILL_RANDOM);
-        V("attn_qkv.bias", OWL_TYPE_F32, 3 * vd, 0, FILL_RANDOM);
-        V("attn_out.weight", vq, vd, vd, FILL_RANDOM);
-        V("attn_out.bias", OWL_TYPE_F32, vd, 0, FILL_RANDOM);
-        V("ln2.weight", OWL_TYPE_F32, vd, 0, FILL_ONES);
-        V("ln2.bias", OWL_TYPE_F32, vd, 0, FILL_ZEROS);
-        V("ffn_up.weight", vq, vd, vffn, FILL_RANDOM);
-        V("ffn_up.bias", OWL_TYPE_F32, vffn, 0, FILL_RANDOM);
-        V("ffn_down.weight", vq, vffn, vd, FILL_RANDOM);
-        V("ffn_down.bias", OWL_TYPE_F32, vd, 0, FILL_RANDOM);
-#undef V
-    }
-    add("v.post_ln.weight", OWL_TYPE_F32, vd, 0, FILL_ONES, 0);
-    add("v.post_ln.bias", OWL_TYPE_F32, vd, 0, FILL_ZEROS, 0);
-    add("a.query_embd", OWL_TYPE_F32, ad, q, FILL_RANDOM, s);
-    for (int64_t l = 0; l < alayers; l++) {
-#define A(suffix, type, a, b, fill)                                 \
-    do {                                                            \
-        snprintf(n, sizeof n, "a.blk.%lld." suffix, (long long)l); \
-        add(n, type, a, b, fill, s);                                \
-    } while (0)
-        A("norm1.weight", OWL_TYPE_F32, ad, 0, FILL_ONES);
-        A("norm1.bias", OWL_TYPE_F32, ad, 0, FILL_ZEROS);
-        A("normk.weight", OWL_TYPE_F32, vd, 0, FILL_ONES);
-        A("normk.bias", OWL_TYPE_F32, vd, 0, FILL_ZEROS);
-        A("attn_q.weight", vq, ad, ad, FILL_RANDOM);
-        A("attn_q.bias", OWL_TYPE_F32, ad, 0, FILL_RANDOM);
-        A("attn_k.weight", vq, vd, ad, FILL_RANDOM);
-        A("attn_k.bias", OWL_TYPE_F32, ad, 0, FILL_RANDOM);
-        A("attn_v.weight", vq, vd, ad, FILL_RANDOM);
-        A("attn_v.bias", OWL_TYPE_F32, ad, 0, FILL_RANDOM);
-        A("attn_out.weight", vq, ad, ad, FILL_RANDOM);
-        A("attn_out.bias", OWL_TYPE_F32, ad, 0, FILL_RANDOM);
-        A("norm2.weight", OWL_TYPE_F32, ad, 0, FILL_ONES);
-        A("norm2.bias", OWL_TYPE_F32, ad, 0, FILL_ZEROS);
-        A("ffn_gate.weight", vq, ad, affn, FILL_RANDOM);
-        A("ffn_gate.bias", OWL_TYPE_F32, affn, 0, FILL_RANDOM);
-        A("ffn_up.weight", vq, ad, affn, FILL_RANDOM);
-        A("ffn_up.bias", OWL_TYPE_F32, affn, 0, FILL_RANDOM);
-        A("ffn_norm.weight", OWL_TYPE_F32, affn, 0, FILL_ONES);
-        A("ffn_norm.bias", OWL_TYPE_F32, affn, 0, FILL_ZEROS);
-        A("ffn_down.weight", vq, affn, ad, FILL_RANDOM);
-        A("ffn_down.bias", OWL_TYPE_F32, ad, 0, FILL_RANDOM);
-#undef A
-    }
-    add("a.visual_fc.weight", vq, ad, d, FILL_RANDOM, s);
-    add("a.visual_fc.bias", OWL_TYPE_F32, d, 0, FILL_RANDOM, s);
-    add("a.vit_eos", OWL_TYPE_F32, d, 0, FILL_RANDOM, s);
-    add_llm(d, 1, heads, heads, ffn, vocab, OWL_TYPE_Q4_K, OWL_TYPE_Q4_K, OWL_TYPE_Q6_K, 1);
+    owl2_vision();
+    owl2_abstractor();
+    add_llm(OWL2_D, 1, OWL2_HEADS, OWL2_HEADS, OWL2_FFN, vocab, OWL_TYPE_Q4_K, OWL_TYPE_Q4_K, OWL_TYPE_Q6_K, 1);
     return write_all(w, argv[2]);
 }
 

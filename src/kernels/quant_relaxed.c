@@ -1,4 +1,4 @@
-/* quant_relaxed.c - relaxed-SIMD tile kernels for q4_0, q4_K and q6_K weights.
+/* quant_relaxed.c - relaxed-SIMD tile kernels for q4_0, q4_K, q6_K (and q8_0) weights.
  *
  * Same results as quant.c bit for bit. The work horse is owl_relaxed_dot
  * (simd.h): 16 int8 x int8 multiply-adds per instruction, 8 per
@@ -15,6 +15,8 @@
  * |a| <= 128 (or 4 for q6_K): |lane| <= 32256, so pairs of partials narrow to
  * int16 exactly and take their scales in one i32x4.dot_i16x8_s.
  * Every float update is the reference's, lanes = the 4 rows of a tile.
+ * q8_0 (signed weights) is split in two dots, see tile_q8_0; it measured no
+ * faster than SIMD128's q8_0 tile, so owl_relaxed_handles leaves it out.
  *
  * In the relaxed wasm build this file alone is compiled with -mrelaxed-simd;
  * elsewhere owl_relaxed_dot is an exact emulation and the dispatch
@@ -96,6 +98,56 @@ static void tile_q4_0(int64_t nb, const uint8_t *W, size_t ws, int nr, const uin
                 v128_t s = wasm_i32x4_sub(hsum4_i32(p[0], p[1], p[2], p[3]), wasm_i32x4_splat(8 * yx->sum));
                 v128_t dd = wasm_f32x4_mul(dw, wasm_f32x4_splat(yx->d));
                 acc[t] = wasm_f32x4_add(acc[t], wasm_f32x4_mul(dd, wasm_f32x4_convert_i32x4(s)));
+            }
+        }
+        store_tile(acc, nr, tn, Y + t0 * ldy, ldy);
+    }
+}
+
+/* ---------------------------------------------------------------- q8_0 (sign split) */
+
+/* q8_0 weights are signed, and the dot's second operand must stay in 0..127:
+ * each weight is split once per block as w = (w & 0x7f) - 128 [w < 0], so
+ *   sum w a = sum (w & 0x7f) a - 128 sum_{w < 0} a
+ * is two relaxed dots per 16 products, both exact (a lane sums at most 8
+ * products of 127 x 128, or 8 activations). The split is made once per 4-row
+ * block and reused by every token of the tile. */
+static void tile_q8_0(int64_t nb, const uint8_t *W, size_t ws, int nr, const uint8_t *Xq, size_t qs,
+                      const uint8_t *Xx, size_t xs, int64_t nt, float *Y, int64_t ldy)
+{
+    const uint8_t *wr[4];
+    for (int r = 0; r < 4; r++)
+        wr[r] = W + ws * (size_t)(r < nr ? r : nr - 1);
+    const v128_t zero = wasm_i32x4_splat(0), m7 = wasm_i8x16_splat(0x7f), one = wasm_i8x16_splat(1);
+    for (int64_t t0 = 0; t0 < nt; t0 += TILE_T) {
+        const int64_t tn = nt - t0 < TILE_T ? nt - t0 : TILE_T;
+        v128_t acc[TILE_T];
+        init_tile(acc, nr, tn, Y + t0 * ldy, ldy, 0);
+        for (int64_t b = 0; b < nb; b++) {
+            v128_t lo[4][2], neg[4][2];
+            owl_f16 d[4];
+            for (int r = 0; r < 4; r++) {
+                const owl_block_q8_0 *x = (const owl_block_q8_0 *)wr[r] + b;
+                for (int h = 0; h < 2; h++) {
+                    const v128_t w = wasm_v128_load(x->qs + 16 * h);
+                    lo[r][h] = wasm_v128_and(w, m7);
+                    neg[r][h] = wasm_v128_and(wasm_i8x16_lt(w, zero), one);
+                }
+                d[r] = x->d;
+            }
+            const v128_t dw = load_d4(d[0], d[1], d[2], d[3]);
+            for (int64_t t = 0; t < tn; t++) {
+                const owl_block_q8_0 *y = (const owl_block_q8_0 *)(Xq + qs * (size_t)(t0 + t)) + b;
+                const owl_xblock_q8_0 *yx = (const owl_xblock_q8_0 *)(Xx + xs * (size_t)(t0 + t)) + b;
+                const v128_t a0 = wasm_v128_load(y->qs), a1 = wasm_v128_load(y->qs + 16);
+                v128_t p[4];
+                for (int r = 0; r < 4; r++) {
+                    const v128_t pl = rdot(a1, lo[r][1], rdot(a0, lo[r][0], zero));
+                    const v128_t pn = rdot(a1, neg[r][1], rdot(a0, neg[r][0], zero));
+                    p[r] = wasm_i32x4_sub(pl, wasm_i32x4_shl(pn, 7));
+                }
+                v128_t dd = wasm_f32x4_mul(dw, wasm_f32x4_splat(yx->d));
+                acc[t] = wasm_f32x4_add(acc[t], wasm_f32x4_mul(dd, wasm_f32x4_convert_i32x4(hsum4_i32(p[0], p[1], p[2], p[3]))));
             }
         }
         store_tile(acc, nr, tn, Y + t0 * ldy, ldy);
@@ -204,26 +256,10 @@ static inline void token_q6_K(const kblock *k, const owl_block_q8_K *y, v128_t a
 }
 
 /* GEMV (one token): nothing to reuse across tokens, so each row's superblock
- * goes from its bytes straight into the dots (no kblock in memory); the
- * token's 16 activation vectors are loaded once per superblock for the 4 rows.
- * Same integer sums as token_q4_K / token_q6_K. */
-static inline v128_t gemv_row_q4_K(const owl_block_q4_K *x, const v128_t y[16], v128_t b0, v128_t b1,
-                                   v128_t *mp)
-{
-    const v128_t zero = wasm_i32x4_splat(0);
-    v128_t sc, m, acc = zero;
-    q4_K_scales_v(x, &sc, &m);
-    for (int g = 0; g < 4; g++) {
-        const v128_t l0 = wasm_v128_load(x->qs + 32 * g), l1 = wasm_v128_load(x->qs + 32 * g + 16);
-        v128_t p0 = rdot(y[4 * g + 1], lo4(l1), rdot(y[4 * g], lo4(l0), zero));
-        v128_t p1 = rdot(y[4 * g + 3], hi4(l1), rdot(y[4 * g + 2], hi4(l0), zero));
-        acc = wasm_i32x4_add(acc, scale_pair(p0, p1, pair_scales(sc, g)));
-    }
-    *mp = wasm_i32x4_add(wasm_i32x4_dot_i16x8(wasm_i16x8_shuffle(m, m, 0, 0, 1, 1, 2, 2, 3, 3), b0),
-                         wasm_i32x4_dot_i16x8(wasm_i16x8_shuffle(m, m, 4, 4, 5, 5, 6, 6, 7, 7), b1));
-    return acc;
-}
-
+ * goes from its bytes straight into the dots (no kblock in memory). Same
+ * integer sums as token_q4_K / token_q6_K (int32, exact: order-free). q6_K:
+ * the token's 16 activation vectors are loaded once per superblock for the 4
+ * rows. */
 static inline v128_t gemv_row_q6_K(const owl_block_q6_K *x, const v128_t y[16], v128_t b0, v128_t b1)
 {
     const v128_t zero = wasm_i32x4_splat(0), m4 = wasm_i8x16_splat(0x0f), m30 = wasm_i8x16_splat(0x30);
@@ -252,30 +288,58 @@ static inline v128_t gemv_row_q6_K(const owl_block_q6_K *x, const v128_t y[16], 
     return wasm_i32x4_sub(acc, wasm_i32x4_shl(corr, 5));
 }
 
-static void gemv_q_K(int is4, int64_t nb, const uint8_t *const wr[4], size_t bsz, const owl_block_q8_K *yb,
-                     v128_t *acc)
+static void gemv_q6_K(int64_t nb, const uint8_t *const wr[4], const owl_block_q8_K *yb, v128_t *acc)
 {
     for (int64_t b = 0; b < nb; b++, yb++) {
-        v128_t y[16], a[4], mp[4];
+        v128_t y[16], a[4];
         for (int i = 0; i < 16; i++)
             y[i] = wasm_v128_load(yb->qs + 16 * i);
         const v128_t b0 = wasm_v128_load(yb->bsums), b1 = wasm_v128_load(yb->bsums + 8);
-        owl_f16 d[4], dmin[4];
+        owl_f16 d[4];
         for (int r = 0; r < 4; r++) {
-            const uint8_t *blk = wr[r] + (size_t)b * bsz;
-            if (is4) {
-                const owl_block_q4_K *x = (const owl_block_q4_K *)blk;
-                a[r] = gemv_row_q4_K(x, y, b0, b1, &mp[r]);
-                d[r] = x->d;
-                dmin[r] = x->dmin;
-            } else {
-                const owl_block_q6_K *x = (const owl_block_q6_K *)blk;
-                a[r] = gemv_row_q6_K(x, y, b0, b1);
-                mp[r] = a[r];
-                d[r] = dmin[r] = x->d;
+            const owl_block_q6_K *x = (const owl_block_q6_K *)wr[r] + b;
+            a[r] = gemv_row_q6_K(x, y, b0, b1);
+            d[r] = x->d;
+        }
+        *acc = update_K(0, *acc, a, a, d, d, yb->d);
+    }
+}
+
+/* q4_K: group-major, for each 64-weight group its 4 activation vectors are
+ * loaded once and used by the 4 rows: 4 live vectors instead of 16, which
+ * V8's 16 x64 vector registers could not hold next to the rest. Measured
+ * 1.45-2.7x the previous row-major q4_K GEMV in the A/B bench; the same
+ * reorder gave q6_K nothing (0.98x; docs/BENCHMARKS.md). */
+static void gemv_q4_K(int64_t nb, const uint8_t *const wr[4], const owl_block_q8_K *yb, v128_t *acc)
+{
+    const v128_t zero = wasm_i32x4_splat(0);
+    for (int64_t b = 0; b < nb; b++, yb++) {
+        const owl_block_q4_K *x[4];
+        v128_t sc[4], a[4], mp[4];
+        owl_f16 d[4], dmin[4];
+        const v128_t b0 = wasm_v128_load(yb->bsums), b1 = wasm_v128_load(yb->bsums + 8);
+        for (int r = 0; r < 4; r++) {
+            v128_t m;
+            x[r] = (const owl_block_q4_K *)wr[r] + b;
+            q4_K_scales_v(x[r], &sc[r], &m);
+            mp[r] = wasm_i32x4_add(wasm_i32x4_dot_i16x8(wasm_i16x8_shuffle(m, m, 0, 0, 1, 1, 2, 2, 3, 3), b0),
+                                   wasm_i32x4_dot_i16x8(wasm_i16x8_shuffle(m, m, 4, 4, 5, 5, 6, 6, 7, 7), b1));
+            a[r] = zero;
+            d[r] = x[r]->d;
+            dmin[r] = x[r]->dmin;
+        }
+        for (int g = 0; g < 4; g++) {
+            const int8_t *yq = yb->qs + 64 * g;
+            const v128_t y0 = wasm_v128_load(yq), y1 = wasm_v128_load(yq + 16);
+            const v128_t y2 = wasm_v128_load(yq + 32), y3 = wasm_v128_load(yq + 48);
+            for (int r = 0; r < 4; r++) {
+                const v128_t l0 = wasm_v128_load(x[r]->qs + 32 * g), l1 = wasm_v128_load(x[r]->qs + 32 * g + 16);
+                v128_t p0 = rdot(y1, lo4(l1), rdot(y0, lo4(l0), zero));
+                v128_t p1 = rdot(y3, hi4(l1), rdot(y2, hi4(l0), zero));
+                a[r] = wasm_i32x4_add(a[r], scale_pair(p0, p1, pair_scales(sc[r], g)));
             }
         }
-        *acc = update_K(is4, *acc, a, mp, d, dmin, yb->d);
+        *acc = update_K(1, *acc, a, mp, d, dmin, yb->d);
     }
 }
 
@@ -289,7 +353,10 @@ static void tile_q_K(int is4, int64_t nb, const uint8_t *W, size_t ws, int nr, c
     if (nt == 1) {
         v128_t acc;
         init_tile(&acc, nr, 1, Y, ldy, 0);
-        gemv_q_K(is4, nb, wr, bsz, (const owl_block_q8_K *)Xq, &acc);
+        if (is4)
+            gemv_q4_K(nb, wr, (const owl_block_q8_K *)Xq, &acc);
+        else
+            gemv_q6_K(nb, wr, (const owl_block_q8_K *)Xq, &acc);
         store_tile(&acc, nr, 1, Y, ldy);
         return;
     }
@@ -342,6 +409,9 @@ void owl_dot_tile_relaxed(owl_type type, int64_t n, const void *W, size_t w_stri
     switch (type) {
     case OWL_TYPE_Q4_0:
         tile_q4_0(n / OWL_QK4_0, W, w_stride, nr, Xq, q_stride, Xx, x_stride, nt, Y, ldy);
+        break;
+    case OWL_TYPE_Q8_0:
+        tile_q8_0(n / OWL_QK8_0, W, w_stride, nr, Xq, q_stride, Xx, x_stride, nt, Y, ldy);
         break;
     case OWL_TYPE_Q4_K:
     case OWL_TYPE_Q6_K:

@@ -144,10 +144,11 @@ void owl_dot_tile_simd128(owl_type type, int64_t n, const void *W, size_t w_stri
 #define OWL_TILE_ROWS 4
 /* ---- relaxed-SIMD tile kernels (quant_relaxed.c; builds with OWL_SIMD128) ----
  * owl_dot_tile_relaxed: owl_dot_tile_simd128's contract (without accumulate)
- * for the types owl_relaxed_handles accepts (q4_0, q4_K, q6_K), reading the
- * q8 rows Xq (reference layout; q8_K bsums must be the sums of their 16 qs,
- * as the quantizers make them) and, for q4_0, the expanded rows Xx (block
- * sums). Only the relaxed wasm build uses the instruction; elsewhere it is
+ * for the types owl_relaxed_handles accepts (q4_0, q4_K, q6_K: the ones the
+ * dispatch gives it) and q8_0 (a sign-split tile, measured no faster than
+ * SIMD128's, so not dispatched), reading the q8 rows Xq (reference layout;
+ * q8_K bsums must be the sums of their 16 qs, as the quantizers make them)
+ * and, for q4_0 and q8_0, the expanded rows Xx (block sums, scales). Only the relaxed wasm build uses the instruction; elsewhere it is
  * emulated exactly (simd.h). */
 int owl_relaxed_handles(owl_type t);
 void owl_dot_tile_relaxed(owl_type type, int64_t n, const void *W, size_t w_stride, int nr,

@@ -105,7 +105,7 @@ test('kernel tests in the relaxed build pass in Chromium (bitwise against the re
     const [, passed, failed] = summary.match(/^(\d+) passed, (\d+) failed$/).map(Number);
     assert.equal(failed, 0, lines.filter((l) => !l.startsWith('ok ')).join('\n'));
     assert.ok(passed >= 40, `${passed} kernel tests ran`);
-    for (const name of ['matmul_relaxed_tiles_match_ref_bitwise', 'matmul_relaxed_tiles_extreme_values',
+    for (const name of ['matmul_relaxed_tiles_match_ref_bitwise', 'matmul_relaxed_tiles_extreme_values', 'matmul_relaxed_q8_0_full_int8_range',
       'matmul_matches_ref_bitwise_odd_shapes', 'quant_simd_dots_match_ref_bitwise'])
       assert.ok(lines.includes(`ok ${name}`), `${name} passed`);
   } finally { await page.close(); }

@@ -238,11 +238,12 @@ static int relaxed_case(owl_type t, int64_t cols, int nr, int64_t nt, const floa
 TEST(matmul_relaxed_tiles_match_ref_bitwise)
 {
 #ifdef OWL_SIMD128
-    static const owl_type ts[3] = {OWL_TYPE_Q4_0, OWL_TYPE_Q4_K, OWL_TYPE_Q6_K};
+    /* q8_0: the sign-split tile, tested here whether or not the dispatch picks it */
+    static const owl_type ts[4] = {OWL_TYPE_Q4_0, OWL_TYPE_Q4_K, OWL_TYPE_Q6_K, OWL_TYPE_Q8_0};
     static const int64_t ntoks[] = {1, 2, 15, 16, 19};
     uint64_t s = 77;
-    for (int k = 0; k < 3; k++) {
-        CHECK(owl_relaxed_handles(ts[k]));
+    for (int k = 0; k < 4; k++) {
+        CHECK(k == 3 || owl_relaxed_handles(ts[k]));
         for (int nb = 1; nb <= 3; nb += 2) {
             const int64_t cols = nb * owl_type_get(ts[k])->blck_size;
             float *wf = malloc((size_t)(4 * cols) * 4), *xf = malloc((size_t)(19 * cols) * 4);
@@ -267,8 +268,8 @@ TEST(matmul_relaxed_tiles_extreme_values)
 #ifdef OWL_SIMD128
     /* the largest partials the int16 narrowing must hold: q = 15 (q4) or 63
      * (q6) against activations of -127 / +127, largest scales and mins */
-    static const owl_type ts[3] = {OWL_TYPE_Q4_0, OWL_TYPE_Q4_K, OWL_TYPE_Q6_K};
-    for (int k = 0; k < 3; k++)
+    static const owl_type ts[4] = {OWL_TYPE_Q4_0, OWL_TYPE_Q4_K, OWL_TYPE_Q6_K, OWL_TYPE_Q8_0};
+    for (int k = 0; k < 4; k++)
         for (int sign = -1; sign <= 1; sign += 2) {
             const int64_t cols = owl_type_get(ts[k])->blck_size;
             float *wf = malloc((size_t)(4 * cols) * 4), *xf = malloc((size_t)(2 * cols) * 4);
@@ -281,6 +282,39 @@ TEST(matmul_relaxed_tiles_extreme_values)
             CHECK_MSG(relaxed_case(ts[k], cols, 4, 2, wf, xf) == 0, "%s sign %d", owl_type_get(ts[k])->name, sign);
             free(wf);
             free(xf);
+        }
+#endif
+}
+
+TEST(matmul_relaxed_q8_0_full_int8_range)
+{
+#ifdef OWL_SIMD128
+    /* q8_0 weights straight from a file may hold -128 (the quantizer makes
+     * -127..127): every int8 value against activations of +-127, 3 blocks */
+    enum { NB = 3, COLS = 32 * NB };
+    owl_block_q8_0 w[4][NB], x[2][NB];
+    owl_xblock_q8_0 xx[2][NB];
+    for (int r = 0; r < 4; r++)
+        for (int b = 0; b < NB; b++) {
+            w[r][b].d = owl_f32_to_f16(0.25f * (float)(r + 1));
+            for (int i = 0; i < 32; i++)
+                w[r][b].qs[i] = (int8_t)(-128 + ((r * 97 + b * 32 + i) * 67) % 256);
+        }
+    for (int t = 0; t < 2; t++)
+        for (int b = 0; b < NB; b++) {
+            x[t][b].d = owl_f32_to_f16(0.5f);
+            for (int i = 0; i < 32; i++)
+                x[t][b].qs[i] = (int8_t)(t ? (i % 3 ? -127 : 127) : -127);
+        }
+    for (int t = 0; t < 2; t++)
+        owl_expand_row_simd128(OWL_TYPE_Q8_0, x[t], xx[t], COLS);
+    float Y[2 * 4];
+    owl_dot_tile_relaxed(OWL_TYPE_Q8_0, COLS, w, sizeof w[0], 4, x, sizeof x[0], xx, sizeof xx[0], 2, Y, 4);
+    for (int t = 0; t < 2; t++)
+        for (int r = 0; r < 4; r++) {
+            float want = owl_vec_dot_ref(OWL_TYPE_Q8_0, COLS, w[r], x[t]);
+            CHECK_MSG(memcmp(&want, &Y[t * 4 + r], 4) == 0, "row %d token %d: %g vs %g", r, t, (double)want,
+                      (double)Y[t * 4 + r]);
         }
 #endif
 }

@@ -1,0 +1,18 @@
+/* bench.h - what bench/kernels.c shares with bench/profile.c. */
+#ifndef OWL_BENCH_H
+#define OWL_BENCH_H
+
+#include <stdint.h>
+
+#include "../src/kernels/ops.h"
+
+double bench_now(void);                                         /* wall seconds */
+uint32_t bench_rnd(void);                                       /* xorshift, fixed seed */
+void *bench_weights(owl_type t, int64_t rows, int64_t cols);    /* random blocks, sane scales */
+int bench_listed(const char *list, const char *name);           /* name in "a,b,c" */
+
+/* The decode profile (profile.c): one token of the LLaMA-7B slice (dim 4096,
+ * 2 layers, ffn 11008, vocab 32000) in weight type wt, op by op, wall clock. */
+int bench_decode_profile(owl_pool *pool, int nth, owl_type wt, int ntok);
+
+#endif

@@ -1,0 +1,213 @@
+/* profile.c - where the time of one decode token goes (docs/BENCHMARKS.md,
+ * "Decode profile"): the ops of owl_llm_layers + owl_llm_head for one token
+ * of the LLaMA-7B slice the end-to-end bench runs (dim 4096, 2 layers, 32
+ * heads, ffn 11008, vocab 32000, every matrix in one type, f16 KV cache at
+ * positions 64..95), in the engine's order on distinct random weights, each
+ * op timed by wall clock. Printed per token (mean over ntok tokens):
+ *   PROFILE <part> <threads> <ms per token>
+ * parts: gemv_qkvo, gemv_gate_up, gemv_down, head (the output matrix), each
+ * including the quantizing of its input; norms; rope_kv (RoPE + the f16 KV
+ * store); attention; elementwise (SwiGLU + residual adds); token (all of it,
+ * timed in one piece in separate tokens without the inner timers); and, timed
+ * alone: quantize (the 15 inputs a token quantizes, to q8_K for the K-quants),
+ * expand (their int16 expansion for the SIMD128 tiles) and dispatch (17 empty
+ * owl_pool_run calls: one per matmul and attention). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench.h"
+
+enum { D = 4096, FFN = 11008, VOCAB = 32000, LAYERS = 2, HEADS = 32, HD = 128, CTX = 128, POS0 = 64 };
+enum { P_QKVO, P_GATEUP, P_DOWN, P_HEAD, P_NORM, P_ROPE, P_ATTN, P_ELEM, P_N };
+static const char *const part_names[P_N] = {"gemv_qkvo", "gemv_gate_up", "gemv_down", "head",
+                                            "norms", "rope_kv", "attention", "elementwise"};
+
+typedef struct {
+    owl_pool *pool;
+    owl_type wt;
+    void *w[LAYERS][7]; /* q k v o gate up down */
+    void *head;
+    owl_f16 *kv[LAYERS][2];
+    float *x, *xn, *q, *k, *v, *att, *tmp, *g, *u, *logits, *norm_w, *att_scratch;
+    void *mm_scratch;
+    double t[P_N];
+    int timed; /* 0: lap() does nothing (the whole-token timing) */
+} prof;
+
+static void mm(prof *p, const void *W, int64_t rows, int64_t cols, const float *X, float *Y)
+{
+    owl_matmul(p->pool, W, p->wt, rows, cols, X, cols, 1, Y, rows, p->mm_scratch);
+}
+
+/* One timed step: part += time since *t0; *t0 = now. */
+static void lap(prof *p, int part, double *t0)
+{
+    if (!p->timed)
+        return;
+    double t = bench_now();
+    p->t[part] += t - *t0;
+    *t0 = t;
+}
+
+static void layer(prof *p, int li, int64_t pos)
+{
+    double t0 = bench_now();
+    void *const *w = p->w[li];
+    owl_rmsnorm(p->xn, p->x, p->norm_w, D, 1e-5f);
+    lap(p, P_NORM, &t0);
+    mm(p, w[0], D, D, p->xn, p->q);
+    mm(p, w[1], D, D, p->xn, p->k);
+    mm(p, w[2], D, D, p->xn, p->v);
+    lap(p, P_QKVO, &t0);
+    owl_rope(p->q, HEADS, HD, pos, 10000.0f);
+    owl_rope(p->k, HEADS, HD, pos, 10000.0f);
+    for (int i = 0; i < D; i++) {
+        p->kv[li][0][pos * D + i] = owl_f32_to_f16(p->k[i]);
+        p->kv[li][1][pos * D + i] = owl_f32_to_f16(p->v[i]);
+    }
+    lap(p, P_ROPE, &t0);
+    owl_attn_args aa = {.q = p->q, .q_stride = D, .k = p->kv[li][0], .v = p->kv[li][1],
+                        .kv_type = OWL_TYPE_F16, .kv_stride = D, .n_q = 1, .n_kv = pos + 1,
+                        .n_heads = HEADS, .n_kv_heads = HEADS, .head_dim = HD, .scale = 0.08838835f,
+                        .causal = 1, .q_pos0 = pos, .out = p->att, .out_stride = D};
+    owl_attention(p->pool, &aa, p->att_scratch);
+    lap(p, P_ATTN, &t0);
+    mm(p, w[3], D, D, p->att, p->tmp);
+    lap(p, P_QKVO, &t0);
+    owl_add(p->x, p->x, p->tmp, D);
+    lap(p, P_ELEM, &t0);
+    owl_rmsnorm(p->xn, p->x, p->norm_w, D, 1e-5f);
+    lap(p, P_NORM, &t0);
+    mm(p, w[4], FFN, D, p->xn, p->g);
+    mm(p, w[5], FFN, D, p->xn, p->u);
+    lap(p, P_GATEUP, &t0);
+    owl_swiglu(p->g, p->g, p->u, FFN);
+    lap(p, P_ELEM, &t0);
+    mm(p, w[6], D, FFN, p->g, p->tmp);
+    lap(p, P_DOWN, &t0);
+    owl_add(p->x, p->x, p->tmp, D);
+    lap(p, P_ELEM, &t0);
+}
+
+static void token(prof *p, int64_t pos, const float *x0)
+{
+    memcpy(p->x, x0, sizeof(float) * D); /* random weights would grow the state token by token */
+    for (int li = 0; li < LAYERS; li++)
+        layer(p, li, pos);
+    double t0 = bench_now();
+    owl_rmsnorm(p->x, p->x, p->norm_w, D, 1e-5f);
+    lap(p, P_NORM, &t0);
+    mm(p, p->head, VOCAB, D, p->x, p->logits);
+    lap(p, P_HEAD, &t0);
+}
+
+static float *floats(int64_t n, float scale)
+{
+    float *f = malloc(sizeof(float) * (size_t)n);
+    for (int64_t i = 0; f && i < n; i++)
+        f[i] = scale * (float)((int)(bench_rnd() % 2001) - 1000) / 1000.0f;
+    return f;
+}
+
+static int alloc_all(prof *p, int nth)
+{
+    static const int64_t shape[7][2] = {{D, D}, {D, D}, {D, D}, {D, D}, {FFN, D}, {FFN, D}, {D, FFN}};
+    int ok = 1;
+    for (int li = 0; li < LAYERS; li++) {
+        for (int m = 0; m < 7; m++)
+            ok &= (p->w[li][m] = bench_weights(p->wt, shape[m][0], shape[m][1])) != NULL;
+        for (int k = 0; k < 2; k++) {
+            p->kv[li][k] = malloc(sizeof(owl_f16) * CTX * D);
+            ok &= p->kv[li][k] != NULL;
+            for (int64_t i = 0; ok && i < (int64_t)CTX * D; i++)
+                p->kv[li][k][i] = owl_f32_to_f16((float)((int)(bench_rnd() % 2001) - 1000) / 1000.0f);
+        }
+    }
+    ok &= (p->head = bench_weights(p->wt, VOCAB, D)) != NULL;
+    float **bufs[] = {&p->x, &p->xn, &p->q, &p->k, &p->v, &p->att, &p->tmp, &p->g, &p->u, &p->logits};
+    const int64_t lens[] = {D, D, D, D, D, D, D, FFN, FFN, VOCAB};
+    for (int i = 0; i < 10; i++)
+        ok &= (*bufs[i] = floats(lens[i], 1.0f)) != NULL;
+    ok &= (p->norm_w = floats(D, 1.0f)) != NULL;
+    ok &= (p->att_scratch = malloc(owl_attention_scratch_size(CTX, nth))) != NULL;
+    ok &= (p->mm_scratch = malloc(owl_matmul_scratch_size(p->wt, FFN, 1))) != NULL;
+    return ok;
+}
+
+static void free_all(prof *p)
+{
+    for (int li = 0; li < LAYERS; li++) {
+        for (int m = 0; m < 7; m++)
+            free(p->w[li][m]);
+        free(p->kv[li][0]);
+        free(p->kv[li][1]);
+    }
+    float *bufs[] = {p->x, p->xn, p->q, p->k, p->v, p->att, p->tmp, p->g, p->u, p->logits, p->norm_w,
+                     p->att_scratch};
+    for (int i = 0; i < 12; i++)
+        free(bufs[i]);
+    free(p->head);
+    free(p->mm_scratch);
+}
+
+static void noop(void *ctx, int ith, int nth) { (void)ctx, (void)ith, (void)nth; }
+
+/* ms per token of the parts timed alone: activation quantizing (q8 rows, then
+ * their int16 expansion), pool dispatch */
+static void alone(prof *p, int ntok, double ms[3])
+{
+    const owl_type at = owl_type_get(p->wt)->vec_dot_type;
+    uint8_t *q = p->mm_scratch, *xx = q + ((owl_row_size(at, FFN) + 15) & ~(size_t)15);
+    for (int part = 0; part < 3; part++) {
+        double t0 = bench_now();
+        for (int t = 0; t < ntok; t++) /* per token: 13 inputs of 4096 (6 per layer + head), 2 of 11008 */
+            for (int i = 0; i < (part < 2 ? 15 : 17); i++) {
+                const int64_t n = i < 13 ? D : FFN;
+                if (part == 0)
+                    owl_quantize_row(at, i < 13 ? p->x : p->g, q, n);
+                else if (part == 1)
+                    owl_expand_row(at, q, xx, n);
+                else
+                    owl_pool_run(p->pool, noop, NULL);
+            }
+        ms[part] = (bench_now() - t0) * 1e3 / ntok;
+    }
+}
+
+int bench_decode_profile(owl_pool *pool, int nth, owl_type wt, int ntok)
+{
+    prof p = {.pool = pool, .wt = wt};
+    if (!alloc_all(&p, nth)) {
+        fprintf(stderr, "bench: out of memory (decode profile)\n");
+        free_all(&p);
+        return 1;
+    }
+    float *x0 = floats(D, 1.0f);
+    for (int t = 0; t < 2; t++) /* warm-up */
+        token(&p, POS0 + t, x0);
+    memset(p.t, 0, sizeof p.t);
+    double whole = 0;
+    for (int t = 0; t < ntok; t++) { /* alternately: op by op, then in one piece */
+        p.timed = 1;
+        token(&p, POS0 + t % 32, x0);
+        p.timed = 0;
+        double t0 = bench_now();
+        token(&p, POS0 + t % 32, x0);
+        whole += bench_now() - t0;
+    }
+    double sum = 0;
+    for (int i = 0; i < P_N; i++) {
+        printf("PROFILE %s %d %.3f\n", part_names[i], nth, p.t[i] * 1e3 / ntok);
+        sum += p.t[i];
+    }
+    printf("PROFILE sum %d %.3f\nPROFILE token %d %.3f\n", nth, sum * 1e3 / ntok, nth, whole * 1e3 / ntok);
+    double ms[3];
+    alone(&p, ntok, ms);
+    printf("PROFILE quantize %d %.3f\nPROFILE expand %d %.3f\nPROFILE dispatch %d %.3f\n", nth, ms[0], nth, ms[1],
+           nth, ms[2]);
+    fflush(stdout);
+    free(x0);
+    free_all(&p);
+    return 0;
+}
