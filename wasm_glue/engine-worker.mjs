@@ -46,335 +46,336 @@
 // Memory: wasm memory may grow during any call into C, so no HEAP view is
 // kept across calls; heap() makes a fresh view each time.
 
-(function () {
-  'use strict';
-  let M = null;      // the Emscripten module
-  let ctx = 0;       // owl_api *
-  let buf = 0, bufSize = 0, hdr = 0, hdrSize = 0;
-  let info = null;   // the model info (after load)
-  let post = null;
+'use strict';
+// A classic worker script in the browser (importScripts needs one), an ES module in Node:
+// the names below are this worker's own either way.
 
-  // A C status (negative owl_status) and its message; the coordinator names the
-  // code from the table generated from src/core/status.h (status.gen.mjs).
-  class EngineError extends Error {
-    constructor(status, message) { super(message); this.status = status; }
-  }
+let M = null;      // the Emscripten module
+let ctx = 0;       // owl_api *
+let buf = 0, bufSize = 0, hdr = 0, hdrSize = 0;
+let info = null;   // the model info (after load)
+let post = null;
 
-  // wasm32 hands pointers to JS as signed i32: above 2 GiB of wasm memory (a big
-  // model's stage) they arrive negative and every heap view at them throws. Every
-  // pointer that comes back from C is read through malloc()/ptr() as unsigned.
-  const ptr = (p) => p >>> 0;
-  const malloc = (n) => ptr(M._malloc(n));
+// A C status (negative owl_status) and its message; the coordinator names the
+// code from the table generated from src/core/status.h (status.gen.mjs).
+class EngineError extends Error {
+  constructor(status, message) { super(message); this.status = status; }
+}
 
-  function heap() {
-    const b = M.wasmMemory ? M.wasmMemory.buffer : M.HEAPU8.buffer;
-    return new Uint8Array(b);
-  }
-  function check(st) {
-    if (st < 0) throw new EngineError(st, M.UTF8ToString(ptr(M._owl_api_error(ctx))));
-    return st;
-  }
-  function cstr(s) {
-    const n = M.lengthBytesUTF8(s) + 1;
-    const p = malloc(n);
-    if (!p) throw new EngineError(-5, `out of memory for a ${n}-byte string`);
-    M.stringToUTF8(s, p, n);
-    return p;
-  }
-  function withBytes(bytes, fn) {
-    const p = malloc(Math.max(1, bytes.byteLength));
-    if (!p) throw new EngineError(-5, `out of memory for ${bytes.byteLength} bytes`);
-    try { heap().set(bytes, p); return fn(p); } finally { M._free(p); }
-  }
-  function withF64(fn) {
-    const p = malloc(8);
-    try { const r = fn(p); return [r, new Float64Array(heap().buffer, p, 1)[0]]; } finally { M._free(p); }
-  }
-  function copyOut(p, bytes, Ctor) {
-    p = ptr(p);
-    return new Ctor(heap().slice(p, p + bytes).buffer);
-  }
-  const json = (p) => JSON.parse(M.UTF8ToString(ptr(p)) || 'null');
-  function str(arg, what) {
-    if (typeof arg !== 'string') throw new EngineError(-1, `${what} must be a string`);
-    return arg;
-  }
-  function num(arg, what, lo, hi) {  // a finite number in lo..hi
-    if (typeof arg !== 'number' || !Number.isFinite(arg) || arg < lo || arg > hi)
-      throw new EngineError(-1, `${what} ${arg} is not a number in ${lo}..${hi}`);
-    return arg;
-  }
-  function bytesArg(a, what) {
-    if (!(a instanceof Uint8Array || a instanceof Uint8ClampedArray || a instanceof Float32Array))
-      throw new EngineError(-1, `${what} must be a typed array`);
-    return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
-  }
+// wasm32 hands pointers to JS as signed i32: above 2 GiB of wasm memory (a big
+// model's stage) they arrive negative and every heap view at them throws. Every
+// pointer that comes back from C is read through malloc()/ptr() as unsigned.
+const ptr = (p) => p >>> 0;
+const malloc = (n) => ptr(M._malloc(n));
 
-  async function loadEngine(engineUrl) {
-    if (typeof importScripts === 'function') {
-      importScripts(engineUrl);
-      /* global createOwlet */
-      const factory = self.createOwlet;
-      return factory({
-        locateFile: (p) => new URL(p, engineUrl).href,
-        mainScriptUrlOrBlob: engineUrl,
-        print: () => {}, printErr: (s) => console.warn('owlet engine:', s),
-      });
-    }
-    // Node: the classic build through require. The wasm bytes are read here
-    // because the 3.1.6 glue would use a global fetch() on a path if there is one.
-    const { createRequire } = await import('node:module');
-    const { readFileSync } = await import('node:fs');
-    const file = engineUrl.startsWith('file:') ? new URL(engineUrl).pathname : engineUrl;
-    const require = createRequire(file);
-    return require(file)({
-      wasmBinary: readFileSync(file.replace(/\.js$/, '.wasm')),
+function heap() {
+  const b = M.wasmMemory ? M.wasmMemory.buffer : M.HEAPU8.buffer;
+  return new Uint8Array(b);
+}
+function check(st) {
+  if (st < 0) throw new EngineError(st, M.UTF8ToString(ptr(M._owl_api_error(ctx))));
+  return st;
+}
+function cstr(s) {
+  const n = M.lengthBytesUTF8(s) + 1;
+  const p = malloc(n);
+  if (!p) throw new EngineError(-5, `out of memory for a ${n}-byte string`);
+  M.stringToUTF8(s, p, n);
+  return p;
+}
+function withBytes(bytes, fn) {
+  const p = malloc(Math.max(1, bytes.byteLength));
+  if (!p) throw new EngineError(-5, `out of memory for ${bytes.byteLength} bytes`);
+  try { heap().set(bytes, p); return fn(p); } finally { M._free(p); }
+}
+function withF64(fn) {
+  const p = malloc(8);
+  try { const r = fn(p); return [r, new Float64Array(heap().buffer, p, 1)[0]]; } finally { M._free(p); }
+}
+function copyOut(p, bytes, Ctor) {
+  p = ptr(p);
+  return new Ctor(heap().slice(p, p + bytes).buffer);
+}
+const json = (p) => JSON.parse(M.UTF8ToString(ptr(p)) || 'null');
+function str(arg, what) {
+  if (typeof arg !== 'string') throw new EngineError(-1, `${what} must be a string`);
+  return arg;
+}
+function num(arg, what, lo, hi) {  // a finite number in lo..hi
+  if (typeof arg !== 'number' || !Number.isFinite(arg) || arg < lo || arg > hi)
+    throw new EngineError(-1, `${what} ${arg} is not a number in ${lo}..${hi}`);
+  return arg;
+}
+function bytesArg(a, what) {
+  if (!(a instanceof Uint8Array || a instanceof Uint8ClampedArray || a instanceof Float32Array))
+    throw new EngineError(-1, `${what} must be a typed array`);
+  return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+}
+
+async function loadEngine(engineUrl) {
+  if (typeof importScripts === 'function') {
+    importScripts(engineUrl);
+    /* global createOwlet */
+    const factory = self.createOwlet;
+    return factory({
+      locateFile: (p) => new URL(p, engineUrl).href,
+      mainScriptUrlOrBlob: engineUrl,
       print: () => {}, printErr: (s) => console.warn('owlet engine:', s),
     });
   }
+  // Node: the classic build through require. The wasm bytes are read here
+  // because the 3.1.6 glue would use a global fetch() on a path if there is one.
+  const { createRequire } = await import('node:module');
+  const { readFileSync } = await import('node:fs');
+  const file = engineUrl.startsWith('file:') ? new URL(engineUrl).pathname : engineUrl;
+  const require = createRequire(file);
+  return require(file)({
+    wasmBinary: readFileSync(file.replace(/\.js$/, '.wasm')),
+    print: () => {}, printErr: (s) => console.warn('owlet engine:', s),
+  });
+}
 
-  // Start the pthread workers before any C code blocks waiting for them
-  // (the builds use PTHREAD_POOL_SIZE=0: threads are created on demand, and a
-  // blocked caller could never see a worker that is still loading).
-  async function preloadThreads(n) {
-    const P = M.PThread;
-    if (!P || n <= 0) return;
-    const loads = [];
-    for (let i = P.unusedWorkers.length; i < n; i++) {
-      P.allocateUnusedWorker();
-      const w = P.unusedWorkers[P.unusedWorkers.length - 1];
-      loads.push(new Promise((resolve) => P.loadWasmModuleToWorker(w, resolve)));
-    }
-    await Promise.all(loads);
+// Start the pthread workers before any C code blocks waiting for them
+// (the builds use PTHREAD_POOL_SIZE=0: threads are created on demand, and a
+// blocked caller could never see a worker that is still loading).
+async function preloadThreads(n) {
+  const P = M.PThread;
+  if (!P || n <= 0) return;
+  const loads = [];
+  for (let i = P.unusedWorkers.length; i < n; i++) {
+    P.allocateUnusedWorker();
+    const w = P.unusedWorkers[P.unusedWorkers.length - 1];
+    loads.push(new Promise((resolve) => P.loadWasmModuleToWorker(w, resolve)));
   }
+  await Promise.all(loads);
+}
 
-  const ops = {
-    async init({ engineUrl, threads }) {
-      M = await loadEngine(str(engineUrl, 'engineUrl'));
-      const max = M._owl_wasm_max_threads();
-      const n = Math.max(1, Math.min(max, Math.floor(num(threads ?? 1, 'threads', 1, 64))));
-      await preloadThreads(n - 1);
-      ctx = M._owl_api_new();
-      if (!ctx) throw new EngineError(-5, 'out of memory creating the engine context');
-      return { threads: n, simd: M._owl_wasm_has_simd() === 1, build: engineUrl.replace(/^.*\/|\.js$/g, '') };
-    },
-    alloc({ size }) {
-      num(size, 'size', 1, 4294967295);
-      if (buf) M._free(buf);
-      buf = malloc(size);
-      bufSize = buf ? size : 0;
-      if (!buf) throw new EngineError(-5, `cannot allocate ${(size / 1048576).toFixed(1)} MiB for the model ` +
-        `in wasm memory (${(heap().byteLength / 1048576).toFixed(0)} MiB in use, 4096 MiB max` +
-        `${size >= 2 ** 31 ? '; one allocation must stay under 2048 MiB' : ''})`);
+const ops = {
+  async init({ engineUrl, threads }) {
+    M = await loadEngine(str(engineUrl, 'engineUrl'));
+    const max = M._owl_wasm_max_threads();
+    const n = Math.max(1, Math.min(max, Math.floor(num(threads ?? 1, 'threads', 1, 64))));
+    await preloadThreads(n - 1);
+    ctx = M._owl_api_new();
+    if (!ctx) throw new EngineError(-5, 'out of memory creating the engine context');
+    return { threads: n, simd: M._owl_wasm_has_simd() === 1, build: engineUrl.replace(/^.*\/|\.js$/g, '') };
+  },
+  alloc({ size }) {
+    num(size, 'size', 1, 4294967295);
+    if (buf) M._free(buf);
+    buf = malloc(size);
+    bufSize = buf ? size : 0;
+    if (!buf) throw new EngineError(-5, `cannot allocate ${(size / 1048576).toFixed(1)} MiB for the model ` +
+      `in wasm memory (${(heap().byteLength / 1048576).toFixed(0)} MiB in use, 4096 MiB max` +
+      `${size >= 2 ** 31 ? '; one allocation must stay under 2048 MiB' : ''})`);
+    return null;
+  },
+  alloc_header({ size }) {
+    num(size, 'size', 1, 1 << 30);
+    if (hdr) M._free(hdr);
+    hdr = malloc(size);
+    hdrSize = hdr ? size : 0;
+    if (!hdr) throw new EngineError(-5, `cannot allocate ${size} bytes for the model header`);
+    return null;
+  },
+  chunk({ offset, bytes, blob, header }) {
+    const base = header ? hdr : buf, size = header ? hdrSize : bufSize;
+    if (blob) return blobChunk(blob, base, size, num(offset, 'offset', 0, size));
+    const b = bytesArg(bytes, 'bytes');
+    num(offset, 'offset', 0, size);
+    if (!base || offset + b.byteLength > size)
+      throw new EngineError(-1, `chunk at ${offset} of ${b.byteLength} bytes outside the ${size}-byte buffer`);
+    heap().set(b, base + offset);
+    return null;
+  },
+  load(a) {
+    if (!buf) throw new EngineError(-10, 'load: no buffer (alloc + chunk first)');
+    const asp = cstr(a.aspect || '');
+    const useHdr = !!a.headerSize;
+    if (useHdr && !hdr) throw new EngineError(-10, 'load: partial load without a header buffer');
+    let st;
+    try {
+      // ownership of buf and hdr passes to the context, also on error
+      st = M._owl_api_load(ctx, buf, bufSize, useHdr ? hdr : 0, useHdr ? hdrSize : 0, a.rangeOffset || 0,
+        a.fileSize || 0, a.layerBegin | 0, a.layerEnd | 0, a.first === false ? 0 : 1, a.last === false ? 0 : 1, asp,
+        +a.nCtx || 0, +a.nBatch || 0, a.kvF32 ? 1 : 0, a.threads | 0,
+        a.imageCache === undefined ? -1 : num(a.imageCache, 'imageCache', 0, 2 ** 31 - 1) | 0);
+    } finally { M._free(asp); }
+    if (!useHdr && hdr) M._free(hdr);
+    buf = bufSize = hdr = hdrSize = 0;
+    check(st);
+    info = json(M._owl_api_info(ctx));
+    return info;
+  },
+  info() { return json(M._owl_api_info(ctx)); },
+  stats() { return { ...json(M._owl_api_stats(ctx)), wasmMemoryBytes: heap().byteLength }; },
+  image(a) {
+    if (a.encoded) {
+      const b = bytesArg(a.encoded, 'encoded');
+      withBytes(b, (p) => check(M._owl_api_add_image(ctx, p, 0, 0, b.byteLength, 1)));
       return null;
-    },
-    alloc_header({ size }) {
-      num(size, 'size', 1, 1 << 30);
-      if (hdr) M._free(hdr);
-      hdr = malloc(size);
-      hdrSize = hdr ? size : 0;
-      if (!hdr) throw new EngineError(-5, `cannot allocate ${size} bytes for the model header`);
-      return null;
-    },
-    chunk({ offset, bytes, blob, header }) {
-      const base = header ? hdr : buf, size = header ? hdrSize : bufSize;
-      if (blob) return blobChunk(blob, base, size, num(offset, 'offset', 0, size));
-      const b = bytesArg(bytes, 'bytes');
-      num(offset, 'offset', 0, size);
-      if (!base || offset + b.byteLength > size)
-        throw new EngineError(-1, `chunk at ${offset} of ${b.byteLength} bytes outside the ${size}-byte buffer`);
-      heap().set(b, base + offset);
-      return null;
-    },
-    load(a) {
-      if (!buf) throw new EngineError(-10, 'load: no buffer (alloc + chunk first)');
-      const asp = cstr(a.aspect || '');
-      const useHdr = !!a.headerSize;
-      if (useHdr && !hdr) throw new EngineError(-10, 'load: partial load without a header buffer');
-      let st;
-      try {
-        // ownership of buf and hdr passes to the context, also on error
-        st = M._owl_api_load(ctx, buf, bufSize, useHdr ? hdr : 0, useHdr ? hdrSize : 0, a.rangeOffset || 0,
-          a.fileSize || 0, a.layerBegin | 0, a.layerEnd | 0, a.first === false ? 0 : 1, a.last === false ? 0 : 1, asp,
-          +a.nCtx || 0, +a.nBatch || 0, a.kvF32 ? 1 : 0, a.threads | 0,
-          a.imageCache === undefined ? -1 : num(a.imageCache, 'imageCache', 0, 2 ** 31 - 1) | 0);
-      } finally { M._free(asp); }
-      if (!useHdr && hdr) M._free(hdr);
-      buf = bufSize = hdr = hdrSize = 0;
-      check(st);
-      info = json(M._owl_api_info(ctx));
-      return info;
-    },
-    info() { return json(M._owl_api_info(ctx)); },
-    stats() { return { ...json(M._owl_api_stats(ctx)), wasmMemoryBytes: heap().byteLength }; },
-    image(a) {
-      if (a.encoded) {
-        const b = bytesArg(a.encoded, 'encoded');
-        withBytes(b, (p) => check(M._owl_api_add_image(ctx, p, 0, 0, b.byteLength, 1)));
-        return null;
-      }
-      const b = bytesArg(a.rgba, 'rgba');
-      // only what the copy needs (integers, the bytes present); the C side checks the image limits
-      const w = num(a.width, 'width', 1, 2 ** 31 - 1), h = num(a.height, 'height', 1, 2 ** 31 - 1);
-      const stride = num(a.stride ?? 4 * w, 'stride', 4 * w, 2 ** 40);
-      if (!Number.isInteger(w) || !Number.isInteger(h) || !Number.isInteger(stride) || b.byteLength < stride * (h - 1) + 4 * w)
-        throw new EngineError(-1, `image: ${b.byteLength} bytes for ${w}x${h} at stride ${stride}`);
-      withBytes(b, (p) => check(M._owl_api_add_image(ctx, p, w, h, stride, 0)));
-      return null;
-    },
-    push_turn({ role, text }) {
-      const p = cstr(str(text, 'text'));
-      try { check(M._owl_api_push_turn(ctx, role === 'assistant' ? 1 : 0, p)); } finally { M._free(p); }
-      return null;
-    },
-    prepare({ text }) {
-      const p = cstr(str(text, 'text'));
-      try {
-        const [rows, pos0] = withF64((q) => M._owl_api_prepare(ctx, p, q));
-        return { rows: check(rows), pos0 };
-      } finally { M._free(p); }
-    },
-    embed() {
-      const [rows, pos0] = withF64((q) => M._owl_api_embed(ctx, q));
+    }
+    const b = bytesArg(a.rgba, 'rgba');
+    // only what the copy needs (integers, the bytes present); the C side checks the image limits
+    const w = num(a.width, 'width', 1, 2 ** 31 - 1), h = num(a.height, 'height', 1, 2 ** 31 - 1);
+    const stride = num(a.stride ?? 4 * w, 'stride', 4 * w, 2 ** 40);
+    if (!Number.isInteger(w) || !Number.isInteger(h) || !Number.isInteger(stride) || b.byteLength < stride * (h - 1) + 4 * w)
+      throw new EngineError(-1, `image: ${b.byteLength} bytes for ${w}x${h} at stride ${stride}`);
+    withBytes(b, (p) => check(M._owl_api_add_image(ctx, p, w, h, stride, 0)));
+    return null;
+  },
+  push_turn({ role, text }) {
+    const p = cstr(str(text, 'text'));
+    try { check(M._owl_api_push_turn(ctx, role === 'assistant' ? 1 : 0, p)); } finally { M._free(p); }
+    return null;
+  },
+  prepare({ text }) {
+    const p = cstr(str(text, 'text'));
+    try {
+      const [rows, pos0] = withF64((q) => M._owl_api_prepare(ctx, p, q));
       return { rows: check(rows), pos0 };
-    },
-    gen_begin(a) { return genBegin(a, null); },
-    sampler(a) { return genBegin({ ...a, stop: [] }, a.history instanceof Int32Array ? a.history : new Int32Array(0)); },
-    run({ x, mod, n, pos0, hasMod, sample, out, push }) {
-      const d = info.d_model;
-      if (x) {
-        const xb = bytesArg(x, 'x');
-        if (xb.byteLength !== n * d * 4) throw new EngineError(-1, `run: ${xb.byteLength} bytes for ${n} rows of ${d}`);
-        const p = ptr(M._owl_api_rows(ctx, n));
-        if (!p) throw new EngineError(-5, `run: no room for ${n} rows`);
-        heap().set(xb, p);
-        if (hasMod) heap().set(bytesArg(mod, 'mod').subarray(0, n), ptr(M._owl_api_modality(ctx)));
-      }
-      const r = check(M._owl_api_run(ctx, n, pos0, hasMod ? 1 : 0, sample ? 1 : 0));
-      if (sample) return push ? pushToken(r) : { token: r };
-      if (!out) return {};
+    } finally { M._free(p); }
+  },
+  embed() {
+    const [rows, pos0] = withF64((q) => M._owl_api_embed(ctx, q));
+    return { rows: check(rows), pos0 };
+  },
+  gen_begin(a) { return genBegin(a, null); },
+  sampler(a) { return genBegin({ ...a, stop: [] }, a.history instanceof Int32Array ? a.history : new Int32Array(0)); },
+  run({ x, mod, n, pos0, hasMod, sample, out, push }) {
+    const d = info.d_model;
+    if (x) {
+      const xb = bytesArg(x, 'x');
+      if (xb.byteLength !== n * d * 4) throw new EngineError(-1, `run: ${xb.byteLength} bytes for ${n} rows of ${d}`);
       const p = ptr(M._owl_api_rows(ctx, n));
-      return { x: copyOut(p, n * d * 4, Float32Array), mod: hasMod ? copyOut(M._owl_api_modality(ctx), n, Uint8Array) : null };
-    },
-    // one generated token on stage 0, in one message: embed the token to feed back, run
-    // this stage's layers, and (a one-stage model) sample and push the next
-    embed_run({ sample, out, push }) {
-      const { rows, pos0 } = ops.embed();
-      return { rows, pos0, ...ops.run({ n: rows, pos0, hasMod: false, sample, out, push }) };
-    },
-    push_token({ id }) { return pushToken(id); },
-    end() { check(M._owl_api_gen_end(ctx)); return null; },
-    history() {
-      const n = M._owl_api_history(ctx, 0, 0);
-      const p = malloc(4 * Math.max(1, n));
-      try { M._owl_api_history(ctx, p, n); return { ids: copyOut(p, 4 * n, Int32Array) }; } finally { M._free(p); }
-    },
-    reset() { check(M._owl_api_reset(ctx)); return null; },
-    logits() {
-      const p = M._owl_api_logits(ctx);
-      if (!p) throw new EngineError(-10, 'logits: no session (load a model first)');
-      return { logits: copyOut(p, 4 * info.n_vocab, Float32Array) };
-    },
-    unload() {
-      if (ctx) M._owl_api_free(ctx);
-      ctx = 0;
-      if (M && M.PThread) M.PThread.terminateAllThreads();
-      return null;
-    },
+      if (!p) throw new EngineError(-5, `run: no room for ${n} rows`);
+      heap().set(xb, p);
+      if (hasMod) heap().set(bytesArg(mod, 'mod').subarray(0, n), ptr(M._owl_api_modality(ctx)));
+    }
+    const r = check(M._owl_api_run(ctx, n, pos0, hasMod ? 1 : 0, sample ? 1 : 0));
+    if (sample) return push ? pushToken(r) : { token: r };
+    if (!out) return {};
+    const p = ptr(M._owl_api_rows(ctx, n));
+    return { x: copyOut(p, n * d * 4, Float32Array), mod: hasMod ? copyOut(M._owl_api_modality(ctx), n, Uint8Array) : null };
+  },
+  // one generated token on stage 0, in one message: embed the token to feed back, run
+  // this stage's layers, and (a one-stage model) sample and push the next
+  embed_run({ sample, out, push }) {
+    const { rows, pos0 } = ops.embed();
+    return { rows, pos0, ...ops.run({ n: rows, pos0, hasMod: false, sample, out, push }) };
+  },
+  push_token({ id }) { return pushToken(id); },
+  end() { check(M._owl_api_gen_end(ctx)); return null; },
+  history() {
+    const n = M._owl_api_history(ctx, 0, 0);
+    const p = malloc(4 * Math.max(1, n));
+    try { M._owl_api_history(ctx, p, n); return { ids: copyOut(p, 4 * n, Int32Array) }; } finally { M._free(p); }
+  },
+  reset() { check(M._owl_api_reset(ctx)); return null; },
+  logits() {
+    const p = M._owl_api_logits(ctx);
+    if (!p) throw new EngineError(-10, 'logits: no session (load a model first)');
+    return { logits: copyOut(p, 4 * info.n_vocab, Float32Array) };
+  },
+  unload() {
+    if (ctx) M._owl_api_free(ctx);
+    ctx = 0;
+    if (M && M.PThread) M.PThread.terminateAllThreads();
+    return null;
+  },
+};
+
+// A Blob chunk goes into wasm memory through one reused 1 MiB buffer (a BYOB
+// reader; blob.slice().arrayBuffer() per piece as the fallback): reading
+// 32 MiB ArrayBuffers instead leaves ~350 MiB of dead buffers behind while a
+// 1 GB model loads, because V8 frees them only at its next GC.
+let scratch = null;
+async function blobChunk(blob, base, size, offset) {
+  if (typeof blob.size !== 'number' || typeof blob.stream !== 'function') throw new EngineError(-1, 'chunk: blob is not a Blob');
+  if (!base || offset + blob.size > size)
+    throw new EngineError(-1, `chunk at ${offset} of ${blob.size} bytes outside the ${size}-byte buffer`);
+  let n = 0;
+  const put = (v) => {
+    if (n + v.byteLength > blob.size) throw new EngineError(-3, `chunk: blob longer than its ${blob.size} bytes`);
+    heap().set(v, base + offset + n);
+    n += v.byteLength;
   };
-
-  // A Blob chunk goes into wasm memory through one reused 1 MiB buffer (a BYOB
-  // reader; blob.slice().arrayBuffer() per piece as the fallback): reading
-  // 32 MiB ArrayBuffers instead leaves ~350 MiB of dead buffers behind while a
-  // 1 GB model loads, because V8 frees them only at its next GC.
-  let scratch = null;
-  async function blobChunk(blob, base, size, offset) {
-    if (typeof blob.size !== 'number' || typeof blob.stream !== 'function') throw new EngineError(-1, 'chunk: blob is not a Blob');
-    if (!base || offset + blob.size > size)
-      throw new EngineError(-1, `chunk at ${offset} of ${blob.size} bytes outside the ${size}-byte buffer`);
-    let n = 0;
-    const put = (v) => {
-      if (n + v.byteLength > blob.size) throw new EngineError(-3, `chunk: blob longer than its ${blob.size} bytes`);
-      heap().set(v, base + offset + n);
-      n += v.byteLength;
-    };
-    let reader = null;
-    try { reader = blob.stream().getReader({ mode: 'byob' }); } catch { reader = null; }
-    if (reader) {
-      let b = scratch || new ArrayBuffer(1 << 20);
-      scratch = null;
-      for (;;) {
-        const { done, value } = await reader.read(new Uint8Array(b));
-        if (value) b = value.buffer;
-        if (done) break;
-        put(value);
-      }
-      scratch = b.byteLength ? b : null; // (0: detached by a read that ended in an error)
-    } else {
-      for (let o = 0; o < blob.size; o += 1 << 20) put(new Uint8Array(await blob.slice(o, Math.min(blob.size, o + (1 << 20))).arrayBuffer()));
+  let reader = null;
+  try { reader = blob.stream().getReader({ mode: 'byob' }); } catch { reader = null; }
+  if (reader) {
+    let b = scratch || new ArrayBuffer(1 << 20);
+    scratch = null;
+    for (;;) {
+      const { done, value } = await reader.read(new Uint8Array(b));
+      if (value) b = value.buffer;
+      if (done) break;
+      put(value);
     }
-    if (n !== blob.size) throw new EngineError(-3, `chunk: read ${n} of ${blob.size} bytes`);
-    return null;
-  }
-
-  // gen_begin (history null: the first stage's answer) and sampler (the last stage's sampler over history)
-  function genBegin(a, history) {
-    const stop = a.stop ?? [];
-    if (!Array.isArray(stop)) throw new EngineError(-1, 'stop must be an array of strings');
-    const stops = stop.map((s) => cstr(str(s, 'stop string')));
-    const arr = malloc(4 * Math.max(1, stops.length));
-    const h = history ? malloc(4 * Math.max(1, history.length)) : 0;
-    try {
-      stops.forEach((p, i) => { new Uint32Array(heap().buffer, arr, stops.length)[i] = p; });
-      if (h) new Int32Array(heap().buffer, h, history.length).set(history);
-      check(M._owl_api_gen_begin(ctx, a.temperature ?? 0, a.topK ?? 0, a.topP ?? 1, a.minP ?? 0, a.repeatPenalty ?? 1,
-        a.seed ?? 0, a.maxTokens ?? 0, arr, stops.length, h, history ? history.length : 0));
-    } finally { stops.forEach((p) => M._free(p)); M._free(arr); if (h) M._free(h); }
-    return null;
-  }
-
-  function pushToken(id) { return stepResult(check(M._owl_api_push_token(ctx, id | 0))); }
-
-  function stepResult(r) {
-    const len = M._owl_api_piece_len(ctx), p = ptr(M._owl_api_piece(ctx));
-    const piece = new TextDecoder().decode(heap().slice(p, p + len));
-    const reasons = ['', 'eos', 'stop', 'length', 'context', 'error'];
-    return { piece, done: r === 0, reason: r === 0 ? reasons[M._owl_api_gen_reason(ctx)] || 'error' : null,
-      token: M._owl_api_last_token(ctx) };
-  }
-
-  function transferables(v) {
-    const out = [];
-    if (v && typeof v === 'object')
-      for (const k of Object.keys(v)) if (v[k] && ArrayBuffer.isView(v[k])) out.push(v[k].buffer);
-    return out;
-  }
-
-  async function onMessage(msg) {
-    const { id, op, args } = msg || {};
-    try {
-      if (!Object.prototype.hasOwnProperty.call(ops, op)) throw new EngineError(-1, `unknown op ${JSON.stringify(op)}`);
-      if (op !== 'init' && !M) throw new EngineError(-10, `${op}: engine not initialised`);
-      const value = await ops[op](args || {});
-      post({ id, ok: true, value }, transferables(value));
-    } catch (e) {
-      const error = e instanceof EngineError ? { status: e.status, message: e.message }
-        : { status: 0, message: String(e && e.message ? e.message : e) }; // a crash in the wasm runtime: 'engine'
-      post({ id, ok: false, error });
-    }
-  }
-
-  // Requests are handled one at a time, in order.
-  let chain = Promise.resolve();
-  const enqueue = (msg) => { chain = chain.then(() => onMessage(msg)); };
-
-  if (typeof importScripts === 'function') {
-    post = (m, t) => self.postMessage(m, t);
-    self.onmessage = (e) => enqueue(e.data);
+    scratch = b.byteLength ? b : null; // (0: detached by a read that ended in an error)
   } else {
-    import('node:worker_threads').then(({ parentPort }) => {
-      post = (m, t) => parentPort.postMessage(m, t);
-      parentPort.on('message', enqueue);
-    });
+    for (let o = 0; o < blob.size; o += 1 << 20) put(new Uint8Array(await blob.slice(o, Math.min(blob.size, o + (1 << 20))).arrayBuffer()));
   }
-})();
+  if (n !== blob.size) throw new EngineError(-3, `chunk: read ${n} of ${blob.size} bytes`);
+  return null;
+}
+
+// gen_begin (history null: the first stage's answer) and sampler (the last stage's sampler over history)
+function genBegin(a, history) {
+  const stop = a.stop ?? [];
+  if (!Array.isArray(stop)) throw new EngineError(-1, 'stop must be an array of strings');
+  const stops = stop.map((s) => cstr(str(s, 'stop string')));
+  const arr = malloc(4 * Math.max(1, stops.length));
+  const h = history ? malloc(4 * Math.max(1, history.length)) : 0;
+  try {
+    stops.forEach((p, i) => { new Uint32Array(heap().buffer, arr, stops.length)[i] = p; });
+    if (h) new Int32Array(heap().buffer, h, history.length).set(history);
+    check(M._owl_api_gen_begin(ctx, a.temperature ?? 0, a.topK ?? 0, a.topP ?? 1, a.minP ?? 0, a.repeatPenalty ?? 1,
+      a.seed ?? 0, a.maxTokens ?? 0, arr, stops.length, h, history ? history.length : 0));
+  } finally { stops.forEach((p) => M._free(p)); M._free(arr); if (h) M._free(h); }
+  return null;
+}
+
+function pushToken(id) { return stepResult(check(M._owl_api_push_token(ctx, id | 0))); }
+
+function stepResult(r) {
+  const len = M._owl_api_piece_len(ctx), p = ptr(M._owl_api_piece(ctx));
+  const piece = new TextDecoder().decode(heap().slice(p, p + len));
+  const reasons = ['', 'eos', 'stop', 'length', 'context', 'error'];
+  return { piece, done: r === 0, reason: r === 0 ? reasons[M._owl_api_gen_reason(ctx)] || 'error' : null,
+    token: M._owl_api_last_token(ctx) };
+}
+
+function transferables(v) {
+  const out = [];
+  if (v && typeof v === 'object')
+    for (const k of Object.keys(v)) if (v[k] && ArrayBuffer.isView(v[k])) out.push(v[k].buffer);
+  return out;
+}
+
+async function onMessage(msg) {
+  const { id, op, args } = msg || {};
+  try {
+    if (!Object.prototype.hasOwnProperty.call(ops, op)) throw new EngineError(-1, `unknown op ${JSON.stringify(op)}`);
+    if (op !== 'init' && !M) throw new EngineError(-10, `${op}: engine not initialised`);
+    const value = await ops[op](args || {});
+    post({ id, ok: true, value }, transferables(value));
+  } catch (e) {
+    const error = e instanceof EngineError ? { status: e.status, message: e.message }
+      : { status: 0, message: String(e && e.message ? e.message : e) }; // a crash in the wasm runtime: 'engine'
+    post({ id, ok: false, error });
+  }
+}
+
+// Requests are handled one at a time, in order.
+let chain = Promise.resolve();
+const enqueue = (msg) => { chain = chain.then(() => onMessage(msg)); };
+
+if (typeof importScripts === 'function') {
+  post = (m, t) => self.postMessage(m, t);
+  self.onmessage = (e) => enqueue(e.data);
+} else {
+  import('node:worker_threads').then(({ parentPort }) => {
+    post = (m, t) => parentPort.postMessage(m, t);
+    parentPort.on('message', enqueue);
+  });
+}
