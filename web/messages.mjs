@@ -41,7 +41,8 @@ export function timingText(a, b, wallMs) {
   const hits = (cb.hits || 0) - (ca.hits || 0);
   if (hits > 0) {
     const saved = (cb.savedMs || 0) - (ca.savedMs || 0);
-    parts.push(`picture reused from the cache (${hits === 1 ? 'once' : `${hits} times`}): ${(saved / 1000).toFixed(1)} s of encoding saved`);
+    const amount = saved >= 1000 ? `${(saved / 1000).toFixed(1)} s` : `${saved.toFixed(0)} ms`;
+    parts.push(`picture reused from the cache (${hits === 1 ? 'once' : `${hits} times`}): ${amount} of encoding saved`);
   }
   parts.push(`prefill ${pt} tokens in ${pms.toFixed(0)} ms` + (pms > 0 ? ` (${((pt * 1000) / pms).toFixed(0)} tok/s)` : ''));
   parts.push(`decode ${ct} tokens` + (dms > 0 ? ` at ${((ct * 1000) / dms).toFixed(1)} tok/s` : ''));

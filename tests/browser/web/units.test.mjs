@@ -91,6 +91,8 @@ test('timings: an answer whose picture came from the image cache says how much e
   assert.match(timingText(base, miss, 1500), /^image encode 9000 ms · prefill 20 tokens in 200 ms/);
   const hit = { ...base, images: 2, imageEncodeMs: 9040, imageCache: { hits: 1, misses: 1, savedMs: 8960 } };
   assert.match(timingText(base, hit, 1500), /image encode 40 ms · picture reused from the cache \(once\): 9\.0 s of encoding saved · prefill/);
+  const small = { ...hit, imageCache: { hits: 1, misses: 1, savedMs: 21.4 } };
+  assert.match(timingText(base, small, 1500), /picture reused from the cache \(once\): 21 ms of encoding saved/);
   // a stats() without imageCache (an engine built before it) gives no cache line and no error
   const { imageCache: _, ...old } = hit;
   assert.doesNotMatch(timingText(old, old, 1), /cache/);
