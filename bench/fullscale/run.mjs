@@ -13,7 +13,7 @@
 // about the photo:
 //   native   build/owlet (peak RSS from /usr/bin/time -v) at each thread count;
 //   node     the wasm engine (wasm_glue/owlet.mjs) in a child Node process reading the chunk files;
-//   browsers each of --engines (default chromium) through the web page (browser.mjs): download into
+//   browsers each of --engines (default all three) through the web page (browser.mjs): download into
 //            IndexedDB, the answer at each thread count the engine allows, --reloads page reloads
 //            (no weight fetch; time to first token; the bare IndexedDB read), and for the engines
 //            in --simd128 (default chromium; "none" for none) the answer with the SIMD128 build forced.
@@ -62,7 +62,7 @@ const { loadAvg } = await import('./procs.mjs');
 const dir = path.resolve(opt('--dir', process.env.OWLET_FULLSCALE_DIR || '/var/tmp/owlet-fullscale'));
 const threadsList = opt('--threads', '1,2').split(',').map(Number);
 const types = opt('--types', 'q4_k_m,q4_0').split(',');
-const engineList = opt('--engines', 'chromium').split(',').filter((e) => e && !(e === 'chromium' && flag('--skip-chromium')));
+const engineList = opt('--engines', 'chromium,firefox,webkit').split(',').filter((e) => e && !(e === 'chromium' && flag('--skip-chromium')));
 const simd128 = opt('--simd128', 'chromium').split(',');
 const log = (...a) => console.error('[fullscale]', new Date().toISOString().slice(11, 19), ...a);
 const jsonPath = path.join(dir, 'fullscale.json');
