@@ -63,7 +63,8 @@ function engineLines(results) {
     if (b.memory) p.push(`peak RSS: content process ${gib(b.memory.contentPeakBytes)} GiB, all its processes ${gib(b.memory.totalPeakBytes)} GiB.`);
     if (b.stopped) {
       const s = b.stopped;
-      p.push(`**Stopped** at "${s.step}" (${s.at}): ${s.message.split('\n')[0]}; the page said "${s.progress}"; at that moment content process ` +
+      const said = s.message.includes(s.progress) ? '' : `; the page said "${s.progress}"`;
+      p.push(`**Stopped** at "${s.step}" (${s.at}): ${s.message.split('\n')[0]}${said}; at that moment content process ` +
         `${gib(s.memory.contentRssBytes)} GiB, all ${gib(s.memory.totalRssBytes)} GiB, system MemAvailable ${gib(s.memory.memAvailableBytes)} GiB, load avg ${la(s.loadAvg)}.`);
     }
     if (b.errors && b.errors.length) p.push(`Page errors: ${b.errors.slice(0, 3).join(' | ')}`);
