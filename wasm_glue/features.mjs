@@ -8,7 +8,8 @@
 // without the accumulator (../shared/docs/relaxed-simd.md). The second
 // operand stays in 0..127, where every conforming engine gives the exact sum.
 // owlet.mjs loads the relaxed build (build/wasm/owlet-relaxed.*) only when
-// relaxedSimd is true and threads are available; SIMD128 is the fallback.
+// relaxedSimd is true and shared memory is there (at any thread count, one
+// included); SIMD128 is the fallback.
 
 const HEADER = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
 // type () -> i32; one function, exported as "f"

@@ -254,7 +254,7 @@ export class Owlet {
    *          imageCache?:number}} [opts]
    *   imageCache: pictures whose encoded rows the engine keeps for reuse (0..64, default 4, 0 = off)
    *   build: force an engine build (default: owlet-relaxed where features.mjs's probe runs relaxed SIMD
-   *   and threads are on, else owlet; owlet-st without threads)
+   *   and shared memory is there, at any thread count; else owlet for 2+ threads, owlet-st for one)
    * @returns {Promise<Owlet>}
    */
   static async load(manifestUrl, opts = {}) {

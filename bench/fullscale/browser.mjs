@@ -116,7 +116,11 @@ async function setThreads(page, t) {
  * ready: {totalS, fetchAndStoreS, loadS} from the progress line, polled every 250 ms. */
 async function pageLoad(page, click) {
   const t0 = Date.now();
-  if (click) await page.click('#load');
+  if (click) {
+    // a ready model is folded into the chip: open the model panel to reach "Reload model"
+    if (await page.evaluate(() => document.getElementById('model').hidden)) await page.click('#model-chip');
+    await page.click('#load');
+  }
   let loadingAt = 0, last = '', lastChange = Date.now();
   for (;;) {
     const [state, text] = await page.evaluate(() => [document.body.dataset.model, document.getElementById('progress-text').textContent]);

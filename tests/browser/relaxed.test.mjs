@@ -115,7 +115,7 @@ test('kernel tests in the relaxed build pass in Chromium (bitwise against the re
 function run(page, o) {
   return page.evaluate(async (o) => {
     const { Owlet } = await import('/wasm_glue/owlet.mjs');
-    const owl = await Owlet.load(o.manifest, { wasmBase: o.wasmBase, kvType: 'f32', threads: 2, backoffMs: 20, build: o.build });
+    const owl = await Owlet.load(o.manifest, { wasmBase: o.wasmBase, kvType: 'f32', threads: o.threads ?? 2, backoffMs: 20, build: o.build });
     try {
       const chat = owl.chat();
       await chat.addImage(o.image);
@@ -124,13 +124,13 @@ function run(page, o) {
         for (let i = 0; i < u.length; i += 8192) s += String.fromCharCode(...u.subarray(i, i + 8192)); return btoa(s); };
       for await (const _ of chat.ask('Describe the image.', { maxTokens: 12,
         _debugLogits: (l, t) => { rows.push(b64(l)); ids.push(t); } }));
-      return { build: owl.build, rows, ids };
+      return { build: owl.build, threads: owl.threads, rows, ids };
     } finally { await owl.unload(); }
   }, o);
 }
 
 for (const type of TYPES) {
-  test(`oracle-A ${type}: the relaxed build gives the SIMD128 build's tokens and logits bit for bit`, async () => {
+  test(`oracle-A ${type}: the relaxed build (2 threads, and picked at 1 thread) gives the SIMD128 build's tokens and logits bit for bit`, async () => {
     const page = await open();
     try {
       const manifest = `/build/test-out/api/relaxed-${type}/manifest.json`;
@@ -138,6 +138,7 @@ for (const type of TYPES) {
       const simd = await run(page, { ...o, build: 'owlet' });
       const auto = await run(page, o);
       const forced = await run(page, { ...o, build: 'owlet-relaxed' });
+      const one = await run(page, { ...o, threads: 1 });
       assert.equal(simd.build, 'owlet');
       assert.equal(auto.build, 'owlet-relaxed', 'Chromium picks the relaxed build by default');
       assert.equal(forced.build, 'owlet-relaxed');
@@ -145,6 +146,10 @@ for (const type of TYPES) {
       assert.deepEqual(auto.ids, simd.ids, 'greedy tokens');
       assert.deepEqual(forced.ids, simd.ids, 'greedy tokens (forced)');
       assert.ok(auto.rows.every((r, i) => r === simd.rows[i]), 'logits bitwise equal');
+      // one thread in an isolated page: still the relaxed build (its pool starts no worker), same logits
+      assert.equal(one.build, 'owlet-relaxed', 'one thread picks the relaxed build too');
+      assert.equal(one.threads, 1);
+      assert.ok(one.rows.every((r, i) => r === simd.rows[i]) && one.rows.length === 12, 'logits bitwise equal at one thread');
     } finally { await page.close(); }
   });
 }
