@@ -10,7 +10,7 @@
 // (store.readChunks) into one allocation in its wasm memory.
 import { OwletError, checkSignal, statusError } from './errors.mjs';
 import { isBrowser } from './images.mjs';
-import { readChunks } from './store.mjs';
+import { DEFAULT_TIMEOUT_MS, readChunks } from './store.mjs';
 import { threadSupport } from './threads.mjs';
 import { detectFeatures } from './features.mjs';
 
@@ -221,8 +221,38 @@ export function checkStageSizes(plan, budgetMiB) {
   }
 }
 
-/** Copy bytes [start, end) of the model (or the header) into worker w's buffer, chunk by chunk. */
+/** A watchdog for a copy: `arm()` at the start and after each chunk; when `ms` pass with
+ * no arm(), `stalled` rejects. A read from the browser's storage that never answers (seen
+ * once in a full-size Chromium reload) becomes an error instead of a load that waits forever. */
+function stallGuard(ms, what) {
+  let timer = null, fail;
+  const stalled = new Promise((_, reject) => { fail = reject; });
+  const arm = (where) => {
+    clearTimeout(timer);
+    timer = setTimeout(() => fail(new OwletError('cache', `loading the cached model stalled: ${what()} ` +
+      `made no progress in ${ms / 1000} s after ${where}. Reload the page to try again; if it happens ` +
+      'again, delete the cached model and download it again')), ms);
+  };
+  return { stalled, arm, stop: () => clearTimeout(timer) };
+}
+
+/** Copy bytes [start, end) of the model (or the header) into worker w's buffer, chunk by chunk;
+ * each chunk (its read from the store and its copy into the worker) must finish within
+ * opts.timeoutMs (default 120 s), else the load fails with a 'cache' error. */
 async function copyRange(job, w, header, start, end, stage) {
+  let copied = 0;
+  const guard = stallGuard(job.opts.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+    () => `reading stage ${stage}'s ${header ? 'header' : 'weights'} from the cache (${copied} of ${end - start} bytes copied)`);
+  guard.arm('the start');
+  try {
+    await Promise.race([guard.stalled, copyChunks(job, w, header, start, end, stage, (n) => {
+      copied += n;
+      guard.arm(`${copied} bytes`);
+    })]);
+  } finally { guard.stop(); }
+}
+
+async function copyChunks(job, w, header, start, end, stage, onChunk) {
   const { manifest, backend, opts } = job;
   await w.call(header ? 'alloc_header' : 'alloc', { size: end - start });
   await readChunks(manifest, { backend, start, end, signal: opts.signal, keepBlobs: true, dest: async (off, bytes) => {
@@ -239,6 +269,7 @@ async function copyRange(job, w, header, start, end, stage) {
       n = b.byteLength; // read before the transfer detaches it (0 after)
       await w.call('chunk', { offset: off, bytes: b, header }, [b.buffer]);
     }
+    onChunk(n);
     job.done += n;
     job.nChunks++;
     if (opts.onProgress) opts.onProgress({ phase: 'load', bytesDone: job.done, bytesTotal: job.total, chunksDone: job.nChunks,

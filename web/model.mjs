@@ -92,6 +92,10 @@ export function loadErrorWords(e, o = {}) {
     bad_manifest: 'This model\'s manifest (manifest.json) is not valid, so it cannot be loaded.',
     quota: 'There is not enough storage for this model in the browser. Delete cached models or free space.',
     limit: 'This model is too large for this browser (WebAssembly memory limits).',
+    cache: /stalled/.test(details)
+      ? 'Reading the saved model from the browser\'s storage stopped making progress. Reload the page to try ' +
+        'again; if it happens again, delete the cached model and download it again.'
+      : `${which[0].toUpperCase()}${which.slice(1)} is missing from the browser's storage: load the model again to download it.`,
   }[e && e.code];
   return { text: words || 'Could not load the model.', details };
 }

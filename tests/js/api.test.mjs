@@ -386,6 +386,29 @@ test('stages load side by side; one failing stage rejects the load, stops every 
   } finally { await owl.unload(); }
 });
 
+test('a cache read that never answers fails the load with a clear error after timeoutMs (no hang), stops every worker, and the next load works', { timeout: 60000 }, async () => {
+  class Stuck extends MemoryBackend {
+    async get(k) { if (this.stuckKey && k.endsWith(this.stuckKey)) return new Promise(() => {}); return super.get(k); }
+  }
+  const backend = new Stuck();
+  await (await load('two', { singleThread: true, backend })).unload();
+  const before = Owlet._liveWorkers;
+  backend.stuckKey = '/1'; // the second chunk: stage 0's weights, after some bytes were copied
+  const t0 = Date.now();
+  const err = await load('two', { singleThread: true, backend, timeoutMs: 400 }).then(() => null, (e) => e);
+  assert.ok(err, 'the load must fail, not wait forever');
+  assert.equal(err.code, 'cache');
+  assert.match(err.message, /loading the cached model stalled: reading stage 0's weights from the cache \(\d+ of \d+ bytes copied\) made no progress in 0\.4 s/);
+  assert.match(err.message, /Reload the page/);
+  assert.ok(Date.now() - t0 < 20000, `failed after ${Date.now() - t0} ms`);
+  assert.equal(Owlet._liveWorkers, before, 'engine workers left after a stalled load');
+  backend.stuckKey = null;
+  const owl = await load('two', { singleThread: true, backend, timeoutMs: 400 });
+  try {
+    assert.deepEqual(await tokensOf(owl, true, 'Describe the image.', want.length), want);
+  } finally { await owl.unload(); }
+});
+
 test('chunks stored as Blobs (as IdbBackend stores them) are streamed into the engine: same tokens, 1 and 2 stages', async () => {
   class BlobBackend extends MemoryBackend {
     async put(key, rec) { this.map.set(key, { sha256: rec.sha256, bytes: new Blob([rec.bytes]) }); }

@@ -60,6 +60,11 @@ test('the load button says what it will do; a retry counts down; a failed load i
   assert.doesNotMatch(bad.text, /[0-9a-f]{64}|http/);
   assert.match(bad.details, /sha256 a{64}, want b{64}/);
   assert.equal(loadErrorWords({ code: 'network', message: 'x' }).text, 'The download stopped: the server stopped answering.');
+  const stall = loadErrorWords({ code: 'cache', message: "loading the cached model stalled: reading stage 1's weights from the cache (0 of 9 bytes copied) made no progress in 120 s after the start." });
+  assert.match(stall.text, /^Reading the saved model from the browser's storage stopped making progress\. Reload the page/);
+  assert.match(stall.details, /stage 1's weights/);
+  assert.equal(loadErrorWords({ code: 'cache', message: 'chunk 2 is missing from the cache' }).text,
+    "Part 3 of the model is missing from the browser's storage: load the model again to download it.");
   assert.equal(loadErrorWords(new Error('odd')).text, 'Could not load the model.');
   assert.equal(loadErrorWords(new Error('odd')).details, 'odd');
 });
