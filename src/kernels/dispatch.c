@@ -49,7 +49,7 @@ void owl_dot_tile(owl_type type, int64_t n, const void *W, size_t w_stride, int 
                   const owl_tile_act *a, int64_t nt, float *Y, int64_t ldy)
 {
 #if defined(OWL_RELAXED_BUILD) && defined(OWL_SIMD128)
-    if (owl_relaxed_handles(type)) {
+    if (owl_relaxed_handles(type, nt)) {
         owl_dot_tile_relaxed(type, n, W, w_stride, nr, a->q, a->q_stride, a->x, a->x_stride, nt, Y, ldy);
         return;
     }

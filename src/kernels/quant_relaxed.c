@@ -15,8 +15,9 @@
  * |a| <= 128 (or 4 for q6_K): |lane| <= 32256, so pairs of partials narrow to
  * int16 exactly and take their scales in one i32x4.dot_i16x8_s.
  * Every float update is the reference's, lanes = the 4 rows of a tile.
- * q8_0 (signed weights) is split in two dots, see tile_q8_0; it measured no
- * faster than SIMD128's q8_0 tile, so owl_relaxed_handles leaves it out.
+ * q8_0 (signed weights and activations) splits the activations in two dots,
+ * see tile_q8_0: faster than SIMD128's GEMV, slower than its GEMM, so
+ * owl_relaxed_handles takes q8_0 for one token only.
  *
  * In the relaxed wasm build this file alone is compiled with -mrelaxed-simd;
  * elsewhere owl_relaxed_dot is an exact emulation and the dispatch
@@ -26,9 +27,9 @@
 #include "simd.h"
 #include "types.h"
 
-int owl_relaxed_handles(owl_type t)
+int owl_relaxed_handles(owl_type t, int64_t nt)
 {
-    return t == OWL_TYPE_Q4_0 || t == OWL_TYPE_Q4_K || t == OWL_TYPE_Q6_K;
+    return t == OWL_TYPE_Q4_0 || t == OWL_TYPE_Q4_K || t == OWL_TYPE_Q6_K || (t == OWL_TYPE_Q8_0 && nt == 1);
 }
 
 #ifdef OWL_SIMD128
@@ -106,47 +107,82 @@ static void tile_q4_0(int64_t nb, const uint8_t *W, size_t ws, int nr, const uin
 
 /* ---------------------------------------------------------------- q8_0 (sign split) */
 
-/* q8_0 weights are signed, and the dot's second operand must stay in 0..127:
- * each weight is split once per block as w = (w & 0x7f) - 128 [w < 0], so
- *   sum w a = sum (w & 0x7f) a - 128 sum_{w < 0} a
- * is two relaxed dots per 16 products, both exact (a lane sums at most 8
- * products of 127 x 128, or 8 activations). The split is made once per 4-row
- * block and reused by every token of the tile. */
+/* q8_0 weights are signed, and the dot's second operand must stay in 0..127.
+ * The weights go in the signed operand as they are, and the activations are
+ * split instead, once per block and token for the 4 rows:
+ *   a = (a & 0x7f) - 128 [a < 0],  so  sum w a = sum w (a & 0x7f) - 128 sum_{a < 0} w
+ * two relaxed dots per 16 products, both exact (a lane sums 4 products of
+ * |w| <= 128 and a part <= 127; the 7-bit operand's parts are 0..127 and
+ * 0..1), and no per-weight work at all: a GEMV row block is 2 loads and 4
+ * dots. (The first version split the weights, w = (w & 0x7f) - 128 [w < 0]:
+ * 3 more operations per 16 weights; measured 0.86x the SIMD128 GEMV.) The
+ * GEMM gains nothing (the SIMD128 tile unpacks a weight block once for 16
+ * tokens too) and is slower: the split costs per token, and the two dot
+ * chains need a shift and a subtract per row and block. */
+static inline void split_act(const int8_t *q, v128_t lo[2], v128_t ng[2])
+{
+    for (int h = 0; h < 2; h++) {
+        const v128_t a = wasm_v128_load(q + 16 * h);
+        lo[h] = wasm_v128_and(a, wasm_i8x16_splat(0x7f));
+        ng[h] = wasm_u8x16_shr(a, 7);
+    }
+}
+
+static inline v128_t q8_0_row(v128_t w0, v128_t w1, const v128_t lo[2], const v128_t ng[2])
+{
+    const v128_t zero = wasm_i32x4_splat(0);
+    const v128_t pl = rdot(w1, lo[1], rdot(w0, lo[0], zero));
+    const v128_t pn = rdot(w1, ng[1], rdot(w0, ng[0], zero));
+    return wasm_i32x4_sub(pl, wasm_i32x4_shl(pn, 7));
+}
+
 static void tile_q8_0(int64_t nb, const uint8_t *W, size_t ws, int nr, const uint8_t *Xq, size_t qs,
                       const uint8_t *Xx, size_t xs, int64_t nt, float *Y, int64_t ldy)
 {
     const uint8_t *wr[4];
     for (int r = 0; r < 4; r++)
         wr[r] = W + ws * (size_t)(r < nr ? r : nr - 1);
-    const v128_t zero = wasm_i32x4_splat(0), m7 = wasm_i8x16_splat(0x7f), one = wasm_i8x16_splat(1);
+    (void)Xx, (void)xs;
+    if (nt == 1) { /* GEMV: each row's weights straight from memory into the dots */
+        v128_t acc;
+        init_tile(&acc, nr, 1, Y, ldy, 0);
+        const owl_block_q8_0 *y = (const owl_block_q8_0 *)Xq;
+        for (int64_t b = 0; b < nb; b++, y++) {
+            v128_t lo[2], ng[2], p[4];
+            owl_f16 d[4];
+            split_act(y->qs, lo, ng);
+            for (int r = 0; r < 4; r++) {
+                const owl_block_q8_0 *x = (const owl_block_q8_0 *)wr[r] + b;
+                p[r] = q8_0_row(wasm_v128_load(x->qs), wasm_v128_load(x->qs + 16), lo, ng);
+                d[r] = x->d;
+            }
+            const v128_t dd = wasm_f32x4_mul(load_d4(d[0], d[1], d[2], d[3]), wasm_f32x4_splat(owl_f16_to_f32_inline(y->d)));
+            acc = wasm_f32x4_add(acc, wasm_f32x4_mul(dd, wasm_f32x4_convert_i32x4(hsum4_i32(p[0], p[1], p[2], p[3]))));
+        }
+        store_tile(&acc, nr, 1, Y, ldy);
+        return;
+    }
     for (int64_t t0 = 0; t0 < nt; t0 += TILE_T) {
         const int64_t tn = nt - t0 < TILE_T ? nt - t0 : TILE_T;
         v128_t acc[TILE_T];
         init_tile(acc, nr, tn, Y + t0 * ldy, ldy, 0);
         for (int64_t b = 0; b < nb; b++) {
-            v128_t lo[4][2], neg[4][2];
+            v128_t w[4][2];
             owl_f16 d[4];
             for (int r = 0; r < 4; r++) {
                 const owl_block_q8_0 *x = (const owl_block_q8_0 *)wr[r] + b;
-                for (int h = 0; h < 2; h++) {
-                    const v128_t w = wasm_v128_load(x->qs + 16 * h);
-                    lo[r][h] = wasm_v128_and(w, m7);
-                    neg[r][h] = wasm_v128_and(wasm_i8x16_lt(w, zero), one);
-                }
+                w[r][0] = wasm_v128_load(x->qs);
+                w[r][1] = wasm_v128_load(x->qs + 16);
                 d[r] = x->d;
             }
             const v128_t dw = load_d4(d[0], d[1], d[2], d[3]);
             for (int64_t t = 0; t < tn; t++) {
                 const owl_block_q8_0 *y = (const owl_block_q8_0 *)(Xq + qs * (size_t)(t0 + t)) + b;
-                const owl_xblock_q8_0 *yx = (const owl_xblock_q8_0 *)(Xx + xs * (size_t)(t0 + t)) + b;
-                const v128_t a0 = wasm_v128_load(y->qs), a1 = wasm_v128_load(y->qs + 16);
-                v128_t p[4];
-                for (int r = 0; r < 4; r++) {
-                    const v128_t pl = rdot(a1, lo[r][1], rdot(a0, lo[r][0], zero));
-                    const v128_t pn = rdot(a1, neg[r][1], rdot(a0, neg[r][0], zero));
-                    p[r] = wasm_i32x4_sub(pl, wasm_i32x4_shl(pn, 7));
-                }
-                v128_t dd = wasm_f32x4_mul(dw, wasm_f32x4_splat(yx->d));
+                v128_t lo[2], ng[2], p[4];
+                split_act(y->qs, lo, ng);
+                for (int r = 0; r < 4; r++)
+                    p[r] = q8_0_row(w[r][0], w[r][1], lo, ng);
+                v128_t dd = wasm_f32x4_mul(dw, wasm_f32x4_splat(owl_f16_to_f32_inline(y->d)));
                 acc[t] = wasm_f32x4_add(acc[t], wasm_f32x4_mul(dd, wasm_f32x4_convert_i32x4(hsum4_i32(p[0], p[1], p[2], p[3]))));
             }
         }

@@ -12,7 +12,9 @@
  *   int16 (K-quants pre-multiplied by their 6/8-bit sub-block scales, which
  *   keeps a whole 256-superblock in one int32 accumulator) and reused for up
  *   to 16 tokens: per 8 multiply-adds one load, one i32x4.dot_i16x8, one add.
- * - GEMV (nt == 1): unpacked straight into the dots (no reuse to pay for).
+ * - GEMV (nt == 1): unpacked straight into the dots (no reuse to pay for),
+ *   the activations of a block (q4_K: of a 64-weight group) loaded once for
+ *   the 4 rows.
  * The four rows' int32x4 partials are reduced together (a 4x4 transpose-add)
  * into one vector whose lanes are the rows, so the float update of the 4 rows
  * is one f32x4 multiply-add per block, in exactly the reference's order.
@@ -138,6 +140,33 @@ static inline void unpack_q_0(owl_type type, const uint8_t *blk, v128_t w[4])
     }
 }
 
+/* ntok == 1 (decode): each row's block is unpacked straight into its dots,
+ * the block's 4 activation vectors are loaded once for the 4 rows (the tile
+ * below keeps all 16 unpacked vectors of the 4 rows live, for its tokens). */
+static void gemv_q_0(int is4, int64_t nb, const uint8_t *const wr[4], size_t bsz, const owl_xblock_q8_0 *yb,
+                     v128_t *acc)
+{
+    for (int64_t b = 0; b < nb; b++, yb++) {
+        const v128_t y0 = wasm_v128_load(yb->q), y1 = wasm_v128_load(yb->q + 8);
+        const v128_t y2 = wasm_v128_load(yb->q + 16), y3 = wasm_v128_load(yb->q + 24);
+        v128_t p[4];
+        owl_f16 d[4];
+        for (int r = 0; r < 4; r++) {
+            const uint8_t *blk = wr[r] + (size_t)b * bsz;
+            v128_t w[4];
+            unpack_q_0(is4 ? OWL_TYPE_Q4_0 : OWL_TYPE_Q8_0, blk, w);
+            memcpy(&d[r], blk, sizeof(owl_f16));
+            p[r] = wasm_i32x4_add(wasm_i32x4_add(wasm_i32x4_dot_i16x8(w[0], y0), wasm_i32x4_dot_i16x8(w[1], y1)),
+                                  wasm_i32x4_add(wasm_i32x4_dot_i16x8(w[2], y2), wasm_i32x4_dot_i16x8(w[3], y3)));
+        }
+        v128_t s = hsum4_i32(p[0], p[1], p[2], p[3]);
+        if (is4)
+            s = wasm_i32x4_sub(s, wasm_i32x4_splat(8 * yb->sum));
+        v128_t dd = wasm_f32x4_mul(load_d4(d[0], d[1], d[2], d[3]), wasm_f32x4_splat(yb->d));
+        *acc = wasm_f32x4_add(*acc, wasm_f32x4_mul(dd, wasm_f32x4_convert_i32x4(s)));
+    }
+}
+
 static void tile_q_0(owl_type type, int64_t nb, const uint8_t *W, size_t ws, int nr,
                      const uint8_t *X, size_t xs, int64_t nt, float *Y, int64_t ldy, int accumulate)
 {
@@ -146,6 +175,13 @@ static void tile_q_0(owl_type type, int64_t nb, const uint8_t *W, size_t ws, int
     const uint8_t *wr[4];
     for (int r = 0; r < 4; r++)
         wr[r] = W + ws * (size_t)(r < nr ? r : nr - 1);
+    if (nt == 1) {
+        v128_t acc;
+        init_tile(&acc, nr, 1, Y, ldy, accumulate);
+        gemv_q_0(is4, nb, wr, bsz, (const owl_xblock_q8_0 *)X, &acc);
+        store_tile(&acc, nr, 1, Y, ldy);
+        return;
+    }
     for (int64_t t0 = 0; t0 < nt; t0 += TILE_T) {
         const int64_t tn = nt - t0 < TILE_T ? nt - t0 : TILE_T;
         v128_t acc[TILE_T];
@@ -217,69 +253,117 @@ static inline void unpack_q6_K_all(const owl_block_q6_K *b, v128_t w[32])
 }
 
 
-/* ntok == 1 (decode): nothing to reuse across tokens, so unpack straight into
- * the dots; the 8 sub-block partials are reduced to one vector per 4 (lanes =
- * sub-blocks) and scaled there. Returns an int32x4 whose lane sum is sumi;
- * same integer sums, same float updates as the tile. */
-static inline v128_t gemv_row_q4_K(const owl_block_q4_K *x, const owl_xblock_q8_K *y, v128_t *summ_part)
+/* i16x8 (v[2g] x 4, v[2g+1] x 4): the scales of sub-blocks 2g and 2g+1 */
+static inline v128_t pair_scales(v128_t v, int g)
 {
-    v128_t sc, m, p[8];
-    q4_K_scales_v(x, &sc, &m);
-    for (int g = 0; g < 4; g++) {
-        v128_t u[4], v[4];
-        const int16_t *yl = y->q + 64 * g, *yh = yl + 32;
-        unpack_nibbles(x->qs + 32 * g, u);
-        unpack_nibbles(x->qs + 32 * g + 16, v);
-        p[2 * g] = wasm_i32x4_add(wasm_i32x4_add(dot(u[0], yl), dot(u[1], yl + 8)),
-                                  wasm_i32x4_add(dot(v[0], yl + 16), dot(v[1], yl + 24)));
-        p[2 * g + 1] = wasm_i32x4_add(wasm_i32x4_add(dot(u[2], yh), dot(u[3], yh + 8)),
-                                      wasm_i32x4_add(dot(v[2], yh + 16), dot(v[3], yh + 24)));
+    switch (g) {
+    case 0: return wasm_i16x8_shuffle(v, v, 0, 0, 0, 0, 1, 1, 1, 1);
+    case 1: return wasm_i16x8_shuffle(v, v, 2, 2, 2, 2, 3, 3, 3, 3);
+    case 2: return wasm_i16x8_shuffle(v, v, 4, 4, 4, 4, 5, 5, 5, 5);
+    default: return wasm_i16x8_shuffle(v, v, 6, 6, 6, 6, 7, 7, 7, 7);
     }
-    v128_t s0 = hsum4_i32(p[0], p[1], p[2], p[3]), s1 = hsum4_i32(p[4], p[5], p[6], p[7]);
-    *summ_part = wasm_i32x4_dot_i16x8(m, wasm_v128_load(y->bs32));
-    return wasm_i32x4_add(wasm_i32x4_mul(s0, wasm_u32x4_extend_low_u16x8(sc)),
-                          wasm_i32x4_mul(s1, wasm_u32x4_extend_high_u16x8(sc)));
 }
 
+/* ntok == 1 (decode): nothing to reuse across tokens, so each row's bytes go
+ * straight into the dots. Same integer sums (int32, exact: order-free), same
+ * float updates as the tile.
+ *
+ * q4_K, group-major: for each 64-weight group g its 8 activation vectors are
+ * loaded once and used by the 4 rows (row-major, the compiler hoisted all 32
+ * of a superblock out of the row loop, more than V8's 16 vector registers).
+ * Nibbles without shifts: a 16-bit lane of weight bytes masked with 0x0f00 is
+ * the odd byte's low nibble times 256, with 0x00f0 the even byte's high nibble
+ * times 16; their dots are summed apart and shifted back, exactly (every
+ * product is a multiple of 256 / 16, and |lane| < 2^21). The two partials of
+ * a group (sub-blocks 2g, 2g+1) then hold at most 8 products of 15 x 128 a
+ * lane (15360): they narrow to one i16x8 and take their scales in one dot. */
+static void gemv_q4_K(int64_t nb, const uint8_t *const wr[4], const owl_xblock_q8_K *yb, v128_t *acc)
+{
+    const v128_t m0 = wasm_i16x8_splat(0x000f), m1 = wasm_i16x8_splat(0x0f00), m2 = wasm_i16x8_splat(0x00f0);
+    for (int64_t b = 0; b < nb; b++, yb++) {
+        const owl_block_q4_K *x[4];
+        v128_t sc[4], a[4], mp[4];
+        owl_f16 d[4], dmin[4];
+        const v128_t bs = wasm_v128_load(yb->bs32);
+        for (int r = 0; r < 4; r++) {
+            v128_t m;
+            x[r] = (const owl_block_q4_K *)wr[r] + b;
+            q4_K_scales_v(x[r], &sc[r], &m);
+            mp[r] = wasm_i32x4_dot_i16x8(m, bs);
+            a[r] = wasm_i32x4_splat(0);
+            d[r] = x[r]->d;
+            dmin[r] = x[r]->dmin;
+        }
+        for (int g = 0; g < 4; g++) {
+            /* y[0..3]: sub-block 2g (even, odd of each 16), y[4..7]: sub-block 2g+1 */
+            const int16_t *yl = yb->q + 64 * g, *yh = yl + 32;
+            v128_t y[8];
+            for (int k = 0; k < 4; k++) {
+                y[k] = wasm_v128_load(yl + 8 * k);
+                y[4 + k] = wasm_v128_load(yh + 8 * k);
+            }
+            for (int r = 0; r < 4; r++) {
+                const v128_t l0 = wasm_v128_load(x[r]->qs + 32 * g), l1 = wasm_v128_load(x[r]->qs + 32 * g + 16);
+                v128_t a1 = wasm_i32x4_add(wasm_i32x4_dot_i16x8(wasm_v128_and(l0, m0), y[0]),
+                                           wasm_i32x4_dot_i16x8(wasm_v128_and(l1, m0), y[2]));
+                v128_t a256 = wasm_i32x4_add(wasm_i32x4_dot_i16x8(wasm_v128_and(l0, m1), y[1]),
+                                             wasm_i32x4_dot_i16x8(wasm_v128_and(l1, m1), y[3]));
+                v128_t b16 = wasm_i32x4_add(wasm_i32x4_dot_i16x8(wasm_v128_and(l0, m2), y[4]),
+                                            wasm_i32x4_dot_i16x8(wasm_v128_and(l1, m2), y[6]));
+                v128_t b1 = wasm_i32x4_add(wasm_i32x4_dot_i16x8(wasm_u16x8_shr(l0, 12), y[5]),
+                                           wasm_i32x4_dot_i16x8(wasm_u16x8_shr(l1, 12), y[7]));
+                v128_t lo = wasm_i32x4_add(a1, wasm_i32x4_shr(a256, 8));
+                v128_t hi = wasm_i32x4_add(wasm_i32x4_shr(b16, 4), b1);
+                a[r] = wasm_i32x4_add(a[r], wasm_i32x4_dot_i16x8(wasm_i16x8_narrow_i32x4(lo, hi),
+                                                                 pair_scales(sc[r], g)));
+            }
+        }
+        *acc = update_K(1, *acc, a, mp, d, dmin, yb->d);
+    }
+}
+
+/* q6_K, one row: the scales go on pairs of sub-block partials, whose lanes sum
+ * 4 products of |q - 32| <= 32 and |a| <= 128 (<= 16384, int16-safe): two
+ * partials narrow to one i16x8 and take their two scales in one dot (instead
+ * of an i32x4.mul per sub-block). */
 static inline v128_t gemv_row_q6_K(const owl_block_q6_K *b, const owl_xblock_q8_K *y)
 {
+    const v128_t sc8 = wasm_v128_load(b->scales);
+    const v128_t slo = wasm_i16x8_extend_low_i8x16(sc8), shi = wasm_i16x8_extend_high_i8x16(sc8);
     v128_t acc = wasm_i32x4_splat(0);
     for (int k = 0; k < 2; k++)
         for (int c = 0; c < 2; c++) {
-            v128_t v[4];
+            v128_t v[4], p[4];
             unpack_q6_K(b, k, c, v);
             for (int s = 0; s < 4; s++) {
-                const int j = 8 * k + 2 * s + c;
+                const int j = 8 * k + 2 * s + c; /* sub-block of 16 */
                 v128_t e[2];
                 unpack_i8(v[s], e);
-                v128_t p = wasm_i32x4_add(dot(e[0], y->q + 16 * j), dot(e[1], y->q + 16 * j + 8));
-                acc = wasm_i32x4_add(acc, wasm_i32x4_mul(p, wasm_i32x4_splat(b->scales[j])));
+                p[s] = wasm_i32x4_add(dot(e[0], y->q + 16 * j), dot(e[1], y->q + 16 * j + 8));
             }
+            /* sub-blocks 8k + c + {0, 2} and 8k + c + {4, 6}: lanes c, 2 + c, 4 + c, 6 + c of the half */
+            const v128_t h = k ? shi : slo;
+            const v128_t s01 = c ? wasm_i16x8_shuffle(h, h, 1, 1, 1, 1, 3, 3, 3, 3)
+                                 : wasm_i16x8_shuffle(h, h, 0, 0, 0, 0, 2, 2, 2, 2);
+            const v128_t s23 = c ? wasm_i16x8_shuffle(h, h, 5, 5, 5, 5, 7, 7, 7, 7)
+                                 : wasm_i16x8_shuffle(h, h, 4, 4, 4, 4, 6, 6, 6, 6);
+            acc = wasm_i32x4_add(acc, wasm_i32x4_dot_i16x8(wasm_i16x8_narrow_i32x4(p[0], p[1]), s01));
+            acc = wasm_i32x4_add(acc, wasm_i32x4_dot_i16x8(wasm_i16x8_narrow_i32x4(p[2], p[3]), s23));
         }
     return acc;
 }
 
-
-static void gemv_q_K(int is4, int64_t nb, const uint8_t *const wr[4], size_t bsz,
-                     const owl_xblock_q8_K *yb, v128_t *acc)
+static void gemv_q6_K(int64_t nb, const uint8_t *const wr[4], const owl_xblock_q8_K *yb, v128_t *acc)
 {
     for (int64_t b = 0; b < nb; b++, yb++) {
-        v128_t a[4], mp[4] = {0};
-        owl_f16 d[4], dmin[4] = {0};
+        v128_t a[4];
+        owl_f16 d[4];
         for (int r = 0; r < 4; r++) {
-            const uint8_t *blk = wr[r] + (size_t)b * bsz;
-            if (is4) {
-                const owl_block_q4_K *x = (const owl_block_q4_K *)blk;
-                a[r] = gemv_row_q4_K(x, yb, &mp[r]);
-                d[r] = x->d;
-                dmin[r] = x->dmin;
-            } else {
-                const owl_block_q6_K *x = (const owl_block_q6_K *)blk;
-                a[r] = gemv_row_q6_K(x, yb);
-                d[r] = x->d;
-            }
+            const owl_block_q6_K *x = (const owl_block_q6_K *)wr[r] + b;
+            a[r] = gemv_row_q6_K(x, yb);
+            d[r] = x->d;
         }
-        *acc = update_K(is4, *acc, a, mp, d, dmin, yb->d);
+        *acc = update_K(0, *acc, a, a, d, d, yb->d);
     }
 }
 
@@ -294,7 +378,10 @@ static void tile_q_K(owl_type type, int64_t nb, const uint8_t *W, size_t ws, int
     if (nt == 1) {
         v128_t acc;
         init_tile(&acc, nr, 1, Y, ldy, accumulate);
-        gemv_q_K(is4, nb, wr, bsz, (const owl_xblock_q8_K *)X, &acc);
+        if (is4)
+            gemv_q4_K(nb, wr, (const owl_xblock_q8_K *)X, &acc);
+        else
+            gemv_q6_K(nb, wr, (const owl_xblock_q8_K *)X, &acc);
         store_tile(&acc, nr, 1, Y, ldy);
         return;
     }

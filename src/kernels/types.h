@@ -144,13 +144,14 @@ void owl_dot_tile_simd128(owl_type type, int64_t n, const void *W, size_t w_stri
 #define OWL_TILE_ROWS 4
 /* ---- relaxed-SIMD tile kernels (quant_relaxed.c; builds with OWL_SIMD128) ----
  * owl_dot_tile_relaxed: owl_dot_tile_simd128's contract (without accumulate)
- * for the types owl_relaxed_handles accepts (q4_0, q4_K, q6_K: the ones the
- * dispatch gives it) and q8_0 (a sign-split tile, measured no faster than
- * SIMD128's, so not dispatched), reading the q8 rows Xq (reference layout;
+ * for q4_0, q4_K, q6_K and q8_0, reading the q8 rows Xq (reference layout;
  * q8_K bsums must be the sums of their 16 qs, as the quantizers make them)
- * and, for q4_0 and q8_0, the expanded rows Xx (block sums, scales). Only the relaxed wasm build uses the instruction; elsewhere it is
- * emulated exactly (simd.h). */
-int owl_relaxed_handles(owl_type t);
+ * and, for q4_0, the expanded rows Xx (block sums, scales).
+ * owl_relaxed_handles(t, nt) says whether the dispatch gives it a tile of nt
+ * tokens: q4_0, q4_K, q6_K always, q8_0 for GEMV only (its sign-split GEMM
+ * measured slower than SIMD128's). Only the relaxed wasm build uses the
+ * instruction; elsewhere it is emulated exactly (simd.h). */
+int owl_relaxed_handles(owl_type t, int64_t nt);
 void owl_dot_tile_relaxed(owl_type type, int64_t n, const void *W, size_t w_stride, int nr,
                           const void *Xq, size_t q_stride, const void *Xx, size_t x_stride, int64_t nt,
                           float *Y, int64_t ldy);

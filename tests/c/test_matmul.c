@@ -238,12 +238,12 @@ static int relaxed_case(owl_type t, int64_t cols, int nr, int64_t nt, const floa
 TEST(matmul_relaxed_tiles_match_ref_bitwise)
 {
 #ifdef OWL_SIMD128
-    /* q8_0: the sign-split tile, tested here whether or not the dispatch picks it */
+    /* q8_0: the sign-split tile (dispatched for one token only), GEMV and GEMM */
     static const owl_type ts[4] = {OWL_TYPE_Q4_0, OWL_TYPE_Q4_K, OWL_TYPE_Q6_K, OWL_TYPE_Q8_0};
     static const int64_t ntoks[] = {1, 2, 15, 16, 19};
     uint64_t s = 77;
     for (int k = 0; k < 4; k++) {
-        CHECK(k == 3 || owl_relaxed_handles(ts[k]));
+        CHECK(owl_relaxed_handles(ts[k], 1) && (k == 3 || owl_relaxed_handles(ts[k], 16)));
         for (int nb = 1; nb <= 3; nb += 2) {
             const int64_t cols = nb * owl_type_get(ts[k])->blck_size;
             float *wf = malloc((size_t)(4 * cols) * 4), *xf = malloc((size_t)(19 * cols) * 4);
@@ -259,7 +259,7 @@ TEST(matmul_relaxed_tiles_match_ref_bitwise)
             free(xf);
         }
     }
-    CHECK(!owl_relaxed_handles(OWL_TYPE_Q8_0) && !owl_relaxed_handles(OWL_TYPE_F16));
+    CHECK(!owl_relaxed_handles(OWL_TYPE_Q8_0, 2) && !owl_relaxed_handles(OWL_TYPE_F16, 1));
 #endif
 }
 
@@ -316,5 +316,91 @@ TEST(matmul_relaxed_q8_0_full_int8_range)
             CHECK_MSG(memcmp(&want, &Y[t * 4 + r], 4) == 0, "row %d token %d: %g vs %g", r, t, (double)want,
                       (double)Y[t * 4 + r]);
         }
+#endif
+}
+
+#ifdef OWL_SIMD128
+/* One GEMV tile (SIMD128, and the relaxed tile) of nr rows against one q8
+ * activation row, bitwise against owl_vec_dot_ref; returns the mismatches. */
+static int gemv_tiles_case(owl_type t, const void *W, size_t ws, const void *Xq, int64_t cols)
+{
+    const owl_type at = owl_type_get(t)->vec_dot_type;
+    _Alignas(16) uint8_t Xx[4 * sizeof(owl_xblock_q8_K)]; /* 2 q8_K or 16 q8_0 blocks */
+    owl_expand_row_simd128(at, Xq, Xx, cols);
+    int bad = 0;
+    for (int nr = 1; nr <= 4; nr++)
+        for (int tier = 0; tier < 2; tier++) {
+            float Y[5] = {GUARD, GUARD, GUARD, GUARD, GUARD};
+            if (tier == 0)
+                owl_dot_tile_simd128(t, cols, W, ws, nr, Xx, 0, 1, Y, 5, 0);
+            else if (owl_relaxed_handles(t, 1))
+                owl_dot_tile_relaxed(t, cols, W, ws, nr, Xq, 0, Xx, 0, 1, Y, 5);
+            else
+                continue;
+            for (int r = 0; r < nr; r++) {
+                float want = owl_vec_dot_ref(t, cols, (const uint8_t *)W + (size_t)r * ws, Xq);
+                bad += memcmp(&want, &Y[r], 4) != 0;
+            }
+            for (int r = nr; r < 5; r++)
+                bad += Y[r] != GUARD;
+        }
+    return bad;
+}
+#endif
+
+TEST(matmul_gemv_tiles_largest_partials)
+{
+#ifdef OWL_SIMD128
+    /* The GEMV tiles narrow partial sums to int16 before scaling them: their
+     * largest values, with activations of -128 (beyond the quantizers' -127,
+     * as a q8 row from elsewhere may hold) and of +127, extreme weights and
+     * scales, 4 rows of different patterns, 2 blocks. */
+    enum { NB = 2 };
+    for (int sign = 0; sign < 2; sign++) {
+        const int8_t av = sign ? 127 : -128;
+        owl_block_q8_K k8[NB];
+        owl_block_q8_0 a8[NB * 8];
+        memset(k8, 0, sizeof k8);
+        for (int b = 0; b < NB; b++) {
+            k8[b].d = 1.0f;
+            for (int j = 0; j < 256; j++)
+                k8[b].qs[j] = (int8_t)(j % 5 == 4 ? -av - 1 : av); /* mostly av, some -127 / 126 */
+            for (int j = 0; j < 16; j++) {
+                int s = 0;
+                for (int i = 0; i < 16; i++)
+                    s += k8[b].qs[16 * j + i];
+                k8[b].bsums[j] = (int16_t)s;
+            }
+        }
+        for (int b = 0; b < NB * 8; b++) {
+            a8[b].d = 0x3c00;
+            for (int j = 0; j < 32; j++)
+                a8[b].qs[j] = (int8_t)(j % 7 == 6 ? -av - 1 : av);
+        }
+        owl_block_q4_K w4[4][NB];
+        owl_block_q6_K w6[4][NB];
+        owl_block_q8_0 w8[4][NB * 8];
+        static const uint8_t q4pat[4] = {0xff, 0xf0, 0x0f, 0xff};
+        for (int r = 0; r < 4; r++) {
+            for (int b = 0; b < NB; b++) {
+                memset(w4[r][b].scales, r == 3 ? 0x7f : 0xff, sizeof w4[r][b].scales); /* scales/mins 63 */
+                memset(w4[r][b].qs, q4pat[r], sizeof w4[r][b].qs);
+                w4[r][b].d = w4[r][b].dmin = 0x3c00;
+                memset(w6[r][b].ql, r & 1 ? 0xff : 0, sizeof w6[r][b].ql); /* q - 32 = 31 or -32 */
+                memset(w6[r][b].qh, r & 1 ? 0xff : 0, sizeof w6[r][b].qh);
+                for (int j = 0; j < 16; j++)
+                    w6[r][b].scales[j] = (int8_t)(r & 2 ? 127 : -128);
+                w6[r][b].d = 0x3c00;
+            }
+            for (int b = 0; b < NB * 8; b++) {
+                w8[r][b].d = 0x3c00;
+                for (int j = 0; j < 32; j++)
+                    w8[r][b].qs[j] = (int8_t)(r & 1 ? 127 : -128);
+            }
+        }
+        CHECK_MSG(gemv_tiles_case(OWL_TYPE_Q4_K, w4, sizeof w4[0], k8, NB * 256) == 0, "q4_K, a = %d", av);
+        CHECK_MSG(gemv_tiles_case(OWL_TYPE_Q6_K, w6, sizeof w6[0], k8, NB * 256) == 0, "q6_K, a = %d", av);
+        CHECK_MSG(gemv_tiles_case(OWL_TYPE_Q8_0, w8, sizeof w8[0], a8, NB * 256) == 0, "q8_0, a = %d", av);
+    }
 #endif
 }
