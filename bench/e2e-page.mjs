@@ -99,7 +99,7 @@ export async function owletImage(o) {
 
 /**
  * bench/vision_ab.mjs: the image encode of several models A/B. Loads every manifest with
- * `threads` (image cache off), warms each up with one encode, then `reps` rounds encoding the
+ * `threads` (image cache off; `build` as Owlet.load's option), warms each up with one encode, then `reps` rounds encoding the
  * same 448 px picture in each model in turn; returns per model {build, threads, warmMs, ms[]}
  * (stats().imageEncodeMs, wall clock at the coordinator).
  */
@@ -110,7 +110,8 @@ export async function owletImageAB(o) {
   const owls = [];
   try {
     for (const m of o.manifests)
-      owls.push(await Owlet.load(m, { wasmBase: o.wasmBase, threads: o.threads, nCtx: 256, budgetMiB: 3800, imageCache: 0 }));
+      owls.push(await Owlet.load(m, { wasmBase: o.wasmBase, threads: o.threads, nCtx: 256, budgetMiB: 3800, imageCache: 0,
+        build: o.build }));
     const encode = async (owl) => {
       const before = (await owl.stats()).imageEncodeMs;
       const chat = owl.chat();

@@ -2,12 +2,14 @@
 // in Q8_0 against q6_K), in ONE headless Chromium session and/or in Node, A/B alternating.
 //
 //   node bench/vision_ab.mjs MANIFEST_A MANIFEST_B [--threads 1,2] [--reps 3] [--where chromium,node]
+//        [--chromium-build owlet-relaxed|auto]
 //
 // MANIFESTs are paths under the repository (the page is served from its root), e.g.
 // build/bench/vq8/manifest.json (owlet-convert CKPT x.gguf --type q4_k_m [--vision-type q6_k], then
 // --split x.gguf build/bench/vq8). Per place and thread count both models are loaded
-// (e2e-page.mjs's owletImageAB; Owlet.load picks the build: relaxed SIMD in Chromium with threads, SIMD128 in Node; image
-// cache off), each warmed up with one encode (a fresh engine grows its memory on the first), then
+// (e2e-page.mjs's owletImageAB; image cache off) in Chromium with the relaxed-SIMD build at every
+// thread count (--chromium-build auto: Owlet.load's choice, SIMD128 at 1 thread) and in Node
+// with Owlet.load's choice (SIMD128), each warmed up with one encode (a fresh engine grows its memory on the first), then
 // `reps` rounds of A then B, the same 448 px pseudo-random picture (e2e-page.mjs's owletImage).
 // The time is stats().imageEncodeMs (wall clock at the coordinator: preprocess + vision tower +
 // abstractor). Prints one JSON line per (place, threads, model) with every rep and the median,
@@ -28,7 +30,7 @@ const load = () => loadavg().map((x) => +x.toFixed(2));
 
 async function main() {
   const argv = process.argv.slice(2);
-  const opt = { threads: '1,2', reps: '3', where: 'chromium,node' };
+  const opt = { threads: '1,2', reps: '3', where: 'chromium,node', 'chromium-build': 'owlet-relaxed' };
   const manifests = [];
   while (argv.length) {
     const a = argv.shift();
@@ -66,7 +68,8 @@ async function main() {
         for (const t of threads) {
           const before = load();
           const res = await page.evaluate(async (o) => (await import('/bench/e2e-page.mjs')).owletImageAB(o),
-            { wasmBase: '/build/wasm/', manifests: manifests.map((m) => '/' + m), threads: t, reps });
+            { wasmBase: '/build/wasm/', build: opt['chromium-build'] === 'auto' ? undefined : opt['chromium-build'],
+              manifests: manifests.map((m) => '/' + m), threads: t, reps });
           emit('chromium', t, res, before, { chromium: version });
         }
       } finally {
