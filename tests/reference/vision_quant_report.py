@@ -11,13 +11,15 @@ prefill positions. Figures for docs/ACCURACY.md, not pass/fail.
         oracle A (tests/fixtures/oracle_a): the reference is the PyTorch oracle's own dumps
         (img1, img2). Its vision rows (64, 192, 588) fit no q6_K block, so the q6_k files
         must equal the q8_0 ones: checked and said.
-    /usr/bin/python3 tests/reference/vision_quant_report.py wide CKPT_DIR IMAGE.png [THREADS]
+    /usr/bin/python3 tests/reference/vision_quant_report.py wide CKPT_DIR IMAGE.png [THREADS] [IDS.i32]
         any checkpoint (bench/fullscale/make_checkpoint.py DIR --layers 2: the real vision
         tower); the reference is owlet's f16 conversion (the full-size stage 0 is over the
         2000 MiB wasm32 cap in f32; a bf16 checkpoint's weights are exact in f16 but for
         the ~0.2 % below f16's normal range, and owlet's f32 path matches the oracle within
         8e-7, docs/ACCURACY.md). IMAGE is resized (PIL bicubic) and CLIP-normalised with
-        the checkpoint's preprocessor_config.json; the prompt is oracle A's img1 ids.
+        the checkpoint's preprocessor_config.json; the prompt is IDS (int32, one -200 for the
+        image; `build/owlet tokenize --model M.gguf --chat --image TEXT` prints them) or oracle
+        A's img1 ids.
 
 Variants: f32 (oracle) or f16 (wide) + vision q8_0 / q6_k (only the vision tower quantized:
 its error alone), and q4_k_m with the default vision (Q8_0) / --vision-type q6_k (the
@@ -124,7 +126,7 @@ def oracle(tmp):
           f'f32 {s[0] == s[1]}, q4_k_m {s[2] == s[3]}')
 
 
-def wide(tmp, ckpt, image, threads):
+def wide(tmp, ckpt, image, threads, ids_path=None):
     from PIL import Image
     with open(os.path.join(ckpt, 'preprocessor_config.json')) as f:
         pre = json.load(f)
@@ -135,7 +137,7 @@ def wide(tmp, ckpt, image, threads):
     x = (np.asarray(img, dtype=np.float64) / 255.0 - np.array(pre['image_mean'])) / np.array(pre['image_std'])
     pixels = os.path.join(tmp, 'pixels.f32')
     x.transpose(2, 0, 1).astype(np.float32).tofile(pixels)
-    ids = os.path.join(FIX, 'img1', 'input_ids.i32')
+    ids = ids_path or os.path.join(FIX, 'img1', 'input_ids.i32')
     nv = int(cfg['visual_config']['visual_model']['num_hidden_layers'])
     names = ['vision_layer0', f'vision_layer{nv // 2}', f'vision_layer{nv - 1}', 'vision_out', 'abstractor_out',
              'llm_final_norm', 'prefill_logits']
@@ -165,7 +167,8 @@ def main():
     else:
         ckpt = sys.argv[2]
         with tempfile.TemporaryDirectory(dir=os.path.dirname(os.path.abspath(ckpt))) as tmp:
-            wide(tmp, ckpt, sys.argv[3], int(sys.argv[4]) if len(sys.argv) > 4 else 1)
+            wide(tmp, ckpt, sys.argv[3], int(sys.argv[4]) if len(sys.argv) > 4 else 1,
+                 os.path.abspath(sys.argv[5]) if len(sys.argv) > 5 else None)
     return 0
 
 
