@@ -97,6 +97,40 @@ export async function owletImage(o) {
   return r;
 }
 
+/**
+ * bench/vision_ab.mjs: the image encode of several models A/B. Loads every manifest with
+ * `threads` (image cache off; `build` as Owlet.load's option), warms each up with one encode, then `reps` rounds encoding the
+ * same 448 px picture in each model in turn; returns per model {build, threads, warmMs, ms[]}
+ * (stats().imageEncodeMs, wall clock at the coordinator).
+ */
+export async function owletImageAB(o) {
+  const w = 448, h = 448, rgba = new Uint8ClampedArray(w * h * 4);
+  let s = 1;
+  for (let i = 0; i < rgba.length; i++) { s = (s * 1103515245 + 12345) & 0x7fffffff; rgba[i] = (i & 3) === 3 ? 255 : s >> 23; }
+  const owls = [];
+  try {
+    for (const m of o.manifests)
+      owls.push(await Owlet.load(m, { wasmBase: o.wasmBase, threads: o.threads, nCtx: 256, budgetMiB: 3800, imageCache: 0,
+        build: o.build }));
+    const encode = async (owl) => {
+      const before = (await owl.stats()).imageEncodeMs;
+      const chat = owl.chat();
+      await chat.addImage({ data: rgba, width: w, height: h });
+      const ms = (await owl.stats()).imageEncodeMs - before;
+      await chat.reset();
+      return ms;
+    };
+    const r = owls.map((owl) => ({ build: owl.build, warmMs: 0, ms: [] }));
+    for (const [i, owl] of owls.entries()) r[i].warmMs = await encode(owl);
+    for (let k = 0; k < o.reps; k++)
+      for (const [i, owl] of owls.entries()) r[i].ms.push(await encode(owl));
+    for (const [i, owl] of owls.entries()) r[i].threads = (await owl.stats()).threads;
+    return r;
+  } finally {
+    for (const owl of owls) await owl.unload();
+  }
+}
+
 // Random weights pick byte-fallback pieces (<0x00>..<0xFF>, ids 3..258) that make
 // invalid UTF-8, and wllama's JSON reply then throws ("Invalid typed array length");
 // for timing runs they are banned (same work per token either way).

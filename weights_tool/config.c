@@ -251,6 +251,21 @@ const char *owl_conv_ftype_name(owl_conv_ftype t)
     return (unsigned)t < 7 ? names[t] : "?";
 }
 
+int owl_conv_vision_parse(const char *s)
+{
+    if (!strcmp(s, "q8_0"))
+        return OWL_CONV_VISION_Q8_0;
+    if (!strcmp(s, "q6_k") || !strcmp(s, "q6_K"))
+        return OWL_CONV_VISION_Q6_K;
+    return -1;
+}
+
+const char *owl_conv_vision_name(owl_conv_vision v)
+{
+    static const char *names[] = {"default", "q8_0", "q6_k"};
+    return (unsigned)v < 3 ? names[v] : "?";
+}
+
 /* q_pos_embed row p = [sin(p*w_0..D/2-1), cos(p*w_0..D/2-1)], w_i = 10000^(-i/(D/2)).
  * Computed in double and rounded once (the reference computes in float64 numpy
  * then casts to float32). */

@@ -408,7 +408,7 @@ static owl_status open_inputs(conv *cv, const owl_conv_opts *o, owl_err *err)
             snprintf(cv->cfg.name, sizeof cv->cfg.name, "%s", o->name);
     }
     if (!st)
-        st = owl_conv_plan_build(&cv->cfg, o->ftype, o->budget_mib, &cv->plan, err);
+        st = owl_conv_plan_build_vision(&cv->cfg, o->ftype, o->vision, o->budget_mib, &cv->plan, err);
     if (!st)
         st = owl_ckpt_open(&cv->ck, o->in_dir, o->prefer, err);
     if (!st)
@@ -498,7 +498,7 @@ static void print_summary(const conv *cv, const owl_conv_opts *o, uint64_t total
         if (plan->t[i].fallback) {
             if (nfb++ < 8)
                 fprintf(stderr, "note: %s: row of %lld is not a multiple of the %s block, stored as %s\n",
-                        plan->t[i].name, (long long)plan->t[i].ne[0], owl_conv_ftype_name(o->ftype),
+                        plan->t[i].name, (long long)plan->t[i].ne[0], owl_type_get((int)plan->t[i].want)->name,
                         owl_type_get((int)plan->t[i].type)->name);
         }
     if (nfb > 8)

@@ -66,6 +66,15 @@ typedef enum {
 int owl_conv_ftype_parse(const char *s);
 const char *owl_conv_ftype_name(owl_conv_ftype t);
 
+/* The vision tower's matrices (v.*, not the abstractor): DEFAULT keeps what
+ * the type asks for (q4_k_m: Q8_0), the others set it whatever --type is. A
+ * row that is not a multiple of the block falls back as for any type. */
+typedef enum { OWL_CONV_VISION_DEFAULT = 0, OWL_CONV_VISION_Q8_0, OWL_CONV_VISION_Q6_K } owl_conv_vision;
+
+/* "q8_0" or "q6_k" (also "q6_K") -> OWL_CONV_VISION_*; -1 otherwise. */
+int owl_conv_vision_parse(const char *s);
+const char *owl_conv_vision_name(owl_conv_vision v); /* "default", "q8_0", "q6_k" */
+
 typedef enum {
     OWL_KIND_VEC,    /* 1-D: norms, biases, class/eos embeddings: F32 */
     OWL_KIND_TABLE,  /* added tables (position, queries): F32 */
@@ -86,13 +95,15 @@ typedef struct {
     int64_t ne[2];  /* GGUF dims: ne[0] row length, ne[1] rows */
     int rope_heads; /* >0: permute rows for RoPE with this many heads */
     owl_type type;
-    int fallback;   /* type differs from the requested one because of the row length */
+    owl_type want;  /* the type the mix asked for */
+    int fallback;   /* type differs from want because of the row length */
     uint64_t bytes;
 } owl_conv_tensor;
 
 typedef struct {
     owl_conv_cfg cfg;
     owl_conv_ftype ftype;
+    owl_conv_vision vision;
     owl_conv_tensor *t;
     size_t n;
     /* stage plan */
@@ -103,9 +114,12 @@ typedef struct {
 } owl_conv_plan;
 
 /* Build the tensor list (execution order) for cfg and ftype, and the stage plan
- * for budget_mib. */
+ * for budget_mib. owl_conv_plan_build is owl_conv_plan_build_vision with
+ * OWL_CONV_VISION_DEFAULT. */
 owl_status owl_conv_plan_build(const owl_conv_cfg *cfg, owl_conv_ftype ftype, uint32_t budget_mib,
                                owl_conv_plan *plan, owl_err *err);
+owl_status owl_conv_plan_build_vision(const owl_conv_cfg *cfg, owl_conv_ftype ftype, owl_conv_vision vision,
+                                      uint32_t budget_mib, owl_conv_plan *plan, owl_err *err);
 void owl_conv_plan_free(owl_conv_plan *plan); /* NULL-safe */
 /* Tensor index range [*first, *end) of stage s in plan->t. */
 void owl_conv_stage_range(const owl_conv_plan *plan, uint32_t s, size_t *first, size_t *end);
@@ -125,6 +139,7 @@ typedef struct {
     uint32_t budget_mib;
     int progress;         /* print progress on stderr */
     int quiet;            /* no report on stderr */
+    owl_conv_vision vision; /* --vision-type; 0 = the type's default */
 } owl_conv_opts;
 
 /* HF_DIR -> GGUF. Writes a fresh temporary file next to out_path and renames
@@ -144,6 +159,7 @@ owl_status owl_split(const char *gguf_path, const char *dir, uint32_t chunk_mib,
  * returns the exit status (0 ok, 1 error, 2 usage). The two reports, to o. */
 int owl_inspect_main(int argc, char **argv);
 int owl_inspect_file(FILE *o, const char *gguf_path);
-int owl_inspect_plan(FILE *o, const char *config_json, owl_conv_ftype ft, uint32_t budget_mib);
+int owl_inspect_plan(FILE *o, const char *config_json, owl_conv_ftype ft, owl_conv_vision vision,
+                     uint32_t budget_mib);
 
 #endif

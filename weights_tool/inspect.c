@@ -126,7 +126,7 @@ int owl_inspect_file(FILE *o, const char *path)
     return 0;
 }
 
-int owl_inspect_plan(FILE *o, const char *config, owl_conv_ftype ft, uint32_t budget)
+int owl_inspect_plan(FILE *o, const char *config, owl_conv_ftype ft, owl_conv_vision vision, uint32_t budget)
 {
     owl_err err = {0};
     char *buf;
@@ -143,7 +143,7 @@ int owl_inspect_plan(FILE *o, const char *config, owl_conv_ftype ft, uint32_t bu
         st = owl_conv_cfg_from_json(j, &cfg, &err);
     owl_json_free(j);
     if (!st)
-        st = owl_conv_plan_build(&cfg, ft, budget, &plan, &err);
+        st = owl_conv_plan_build_vision(&cfg, ft, vision, budget, &plan, &err);
     if (st) {
         fprintf(stderr, "inspect --plan: %s: %s (%s)\n", config, err.msg, owl_status_name(st));
         return 1;
@@ -158,8 +158,9 @@ int owl_inspect_plan(FILE *o, const char *config, owl_conv_ftype ft, uint32_t bu
         total += t->bytes;
         fallbacks += t->fallback;
     }
-    fprintf(o, "%s as %s: %zu tensors, %.1f MiB of weights (%.3f GB)\n", config, owl_conv_ftype_name(ft), plan.n,
-           (double)total / 1048576.0, (double)total / 1e9);
+    fprintf(o, "%s as %s%s%s: %zu tensors, %.1f MiB of weights (%.3f GB)\n", config, owl_conv_ftype_name(ft),
+            vision ? ", vision " : "", vision ? owl_conv_vision_name(vision) : "", plan.n, (double)total / 1048576.0,
+            (double)total / 1e9);
     for (int p = 0; p < 3; p++)
         fprintf(o, "  %-10s %14llu params %10.1f MiB\n", part_name[p], (unsigned long long)part_params[p],
                (double)part_bytes[p] / 1048576.0);
@@ -188,6 +189,7 @@ int owl_inspect_main(int argc, char **argv)
 {
     const char *plan_cfg = NULL, *file = NULL;
     owl_conv_ftype ft = OWL_CONV_TYPE_Q4_K_M;
+    owl_conv_vision vision = OWL_CONV_VISION_DEFAULT;
     uint32_t budget = OWL_CONV_DEFAULT_BUDGET_MIB;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--plan") && i + 1 < argc) {
@@ -199,6 +201,13 @@ int owl_inspect_main(int argc, char **argv)
                 return 2;
             }
             ft = (owl_conv_ftype)t;
+        } else if (!strcmp(argv[i], "--vision-type") && i + 1 < argc) {
+            int v = owl_conv_vision_parse(argv[++i]);
+            if (v < 0) {
+                fprintf(stderr, "inspect: unknown --vision-type %s (q8_0 or q6_k)\n", argv[i]);
+                return 2;
+            }
+            vision = (owl_conv_vision)v;
         } else if (!strcmp(argv[i], "--budget-mib") && i + 1 < argc) {
             long v = strtol(argv[++i], NULL, 10);
             if (v <= 0 || v > (1 << 24)) {
@@ -215,10 +224,10 @@ int owl_inspect_main(int argc, char **argv)
         }
     }
     if (plan_cfg)
-        return owl_inspect_plan(stdout, plan_cfg, ft, budget);
+        return owl_inspect_plan(stdout, plan_cfg, ft, vision, budget);
     if (file)
         return owl_inspect_file(stdout, file);
-    fprintf(stderr, "usage: %s MODEL.gguf\n       %s --plan CONFIG.json [--type T] [--budget-mib N]\n",
+    fprintf(stderr, "usage: %s MODEL.gguf\n       %s --plan CONFIG.json [--type T] [--vision-type q8_0|q6_k] [--budget-mib N]\n",
             argc ? argv[0] : "inspect", argc ? argv[0] : "inspect");
     return 2;
 }

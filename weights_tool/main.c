@@ -1,7 +1,7 @@
 /* main.c - build/owlet-convert command line.
  *
- *   owlet-convert HF_DIR OUT.gguf [--type T] [--budget-mib N] [--format safetensors|pytorch]
- *                 [--name NAME] [-q]
+ *   owlet-convert HF_DIR OUT.gguf [--type T] [--vision-type q8_0|q6_k] [--budget-mib N]
+ *                 [--format safetensors|pytorch] [--name NAME] [-q]
  *   owlet-convert --split OUT.gguf DIR [--chunk-mib N]
  *   owlet-convert --inspect M.gguf            (same as `owlet inspect`; also `inspect M.gguf`)
  *   owlet-convert --plan CONFIG.json [--type T] [--budget-mib N]
@@ -18,6 +18,7 @@ static int usage(void)
 {
     fprintf(stderr,
             "usage: owlet-convert HF_DIR OUT.gguf [--type f32|f16|q8_0|q4_0|q4_k|q6_k|q4_k_m]\n"
+            "                     [--vision-type q8_0|q6_k (vision tower matrices; default: as --type)]\n"
             "                     [--budget-mib N (default %d)] [--format safetensors|pytorch] [--name NAME] [-q]\n"
             "       owlet-convert --split MODEL.gguf DIR [--chunk-mib 1..1024 (default %d)]\n"
             "       owlet-convert --inspect MODEL.gguf\n"
@@ -88,6 +89,13 @@ int main(int argc, char **argv)
                 return 2;
             }
             o.ftype = (owl_conv_ftype)t;
+        } else if (!strcmp(argv[i], "--vision-type") && i + 1 < argc) {
+            int v = owl_conv_vision_parse(argv[++i]);
+            if (v < 0) {
+                fprintf(stderr, "owlet-convert: unknown --vision-type %s (q8_0 or q6_k)\n", argv[i]);
+                return 2;
+            }
+            o.vision = (owl_conv_vision)v;
         } else if (!strcmp(argv[i], "--budget-mib") && i + 1 < argc) {
             if (parse_u32(argv[++i], &o.budget_mib))
                 return usage();

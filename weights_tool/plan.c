@@ -83,10 +83,10 @@ static int is_suffix(const char *s, const char *suf)
 }
 
 /* Per-tensor type (see docs/CONVERTING.md). */
-static void choose_type(owl_conv_tensor *t, owl_conv_ftype f, int n_layers)
+static void choose_type(owl_conv_tensor *t, owl_conv_ftype f, owl_conv_vision v, int n_layers)
 {
-    if (t->kind == OWL_KIND_VEC || t->kind == OWL_KIND_TABLE || f == OWL_CONV_TYPE_F32) {
-        t->type = OWL_TYPE_F32;
+    if (t->kind == OWL_KIND_VEC || t->kind == OWL_KIND_TABLE) {
+        t->type = t->want = OWL_TYPE_F32;
         return;
     }
     owl_type want = base_type(f);
@@ -99,6 +99,13 @@ static void choose_type(owl_conv_tensor *t, owl_conv_ftype f, int n_layers)
                   is_suffix(t->name, ".ffn_down.weight")) &&
                  use_more_bits(t->layer, n_layers))
             want = OWL_TYPE_Q6_K;
+    }
+    if (t->part == OWL_PART_VISION && v != OWL_CONV_VISION_DEFAULT)
+        want = v == OWL_CONV_VISION_Q6_K ? OWL_TYPE_Q6_K : OWL_TYPE_Q8_0;
+    t->want = want;
+    if (want == OWL_TYPE_F32) {
+        t->type = OWL_TYPE_F32;
+        return;
     }
     /* row length must be a multiple of the block size: fall back to Q8_0, then F16 */
     owl_type chain[3] = {want, OWL_TYPE_Q8_0, OWL_TYPE_F16};
@@ -399,15 +406,22 @@ static owl_status plan_stages(owl_conv_plan *p, owl_err *err)
 owl_status owl_conv_plan_build(const owl_conv_cfg *cfg, owl_conv_ftype ftype, uint32_t budget_mib,
                                owl_conv_plan *p, owl_err *err)
 {
+    return owl_conv_plan_build_vision(cfg, ftype, OWL_CONV_VISION_DEFAULT, budget_mib, p, err);
+}
+
+owl_status owl_conv_plan_build_vision(const owl_conv_cfg *cfg, owl_conv_ftype ftype, owl_conv_vision vision,
+                                      uint32_t budget_mib, owl_conv_plan *p, owl_err *err)
+{
     memset(p, 0, sizeof *p);
     p->cfg = *cfg;
     p->ftype = ftype;
+    p->vision = vision;
     p->budget_mib = budget_mib;
     builder b = {p, err, 0, OWL_OK};
     owl_status st = build_tensors(&b, cfg);
     for (size_t i = 0; !st && i < p->n; i++) {
         owl_conv_tensor *t = &p->t[i];
-        choose_type(t, ftype, (int)cfg->layers);
+        choose_type(t, ftype, vision, (int)cfg->layers);
         t->bytes = (uint64_t)owl_row_size(t->type, t->ne[0]) * (uint64_t)t->ne[1];
     }
     if (!st)

@@ -199,6 +199,10 @@ function converterCases() {
     writeFileSync(path.join(d, 'ck/model.safetensors'), f.subarray(0, f.length >> 1));
     return { run: () => run(CONVERT, ['ck', 'out.gguf', '-q'], { cwd: d }), status: 1, message: /model\.safetensors.*(data ends|file has)/ };
   });
+  nativeCase('convert: an unknown --vision-type is refused before any work', (d) => ({
+    run: () => run(CONVERT, [oracle, 'out.gguf', '--type', 'q4_k_m', '--vision-type', 'q4_0', '-q'], { cwd: d }), status: 2,
+    message: /unknown --vision-type q4_0 \(q8_0 or q6_k\)/,
+  }));
   nativeCase('split: --chunk-mib over 1 GiB is refused', (d) => ({
     run: () => run(CONVERT, ['--split', ORACLE_GGUF, 'm', '--chunk-mib', '4096'], { cwd: d }), status: 1, message: /outside 1\.\.1024/,
   }));

@@ -92,7 +92,7 @@ static void copy_configs(const char *dir)
 static owl_status convert(const char *dir, const char *out, owl_conv_ftype t, const char *prefer, uint32_t budget,
                           owl_err *err)
 {
-    owl_conv_opts o = {dir, out, prefer, NULL, t, budget, 0, 1};
+    owl_conv_opts o = {dir, out, prefer, NULL, t, budget, 0, 1, OWL_CONV_VISION_DEFAULT};
     return owl_convert(&o, err);
 }
 

@@ -244,6 +244,71 @@ TEST(plan_q4_k_m_type_mix)
     owl_conv_plan_free(&p);
 }
 
+TEST(plan_vision_type_q6_k_sets_the_vision_tower_only)
+{
+    owl_conv_cfg cfg;
+    owl_conv_plan d, q8, q6;
+    if (!load_cfg_7b(&cfg))
+        return;
+    CHECK(owl_conv_vision_parse("q8_0") == OWL_CONV_VISION_Q8_0 && owl_conv_vision_parse("q6_k") == OWL_CONV_VISION_Q6_K &&
+          owl_conv_vision_parse("q6_K") == OWL_CONV_VISION_Q6_K && owl_conv_vision_parse("q4_k") == -1 &&
+          owl_conv_vision_parse("") == -1 && owl_conv_vision_parse("default") == -1);
+    if (owl_conv_plan_build(&cfg, OWL_CONV_TYPE_Q4_K_M, 3200, &d, NULL))
+        return;
+    CHECK(owl_conv_plan_build_vision(&cfg, OWL_CONV_TYPE_Q4_K_M, OWL_CONV_VISION_Q8_0, 3200, &q8, NULL) == OWL_OK);
+    CHECK(owl_conv_plan_build_vision(&cfg, OWL_CONV_TYPE_Q4_K_M, OWL_CONV_VISION_Q6_K, 3200, &q6, NULL) == OWL_OK);
+    CHECK_EQ_INT(q8.n, d.n);
+    CHECK_EQ_INT(q6.n, d.n);
+    int n_q6 = 0;
+    uint64_t vb8 = 0, vb6 = 0;
+    for (size_t i = 0; i < d.n && i < q8.n && i < q6.n; i++) {
+        const owl_conv_tensor *a = &d.t[i], *b = &q8.t[i], *c = &q6.t[i];
+        /* q8_0 is the q4_k_m default: the same plan */
+        CHECK_MSG(a->type == b->type && a->fallback == b->fallback && a->bytes == b->bytes, "%s", a->name);
+        if (a->part == OWL_PART_VISION && a->kind == OWL_KIND_MATMUL) {
+            if (!strcmp(a->name, "v.patch_embd.weight")) /* rows of 3*14*14 = 588: neither block fits */
+                CHECK(c->type == OWL_TYPE_F16 && c->want == OWL_TYPE_Q6_K && c->fallback);
+            else {
+                CHECK_MSG(c->type == OWL_TYPE_Q6_K && !c->fallback && a->type == OWL_TYPE_Q8_0, "%s", a->name);
+                n_q6 += c->type == OWL_TYPE_Q6_K;
+                vb8 += a->bytes;
+                vb6 += c->bytes;
+            }
+        } else {
+            CHECK_MSG(a->type == c->type && a->fallback == c->fallback, "%s: %d vs %d", a->name, (int)a->type,
+                      (int)c->type);
+        }
+    }
+    CHECK_EQ_INT(n_q6, 24 * 4); /* qkv, out, up, down in each of the 24 blocks */
+    /* 6.5625 against 8.5 bits per weight: 210/256 vs 34/32 bytes */
+    CHECK(vb6 * 8704 == vb8 * 6720 && vb6 > 0);
+    CHECK(q6.stage_bytes[0] < d.stage_bytes[0]);
+    owl_conv_plan_free(&d);
+    owl_conv_plan_free(&q8);
+    owl_conv_plan_free(&q6);
+    /* other types: the vision tower follows --vision-type, the rest --type */
+    CHECK(owl_conv_plan_build_vision(&cfg, OWL_CONV_TYPE_F16, OWL_CONV_VISION_Q6_K, 3200, &q6, NULL) == OWL_OK);
+    const owl_conv_tensor *t = find_planned(&q6, "v.blk.0.ffn_up.weight");
+    CHECK(t && t->type == OWL_TYPE_Q6_K);
+    t = find_planned(&q6, "a.blk.0.ffn_up.weight");
+    CHECK(t && t->type == OWL_TYPE_F16);
+    t = find_planned(&q6, "v.blk.0.ln1.weight");
+    CHECK(t && t->type == OWL_TYPE_F32);
+    owl_conv_plan_free(&q6);
+    /* oracle-size vision rows (64, 192) are not multiples of 256: Q8_0, reported as a fallback */
+    owl_conv_cfg small = cfg;
+    small.v_hidden = 64;
+    small.v_ffn = 192;
+    small.v_heads = 4;
+    small.a_enc_hidden = 64;
+    CHECK(owl_conv_plan_build_vision(&small, OWL_CONV_TYPE_Q4_K_M, OWL_CONV_VISION_Q6_K, 3200, &q6, NULL) == OWL_OK);
+    t = find_planned(&q6, "v.blk.1.attn_qkv.weight");
+    CHECK(t && t->type == OWL_TYPE_Q8_0 && t->want == OWL_TYPE_Q6_K && t->fallback);
+    t = find_planned(&q6, "v.blk.1.ffn_down.weight");
+    CHECK(t && t->type == OWL_TYPE_Q8_0 && t->fallback);
+    owl_conv_plan_free(&q6);
+}
+
 TEST(plan_stages_fit_the_budget_and_are_contiguous)
 {
     owl_conv_cfg cfg;
@@ -522,6 +587,28 @@ TEST(convert_quantized_types_dequantize_close_to_f32)
     cleanup(d);
 }
 
+/* Oracle A's vision rows (64, 192, 588) fit no q6_K block: --vision-type q6_k
+ * falls back to exactly the default file. */
+TEST(convert_oracle_vision_type_q6_k_falls_back_to_the_default_bytes)
+{
+    char d[256], a[300], b[300];
+    scratch(d, sizeof d);
+    snprintf(a, sizeof a, "%s/default.gguf", d);
+    snprintf(b, sizeof b, "%s/q6.gguf", d);
+    owl_err e = {0};
+    owl_conv_opts o = {ORACLE, a, NULL, NULL, OWL_CONV_TYPE_Q4_K_M, 3200, 0, 1, OWL_CONV_VISION_DEFAULT};
+    CHECK_MSG(owl_convert(&o, &e) == OWL_OK, "%s", e.msg);
+    o.out_path = b;
+    o.vision = OWL_CONV_VISION_Q6_K;
+    CHECK_MSG(owl_convert(&o, &e) == OWL_OK, "%s", e.msg);
+    size_t na = 0, nb = 0;
+    uint8_t *fa = load(a, &na), *fb = load(b, &nb);
+    CHECK(fa && fb && na == nb && na > 0 && !memcmp(fa, fb, na));
+    free(fa);
+    free(fb);
+    cleanup(d);
+}
+
 static char *slurp(FILE *f)
 {
     long n = ftell(f);
@@ -550,9 +637,15 @@ TEST(inspect_reports_file_and_plan)
     free(s);
     fclose(f);
     f = tmpfile();
-    CHECK_EQ_INT(owl_inspect_plan(f, CFG_7B, OWL_CONV_TYPE_Q4_K_M, 3200), 0);
+    CHECK_EQ_INT(owl_inspect_plan(f, CFG_7B, OWL_CONV_TYPE_Q4_K_M, OWL_CONV_VISION_DEFAULT, 3200), 0);
     s = slurp(f);
     CHECK(strstr(s, "303966208 params") && strstr(s, "7812419584 params") && strstr(s, "stage 2: layers"));
+    free(s);
+    fclose(f);
+    f = tmpfile();
+    CHECK_EQ_INT(owl_inspect_plan(f, CFG_7B, OWL_CONV_TYPE_Q4_K_M, OWL_CONV_VISION_Q6_K, 3200), 0);
+    s = slurp(f);
+    CHECK(strstr(s, "as q4_k_m, vision q6_k:") && strstr(s, "type q6_K"));
     free(s);
     fclose(f);
     f = tmpfile();

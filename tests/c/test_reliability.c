@@ -238,7 +238,7 @@ TEST(split_on_a_full_disk_leaves_the_folder_as_it_was)
     convert_ok(g);
     snprintf(p, sizeof p, "%s/m2", dir);
     mkdir(p, 0755);
-    owl_conv_opts o = {ORACLE, g2, NULL, "another", OWL_CONV_TYPE_F16, 3200, 0, 1};
+    owl_conv_opts o = {ORACLE, g2, NULL, "another", OWL_CONV_TYPE_F16, 3200, 0, 1, OWL_CONV_VISION_DEFAULT};
     owl_err e = {0};
     CHECK_MSG(owl_convert(&o, &e) == OWL_OK, "%s", e.msg);
     /* into an empty folder: nothing left */
