@@ -422,19 +422,23 @@ def _place_objects(rng, size, specs):
     raise RuntimeError("shapes: cannot place the objects")
 
 
-def _groups(rng, n):
-    """Sizes of the groups of identical objects: n=3 -> e.g. [3], [2, 1], [1, 1, 1]."""
-    if n == 1 or rng.random() < 0.5:
+def _groups(rng, n, p_copies=0.5):
+    """Sizes of the groups of identical objects: n=3 -> e.g. [3], [2, 1], [1, 1, 1]; with n >= 2 a
+    picture has copies with probability p_copies."""
+    if n == 1 or rng.random() < 1.0 - p_copies:
         return [1] * n
     options = {2: [[2]], 3: [[3], [2, 1]], 4: [[4], [3, 1], [2, 2], [2, 1, 1]]}[n]
     return list(options[int(rng.integers(len(options)))])
 
 
-def make_free_item(seed, index):
+def make_free_item(seed, index, n_probs=None, p_copies=0.5):
     """-> dict like make_item's: 1-4 objects at free positions and sizes, drawn like the web page's
     tools; identical copies (same shape and colour) allowed. An object's position answer is the 3x3
     cell of its centre (centres stay CELL_MARGIN from the grid lines); different groups have
-    different shapes and different colours, so "the red one" still names one group."""
+    different shapes and different colours, so "the red one" still names one group.
+    n_probs (probabilities of 1-4 objects; default uniform) and p_copies (share of pictures with
+    copies among those with 2-4 objects) let training weight the hard items; the defaults draw
+    exactly what the evaluation sets use."""
     rng = np.random.default_rng([seed, index, 21])
     size = int(rng.choice([448, 448, 448, 224, 256, 320, 384]))
     if rng.random() < 0.75:
@@ -442,8 +446,8 @@ def make_free_item(seed, index):
     else:
         img, bg = background(size, rng)
     draw = ImageDraw.Draw(img)
-    n = int(rng.choice([1, 2, 3, 4]))
-    counts = _groups(rng, n)
+    n = int(rng.choice([1, 2, 3, 4])) if n_probs is None else int(rng.choice([1, 2, 3, 4], p=n_probs))
+    counts = _groups(rng, n, p_copies)
     shapes_ = rng.choice(len(SHAPES), len(counts), replace=False)
     colours = rng.choice(len(COLOUR_NAMES), len(counts), replace=False)
     dmax = 0.8 if n == 1 else (0.5 if n == 2 else 0.4)
@@ -626,14 +630,15 @@ def other_questions(rng):
     return [{"type": q["type"], "question": q["question"], "answer": FIXED_ANSWER} for q in questions(objs, rng)]
 
 
-def make_mixed_item(seed, index, mix=FREE_MIX, p_easy=0.0):
-    """Training item: a grid item (make_item), a free item or an other item, by `mix`."""
+def make_mixed_item(seed, index, mix=FREE_MIX, p_easy=0.0, free_kw=None):
+    """Training item: a grid item (make_item), a free item (make_free_item(**free_kw)) or an other
+    item, by `mix`."""
     u = np.random.default_rng([seed, index, 41]).random()
     if u < mix[0]:
         easy = np.random.default_rng([seed, index, 7]).random() < p_easy
         return make_item(seed, index, easy=easy)
     if u < mix[0] + mix[1]:
-        return make_free_item(seed, index)
+        return make_free_item(seed, index, **(free_kw or {}))
     return make_other_item(seed, index)
 
 

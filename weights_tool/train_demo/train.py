@@ -200,7 +200,8 @@ class AuxHeads(torch.nn.Module):
                 ce(c[..., self.ns:].reshape(-1, self.nc), cc.reshape(-1))) / 4
 
 
-def make_batch(enc, pre, seed, first, n_images, qtypes=shapes.QTYPES, p_easy=0.0, aux_patch=0, mix=None):
+def make_batch(enc, pre, seed, first, n_images, qtypes=shapes.QTYPES, p_easy=0.0, aux_patch=0, mix=None,
+               free_kw=None):
     """-> pixel_values [n, 3, S, S], ids [n*k, T] (0-padded), targets [n*k, T] (-100 = no loss),
     image row for each sequence [n*k]. Each item is a curriculum "easy" one (shapes.make_item
     easy=True) with probability p_easy, decided by its own seed. Targets are aligned with the *text* positions of ids
@@ -209,7 +210,7 @@ def make_batch(enc, pre, seed, first, n_images, qtypes=shapes.QTYPES, p_easy=0.0
     pix, seqs, rows, aux = [], [], [], []
     for j in range(n_images):
         if mix:
-            it = shapes.make_mixed_item(seed, first + j, mix, p_easy)
+            it = shapes.make_mixed_item(seed, first + j, mix, p_easy, free_kw)
         else:
             easy = np.random.default_rng([seed, first + j, 7]).random() < p_easy
             it = shapes.make_item(seed, first + j, easy=easy, labels=bool(aux_patch))
@@ -309,6 +310,12 @@ def main(argv=None):
                     help="draw items with shapes.make_mixed_item: shares of grid items, free page-style items "
                          "(identical copies allowed) and not-shapes items (photos, blanks, noise, dark, text: "
                          "answered shapes.FIXED_ANSWER); needs --aux 0")
+    ap.add_argument("--free-n-probs", type=float, nargs=4, metavar=("P1", "P2", "P3", "P4"),
+                    help="--mix: probabilities of 1-4 shapes in the free items (default uniform, as evaluated)")
+    ap.add_argument("--free-copies", type=float, default=0.5,
+                    help="--mix: share of free items with 2-4 shapes that have identical copies (default 0.5)")
+    ap.add_argument("--keep-snapshots", action="store_true",
+                    help="--save-every writes OUT/step-NNNNN/ folders (kept) instead of overwriting OUT")
     ap.add_argument("--first-index", type=int, default=0,
                     help="index of the first training item (a continuation can start on fresh items)")
     ap.add_argument("overrides", nargs="*", help="config key=value")
@@ -343,6 +350,9 @@ def main(argv=None):
     if heads is not None and a.init and os.path.exists(os.path.join(a.init, "aux_heads.pt")):
         heads.load_state_dict(torch.load(os.path.join(a.init, "aux_heads.pt"), map_location="cpu")["heads"])
         print(f"train: auxiliary heads from {a.init}", flush=True)
+    free_kw = {"p_copies": a.free_copies}
+    if a.free_n_probs:
+        free_kw["n_probs"] = a.free_n_probs
     params = list(net.named_parameters()) + (list(heads.named_parameters()) if heads else [])
     opt = adamw(params, a.lr)
 
@@ -377,7 +387,8 @@ def main(argv=None):
             g["lr"] = lr
         pix, ids, tgt, rows, aux = make_batch(enc, pre, shapes.TRAIN_SEED, a.first_index + step * a.images_per_step,
                                               a.images_per_step, p_easy=p_easy,
-                                              aux_patch=vm["patch_size"] if heads else 0, mix=a.mix)
+                                              aux_patch=vm["patch_size"] if heads else 0, mix=a.mix,
+                                              free_kw=free_kw)
         loss, acc, aux_loss = loss_fn(net, pix, ids, tgt, rows, heads, aux)
         opt.zero_grad(set_to_none=True)
         (loss + a.aux * aux_loss if heads else loss).backward()
@@ -398,7 +409,8 @@ def main(argv=None):
         if a.save_every and (step + 1) % a.save_every == 0:
             log["steps_done"] = step + 1
             log["seconds"] = round(time.time() - t0, 1)
-            save_folder(a.out, net, cfg, pre, tok_path, log)
+            snap = os.path.join(a.out, f"step-{step + 1:05d}") if a.keep_snapshots else a.out
+            save_folder(snap, net, cfg, pre, tok_path, log)
         if a.max_minutes and (time.time() - t0 > 60 * a.max_minutes or (a.time_schedule and f >= 1.0)):
             print(f"train: stopping after {step + 1} steps (--max-minutes {a.max_minutes})", flush=True)
             break
