@@ -6,16 +6,20 @@
  *   out[i][h] = sum_j p_j v[j][hk]          fp32, accumulated in j order
  * PyTorch: attn = softmax(q @ k.T * scale, dim=-1, dtype=float32); attn @ v.
  *
- * Threads: work unit t = (block of QBLOCK query rows, head h), t = b * n_heads
- * + h, is taken by thread t % nth (cyclic, because a causal row's cost grows
- * with i); every unit is computed by exactly one thread with the same code, so
+ * Threads: work unit t = (block b of QBLOCK query rows, head h), t = h * nblk
+ * + b (a thread's units walk the blocks of one head, whose K and V stay in
+ * cache, before the next head), is taken by thread t % nth (cyclic, because a
+ * causal row's cost grows with i); every unit is computed by exactly one thread with the same code, so
  * the bits never depend on nth. Each thread keeps its scores in its own slice
  * of the caller's scratch (QBLOCK rows of n_kv floats).
  *
- * SIMD128: q . k in a 4-lane accumulator per key, 4 keys at a time sharing the
- * q loads (summation order differs from the sequential reference); the p_j v_j
- * update runs 4 rows at a time but adds them to o one after the other, in the
- * reference's order, so it rounds identically. f16 rows are widened 4 lanes at
+ * SIMD128: q . k in a 4-lane accumulator per key, 4 keys x 2 query rows at a
+ * time sharing the loads (summation order differs from the sequential
+ * reference: lane sums, then (l0 + l1) + (l2 + l3)); the p_j v_j update keeps
+ * 16 elements of o in registers over 32 keys at a time and adds the keys one
+ * after the other, in the reference's order, so it rounds
+ * identically. tests/c/test_attention.c writes this order out in scalar form
+ * and checks the kernel against it bit for bit. f16 rows are widened 4 lanes at
  * a time (h2f4 below, exact like owl_f16_to_f32). */
 #include <stdint.h>
 #include <string.h>
@@ -68,7 +72,7 @@ static int64_t visible(const owl_attn_args *a, int64_t i)
 /* element offset of row j, kv head hk */
 static inline int64_t kv_off(const owl_attn_args *a, int64_t j, int hk)
 {
-    return j * a->kv_stride + (int64_t)hk * a->head_dim;
+    return j * a->kv_stride + (int64_t)hk * (a->kv_head_stride ? a->kv_head_stride : a->head_dim);
 }
 
 /* ------------------------------------------------------------------ reference */
@@ -205,68 +209,143 @@ static inline void dots(const owl_attn_args *a, const float *q, int hk, int64_t 
     }
 }
 
-/* o += p_j v_j for rows j0..j0+nv-1 (nv = 1..4), added one row after the
- * other exactly as the reference does, but o loaded and stored once. */
-static inline void axpys(const owl_attn_args *a, float *o, const float *p, int hk, int64_t j0,
-                         int nv, const int f16)
+/* Scores of keys j0..j0+3 for NR (1 or 2) query rows at once, when head_dim
+ * is a multiple of 4: NR x 4 accumulators (the rows share each K load, the
+ * keys each q load), then the four accumulators of a row are transposed so
+ * that lane r of c_t holds lane t of key r's accumulator, and
+ * (c0 + c1) + (c2 + c3) is hsum's ((a0 + a1) + (a2 + a3)) for four keys in
+ * one vector: the same bits as dots() with nk = 4, four times fewer
+ * horizontal operations. */
+static inline void dots_nx4(const owl_attn_args *a, const float *const *q, int hk, int64_t j0,
+                            float *const *out, const int NR, const int f16)
 {
     const int d = a->head_dim;
-    const void *v[4];
-    v128_t vp[4];
-    for (int r = 0; r < 4; r++) {
-        v[r] = row_at(a->v, kv_off(a, j0 + (r < nv ? r : 0), hk), f16);
-        vp[r] = wasm_f32x4_splat(r < nv ? p[r] : 0.0f);
-    }
-    int t = 0;
-    for (; t + 4 <= d; t += 4) {
-        v128_t acc = wasm_v128_load(o + t);
-        if (nv == 4) {
-            acc = wasm_f32x4_add(acc, wasm_f32x4_mul(vp[0], ld4(v[0], t, f16)));
-            acc = wasm_f32x4_add(acc, wasm_f32x4_mul(vp[1], ld4(v[1], t, f16)));
-            acc = wasm_f32x4_add(acc, wasm_f32x4_mul(vp[2], ld4(v[2], t, f16)));
-            acc = wasm_f32x4_add(acc, wasm_f32x4_mul(vp[3], ld4(v[3], t, f16)));
-        } else {
-            for (int r = 0; r < nv; r++)
-                acc = wasm_f32x4_add(acc, wasm_f32x4_mul(vp[r], ld4(v[r], t, f16)));
+    const void *k0 = row_at(a->k, kv_off(a, j0, hk), f16);
+    const void *k1 = row_at(a->k, kv_off(a, j0 + 1, hk), f16);
+    const void *k2 = row_at(a->k, kv_off(a, j0 + 2, hk), f16);
+    const void *k3 = row_at(a->k, kv_off(a, j0 + 3, hk), f16);
+    v128_t acc[2][4];
+    for (int r = 0; r < NR; r++)
+        for (int c = 0; c < 4; c++)
+            acc[r][c] = wasm_f32x4_splat(0.0f);
+    for (int t = 0; t + 4 <= d; t += 4) {
+        const v128_t x0 = ld4(k0, t, f16), x1 = ld4(k1, t, f16);
+        const v128_t x2 = ld4(k2, t, f16), x3 = ld4(k3, t, f16);
+        for (int r = 0; r < NR; r++) {
+            const v128_t vq = wasm_v128_load(q[r] + t);
+            acc[r][0] = wasm_f32x4_add(acc[r][0], wasm_f32x4_mul(vq, x0));
+            acc[r][1] = wasm_f32x4_add(acc[r][1], wasm_f32x4_mul(vq, x1));
+            acc[r][2] = wasm_f32x4_add(acc[r][2], wasm_f32x4_mul(vq, x2));
+            acc[r][3] = wasm_f32x4_add(acc[r][3], wasm_f32x4_mul(vq, x3));
         }
-        wasm_v128_store(o + t, acc);
     }
-    for (; t < d; t++)
-        for (int r = 0; r < nv; r++)
-            o[t] += p[r] * ld1(v[r], t, f16);
+    const v128_t vs = wasm_f32x4_splat(a->scale);
+    for (int r = 0; r < NR; r++) {
+        /* 4x4 transpose: c_t = lane t of keys 0..3 */
+        const v128_t l01 = wasm_i32x4_shuffle(acc[r][0], acc[r][1], 0, 4, 1, 5);
+        const v128_t h01 = wasm_i32x4_shuffle(acc[r][0], acc[r][1], 2, 6, 3, 7);
+        const v128_t l23 = wasm_i32x4_shuffle(acc[r][2], acc[r][3], 0, 4, 1, 5);
+        const v128_t h23 = wasm_i32x4_shuffle(acc[r][2], acc[r][3], 2, 6, 3, 7);
+        const v128_t c0 = wasm_i64x2_shuffle(l01, l23, 0, 2), c1 = wasm_i64x2_shuffle(l01, l23, 1, 3);
+        const v128_t c2 = wasm_i64x2_shuffle(h01, h23, 0, 2), c3 = wasm_i64x2_shuffle(h01, h23, 1, 3);
+        const v128_t sum = wasm_f32x4_add(wasm_f32x4_add(c0, c1), wasm_f32x4_add(c2, c3));
+        wasm_v128_store(out[r] + j0, wasm_f32x4_mul(sum, vs));
+    }
 }
 
-/* Query rows i0..i0+nr-1 (nr <= QBLOCK) of head h. Keys (and values) are
- * visited in groups of 4, each group serving all rows of the block while it is
- * in L1: K and V stream from memory once per block, not once per row. Every
- * (row, key) product and every o update is the same arithmetic as for a lone
- * row, so a row's result does not depend on its block (tests check decode
- * rows against prefill rows bit for bit). sc holds QBLOCK slices of ldsc. */
+/* keys per pass of pv_nv: their V rows (a few KB) stay in L1 while every
+ * element chunk of the row uses them */
+#define PV_KEYS 32
+
+/* o[t0 .. t0+4*NV-1] += sum_j p[j] v_j over keys j0 <= j < min(j1, n), NV
+ * vectors of 4 (NV = 1 or 4) held in registers over the keys; o starts from
+ * zero when j0 = 0. Each element sums in j order from 0, like the reference's
+ * o[t] += p_j * v_j[t], so the bits are the reference's. (Measured in
+ * Chromium at the vision shape: one row x 16 elements beat 2 rows x 16, 2 x 8,
+ * 1 x 8 and 1 x 32, and 32 keys per pass beat 8, 16, 64 and 128 - or tied.) */
+static inline void pv_nv(const owl_attn_args *a, float *o, const float *p, int64_t n, int hk, int t0,
+                         int64_t j0, int64_t j1, const int NV, const int f16)
+{
+    v128_t acc[4];
+    for (int c = 0; c < NV; c++)
+        acc[c] = j0 == 0 ? wasm_f32x4_splat(0.0f) : wasm_v128_load(o + t0 + 4 * c);
+    const int64_t e = n < j1 ? n : j1;
+    for (int64_t j = j0; j < e; j++) {
+        const void *v = row_at(a->v, kv_off(a, j, hk), f16);
+        const v128_t vp = wasm_v128_load32_splat(p + j);
+        for (int c = 0; c < NV; c++)
+            acc[c] = wasm_f32x4_add(acc[c], wasm_f32x4_mul(vp, ld4(v, t0 + 4 * c, f16)));
+    }
+    for (int c = 0; c < NV; c++)
+        wasm_v128_store(o + t0 + 4 * c, acc[c]);
+}
+
+/* o = sum_j p[j] v_j over the row's n keys, all head_dim elements: PV_KEYS
+ * keys at a time, in them 16 elements at a time, then 4, then the scalar
+ * tail, every element in the reference's j order. */
+static inline void pv_row(const owl_attn_args *a, float *o, const float *p, int64_t n, int hk,
+                          const int f16)
+{
+    const int d = a->head_dim;
+    int64_t j0 = 0;
+    do { /* at least once: a row without keys gets zeros */
+        const int64_t j1 = j0 + PV_KEYS;
+        int t = 0;
+        for (; t + 16 <= d; t += 16)
+            pv_nv(a, o, p, n, hk, t, j0, j1, 4, f16);
+        for (; t + 4 <= d; t += 4)
+            pv_nv(a, o, p, n, hk, t, j0, j1, 1, f16);
+        j0 = j1;
+    } while (j0 < n);
+    for (int t = d / 4 * 4; t < d; t++) {
+        float acc = 0;
+        for (int64_t j = 0; j < n; j++)
+            acc += p[j] * ld1(row_at(a->v, kv_off(a, j, hk), f16), t, f16);
+        o[t] = acc;
+    }
+}
+
+/* Query rows i0..i0+nr-1 (nr <= QBLOCK) of head h. Keys are visited in groups
+ * of 4, each group serving all rows of the block while it is in L1 (pairs of
+ * rows at once through dots_nx4 where both see all 4 keys); then per row the
+ * softmax and p.V, o held in registers. Every (row, key)
+ * score and every o element is the same arithmetic as for a lone row, so a
+ * row's result does not depend on its block (tests check decode rows against
+ * prefill rows bit for bit). sc holds QBLOCK slices of ldsc. */
 static inline void block_simd_t(const owl_attn_args *a, int64_t i0, int nr, int h, float *sc,
                                 int64_t ldsc, const int f16)
 {
     const int hk = h / (a->n_heads / a->n_kv_heads);
     const float *q[QBLOCK];
     float *o[QBLOCK];
+    float *s[QBLOCK];
     int64_t nv[QBLOCK] = {0};
     for (int r = 0; r < nr; r++) {
         q[r] = a->q + (i0 + r) * a->q_stride + (int64_t)h * a->head_dim;
         o[r] = a->out + (i0 + r) * a->out_stride + (int64_t)h * a->head_dim;
+        s[r] = sc + r * ldsc;
         nv[r] = visible(a, i0 + r);
-        memset(o[r], 0, (size_t)a->head_dim * sizeof(float));
     }
     const int64_t nmax = nv[nr - 1]; /* visible() grows with the row */
+    const int by4 = a->head_dim % 4 == 0;
     for (int64_t j = 0; j < nmax; j += 4)
-        for (int r = 0; r < nr; r++)
-            if (j < nv[r])
-                dots(a, q[r], hk, j, nv[r] - j < 4 ? (int)(nv[r] - j) : 4, sc + r * ldsc + j, f16);
+        for (int r = 0; r < nr;) {
+            if (by4 && r + 1 < nr && j + 4 <= nv[r]) { /* nv[r + 1] >= nv[r] */
+                dots_nx4(a, q + r, hk, j, s + r, 2, f16);
+                r += 2;
+                continue;
+            }
+            if (by4 && j + 4 <= nv[r])
+                dots_nx4(a, q + r, hk, j, s + r, 1, f16);
+            else if (j < nv[r])
+                dots(a, q[r], hk, j, nv[r] - j < 4 ? (int)(nv[r] - j) : 4, s[r] + j, f16);
+            r++;
+        }
     for (int r = 0; r < nr; r++)
         if (nv[r] > 0)
-            owl_softmax_simd128(sc + r * ldsc, nv[r]);
-    for (int64_t j = 0; j < nmax; j += 4)
-        for (int r = 0; r < nr; r++)
-            if (j < nv[r])
-                axpys(a, o[r], sc + r * ldsc + j, hk, j, nv[r] - j < 4 ? (int)(nv[r] - j) : 4, f16);
+            owl_softmax_simd128(s[r], nv[r]);
+    for (int r = 0; r < nr; r++)
+        pv_row(a, o[r], s[r], nv[r], hk, f16);
 }
 
 static void block_run(const owl_attn_args *a, int64_t i0, int nr, int h, float *sc, int64_t ldsc)
@@ -301,9 +380,9 @@ static void attn_worker(void *ctx, int ith, int nth)
     const int64_t nblk = (a->n_q + QBLOCK - 1) / QBLOCK;
     const int64_t total = nblk * a->n_heads;
     for (int64_t t = ith; t < total; t += nth) {
-        const int64_t i0 = t / a->n_heads * QBLOCK;
+        const int64_t i0 = t % nblk * QBLOCK;
         const int nr = a->n_q - i0 < QBLOCK ? (int)(a->n_q - i0) : QBLOCK;
-        block_run(a, i0, nr, (int)(t % a->n_heads), sc, ldsc);
+        block_run(a, i0, nr, (int)(t / nblk), sc, ldsc);
     }
 }
 
