@@ -209,75 +209,98 @@ static inline void dots(const owl_attn_args *a, const float *q, int hk, int64_t 
     }
 }
 
-/* Scores of keys j0..j0+3 for NR (1 or 2) query rows at once, when head_dim
- * is a multiple of 4: NR x 4 accumulators (the rows share each K load, the
- * keys each q load), then the four accumulators of a row are transposed so
- * that lane r of c_t holds lane t of key r's accumulator, and
- * (c0 + c1) + (c2 + c3) is hsum's ((a0 + a1) + (a2 + a3)) for four keys in
- * one vector: the same bits as dots() with nk = 4, four times fewer
- * horizontal operations. */
-static inline void dots_nx4(const owl_attn_args *a, const float *const *q, int hk, int64_t j0,
-                            float *const *out, const int NR, const int f16)
+/* scale x ((c0 + c1) + (c2 + c3)) of the 4x4 transpose of accumulators
+ * a0..a3 (keys 0..3) into out[0..3]: lane r = hsum(a_r) * scale, the same bits
+ * as dots() gives key r, in one vector */
+static inline void hsum4_store(v128_t a0, v128_t a1, v128_t a2, v128_t a3, v128_t vs, float *out)
+{
+    const v128_t l01 = wasm_i32x4_shuffle(a0, a1, 0, 4, 1, 5), h01 = wasm_i32x4_shuffle(a0, a1, 2, 6, 3, 7);
+    const v128_t l23 = wasm_i32x4_shuffle(a2, a3, 0, 4, 1, 5), h23 = wasm_i32x4_shuffle(a2, a3, 2, 6, 3, 7);
+    const v128_t c0 = wasm_i64x2_shuffle(l01, l23, 0, 2), c1 = wasm_i64x2_shuffle(l01, l23, 1, 3);
+    const v128_t c2 = wasm_i64x2_shuffle(h01, h23, 0, 2), c3 = wasm_i64x2_shuffle(h01, h23, 1, 3);
+    const v128_t sum = wasm_f32x4_add(wasm_f32x4_add(c0, c1), wasm_f32x4_add(c2, c3));
+    wasm_v128_store(out, wasm_f32x4_mul(sum, vs));
+}
+
+/* Scores of keys j0..j0+3 for two query rows at once (TWO = 1; one row when
+ * 0), when head_dim is a multiple of 4: 8 (4) accumulators, the rows sharing
+ * each K load and the keys each q load, then hsum4_store: the same bits as
+ * dots() with nk = 4, four times fewer horizontal operations. The
+ * accumulators are separate variables (not an array) so that every compiler
+ * keeps them in registers. */
+static inline void dots_x4(const owl_attn_args *a, const float *q0, const float *q1, int hk, int64_t j0,
+                           float *out0, float *out1, const int TWO, const int f16)
 {
     const int d = a->head_dim;
     const void *k0 = row_at(a->k, kv_off(a, j0, hk), f16);
     const void *k1 = row_at(a->k, kv_off(a, j0 + 1, hk), f16);
     const void *k2 = row_at(a->k, kv_off(a, j0 + 2, hk), f16);
     const void *k3 = row_at(a->k, kv_off(a, j0 + 3, hk), f16);
-    v128_t acc[2][4];
-    for (int r = 0; r < NR; r++)
-        for (int c = 0; c < 4; c++)
-            acc[r][c] = wasm_f32x4_splat(0.0f);
+    const v128_t z = wasm_f32x4_splat(0.0f);
+    v128_t a0 = z, a1 = z, a2 = z, a3 = z, b0 = z, b1 = z, b2 = z, b3 = z;
     for (int t = 0; t + 4 <= d; t += 4) {
         const v128_t x0 = ld4(k0, t, f16), x1 = ld4(k1, t, f16);
         const v128_t x2 = ld4(k2, t, f16), x3 = ld4(k3, t, f16);
-        for (int r = 0; r < NR; r++) {
-            const v128_t vq = wasm_v128_load(q[r] + t);
-            acc[r][0] = wasm_f32x4_add(acc[r][0], wasm_f32x4_mul(vq, x0));
-            acc[r][1] = wasm_f32x4_add(acc[r][1], wasm_f32x4_mul(vq, x1));
-            acc[r][2] = wasm_f32x4_add(acc[r][2], wasm_f32x4_mul(vq, x2));
-            acc[r][3] = wasm_f32x4_add(acc[r][3], wasm_f32x4_mul(vq, x3));
+        const v128_t va = wasm_v128_load(q0 + t);
+        a0 = wasm_f32x4_add(a0, wasm_f32x4_mul(va, x0));
+        a1 = wasm_f32x4_add(a1, wasm_f32x4_mul(va, x1));
+        a2 = wasm_f32x4_add(a2, wasm_f32x4_mul(va, x2));
+        a3 = wasm_f32x4_add(a3, wasm_f32x4_mul(va, x3));
+        if (TWO) {
+            const v128_t vb = wasm_v128_load(q1 + t);
+            b0 = wasm_f32x4_add(b0, wasm_f32x4_mul(vb, x0));
+            b1 = wasm_f32x4_add(b1, wasm_f32x4_mul(vb, x1));
+            b2 = wasm_f32x4_add(b2, wasm_f32x4_mul(vb, x2));
+            b3 = wasm_f32x4_add(b3, wasm_f32x4_mul(vb, x3));
         }
     }
     const v128_t vs = wasm_f32x4_splat(a->scale);
-    for (int r = 0; r < NR; r++) {
-        /* 4x4 transpose: c_t = lane t of keys 0..3 */
-        const v128_t l01 = wasm_i32x4_shuffle(acc[r][0], acc[r][1], 0, 4, 1, 5);
-        const v128_t h01 = wasm_i32x4_shuffle(acc[r][0], acc[r][1], 2, 6, 3, 7);
-        const v128_t l23 = wasm_i32x4_shuffle(acc[r][2], acc[r][3], 0, 4, 1, 5);
-        const v128_t h23 = wasm_i32x4_shuffle(acc[r][2], acc[r][3], 2, 6, 3, 7);
-        const v128_t c0 = wasm_i64x2_shuffle(l01, l23, 0, 2), c1 = wasm_i64x2_shuffle(l01, l23, 1, 3);
-        const v128_t c2 = wasm_i64x2_shuffle(h01, h23, 0, 2), c3 = wasm_i64x2_shuffle(h01, h23, 1, 3);
-        const v128_t sum = wasm_f32x4_add(wasm_f32x4_add(c0, c1), wasm_f32x4_add(c2, c3));
-        wasm_v128_store(out[r] + j0, wasm_f32x4_mul(sum, vs));
-    }
+    hsum4_store(a0, a1, a2, a3, vs, out0 + j0);
+    if (TWO)
+        hsum4_store(b0, b1, b2, b3, vs, out1 + j0);
 }
 
-/* keys per pass of pv_nv: their V rows (a few KB) stay in L1 while every
+/* keys per pass of pv_x: their V rows (a few KB) stay in L1 while every
  * element chunk of the row uses them */
 #define PV_KEYS 32
 
-/* o[t0 .. t0+4*NV-1] += sum_j p[j] v_j over keys j0 <= j < min(j1, n), NV
- * vectors of 4 (NV = 1 or 4) held in registers over the keys; o starts from
- * zero when j0 = 0. Each element sums in j order from 0, like the reference's
+/* o[t0 .. t0+15] (FOUR = 1; o[t0 .. t0+3] when 0) += sum_j p[j] v_j over
+ * keys j0 <= j < min(j1, n), held in registers (separate variables, so that
+ * every compiler keeps them there) over the keys; o starts from zero when
+ * j0 = 0. Each element sums in j order from 0, like the reference's
  * o[t] += p_j * v_j[t], so the bits are the reference's. (Measured in
  * Chromium at the vision shape: one row x 16 elements beat 2 rows x 16, 2 x 8,
  * 1 x 8 and 1 x 32, and 32 keys per pass beat 8, 16, 64 and 128 - or tied.) */
-static inline void pv_nv(const owl_attn_args *a, float *o, const float *p, int64_t n, int hk, int t0,
-                         int64_t j0, int64_t j1, const int NV, const int f16)
+static inline void pv_x(const owl_attn_args *a, float *o, const float *p, int64_t n, int hk, int t0,
+                        int64_t j0, int64_t j1, const int FOUR, const int f16)
 {
-    v128_t acc[4];
-    for (int c = 0; c < NV; c++)
-        acc[c] = j0 == 0 ? wasm_f32x4_splat(0.0f) : wasm_v128_load(o + t0 + 4 * c);
+    const v128_t z = wasm_f32x4_splat(0.0f);
+    v128_t c0 = z, c1 = z, c2 = z, c3 = z;
+    if (j0 > 0) {
+        c0 = wasm_v128_load(o + t0);
+        if (FOUR) {
+            c1 = wasm_v128_load(o + t0 + 4);
+            c2 = wasm_v128_load(o + t0 + 8);
+            c3 = wasm_v128_load(o + t0 + 12);
+        }
+    }
     const int64_t e = n < j1 ? n : j1;
     for (int64_t j = j0; j < e; j++) {
         const void *v = row_at(a->v, kv_off(a, j, hk), f16);
         const v128_t vp = wasm_v128_load32_splat(p + j);
-        for (int c = 0; c < NV; c++)
-            acc[c] = wasm_f32x4_add(acc[c], wasm_f32x4_mul(vp, ld4(v, t0 + 4 * c, f16)));
+        c0 = wasm_f32x4_add(c0, wasm_f32x4_mul(vp, ld4(v, t0, f16)));
+        if (FOUR) {
+            c1 = wasm_f32x4_add(c1, wasm_f32x4_mul(vp, ld4(v, t0 + 4, f16)));
+            c2 = wasm_f32x4_add(c2, wasm_f32x4_mul(vp, ld4(v, t0 + 8, f16)));
+            c3 = wasm_f32x4_add(c3, wasm_f32x4_mul(vp, ld4(v, t0 + 12, f16)));
+        }
     }
-    for (int c = 0; c < NV; c++)
-        wasm_v128_store(o + t0 + 4 * c, acc[c]);
+    wasm_v128_store(o + t0, c0);
+    if (FOUR) {
+        wasm_v128_store(o + t0 + 4, c1);
+        wasm_v128_store(o + t0 + 8, c2);
+        wasm_v128_store(o + t0 + 12, c3);
+    }
 }
 
 /* o = sum_j p[j] v_j over the row's n keys, all head_dim elements: PV_KEYS
@@ -292,9 +315,9 @@ static inline void pv_row(const owl_attn_args *a, float *o, const float *p, int6
         const int64_t j1 = j0 + PV_KEYS;
         int t = 0;
         for (; t + 16 <= d; t += 16)
-            pv_nv(a, o, p, n, hk, t, j0, j1, 4, f16);
+            pv_x(a, o, p, n, hk, t, j0, j1, 1, f16);
         for (; t + 4 <= d; t += 4)
-            pv_nv(a, o, p, n, hk, t, j0, j1, 1, f16);
+            pv_x(a, o, p, n, hk, t, j0, j1, 0, f16);
         j0 = j1;
     } while (j0 < n);
     for (int t = d / 4 * 4; t < d; t++) {
@@ -307,7 +330,7 @@ static inline void pv_row(const owl_attn_args *a, float *o, const float *p, int6
 
 /* Query rows i0..i0+nr-1 (nr <= QBLOCK) of head h. Keys are visited in groups
  * of 4, each group serving all rows of the block while it is in L1 (pairs of
- * rows at once through dots_nx4 where both see all 4 keys); then per row the
+ * rows at once through dots_x4 where both see all 4 keys); then per row the
  * softmax and p.V, o held in registers. Every (row, key)
  * score and every o element is the same arithmetic as for a lone row, so a
  * row's result does not depend on its block (tests check decode rows against
@@ -331,12 +354,12 @@ static inline void block_simd_t(const owl_attn_args *a, int64_t i0, int nr, int 
     for (int64_t j = 0; j < nmax; j += 4)
         for (int r = 0; r < nr;) {
             if (by4 && r + 1 < nr && j + 4 <= nv[r]) { /* nv[r + 1] >= nv[r] */
-                dots_nx4(a, q + r, hk, j, s + r, 2, f16);
+                dots_x4(a, q[r], q[r + 1], hk, j, s[r], s[r + 1], 1, f16);
                 r += 2;
                 continue;
             }
             if (by4 && j + 4 <= nv[r])
-                dots_nx4(a, q + r, hk, j, s + r, 1, f16);
+                dots_x4(a, q[r], q[r], hk, j, s[r], s[r], 0, f16);
             else if (j < nv[r])
                 dots(a, q[r], hk, j, nv[r] - j < 4 ? (int)(nv[r] - j) : 4, s[r] + j, f16);
             r++;
