@@ -15,4 +15,9 @@ int bench_listed(const char *list, const char *name);           /* name in "a,b,
  * 2 layers, ffn 11008, vocab 32000) in weight type wt, op by op, wall clock. */
 int bench_decode_profile(owl_pool *pool, int nth, owl_type wt, int ntok);
 
+/* The vision layer profile (profile.c): one CLIP ViT-L/14 layer at 448 px,
+ * q8_0, ms per part, best of nrep layers (VPROFILE lines). */
+int bench_vision_profile(owl_pool *pool, int nth, int nrep);
+int bench_vision_attention(owl_pool *pool, int nth, int nrep); /* owl_attention alone */
+
 #endif

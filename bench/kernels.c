@@ -27,7 +27,9 @@
  * "roof" (the ceilings) and, in the relaxed build, "ab" (SIMD128 vs relaxed
  * tiles alternately in one process; RESULT ab_<type>_<shape> 1 <SIMD128
  * GMAC/s> <relaxed GMAC/s> 0); default all of these. "decode" (only when
- * listed) adds the decode profile of bench/profile.c (PROFILE lines). */
+ * listed) adds the decode profile of bench/profile.c (PROFILE lines), "vision"
+ * the vision layer profile (VPROFILE lines), "vattn" owl_attention alone at
+ * the vision shape, 1 thread. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -425,6 +427,10 @@ int main(int argc, char **argv)
         err = bench_roofs(pools, min_s);
     for (int nth = 1; !err && only && bench_listed(only, "decode") && nth <= 2; nth++)
         err = bench_decode_profile(pools[nth], nth, OWL_TYPE_Q4_K, 16);
+    for (int nth = 1; !err && only && bench_listed(only, "vision") && nth <= 2; nth++)
+        err = bench_vision_profile(pools[nth], nth, 3);
+    if (!err && only && bench_listed(only, "vattn"))
+        err = bench_vision_attention(pools[1], 1, 5);
     if (err)
         fprintf(stderr, "bench: out of memory\n");
     owl_pool_free(pools[1]);

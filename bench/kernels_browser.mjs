@@ -7,12 +7,16 @@
 //
 //   node bench/kernels_browser.mjs [min_seconds (0.25)] [rounds (1)] [kernels (q4_0,q8_0,q4_K,q6_K,f16,f32,roof,ab)]
 // (kernels may also name "decode": the decode profile of bench/profile.c, ms per token by part)
+// (and "vision": the vision layer profile of bench/profile.c, ms per ViT layer by part)
 //   BENCH_BUILDS=simd128,relaxed node bench/kernels_browser.mjs ...   (a subset of scalar,simd128,relaxed)
+//   BENCH_BASELINE=DIR[,DIR2...]: also run each DIR's owlet-bench*.js (e.g. another checkout's build/wasm)
+//   as builds "base-<name>" (then "base2-<name>", ...), interleaved with this tree's: an A/B of versions
+//   in one browser session.
 // With rounds > 1 everything runs that many times and each cell is the best
 // round (noise from other processes only ever slows a run down).
 // Needs build/wasm/owlet-bench{,-scalar,-relaxed}.js (`make bench` builds them).
 import { chromium } from 'playwright-core';
-import { mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { mkdtempSync, rmSync, existsSync, symlinkSync } from 'node:fs';
 import { tmpdir, cpus, loadavg } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,6 +29,14 @@ const kernels = (process.argv[4] || 'q4_0,q8_0,q4_K,q6_K,f16,f32,roof,ab').split
 const wanted = (process.env.BENCH_BUILDS || 'scalar,simd128,relaxed').split(',');
 const BUILDS = [['scalar', 'owlet-bench-scalar.js'], ['simd128', 'owlet-bench.js'], ['relaxed', 'owlet-bench-relaxed.js']]
   .filter(([name]) => wanted.includes(name));
+const baseDirs = process.env.BENCH_BASELINE ? process.env.BENCH_BASELINE.split(',') : [];
+const baseLinks = baseDirs.map((d, i) => path.join(root, `build/wasm/baseline${i || ''}`));
+const own = [...BUILDS];
+baseDirs.forEach((dir, i) => { // served through symlinks under build/wasm, removed at the end
+  rmSync(baseLinks[i], { force: true });
+  symlinkSync(path.resolve(dir), baseLinks[i]);
+  for (const [name, f] of own) BUILDS.push([`base${i ? i + 1 : ''}-${name}`, `${path.basename(baseLinks[i])}/${f}`]);
+});
 for (const [, f] of BUILDS)
   if (!existsSync(path.join(root, 'build/wasm', f))) throw new Error(`build/wasm/${f} is missing: run make bench`);
 
@@ -39,6 +51,7 @@ const ctx = await chromium.launchPersistentContext(userDir, {
 const best = {}; // build -> key -> gmac/s
 const ab = {}; // ab_<type>_<shape> -> {simd128, relaxed}
 const prof = {}; // build -> "part threads" -> ms per token (decode profile, bench/profile.c; best round)
+const vprof = {}; // build -> "part threads" -> ms per ViT layer (vision profile, bench/profile.c; best round)
 let version = '';
 try {
   version = ctx.browser()?.version() || '';
@@ -66,8 +79,8 @@ try {
       await page.close();
       for (const l of lines) {
         const m = l.split(' ');
-        if (m[0] === 'PROFILE') {
-          const o = (prof[name] ??= {}), k = `${m[1]} ${m[2]}`;
+        if (m[0] === 'PROFILE' || m[0] === 'VPROFILE') {
+          const o = ((m[0] === 'PROFILE' ? prof : vprof)[name] ??= {}), k = `${m[1]} ${m[2]}`;
           o[k] = Math.min(o[k] ?? Infinity, Number(m[3]));
         }
         if (m[0] !== 'RESULT') continue;
@@ -87,6 +100,7 @@ try {
   await ctx.close();
   srv.close();
   rmSync(userDir, { recursive: true, force: true });
+  for (const l of baseLinks) rmSync(l, { force: true });
 }
 
 const f = (v) => (v > 0 ? v.toFixed(2) : '-');
@@ -115,6 +129,17 @@ if (Object.keys(ab).length) {
   for (const [id, o] of Object.entries(ab)) {
     const shape = id.endsWith('_gemm64') ? '4096x4096, 64 tokens (GEMM)' : '4096x4096, 1 token (GEMV)';
     console.log(`| ${id.replace(/^ab_|_gemv$|_gemm64$/g, '')} | ${shape} | ${f(o.simd128)} | ${f(o.relaxed)} | ${(o.relaxed / o.simd128).toFixed(2)}x |`);
+  }
+}
+if (Object.keys(vprof).length) {
+  const parts = [...new Set(Object.values(vprof).flatMap((o) => Object.keys(o)))];
+  const cols = Object.keys(vprof);
+  console.log('\nVision layer profile, one CLIP ViT-L/14 layer at 448 px, q8_0 (bench/profile.c), ms per layer, best round:\n');
+  console.log(`| part | threads | ${cols.join(' | ')} |`);
+  console.log(`|---|---:|${cols.map(() => '---:').join('|')}|`);
+  for (const k of parts) {
+    const [part, t] = k.split(' ');
+    console.log(`| ${part} | ${t} | ${cols.map((c) => (vprof[c][k] ?? NaN).toFixed(1)).join(' | ')} |`);
   }
 }
 if (Object.keys(prof).length) {

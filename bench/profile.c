@@ -211,3 +211,152 @@ int bench_decode_profile(owl_pool *pool, int nth, owl_type wt, int ntok)
     free_all(&p);
     return 0;
 }
+
+/* ------------------------------------------------------------------ vision */
+
+/* One CLIP ViT-L/14 layer at 448 px (the vision tower of mPLUG-Owl2: 1025
+ * tokens, dim 1024, 16 heads of 64, ffn 4096, q8_0 matrices, f32 K/V), the
+ * ops of owl_vit_forward (src/model/vision.c) in its order, each timed by wall
+ * clock, best of nrep layers per part:
+ *   VPROFILE <part> <threads> <ms per layer>
+ * parts: layernorm (both), gemm_qkv, split (q/k/v copies), attention (all of
+ * owl_attention), gemm_out, gemm_up, quick_gelu, gemm_down, add (residuals +
+ * biases), layer (the sum of the parts of the best whole layer); and, alone:
+ * softmax (owl_softmax over the 16 x 1025 rows of 1025 scores one layer
+ * computes, a part of attention). */
+enum { VT = 1025, VD = 1024, VH = 16, VHD = 64, VFF = 4096 };
+enum { V_LN, V_QKV, V_SPLIT, V_ATTN, V_OUT, V_UP, V_GELU, V_DOWN, V_ADD, V_LAYER, V_SOFTMAX, V_N };
+static const char *const vpart_names[V_N] = {"layernorm", "gemm_qkv", "split", "attention", "gemm_out",
+                                             "gemm_up",   "quick_gelu", "gemm_down", "add", "layer",
+                                             "softmax"};
+
+static float *vbuf(int64_t n)
+{
+    float *p = malloc((size_t)n * sizeof(float));
+    if (p)
+        for (int64_t i = 0; i < n; i++)
+            p[i] = (float)((int)(bench_rnd() % 2001) - 1000) / 1000.0f;
+    return p;
+}
+
+static void vlap(double *acc, double *t0)
+{
+    double t = bench_now();
+    *acc += t - *t0;
+    *t0 = t;
+}
+
+int bench_vision_profile(owl_pool *pool, int nth, int nrep)
+{
+    const owl_type wt = OWL_TYPE_Q8_0;
+    void *wqkv = bench_weights(wt, 3 * VD, VD), *wout = bench_weights(wt, VD, VD);
+    void *wup = bench_weights(wt, VFF, VD), *wdown = bench_weights(wt, VD, VFF);
+    float *x = vbuf(VT * VD), *xn = vbuf(VT * VD), *qkv = vbuf(VT * 3 * VD), *q = vbuf(VT * VD);
+    float *k = vbuf(VT * VD), *v = vbuf(VT * VD), *att = vbuf(VT * VD), *ffn = vbuf(VT * VFF);
+    float *lw = vbuf(VD), *lb = vbuf(VD), *bias = vbuf(VFF), *sm = vbuf((int64_t)VH * VT * VT);
+    float *asc = malloc(owl_attention_scratch_size(VT, nth));
+    void *mms = malloc(owl_matmul_scratch_size(wt, VFF, VT));
+    if (!wqkv || !wout || !wup || !wdown || !x || !xn || !qkv || !q || !k || !v || !att || !ffn ||
+        !lw || !lb || !bias || !sm || !asc || !mms)
+        return 1;
+    for (int64_t i = 0; i < VT * VD; i++) /* q . k of O(1): scores like a real layer's */
+        q[i] *= 0.25f, k[i] *= 0.25f;
+    double best[V_N];
+    for (int p = 0; p < V_N; p++)
+        best[p] = 1e30;
+    for (int rep = 0; rep < nrep; rep++) {
+        double t[V_N] = {0}, t0 = bench_now();
+        for (int64_t r = 0; r < VT; r++)
+            owl_layernorm(xn + r * VD, x + r * VD, lw, lb, VD, 1e-5f);
+        vlap(&t[V_LN], &t0);
+        owl_matmul(pool, wqkv, wt, 3 * VD, VD, xn, VD, VT, qkv, 3 * VD, mms);
+        vlap(&t[V_QKV], &t0);
+        for (int64_t r = 0; r < VT; r++)
+            owl_add(qkv + r * 3 * VD, qkv + r * 3 * VD, bias, 3 * VD);
+        vlap(&t[V_ADD], &t0);
+        for (int64_t r = 0; r < VT; r++)
+            for (int h = 0; h < VH; h++) {
+                const float *src = qkv + r * 3 * VD + h * 3 * VHD;
+                memcpy(att + r * VD + h * VHD, src, sizeof(float) * VHD); /* q's copy, not q: keep the scores O(1) */
+                memcpy(xn + (h * VT + r) * VHD, src + VHD, sizeof(float) * VHD); /* head-major, as vision.c */
+                memcpy(ffn + (h * VT + r) * VHD, src + 2 * VHD, sizeof(float) * VHD);
+            }
+        vlap(&t[V_SPLIT], &t0);
+        owl_attn_args aa = {.q = q, .q_stride = VD, .k = k, .v = v, .kv_type = OWL_TYPE_F32,
+                            .kv_stride = VHD, .kv_head_stride = VT * VHD, .n_q = VT, .n_kv = VT, .n_heads = VH, .n_kv_heads = VH,
+                            .head_dim = VHD, .scale = 0.125f, .causal = 0, .q_pos0 = 0, .out = att,
+                            .out_stride = VD};
+        owl_attention(pool, &aa, asc);
+        vlap(&t[V_ATTN], &t0);
+        owl_matmul(pool, wout, wt, VD, VD, att, VD, VT, xn, VD, mms);
+        vlap(&t[V_OUT], &t0);
+        for (int64_t r = 0; r < VT; r++)
+            owl_add(xn + r * VD, xn + r * VD, bias, VD);
+        owl_add(x, x, xn, VT * VD);
+        vlap(&t[V_ADD], &t0);
+        for (int64_t r = 0; r < VT; r++)
+            owl_layernorm(xn + r * VD, x + r * VD, lw, lb, VD, 1e-5f);
+        vlap(&t[V_LN], &t0);
+        owl_matmul(pool, wup, wt, VFF, VD, xn, VD, VT, ffn, VFF, mms);
+        vlap(&t[V_UP], &t0);
+        for (int64_t r = 0; r < VT; r++)
+            owl_add(ffn + r * VFF, ffn + r * VFF, bias, VFF);
+        vlap(&t[V_ADD], &t0);
+        owl_quick_gelu(ffn, ffn, (int64_t)VT * VFF);
+        vlap(&t[V_GELU], &t0);
+        owl_matmul(pool, wdown, wt, VD, VFF, ffn, VFF, VT, xn, VD, mms);
+        vlap(&t[V_DOWN], &t0);
+        for (int64_t r = 0; r < VT; r++)
+            owl_add(xn + r * VD, xn + r * VD, bias, VD);
+        owl_add(x, x, xn, VT * VD);
+        vlap(&t[V_ADD], &t0);
+        for (int64_t r = 0; r < VT; r++) /* keep x O(1) for the next layer */
+            owl_layernorm(x + r * VD, x + r * VD, lw, lb, VD, 1e-5f);
+        for (int p = 0; p < V_LAYER; p++)
+            t[V_LAYER] += t[p];
+        /* softmax alone, on scores of a real layer's spread */
+        for (int64_t i = 0; i < (int64_t)VH * VT * VT; i += 997)
+            sm[i] = 4.0f;
+        t0 = bench_now();
+        for (int64_t r = 0; r < (int64_t)VH * VT; r++)
+            owl_softmax(sm + r * VT, VT);
+        vlap(&t[V_SOFTMAX], &t0);
+        for (int64_t i = 0; i < (int64_t)VH * VT * VT; i++) /* refill: softmax shrank the values */
+            sm[i] = (float)(i % 2003) * 0.002f - 2.0f;
+        for (int p = 0; p < V_N; p++)
+            best[p] = t[p] < best[p] ? t[p] : best[p];
+    }
+    for (int p = 0; p < V_N; p++)
+        printf("VPROFILE %s %d %.1f\n", vpart_names[p], nth, best[p] * 1e3);
+    fflush(stdout);
+    free(wqkv), free(wout), free(wup), free(wdown);
+    free(x), free(xn), free(qkv), free(q), free(k), free(v), free(att), free(ffn);
+    free(lw), free(lb), free(bias), free(sm), free(asc), free(mms);
+    return 0;
+}
+
+/* owl_attention alone at the vision shape (16 heads, 1025 x 1025, hd 64, f32
+ * K/V head-major as src/model/vision.c stores them), best of nrep calls: VPROFILE attention_alone <threads> <ms> */
+int bench_vision_attention(owl_pool *pool, int nth, int nrep)
+{
+    float *q = vbuf(VT * VD), *k = vbuf(VT * VD), *v = vbuf(VT * VD), *att = vbuf(VT * VD);
+    float *asc = malloc(owl_attention_scratch_size(VT, nth));
+    if (!q || !k || !v || !att || !asc)
+        return 1;
+    for (int64_t i = 0; i < VT * VD; i++)
+        q[i] *= 0.25f, k[i] *= 0.25f;
+    owl_attn_args aa = {.q = q, .q_stride = VD, .k = k, .v = v, .kv_type = OWL_TYPE_F32, .kv_stride = VHD,
+                        .kv_head_stride = VT * VHD, .n_q = VT, .n_kv = VT, .n_heads = VH, .n_kv_heads = VH, .head_dim = VHD,
+                        .scale = 0.125f, .causal = 0, .q_pos0 = 0, .out = att, .out_stride = VD};
+    double best = 1e30;
+    for (int rep = 0; rep < nrep; rep++) {
+        double t0 = bench_now();
+        owl_attention(pool, &aa, asc);
+        t0 = bench_now() - t0;
+        best = t0 < best ? t0 : best;
+    }
+    printf("VPROFILE attention_alone %d %.1f\n", nth, best * 1e3);
+    fflush(stdout);
+    free(q), free(k), free(v), free(att), free(asc);
+    return 0;
+}

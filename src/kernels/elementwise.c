@@ -79,7 +79,12 @@ static inline v128_t vexp(v128_t x)
 {
     x = wasm_f32x4_min(x, wasm_f32x4_splat(88.8f)); /* e^88.8 > FLT_MAX: inf */
     x = wasm_f32x4_max(x, wasm_f32x4_splat(-104.0f)); /* e^-104 < 2^-150: 0 */
-    const v128_t nf = wasm_f32x4_nearest(wasm_f32x4_mul(x, wasm_f32x4_splat(1.44269504088896341f)));
+    /* n = round-half-even(x / ln2) by the 1.5 * 2^23 trick: adding it leaves n in
+     * the low mantissa bits (|x / ln2| < 2^22), so its bits give n as an int
+     * too (same values as f32x4.nearest and a trunc_sat, in fewer instructions) */
+    const v128_t magic = wasm_f32x4_splat(12582912.0f);
+    const v128_t big = wasm_f32x4_add(wasm_f32x4_mul(x, wasm_f32x4_splat(1.44269504088896341f)), magic);
+    const v128_t nf = wasm_f32x4_sub(big, magic);
     v128_t r = wasm_f32x4_sub(x, wasm_f32x4_mul(nf, wasm_f32x4_splat(0.693359375f)));
     r = wasm_f32x4_sub(r, wasm_f32x4_mul(nf, wasm_f32x4_splat(-2.12194440e-4f)));
     v128_t p = wasm_f32x4_splat(1.9875691500e-4f);
@@ -90,7 +95,7 @@ static inline v128_t vexp(v128_t x)
     p = wasm_f32x4_add(wasm_f32x4_mul(p, r), wasm_f32x4_splat(5.0000001201e-1f));
     p = wasm_f32x4_mul(wasm_f32x4_mul(p, r), r);
     p = wasm_f32x4_add(wasm_f32x4_add(p, r), wasm_f32x4_splat(1.0f));
-    const v128_t ni = wasm_i32x4_trunc_sat_f32x4(nf); /* exact: nf is integral */
+    const v128_t ni = wasm_i32x4_sub(big, magic); /* the bits: n */
     const v128_t n1 = wasm_i32x4_shr(ni, 1);
     const v128_t n2 = wasm_i32x4_sub(ni, n1);
     const v128_t bias = wasm_i32x4_splat(127);

@@ -105,7 +105,10 @@ void owl_rope(float *x, int n_heads, int head_dim, int64_t pos, float theta);
  * over key rows j = 0..n_kv-1, restricted to j <= q_pos0 + i when causal
  * (queries sit at positions q_pos0.., keys at 0..); hk = h / (n_heads / n_kv_heads)
  * (grouped-query attention). k and v are f32 or f16 (a KV cache), rows of
- * kv_stride elements. Softmax in fp32. Bidirectional = causal 0; cross
+ * kv_stride elements, head hk of row j at j * kv_stride + hk * kv_head_stride
+ * (kv_head_stride 0 means head_dim: a row holds its heads side by side; a
+ * head-major layout, kv_stride = head_dim and kv_head_stride = n_kv * head_dim,
+ * keeps a head's keys contiguous, which caches far better for long rows). Softmax in fp32. Bidirectional = causal 0; cross
  * attention = q and k/v from different rows. Split over (query, head) pairs.
  * Per pair: scores s_j = (q . k_j) * scale in fp32, softmax as owl_softmax (ref:
  * owl_softmax_ref), then out = sum_j p_j v_j accumulated in fp32 in j order. A
@@ -125,6 +128,7 @@ typedef struct {
     const void *v;
     owl_type kv_type;  /* OWL_TYPE_F32 or OWL_TYPE_F16 */
     int64_t kv_stride; /* elements between key (value) rows */
+    int64_t kv_head_stride; /* elements between KV heads in a row; 0: head_dim (heads side by side) */
     int64_t n_q, n_kv;
     int n_heads, n_kv_heads, head_dim;
     float scale;

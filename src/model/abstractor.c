@@ -124,7 +124,7 @@ void owl_abs_forward(owl_session *s, float *out)
         owl_model_matmul(s, &L->q, L->q_b, b->acp, Q, b->aq);
         owl_model_matmul(s, &L->k, L->k_b, b->acp, C, b->ak);
         owl_model_matmul(s, &L->v, L->v_b, b->ac, C, b->av);
-        owl_model_attention_f32(s, b->aq, b->ak, b->av, Q, C, D, H, b->aatt);
+        owl_model_attention_f32(s, b->aq, b->ak, b->av, Q, C, D, H, 0, b->aatt);
         owl_model_matmul(s, &L->out, L->out_b, b->aatt, Q, b->aq);
         owl_add(b->ah, b->ah, b->aq, Q * D); /* Y */
         owl_model_layernorm_rows(b->aq, b->ah, L->norm2_w, L->norm2_b, Q, D, NORM_EPS);

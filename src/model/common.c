@@ -14,11 +14,13 @@ void owl_model_matmul(owl_session *s, const owl_mat *W, const float *b, const fl
 }
 
 void owl_model_attention_f32(owl_session *s, const float *q, const float *k, const float *v,
-                             int64_t n_q, int64_t n_kv, int64_t D, int64_t n_heads, float *out)
+                             int64_t n_q, int64_t n_kv, int64_t D, int64_t n_heads, int head_major,
+                             float *out)
 {
     const int64_t hd = D / n_heads;
     owl_attn_args aa = {
-        .q = q, .q_stride = D, .k = k, .v = v, .kv_type = OWL_TYPE_F32, .kv_stride = D,
+        .q = q, .q_stride = D, .k = k, .v = v, .kv_type = OWL_TYPE_F32,
+        .kv_stride = head_major ? hd : D, .kv_head_stride = head_major ? n_kv * hd : 0,
         .n_q = n_q, .n_kv = n_kv, .n_heads = (int)n_heads, .n_kv_heads = (int)n_heads,
         .head_dim = (int)hd, .scale = 1.0f / sqrtf((float)hd), .causal = 0, .q_pos0 = 0,
         .out = out, .out_stride = D};

@@ -97,14 +97,14 @@ void owl_vit_forward(owl_session *s, const float *pixels)
         const owl_vit_layer *L = &v->layers[li];
         owl_model_layernorm_rows(b->xn, b->x, L->ln1_w, L->ln1_b, T, D, v->eps);
         owl_model_matmul(s, &L->qkv, L->qkv_b, b->xn, T, b->qkv);
-        for (int64_t t = 0; t < T; t++)
+        for (int64_t t = 0; t < T; t++) /* q token-major; k, v head-major (contiguous per head) */
             for (int64_t h = 0; h < H; h++) {
                 const float *src = b->qkv + t * 3 * D + h * 3 * hd;
                 memcpy(b->q + t * D + h * hd, src, sizeof(float) * (size_t)hd);
-                memcpy(b->k + t * D + h * hd, src + hd, sizeof(float) * (size_t)hd);
-                memcpy(b->v + t * D + h * hd, src + 2 * hd, sizeof(float) * (size_t)hd);
+                memcpy(b->k + (h * T + t) * hd, src + hd, sizeof(float) * (size_t)hd);
+                memcpy(b->v + (h * T + t) * hd, src + 2 * hd, sizeof(float) * (size_t)hd);
             }
-        owl_model_attention_f32(s, b->q, b->k, b->v, T, T, D, H, b->att);
+        owl_model_attention_f32(s, b->q, b->k, b->v, T, T, D, H, 1, b->att);
         owl_model_matmul(s, &L->out, L->out_b, b->att, T, b->xn);
         owl_add(b->x, b->x, b->xn, T * D);
         owl_model_layernorm_rows(b->xn, b->x, L->ln2_w, L->ln2_b, T, D, v->eps);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "../../src/kernels/ops.h"
+#include "../../src/kernels/simd.h"
 #include "test.h"
 
 #define GUARD -777.25f
@@ -347,6 +348,124 @@ TEST(attention_decode_rows_equal_prefill_rows_bitwise)
         CHECK_MSG(bad == 0, "f16=%d: %d rows differ", f16, bad);
         free(one);
         free(scratch);
+        problem_free(&p);
+    }
+}
+
+/* The SIMD128 kernel's arithmetic written out in scalar form: q . k as four
+ * lane sums (element t into lane t mod 4, in t order), combined as
+ * (l0 + l1) + (l2 + l3), then the head_dim mod 4 tail in order, times scale;
+ * owl_softmax_simd128; o[t] = sum_j p_j v_j[t] in j order from 0 (the
+ * reference's order). owl_attention must give these bits exactly, whatever
+ * its blocking of rows, keys and elements (pairs of rows, 4 keys, 16 elements
+ * in registers) - so a faster kernel cannot change the model's numbers. */
+#ifdef OWL_SIMD128
+static void attention_simd_order(const problem *p, float *out, float *sc)
+{
+    const shape sh = p->sh;
+    const int D = sh.head_dim, D4 = D / 4 * 4;
+    for (int64_t i = 0; i < sh.n_q; i++)
+        for (int h = 0; h < sh.n_heads; h++) {
+            const int hk = h / (sh.n_heads / sh.n_kv_heads);
+            const float *q = p->q + i * p->q_stride + h * D;
+            int64_t nv = sh.n_kv;
+            if (sh.causal && sh.q_pos0 + i + 1 < nv)
+                nv = sh.q_pos0 + i + 1;
+            for (int64_t j = 0; j < nv; j++) {
+                const int64_t kb = j * p->kv_stride + hk * D;
+                float l[4] = {0, 0, 0, 0};
+                for (int t = 0; t < D4; t++)
+                    l[t % 4] = l[t % 4] + q[t] * (float)kv_at(p, p->k, kb + t);
+                float s = (l[0] + l[1]) + (l[2] + l[3]);
+                for (int t = D4; t < D; t++)
+                    s += q[t] * (float)kv_at(p, p->k, kb + t);
+                sc[j] = s * p->a.scale;
+            }
+            if (nv > 0)
+                owl_softmax_simd128(sc, nv);
+            for (int t = 0; t < D; t++) {
+                float o = 0;
+                for (int64_t j = 0; j < nv; j++)
+                    o += sc[j] * (float)kv_at(p, p->v, j * p->kv_stride + hk * D + t);
+                out[i * p->out_stride + h * D + t] = o;
+            }
+        }
+}
+#endif
+
+TEST(attention_simd_bits_equal_its_scalar_order_on_odd_shapes)
+{
+#ifdef OWL_SIMD128
+    static const shape shapes[] = {
+        {7, 13, 2, 2, 64, 0, 0, 0},   /* vision-like: bidirectional, hd 64, key tail 1 */
+        {9, 9, 4, 2, 16, 1, 0, 0},    /* causal prefill: rows of a pair see different keys */
+        {5, 23, 2, 1, 36, 1, 18, 1},  /* f16 chunk after a cache, hd 36: 16 + 16 + 4 */
+        {3, 6, 3, 3, 23, 0, 0, 0},    /* hd 23: 16 + 4 + 3 scalar */
+        {1, 30, 2, 2, 128, 1, 29, 1}, /* decode row, f16, hd 128 */
+        {6, 4, 1, 1, 7, 1, 0, 0},     /* fewer keys than 4 per row at first */
+        {2, 1, 2, 2, 8, 0, 0, 0},     /* one key */
+    };
+    for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+        problem p;
+        problem_init(&p, shapes[si], 60 + si);
+        float *want = malloc(p.out_len * sizeof(float));
+        for (size_t i = 0; i < p.out_len; i++)
+            want[i] = GUARD;
+        float *sc = malloc((size_t)(shapes[si].n_kv + 1) * sizeof(float));
+        attention_simd_order(&p, want, sc);
+        float *scratch = malloc(owl_attention_scratch_size(shapes[si].n_kv, 1));
+        owl_attention(NULL, &p.a, scratch);
+        int bad = 0;
+        for (size_t i = 0; i < p.out_len; i++)
+            bad += memcmp(&want[i], &p.out[i], sizeof(float)) != 0;
+        CHECK_MSG(bad == 0, "shape %zu: %d floats differ from the SIMD order", si, bad);
+        free(scratch);
+        free(sc);
+        free(want);
+        problem_free(&p);
+    }
+#endif
+}
+
+TEST(attention_head_major_kv_same_bits_as_side_by_side)
+{
+    /* k, v copied head after head (kv_stride = head_dim, kv_head_stride =
+     * n_kv * head_dim, as the vision tower stores them): same bits, ref and SIMD */
+    static const shape shapes[] = {{6, 13, 4, 2, 20, 0, 0, 0}, {5, 9, 2, 2, 19, 1, 4, 1}};
+    for (int si = 0; si < 2; si++) {
+        const shape sh = shapes[si];
+        problem p;
+        problem_init(&p, sh, 70 + (uint64_t)si);
+        const size_t esz = sh.f16 ? sizeof(owl_f16) : sizeof(float);
+        const size_t n = (size_t)(sh.n_kv * sh.n_kv_heads * sh.head_dim);
+        char *k = malloc(n * esz), *v = malloc(n * esz);
+        for (int hk = 0; hk < sh.n_kv_heads; hk++)
+            for (int64_t j = 0; j < sh.n_kv; j++) {
+                const size_t src = (size_t)(j * p.kv_stride + hk * sh.head_dim) * esz;
+                const size_t dst = (size_t)((hk * sh.n_kv + j) * sh.head_dim) * esz;
+                memcpy(k + dst, (char *)p.k + src, (size_t)sh.head_dim * esz);
+                memcpy(v + dst, (char *)p.v + src, (size_t)sh.head_dim * esz);
+            }
+        float *scratch = malloc(owl_attention_scratch_size(sh.n_kv, 1));
+        float *want = malloc(p.out_len * sizeof(float));
+        owl_attn_args hm = p.a;
+        hm.k = k, hm.v = v, hm.kv_stride = sh.head_dim, hm.kv_head_stride = sh.n_kv * sh.head_dim;
+        for (int simd = 0; simd < 2; simd++) {
+            if (simd)
+                owl_attention(NULL, &p.a, scratch);
+            else
+                owl_attention_ref(&p.a, scratch);
+            memcpy(want, p.out, p.out_len * sizeof(float));
+            if (simd)
+                owl_attention(NULL, &hm, scratch);
+            else
+                owl_attention_ref(&hm, scratch);
+            CHECK_MSG(memcmp(want, p.out, p.out_len * sizeof(float)) == 0, "shape %d simd %d", si, simd);
+        }
+        free(want);
+        free(scratch);
+        free(k);
+        free(v);
         problem_free(&p);
     }
 }
