@@ -90,13 +90,13 @@ async function newChat() {
   scrollLog();
   $('attach').checked = true;
   clearNotice('answer');
+  $('question').focus(); // at once, with the cleared page: the engine's reset below may take a moment
   if (state.owl) {
     const old = state.chat;
     state.chat = state.owl.chat();
     if (old) await old.reset().catch(() => {});
   }
   remark('New chat started.');
-  $('question').focus();
 }
 
 export function wireChat() {
