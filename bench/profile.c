@@ -239,6 +239,13 @@ static float *vbuf(int64_t n)
     return p;
 }
 
+/* y[r] += bias for each of rows rows of width floats (the linear layers' biases) */
+static void add_bias(float *y, const float *bias, int64_t rows, int64_t width)
+{
+    for (int64_t r = 0; r < rows; r++)
+        owl_add(y + r * width, y + r * width, bias, width);
+}
+
 static void vlap(double *acc, double *t0)
 {
     double t = bench_now();
@@ -290,8 +297,7 @@ int bench_vision_profile(owl_pool *pool, int nth, int nrep)
         vlap(&t[V_ATTN], &t0);
         owl_matmul(pool, wout, wt, VD, VD, att, VD, VT, xn, VD, mms);
         vlap(&t[V_OUT], &t0);
-        for (int64_t r = 0; r < VT; r++)
-            owl_add(xn + r * VD, xn + r * VD, bias, VD);
+        add_bias(xn, bias, VT, VD);
         owl_add(x, x, xn, VT * VD);
         vlap(&t[V_ADD], &t0);
         for (int64_t r = 0; r < VT; r++)
@@ -299,15 +305,13 @@ int bench_vision_profile(owl_pool *pool, int nth, int nrep)
         vlap(&t[V_LN], &t0);
         owl_matmul(pool, wup, wt, VFF, VD, xn, VD, VT, ffn, VFF, mms);
         vlap(&t[V_UP], &t0);
-        for (int64_t r = 0; r < VT; r++)
-            owl_add(ffn + r * VFF, ffn + r * VFF, bias, VFF);
+        add_bias(ffn, bias, VT, VFF);
         vlap(&t[V_ADD], &t0);
         owl_quick_gelu(ffn, ffn, (int64_t)VT * VFF);
         vlap(&t[V_GELU], &t0);
         owl_matmul(pool, wdown, wt, VD, VFF, ffn, VFF, VT, xn, VD, mms);
         vlap(&t[V_DOWN], &t0);
-        for (int64_t r = 0; r < VT; r++)
-            owl_add(xn + r * VD, xn + r * VD, bias, VD);
+        add_bias(xn, bias, VT, VD);
         owl_add(x, x, xn, VT * VD);
         vlap(&t[V_ADD], &t0);
         for (int64_t r = 0; r < VT; r++) /* keep x O(1) for the next layer */
