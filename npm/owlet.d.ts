@@ -158,6 +158,8 @@ export interface Stats {
   decodeTokPerS: number;
   images: number;
   imageEncodeMs: number;
+  /** Wall clock spent in warmImage (not part of imageEncodeMs). */
+  imageWarmMs: number;
   imageCache: ImageCacheStats;
   threads: number;
   build: BuildName;
@@ -272,6 +274,12 @@ export class Owlet {
   /** owl.chat() starts a conversation; owl.chat.completions.create() is OpenAI style. */
   chat: ((opts?: { system?: string; truncate?: 'error' | 'history' }) => Chat) & { completions: Completions };
   stats(): Promise<Stats>;
+  /**
+   * Encode a picture ahead of time into the image cache (attached to nothing): a later
+   * chat.addImage of the same picture skips the vision tower. `encoded` is false when it
+   * was cached already or the cache is off.
+   */
+  warmImage(src: ImageSource, opts?: { signal?: AbortSignal }): Promise<{ encoded: boolean; ms: number }>;
   /** Free the engines and end their workers; later calls fail with 'state'. */
   unload(): Promise<void>;
 }

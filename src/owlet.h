@@ -195,6 +195,14 @@ owl_status owl_session_truncate(owl_session *s, int64_t n_past);
  * OWL_E_LIMIT (OWL_MAX_IMAGES held), OWL_E_NOMEM. Uses the session's threads. */
 owl_status owl_session_encode_image(owl_session *s, const float *pixels, size_t n_floats,
                                     float *out);
+/* Encode the picture ahead of time into the image cache only (nothing is
+ * added to the session's images): a later owl_session_encode_image of the same
+ * pixels is a hit. *encoded (if not NULL) = 1 if the vision tower ran now, 0 if
+ * the picture was cached already (it becomes the most recently used; the
+ * hit/miss counters count only encodes: a warm that runs counts as a miss) or
+ * the cache is off (then nothing runs at all). Errors as encode_image, except
+ * the OWL_MAX_IMAGES limit, which does not apply. */
+owl_status owl_session_warm_image(owl_session *s, const float *pixels, size_t n_floats, int *encoded);
 
 typedef struct {
     int capacity;   /* pictures it may hold (owl_session_opts.image_cache) */
@@ -344,6 +352,13 @@ const char *owl_chat_aspect(const owl_chat *c);
  * errors, OWL_E_NOMEM. */
 owl_status owl_chat_add_image_rgba(owl_chat *c, const uint8_t *rgba, int w, int h, size_t stride);
 owl_status owl_chat_add_image_encoded(owl_chat *c, const void *data, size_t size);
+/* The same preprocessing, then owl_session_warm_image: the picture goes into
+ * the session's image cache and is not attached to anything, so adding it to
+ * a question later skips the vision tower (a page encodes the picture while
+ * the user types). *encoded as owl_session_warm_image. Errors as add_image,
+ * without its per-turn image limit. */
+owl_status owl_chat_warm_image_rgba(owl_chat *c, const uint8_t *rgba, int w, int h, size_t stride, int *encoded);
+owl_status owl_chat_warm_image_encoded(owl_chat *c, const void *data, size_t size, int *encoded);
 /* A finished turn, run later with the next question (a replayed
  * conversation): role OWL_ROLE_USER (takes the images added since) or
  * OWL_ROLE_ASSISTANT, alternating from user. */

@@ -46,7 +46,7 @@ typedef struct {
     int64_t cap;
     int64_t prepared; /* rows the next embed writes */
     /* this stage's own compute time (the per-stage breakdown) */
-    double t_image, t_prefill, t_decode;
+    double t_image, t_prefill, t_decode, t_warm;
     char json[1024];
 } owl_api;
 
@@ -212,11 +212,11 @@ API const char *owl_api_stats(owl_api *a)
         owl_session_image_cache_stats(a->s, &ic);
     snprintf(a->json, sizeof a->json,
              "{\"promptTokens\":%lld,\"prefillMs\":%.3f,\"completionTokens\":%lld,\"decodeMs\":%.3f,"
-             "\"images\":%lld,\"imageEncodeMs\":%.3f,\"threads\":%d,\"nPast\":%lld,\"lastTokens\":%d,"
+             "\"images\":%lld,\"imageEncodeMs\":%.3f,\"imageWarmMs\":%.3f,\"threads\":%d,\"nPast\":%lld,\"lastTokens\":%d,"
              "\"imageCache\":{\"hits\":%lld,\"misses\":%lld,\"entries\":%d,\"capacity\":%d,\"bytes\":%.0f,"
              "\"savedMs\":%.3f}}",
              (long long)cs.prompt_rows, a->t_prefill, (long long)cs.decoded, a->t_decode, (long long)cs.images,
-             a->t_image, a->n_threads, (long long)(a->s ? owl_session_n_past(a->s) : 0), cs.last_tokens,
+             a->t_image, a->t_warm, a->n_threads, (long long)(a->s ? owl_session_n_past(a->s) : 0), cs.last_tokens,
              (long long)ic.hits, (long long)ic.misses, ic.entries, ic.capacity, (double)ic.bytes, ic.saved_ms);
     return a->json;
 }
@@ -242,6 +242,22 @@ API int owl_api_add_image(owl_api *a, const uint8_t *rgba, int w, int h, double 
                      : owl_chat_add_image_rgba(a->c, rgba, w, h, (size_t)stride);
     a->t_image += owl_now_ms() - t0;
     return chat_st(a, st);
+}
+
+/* The same image arguments: encode the picture into the image cache only
+ * (owl_chat_warm_image_*). Returns 1 if it was encoded now, 0 if it was cached
+ * already or the cache is off, or a negative status. */
+API int owl_api_warm_image(owl_api *a, const uint8_t *rgba, int w, int h, double stride, int encoded)
+{
+    NEED_CHAT(a, "warm_image");
+    if (!(stride >= 0 && stride <= 1e12))
+        return owl_err_set(&a->err, OWL_E_INVALID, "warm_image: stride %.0f", stride);
+    double t0 = owl_now_ms();
+    int ran = 0;
+    int st = encoded ? owl_chat_warm_image_encoded(a->c, rgba, (size_t)stride, &ran)
+                     : owl_chat_warm_image_rgba(a->c, rgba, w, h, (size_t)stride, &ran);
+    a->t_warm += owl_now_ms() - t0;
+    return st < 0 ? chat_st(a, st) : ran;
 }
 
 /* A finished turn (replay): role 0 user, 1 assistant. */

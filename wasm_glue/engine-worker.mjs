@@ -83,6 +83,22 @@ function cstr(s) {
   M.stringToUTF8(s, p, n);
   return p;
 }
+/** An image call (owl_api_add_image / owl_api_warm_image) on the 'image' message's
+ * arguments: encoded bytes, or RGBA pixels with their size and stride. */
+function imageCall(fn, a) {
+  if (a.encoded) {
+    const b = bytesArg(a.encoded, 'encoded');
+    return withBytes(b, (p) => check(fn(ctx, p, 0, 0, b.byteLength, 1)));
+  }
+  const b = bytesArg(a.rgba, 'rgba');
+  // only what the copy needs (integers, the bytes present); the C side checks the image limits
+  const w = num(a.width, 'width', 1, 2 ** 31 - 1), h = num(a.height, 'height', 1, 2 ** 31 - 1);
+  const stride = num(a.stride ?? 4 * w, 'stride', 4 * w, 2 ** 40);
+  if (!Number.isInteger(w) || !Number.isInteger(h) || !Number.isInteger(stride) || b.byteLength < stride * (h - 1) + 4 * w)
+    throw new EngineError(-1, `image: ${b.byteLength} bytes for ${w}x${h} at stride ${stride}`);
+  return withBytes(b, (p) => check(fn(ctx, p, w, h, stride, 0)));
+}
+
 function withBytes(bytes, fn) {
   const p = malloc(Math.max(1, bytes.byteLength));
   if (!p) throw new EngineError(-5, `out of memory for ${bytes.byteLength} bytes`);
@@ -209,21 +225,8 @@ const ops = {
   },
   info() { return json(M._owl_api_info(ctx)); },
   stats() { return { ...json(M._owl_api_stats(ctx)), wasmMemoryBytes: heap().byteLength }; },
-  image(a) {
-    if (a.encoded) {
-      const b = bytesArg(a.encoded, 'encoded');
-      withBytes(b, (p) => check(M._owl_api_add_image(ctx, p, 0, 0, b.byteLength, 1)));
-      return null;
-    }
-    const b = bytesArg(a.rgba, 'rgba');
-    // only what the copy needs (integers, the bytes present); the C side checks the image limits
-    const w = num(a.width, 'width', 1, 2 ** 31 - 1), h = num(a.height, 'height', 1, 2 ** 31 - 1);
-    const stride = num(a.stride ?? 4 * w, 'stride', 4 * w, 2 ** 40);
-    if (!Number.isInteger(w) || !Number.isInteger(h) || !Number.isInteger(stride) || b.byteLength < stride * (h - 1) + 4 * w)
-      throw new EngineError(-1, `image: ${b.byteLength} bytes for ${w}x${h} at stride ${stride}`);
-    withBytes(b, (p) => check(M._owl_api_add_image(ctx, p, w, h, stride, 0)));
-    return null;
-  },
+  image(a) { imageCall(M._owl_api_add_image, a); return null; },
+  warm_image(a) { return { encoded: imageCall(M._owl_api_warm_image, a) === 1 }; },
   push_turn({ role, text }) {
     const p = cstr(str(text, 'text'));
     try { check(M._owl_api_push_turn(ctx, role === 'assistant' ? 1 : 0, p)); } finally { M._free(p); }

@@ -112,7 +112,7 @@ export class Pipeline {
     this.stages = stages;
     this.infos = infos;
     this.init = initInfo;
-    this.clock = { imageEncodeMs: 0, prefillMs: 0, decodeMs: 0 };
+    this.clock = { imageEncodeMs: 0, imageWarmMs: 0, prefillMs: 0, decodeMs: 0 };
     this.first = null; // the first token's step result, sampled by ask
   }
   get s0() { return this.stages[0]; }
@@ -126,6 +126,11 @@ export class Pipeline {
   image(a) {
     const buf = a.encoded || a.rgba;
     return this.timed('imageEncodeMs', () => this.s0.call('image', a, [buf.buffer]));
+  }
+  /** Encode one image into stage 0's image cache only; resolves {encoded}. */
+  warmImage(a) {
+    const buf = a.encoded || a.rgba;
+    return this.timed('imageWarmMs', () => this.s0.call('warm_image', a, [buf.buffer]));
   }
   /** Add the user turn, run the new part of the prompt through every stage and
    * sample the first token (returned by the next step()). gen: the sampling

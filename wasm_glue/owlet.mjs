@@ -307,7 +307,8 @@ export class Owlet {
    * every stage, then sampled). perStage[i] holds stage i's own compute
    * milliseconds (its layers only) and its wasm memory: the breakdown.
    * imageCache: the engine's cache of encoded pictures (stage 0) —
-   * {hits, misses, entries, capacity, bytes}; a hit skips the vision tower.
+   * {hits, misses, entries, capacity, bytes, savedMs}; a hit skips the vision
+   * tower. imageWarmMs: wall clock spent in warmImage (not in imageEncodeMs).
    */
   async stats() {
     this._checkLoaded();
@@ -320,9 +321,36 @@ export class Owlet {
       prefillMs: x.prefillMs || 0, decodeMs: x.decodeMs || 0, imageEncodeMs: x.imageEncodeMs || 0,
       wasmMemoryBytes: x.wasmMemoryBytes }));
     return { promptTokens: s.promptTokens, completionTokens: s.completionTokens, lastTokens: s.lastTokens,
-      images: s.images, imageCache: s.imageCache, nPast: s.nPast, imageEncodeMs: clock.imageEncodeMs, prefillMs: clock.prefillMs,
+      images: s.images, imageCache: s.imageCache, nPast: s.nPast, imageEncodeMs: clock.imageEncodeMs, imageWarmMs: clock.imageWarmMs, prefillMs: clock.prefillMs,
       decodeMs: clock.decodeMs, prefillTokPerS: pre, decodeTokPerS: dec, threads: this.threads, build: this.build,
       stages: e.stages.length, perStage, wasmMemoryBytes: s.wasmMemoryBytes, stageMemoryBytes: per.map((x) => x.wasmMemoryBytes) };
+  }
+
+  /**
+   * Encode a picture ahead of time into the engine's image cache, attached to
+   * nothing: a later chat.addImage of the same picture (the same pixels after
+   * preprocessing) skips the vision tower. A page calls it when a picture
+   * arrives, so the encode runs while the user types the question. Serialised
+   * with every other call: a question asked meanwhile waits for it to end.
+   * Takes what chat.addImage takes. Resolves {encoded, ms}: encoded is false
+   * when the picture was cached already or the cache is off (imageCache 0:
+   * then nothing runs). Abort rejects with AbortError at once; the engine ends
+   * the encode in the background and keeps it.
+   * @param {HTMLCanvasElement|OffscreenCanvas|ImageData|ImageBitmap|Blob|Uint8Array|string|URL} src
+   * @param {{signal?:AbortSignal}} [opts]
+   * @returns {Promise<{encoded:boolean, ms:number}>}
+   */
+  async warmImage(src, opts = {}) {
+    this._checkLoaded();
+    const a = await imageArgs(src, { ...opts, allowedOrigins: this.opts.allowedOrigins });
+    checkSignal(opts.signal);
+    return this.mutex.run(async () => {
+      checkSignal(opts.signal);
+      this._checkLoaded();
+      const t0 = performance.now();
+      const r = await abortable(this.engine.warmImage(cloneImageArgs(a)), opts.signal, () => {});
+      return { encoded: r.encoded, ms: performance.now() - t0 };
+    });
   }
 
   /** Stop the engine workers and free their memory. */

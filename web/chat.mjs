@@ -7,6 +7,7 @@ import { notice, clearNotice, remark, confirmAction } from './notices.mjs';
 import { addMessage, addThumb, addTimings, timingText } from './messages.mjs';
 import { showModelPanel } from './model-panel.mjs';
 import { board } from './pad.mjs';
+import { warmPicture, warmDone } from './warm.mjs';
 
 export function updateAskButtons() {
   const asking = !!state.asking;
@@ -53,6 +54,7 @@ async function ask(text) {
       await state.chat.addImage(board.c, { signal: ac.signal });
       state.pictureDirty = false;
       $('attach').checked = false;
+      warmDone();
     }
     // A fresh seed per answer, so "ask again" at temperature > 0 gives another sample.
     const o = { temperature: settings.temperature, topP: settings.topP, maxTokens: settings.maxTokens, signal: ac.signal,
@@ -109,7 +111,8 @@ export function wireChat() {
     q.value = '';
     ask(text);
   });
-  q.addEventListener('input', () => { if (q.value.trim()) clearNotice('question'); });
+  q.addEventListener('input', () => { if (q.value.trim()) clearNotice('question'); warmPicture(); });
+  q.addEventListener('focus', () => warmPicture()); // the drawing is likely done: read it while the question is typed
   q.addEventListener('keydown', (e) => {
     if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) { e.preventDefault(); form.requestSubmit(); }
   });

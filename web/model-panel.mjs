@@ -11,8 +11,9 @@ import { notice, clearNotice, remark, confirmAction } from './notices.mjs';
 import { addMessage } from './messages.mjs';
 import { isDemo, DEMO_QUESTIONS, GENERAL_QUESTIONS } from './demo.mjs';
 import { onProgress, endProgress } from './progress.mjs';
-import { updateModelView, showPhotoWarning } from './pad.mjs';
+import { updateModelView, showPhotoWarning, board } from './pad.mjs';
 import { updateAskButtons } from './chat.mjs';
+import { pictureChanged, warmPicture } from './warm.mjs';
 
 function manifestUrl() {
   const v = $('model-select').value;
@@ -137,13 +138,15 @@ export async function loadModel() {
     await describeModel();
     await showUsage();
     document.body.dataset.model = state.owl ? 'ready' : 'none';
-    if (state.owl) { showModelPanel(false); $('question').focus(); }
+    if (state.owl) { showModelPanel(false); $('question').focus(); warmPicture(); }
   }
 }
 
 function onLoaded(owl) {
   state.owl = owl;
   state.chat = owl.chat();
+  // a picture already on the pad (not the blank one the page starts with) is new to this engine
+  if (board && (board.undo.length > 0 || state.photo)) pictureChanged(board.c);
   if ($('messages').children.length) {
     addMessage($('messages'), 'system', 'The model was reloaded: a new conversation starts here.');
     $('attach').checked = true;

@@ -8,13 +8,17 @@ import { DrawingBoard, COLOURS, TOOLS } from './draw.mjs';
 import { wirePictureSources, renderModelView } from './picture.mjs';
 import { notice, clearNotice, remark } from './notices.mjs';
 import { isDemo, photoWarning } from './demo.mjs';
+import { pictureChanged, warmPicture } from './warm.mjs';
 
 /** The drawing board (its canvas is what a question sends). */
 export let board;
 export function wirePicture() {
   board = new DrawingBoard({
     pixels: $('draw'), overlay: $('draw-overlay'),
-    onChange: () => { state.pictureDirty = true; $('attach').checked = true; $('undo').disabled = board.undo.length === 0; updateModelView(); showAttachKind(); },
+    onChange: () => {
+      state.pictureDirty = true; $('attach').checked = true; $('undo').disabled = board.undo.length === 0;
+      updateModelView(); showAttachKind(); pictureChanged(board.c);
+    },
     onStatus: (m) => { $('draw-status').textContent = `Drawing: ${m}.`; },
   });
   const tools = $('tool-buttons');
@@ -65,6 +69,7 @@ export function wirePicture() {
       setPhoto(how);
       remark(`Picture from ${how} (${board.c.width}×${board.c.height}).`);
       $('question').focus();
+      warmPicture(); // a whole picture: read it while the question is typed
     },
   });
 }

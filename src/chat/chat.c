@@ -228,66 +228,134 @@ const char *owl_chat_aspect(const owl_chat *c)
 
 /* ---------------------------------------------------------------- images */
 
+static owl_status check_rgba(owl_chat *c, const uint8_t *rgba, int w, int h, size_t stride, const char *what)
+{
+    if (!c->info.has_vision)
+        return owl_err_set(&c->err, OWL_E_STATE, "%s: this model (stage) has no vision tower", what);
+    if (!rgba || w <= 0 || h <= 0 || stride / 4 < (size_t)w)
+        return owl_err_set(&c->err, OWL_E_INVALID, "%s: %dx%d pixels, stride %zu (want >= %d)", what, w, h,
+                           stride, w > 0 ? 4 * w : 0);
+    return OWL_OK;
+}
+
+/* The picture as the model's input pixels (malloc'd into *px, *n floats). */
+static owl_status preprocess(owl_chat *c, const uint8_t *rgba, int w, int h, size_t stride, const char *what,
+                             float **px, size_t *n)
+{
+    *px = NULL;
+    owl_status st = check_rgba(c, rgba, w, h, stride, what);
+    if (st != OWL_OK)
+        return st;
+    owl_image img = {0};
+    st = owl_image_from_rgba(rgba, w, h, stride, &img, &c->err);
+    if (st != OWL_OK)
+        return st;
+    *n = (size_t)(c->info.channels * c->info.image_size * c->info.image_size);
+    *px = malloc(sizeof(float) * *n);
+    if (!*px)
+        st = owl_err_set(&c->err, OWL_E_NOMEM, "%s: %zu floats", what, *n);
+    else
+        st = owl_image_preprocess(&img, (int)c->info.image_size, c->aspect, c->mean, c->std, c->pad, *px, NULL,
+                                  &c->err);
+    owl_image_free(&img);
+    if (st != OWL_OK) {
+        free(*px);
+        *px = NULL;
+    }
+    return st;
+}
+
 owl_status owl_chat_add_image_rgba(owl_chat *c, const uint8_t *rgba, int w, int h, size_t stride)
 {
     owl_err_clear(&c->err);
-    if (!c->info.has_vision)
-        return owl_err_set(&c->err, OWL_E_STATE, "add_image: this model (stage) has no vision tower");
-    if (!rgba || w <= 0 || h <= 0 || stride / 4 < (size_t)w)
-        return owl_err_set(&c->err, OWL_E_INVALID, "add_image: %dx%d pixels, stride %zu (want >= %d)", w, h,
-                           stride, w > 0 ? 4 * w : 0);
+    owl_status st = check_rgba(c, rgba, w, h, stride, "add_image");
+    if (st != OWL_OK)
+        return st;
     if (c->pending_images >= OWL_MAX_IMAGES)
         return owl_err_set(&c->err, OWL_E_LIMIT, "add_image: %d images in one turn (max %d)",
                            c->pending_images, OWL_MAX_IMAGES);
-    owl_image img = {0};
-    owl_status st = owl_image_from_rgba(rgba, w, h, stride, &img, &c->err);
+    float *px;
+    size_t n;
+    st = preprocess(c, rgba, w, h, stride, "add_image", &px, &n);
     if (st != OWL_OK)
         return st;
-    size_t n = (size_t)(c->info.channels * c->info.image_size * c->info.image_size);
-    float *px = malloc(sizeof(float) * n);
-    if (!px)
-        st = owl_err_set(&c->err, OWL_E_NOMEM, "add_image: %zu floats", n);
-    else
-        st = owl_image_preprocess(&img, (int)c->info.image_size, c->aspect, c->mean, c->std, c->pad, px,
-                                  NULL, &c->err);
-    owl_image_free(&img);
-    if (st == OWL_OK) {
-        if (c->unrun_images == 0)
-            owl_session_clear_images(c->s); /* earlier turns' rows are in the KV cache */
-        if ((st = owl_session_encode_image(c->s, px, n, NULL)) != OWL_OK)
-            sfail(c, st);
-        else {
-            c->pending_images++;
-            c->unrun_images++;
-            c->stats.images++;
-        }
+    if (c->unrun_images == 0)
+        owl_session_clear_images(c->s); /* earlier turns' rows are in the KV cache */
+    if ((st = owl_session_encode_image(c->s, px, n, NULL)) != OWL_OK)
+        sfail(c, st);
+    else {
+        c->pending_images++;
+        c->unrun_images++;
+        c->stats.images++;
     }
     free(px);
     return st;
 }
 
-owl_status owl_chat_add_image_encoded(owl_chat *c, const void *data, size_t size)
+owl_status owl_chat_warm_image_rgba(owl_chat *c, const uint8_t *rgba, int w, int h, size_t stride, int *encoded)
 {
     owl_err_clear(&c->err);
+    if (encoded)
+        *encoded = 0;
+    float *px;
+    size_t n;
+    owl_status st = preprocess(c, rgba, w, h, stride, "warm_image", &px, &n);
+    if (st != OWL_OK)
+        return st;
+    if ((st = owl_session_warm_image(c->s, px, n, encoded)) != OWL_OK)
+        sfail(c, st);
+    free(px);
+    return st;
+}
+
+/* Encoded bytes (PNG, JPEG, ...) as RGBA, decoded like the reference (stb_image). */
+static owl_status decode_rgba(owl_chat *c, const void *data, size_t size, const char *what, uint8_t **rgba, int *w,
+                              int *h)
+{
+    *rgba = NULL;
     if (!data || size == 0)
-        return owl_err_set(&c->err, OWL_E_INVALID, "add_image: %zu bytes of image data", size);
+        return owl_err_set(&c->err, OWL_E_INVALID, "%s: %zu bytes of image data", what, size);
     owl_image img = {0};
     owl_status st = owl_image_decode(data, size, &img, NULL, &c->err);
     if (st != OWL_OK)
         return st;
     size_t np = (size_t)img.w * (size_t)img.h;
-    uint8_t *rgba = malloc(np * 4);
-    if (!rgba) {
+    if (!(*rgba = malloc(np * 4))) {
         owl_image_free(&img);
-        return owl_err_set(&c->err, OWL_E_NOMEM, "add_image: %dx%d RGBA", img.w, img.h);
+        return owl_err_set(&c->err, OWL_E_NOMEM, "%s: %dx%d RGBA", what, img.w, img.h);
     }
     for (size_t i = 0; i < np; i++) {
-        memcpy(rgba + 4 * i, img.rgb + 3 * i, 3);
-        rgba[4 * i + 3] = 255;
+        memcpy(*rgba + 4 * i, img.rgb + 3 * i, 3);
+        (*rgba)[4 * i + 3] = 255;
     }
-    int w = img.w, h = img.h;
+    *w = img.w;
+    *h = img.h;
     owl_image_free(&img);
-    st = owl_chat_add_image_rgba(c, rgba, w, h, 4 * (size_t)w);
+    return OWL_OK;
+}
+
+owl_status owl_chat_add_image_encoded(owl_chat *c, const void *data, size_t size)
+{
+    owl_err_clear(&c->err);
+    uint8_t *rgba;
+    int w, h;
+    owl_status st = decode_rgba(c, data, size, "add_image", &rgba, &w, &h);
+    if (st == OWL_OK)
+        st = owl_chat_add_image_rgba(c, rgba, w, h, 4 * (size_t)w);
+    free(rgba);
+    return st;
+}
+
+owl_status owl_chat_warm_image_encoded(owl_chat *c, const void *data, size_t size, int *encoded)
+{
+    owl_err_clear(&c->err);
+    if (encoded)
+        *encoded = 0;
+    uint8_t *rgba;
+    int w, h;
+    owl_status st = decode_rgba(c, data, size, "warm_image", &rgba, &w, &h);
+    if (st == OWL_OK)
+        st = owl_chat_warm_image_rgba(c, rgba, w, h, 4 * (size_t)w, encoded);
     free(rgba);
     return st;
 }

@@ -52,6 +52,16 @@ const float *owl_icache_find(owl_icache *c, const uint8_t key[32])
     return NULL;
 }
 
+int owl_icache_touch(owl_icache *c, const uint8_t key[32])
+{
+    for (int i = 0; i < c->cap; i++)
+        if (c->e[i].rows && memcmp(c->e[i].key, key, 32) == 0) {
+            c->e[i].used = ++c->tick;
+            return 1;
+        }
+    return 0;
+}
+
 void owl_icache_put(owl_icache *c, const uint8_t key[32], const float *rows, double cost_ms)
 {
     if (c->cap <= 0)

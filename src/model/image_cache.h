@@ -46,6 +46,8 @@ void owl_icache_key(const float *pixels, int64_t channels, int64_t size, uint8_t
 /* The rows stored under key (counted as a hit, now the most recent, its
  * cost_ms added to saved_ms) or NULL (a miss). Borrowed until the next put. */
 const float *owl_icache_find(owl_icache *c, const uint8_t key[32]);
+/* Whether key is stored (it becomes the most recently used); no counter moves. */
+int owl_icache_touch(owl_icache *c, const uint8_t key[32]);
 /* Store a copy of rows (n_floats) under key with the time their encode took,
  * evicting the least recently used
  * entry when full. Out of memory: nothing is stored (the cache is an

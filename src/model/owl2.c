@@ -15,16 +15,37 @@
 
 /* ---------------------------------------------------------------- images */
 
-owl_status owl_session_encode_image(owl_session *s, const float *pixels, size_t n_floats, float *out)
+/* Check the pixel count; OWL_OK or the error (err set). */
+static owl_status check_pixels(owl_session *s, const float *pixels, size_t n_floats, const char *what)
 {
     const owl_model *m = s->m;
     if (!m->has_vision)
-        return owl_err_set(&s->err, OWL_E_STATE, "encode_image: model has no vision tower");
+        return owl_err_set(&s->err, OWL_E_STATE, "%s: model has no vision tower", what);
     const uint64_t want = (uint64_t)m->vit.channels * (uint64_t)m->vit.image_size * (uint64_t)m->vit.image_size;
     if (!pixels || n_floats != want)
-        return owl_err_set(&s->err, OWL_E_INVALID, "encode_image: %zu floats, want %llu (%lldx%lldx%lld)",
-                           n_floats, (unsigned long long)want, (long long)m->vit.channels,
-                           (long long)m->vit.image_size, (long long)m->vit.image_size);
+        return owl_err_set(&s->err, OWL_E_INVALID, "%s: %zu floats, want %llu (%lldx%lldx%lld)", what, n_floats,
+                           (unsigned long long)want, (long long)m->vit.channels, (long long)m->vit.image_size,
+                           (long long)m->vit.image_size);
+    return OWL_OK;
+}
+
+/* Run the vision tower and the abstractor into feat and store a copy in the
+ * image cache (when on) under key. */
+static void encode_and_store(owl_session *s, const float *pixels, const uint8_t key[32], float *feat)
+{
+    double t0 = owl_now_ms();
+    owl_vit_forward(s, pixels);
+    owl_abs_forward(s, feat);
+    if (s->icache.cap > 0)
+        owl_icache_put(&s->icache, key, feat, owl_now_ms() - t0);
+}
+
+owl_status owl_session_encode_image(owl_session *s, const float *pixels, size_t n_floats, float *out)
+{
+    const owl_model *m = s->m;
+    owl_status st = check_pixels(s, pixels, n_floats, "encode_image");
+    if (st != OWL_OK)
+        return st;
     if (s->n_images >= OWL_MAX_IMAGES)
         return owl_err_set(&s->err, OWL_E_LIMIT, "encode_image: %d images held (max %d)", s->n_images,
                            OWL_MAX_IMAGES);
@@ -39,18 +60,37 @@ owl_status owl_session_encode_image(owl_session *s, const float *pixels, size_t 
         owl_icache_key(pixels, m->vit.channels, m->vit.image_size, key);
         hit = owl_icache_find(&s->icache, key);
     }
-    if (hit) {
+    if (hit)
         memcpy(feat, hit, sizeof(float) * n);
-    } else {
-        double t0 = owl_now_ms();
-        owl_vit_forward(s, pixels);
-        owl_abs_forward(s, feat);
-        if (s->icache.cap > 0)
-            owl_icache_put(&s->icache, key, feat, owl_now_ms() - t0);
-    }
+    else
+        encode_and_store(s, pixels, key, feat);
     s->images[s->n_images++] = feat;
     if (out)
         memcpy(out, feat, sizeof(float) * n);
+    return OWL_OK;
+}
+
+owl_status owl_session_warm_image(owl_session *s, const float *pixels, size_t n_floats, int *encoded)
+{
+    const owl_model *m = s->m;
+    if (encoded)
+        *encoded = 0;
+    owl_status st = check_pixels(s, pixels, n_floats, "warm_image");
+    if (st != OWL_OK || s->icache.cap <= 0)
+        return st;
+    uint8_t key[32];
+    owl_icache_key(pixels, m->vit.channels, m->vit.image_size, key);
+    if (owl_icache_touch(&s->icache, key))
+        return OWL_OK;
+    size_t n = (size_t)(m->image_tokens * m->llm.d);
+    float *feat = malloc(sizeof(float) * n);
+    if (!feat)
+        return owl_err_set(&s->err, OWL_E_NOMEM, "warm_image: cannot allocate %zu floats", n);
+    s->icache.misses++; /* an encode computed and stored, as encode_image's miss */
+    encode_and_store(s, pixels, key, feat);
+    free(feat);
+    if (encoded)
+        *encoded = 1;
     return OWL_OK;
 }
 

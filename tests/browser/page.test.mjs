@@ -11,7 +11,9 @@
 // models"; a chunk that fails its hash: fetched twice, then a human message with
 // the hashes behind a disclosure; confirmations before deleting a model and
 // clearing a conversation; the demo model's "what it can answer" and the photo
-// warning; axe-core (no violations at all) in these states.
+// warning; the picture read while the question is typed (web/warm.mjs: a file as it
+// arrives, a drawing on focus of the question box) and reused by Send; axe-core (no
+// violations at all) in these states.
 //
 // The model is the development model of web.test.mjs (oracle-A, random weights:
 // the answers are gibberish, the whole path runs); the demo-model states need no
@@ -308,6 +310,46 @@ test('the demo model says what it can answer, and a photo (file, paste, camera) 
     await page.click('#camera-snap');
     assert.match(await page.textContent('.notice[data-key="photo"]'), /the camera was not drawn on the pad/);
     assert.equal(await page.evaluate(() => document.activeElement.id), 'question');
+    assert.deepEqual(errors, []);
+  } finally { await ctx.close(); }
+});
+
+test('the picture is read while the question is typed: a file as it arrives, a drawing when the question box gets focus; Send reuses it', { timeout: 120000 }, async () => {
+  const { ctx, page, errors } = await launch({ width: 1280, height: 800 });
+  try {
+    await open(page, coi, `?model=${DEV}`);
+    await loadModel(page);
+    const cache = () => page.evaluate(async () => { const s = await globalThis.owletApp.owl.stats(); return { ...s.imageCache, warm: s.imageWarmMs }; });
+    assert.equal((await cache()).misses, 0, 'the blank pad is not read');
+    // a file: read as it arrives
+    await page.setInputFiles('#file-input', png);
+    await page.waitForFunction(() => document.getElementById('warm-state').textContent.includes('picture read'));
+    let c = await cache();
+    assert.equal(c.misses, 1);
+    assert.equal(c.hits, 0);
+    assert.ok(c.warm > 0);
+    await askAndWatch(page, 'Describe the image.');
+    c = await cache();
+    assert.equal(c.hits, 1, 'Send found the picture read ahead');
+    assert.equal(c.misses, 1, 'and did not encode it again');
+    assert.equal(await page.textContent('#warm-state'), '', 'the status goes with the picture');
+    await page.click('.msg.assistant:last-child .timings summary');
+    assert.match(await page.textContent('.msg.assistant:last-child .timings p'), /picture reused from the cache/);
+    // a drawing: nothing runs while drawing; the question box's focus reads it
+    await drawCircle(page);
+    await page.waitForTimeout(300);
+    assert.equal((await cache()).misses, 1, 'no read while drawing');
+    await page.focus('#question');
+    await page.waitForFunction(() => document.getElementById('warm-state').textContent.includes('picture read'));
+    assert.equal((await cache()).misses, 2);
+    await page.type('#question', 'W'); // typing does not read the same picture again
+    await page.waitForTimeout(200);
+    assert.equal((await cache()).misses, 2);
+    await page.fill('#question', '');
+    await askAndWatch(page, 'What colour is it?');
+    c = await cache();
+    assert.equal(c.hits, 2);
+    assert.equal(c.misses, 2);
     assert.deepEqual(errors, []);
   } finally { await ctx.close(); }
 });

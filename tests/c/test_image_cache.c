@@ -309,3 +309,90 @@ done:
     owl_session_free(off);
     owl_model_free(m);
 }
+
+TEST(image_cache_warm_stores_without_attaching_and_the_next_encode_hits)
+{
+    owl_model_info info;
+    owl_model *m = load_oracle(&info);
+    owl_session *s = m ? cache_session(m, -1) : NULL, *off = m ? cache_session(m, 0) : NULL;
+    if (!s || !off)
+        goto done;
+    size_t nr = (size_t)(info.image_tokens * info.d_model), n = 0;
+    float *px = pixels(&info, 3, &n), *a = malloc(sizeof(float) * nr), *b = malloc(sizeof(float) * nr);
+    int encoded = -1;
+    CHECK_EQ_INT(owl_session_warm_image(s, px, n, &encoded), OWL_OK);
+    CHECK_EQ_INT(encoded, 1);
+    owl_image_cache_stats st = cstats(s);
+    CHECK_EQ_INT(st.misses, 1);
+    CHECK_EQ_INT(st.hits, 0);
+    CHECK_EQ_INT(st.entries, 1);
+    /* warming again runs nothing and moves no counter */
+    CHECK_EQ_INT(owl_session_warm_image(s, px, n, &encoded), OWL_OK);
+    CHECK_EQ_INT(encoded, 0);
+    st = cstats(s);
+    CHECK_EQ_INT(st.misses, 1);
+    CHECK_EQ_INT(st.hits, 0);
+    /* nothing was attached: the prompt's image slot still has no image */
+    int32_t ids[] = {1, OWL_IMAGE_TOKEN, 3};
+    CHECK_EQ_INT(owl_session_prefill(s, ids, 3, NULL, NULL), OWL_E_INVALID);
+    owl_session_reset(s);
+    /* the encode of the same pixels is a hit, with the rows an uncached encode computes */
+    CHECK_EQ_INT(owl_session_encode_image(s, px, n, a), OWL_OK);
+    st = cstats(s);
+    CHECK_EQ_INT(st.hits, 1);
+    CHECK_EQ_INT(st.misses, 1);
+    CHECK_EQ_INT(owl_session_encode_image(off, px, n, b), OWL_OK);
+    CHECK_MSG(memcmp(a, b, sizeof(float) * nr) == 0, "warmed rows differ from an uncached encode");
+    /* with the cache off a warm is a no-op; a wrong size is refused either way */
+    CHECK_EQ_INT(owl_session_warm_image(off, px, n, &encoded), OWL_OK);
+    CHECK_EQ_INT(encoded, 0);
+    CHECK_EQ_INT(cstats(off).misses, 0);
+    CHECK_EQ_INT(owl_session_warm_image(s, px, n - 1, &encoded), OWL_E_INVALID);
+    CHECK_EQ_INT(owl_session_warm_image(off, px, n - 1, &encoded), OWL_E_INVALID);
+    free(px);
+    free(a);
+    free(b);
+done:
+    owl_session_free(s);
+    owl_session_free(off);
+    owl_model_free(m);
+}
+
+TEST(image_cache_chat_warm_then_ask_hits_and_answers_the_same)
+{
+    owl_model_info info;
+    owl_model *m = load_oracle(&info);
+    owl_session *s = m ? cache_session(m, -1) : NULL, *off = m ? cache_session(m, 0) : NULL;
+    if (!s || !off)
+        goto done;
+    owl_err err = {0};
+    owl_chat *c = NULL;
+    owl_chat_opts co = {"pad"};
+    CHECK_EQ_INT(owl_chat_init(m, s, &co, &c, &err), OWL_OK);
+    size_t size = 0;
+    void *png = owl_test_read_file(IMG1, &size);
+    int encoded = -1;
+    if (c && png) {
+        CHECK_EQ_INT(owl_chat_warm_image_encoded(c, png, size, &encoded), OWL_OK);
+        CHECK_EQ_INT(encoded, 1);
+        CHECK_EQ_INT(owl_chat_warm_image_encoded(c, png, 3, &encoded), OWL_E_FORMAT); /* not an image */
+        CHECK_EQ_INT(owl_chat_warm_image_rgba(c, png, 0, 1, 4, &encoded), OWL_E_INVALID);
+        CHECK_EQ_INT(cstats(s).misses, 1);
+        CHECK_EQ_INT(cstats(s).hits, 0);
+    }
+    owl_chat_free(c);
+    int32_t warmed[N_GEN + 1], uncached[N_GEN + 1];
+    int n1 = ask_img1(m, s, warmed);
+    CHECK_EQ_INT(cstats(s).hits, 1); /* the question's add_image found the warmed picture */
+    CHECK_EQ_INT(cstats(s).misses, 1);
+    int n2 = ask_img1(m, off, uncached);
+    CHECK(n1 > 0);
+    CHECK_EQ_INT(n2, n1);
+    for (int i = 0; i < n1 && i < n2; i++)
+        CHECK_MSG(warmed[i] == uncached[i], "token %d: %d warmed, %d uncached", i, (int)warmed[i], (int)uncached[i]);
+    free(png);
+done:
+    owl_session_free(s);
+    owl_session_free(off);
+    owl_model_free(m);
+}

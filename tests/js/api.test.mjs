@@ -503,3 +503,38 @@ test('imageCache outside 0..64 is refused before anything loads', async () => {
   const owl = await load('one', { singleThread: true, imageCache: 64 });
   try { assert.equal((await owl.stats()).imageCache.capacity, 64); } finally { await owl.unload(); }
 });
+
+// owl.warmImage: the picture is encoded while nothing asks (a page calls it when
+// a picture arrives); the question's addImage is then a hit with the same answer.
+test('warmImage encodes into the image cache only: the next addImage of it is a hit, same answer; bad input leaves the engine usable', async () => {
+  const owl = await load('one', { threads: 2 });
+  const cold = await load('one', { threads: 2, imageCache: 0 });
+  try {
+    const img = path.join(fx, 'img1.png');
+    const w = await owl.warmImage(img);
+    assert.equal(w.encoded, true);
+    assert.ok(w.ms > 0);
+    let s = await owl.stats();
+    assert.deepEqual({ ...s.imageCache, savedMs: 0 }, { hits: 0, misses: 1, entries: 1, capacity: 4,
+      bytes: owl.info.image_tokens * owl.info.d_model * 4, savedMs: 0 });
+    assert.ok(s.imageWarmMs > 0 && s.imageEncodeMs === 0 && s.images === 0, JSON.stringify(s));
+    // again: already cached, nothing runs
+    assert.equal((await owl.warmImage(new Uint8Array(readFileSync(img)))).encoded, false);
+    // bad pictures are refused with the API's codes, the engine stays usable
+    await assert.rejects(owl.warmImage(new Uint8Array([1, 2, 3])), (e) => e instanceof OwletError && e.code === 'format');
+    await assert.rejects(owl.warmImage(42), (e) => e instanceof OwletError && e.code === 'invalid');
+    const ac = new AbortController();
+    ac.abort();
+    await assert.rejects(owl.warmImage(img, { signal: ac.signal }), (e) => e.name === 'AbortError');
+    const a = await greedy(owl, true, 'Describe the image.', want.length);
+    s = await owl.stats();
+    assert.equal(s.imageCache.hits, 1);
+    assert.equal(s.imageCache.misses, 1);
+    assert.ok(s.imageCache.savedMs > 0);
+    // the same answer as an engine that never caches
+    assert.equal((await cold.warmImage(img)).encoded, false);
+    const b = await greedy(cold, true, 'Describe the image.', want.length);
+    assert.deepEqual(a.pieces, b.pieces);
+    assert.equal((await cold.stats()).imageCache.misses, 0);
+  } finally { await owl.unload(); await cold.unload(); }
+});
