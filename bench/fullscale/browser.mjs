@@ -12,6 +12,8 @@
 //   2. Page reloads (the cached model loads by itself; it must fetch no weight byte):
 //      ready time; after the first, the answer again and the time to first token from
 //      the reload; after each, the time to just read every chunk out of IndexedDB.
+//      Then, as a user drives the page: open the photo (the page reads it at once), wait
+//      for "picture read", type the question, Send: Send to the first answer text.
 //   3. --simd128 (engines with relaxed SIMD): the answer again with the SIMD128 build
 //      forced (Owlet.load's documented `build: 'owlet'` option), at the highest thread count.
 // Timings are wall clock: the pipeline's stats() (coordinator wall clock) and, measured in
@@ -93,6 +95,13 @@ async function steps(engine, page, server, mem, o, at) {
   for (let k = 0; k < o.reloads; k++) {
     at.step = `page reload ${k + 1}`;
     out.reloads.push(await reloadRun(engine, page, server, mem, o, k === 0));
+    o.save();
+  }
+  if (o.reloads > 0) {
+    at.step = 'a question typed after the picture was read (the page UI)';
+    out.typed = await typedRun(page, o);
+    o.log(`${engine} page UI: picture read ${out.typed.readS.toFixed(1)} s after it was opened; Send to the first ` +
+      `answer text ${out.typed.sendToTextS.toFixed(1)} s (image cache hits ${out.typed.hits})`);
     o.save();
   }
   if (o.simd128 && facts.relaxed) {
@@ -199,6 +208,42 @@ async function reloadRun(engine, page, server, mem, o, withAnswer) {
   o.log(`${engine} reload: ready in ${rl.totalS} s (load ${rl.loadS} s), ${rl.weightRequests} weight requests, ` +
     `IndexedDB read alone ${rl.idbReadS.toFixed(2)} s${withAnswer ? `; first token ${rl.timeToFirstTokenS.toFixed(1)} s after the reload; ${summary(rl)}` : ''}`);
   return rl;
+}
+
+/** Poll fn in the page every 200 ms until it is true (the harness has no waitForFunction for every engine). */
+async function until(page, fn, ms) {
+  const t0 = Date.now();
+  while (!(await page.evaluate(fn))) {
+    if (Date.now() - t0 > ms) throw new Error(`waited ${ms} ms for ${fn}`);
+    await sleep(200);
+  }
+}
+
+/** The page as a user drives it after a reload: open the photo with the file input (the page
+ * reads it at once, web/warm.mjs), wait for "picture read", type the question, press Send,
+ * and time Send to the first answer text in the conversation (then Stop). Wall clock. */
+async function typedRun(page, o) {
+  const t0 = Date.now();
+  await page.setInputFiles('#file-input', o.photo);
+  await until(page, () => document.getElementById('warm-state').textContent.includes('picture read'), 900000);
+  const readS = (Date.now() - t0) / 1e3;
+  const hits0 = await page.evaluate(async () => (await globalThis.owletApp.owl.stats()).imageCache.hits);
+  await page.fill('#question', o.question);
+  const ms = await page.evaluate(() => new Promise((resolve) => {
+    const ol = document.getElementById('messages');
+    let t = 0;
+    const mo = new MutationObserver(() => {
+      const a = ol.querySelector('.msg.assistant:last-child .text');
+      if (t && a && a.textContent.length) { mo.disconnect(); resolve(performance.now() - t); }
+    });
+    mo.observe(ol, { subtree: true, childList: true, characterData: true });
+    t = performance.now();
+    document.getElementById('send').click();
+  }));
+  await page.click('#stop');
+  await until(page, () => !globalThis.owletApp.asking, 900000);
+  const hits = await page.evaluate(async () => (await globalThis.owletApp.owl.stats()).imageCache.hits) - hits0;
+  return { readS, sendToTextS: ms / 1e3, hits, loadAvg: loadAvg() };
 }
 
 /** Seconds to read every chunk's bytes out of IndexedDB (keep: each in its own buffer until the end). */
