@@ -126,6 +126,14 @@ export class Chat {
   dropped: number;
   turns: Turn[];
   addImage(src: ImageSource, opts?: { signal?: AbortSignal }): Promise<void>;
+  /**
+   * Run what is known of the next question before its text is (the images added for it and
+   * the conversation before them), so ask() runs only the question's own tokens. Resolves the
+   * prompt rows it ran (0: nothing new).
+   */
+  prime(opts?: { signal?: AbortSignal }): Promise<number>;
+  /** Forget the images added for the next question and the rows prime ran for them. */
+  clearImages(): Promise<void>;
   ask(text: string, opts?: AskOptions): AsyncGenerator<string, void, void>;
   reset(): Promise<void>;
 }

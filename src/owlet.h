@@ -373,6 +373,20 @@ owl_status owl_chat_ask(owl_chat *c, const char *text);
  * NULL: (rows, n_vocab) logits). */
 owl_status owl_chat_prepare(owl_chat *c, const char *text, int64_t *rows, int64_t *pos0);
 owl_status owl_chat_run(owl_chat *c, float *all_logits);
+/* Prime: run the part of the next question's prompt that is known before its
+ * text is — the conversation so far and the images added for it, which come
+ * before the question's text — so that the question later runs only its own
+ * tokens (a page primes while the user types). Works out the rows like
+ * prepare (*rows = 0: nothing to run, no images were added since the last
+ * run); then owl_chat_run (whole model) or owl_chat_embed (pipeline) runs them.
+ * The images stay pending: the next ask renders its turn with them. Errors:
+ * OWL_E_STATE (an answer not ended, a part prepared and not run, a stage
+ * without embeddings), OWL_E_LIMIT (context). */
+owl_status owl_chat_prime(owl_chat *c, int64_t *rows, int64_t *pos0);
+/* Drop the images added for the next question, and the rows a prime ran for
+ * them (the KV cache goes back to the conversation so far): a page whose
+ * picture changed after it was added. OWL_E_STATE if a part is prepared. */
+owl_status owl_chat_clear_images(owl_chat *c);
 
 /* greedy, max_tokens 256, no stops. */
 owl_chat_gen owl_chat_gen_default(void);

@@ -311,6 +311,29 @@ API int owl_api_prepare(owl_api *a, const char *text, double *pos0_out)
     return (int)rows;
 }
 
+/* First stage: the known part of the next question (owl_chat_prime); returns
+ * the rows to run (0: nothing), *pos0_out the first position. embed and the
+ * stages' run follow as for a question, without sampling. */
+API int owl_api_prime(owl_api *a, double *pos0_out)
+{
+    NEED_CHAT(a, "prime");
+    int64_t rows = 0, pos0 = 0;
+    owl_status st = chat_st(a, owl_chat_prime(a->c, &rows, &pos0));
+    if (st != OWL_OK)
+        return st;
+    a->prepared = rows;
+    if (pos0_out)
+        *pos0_out = (double)pos0;
+    return (int)rows;
+}
+
+/* Drop the images added for the next question and the rows primed for them. */
+API int owl_api_clear_images(owl_api *a)
+{
+    NEED_CHAT(a, "clear_images");
+    return chat_st(a, owl_chat_clear_images(a->c));
+}
+
 /* First stage: embed what runs next (the prepared prompt, else the token to
  * feed back) into the rows buffer; returns the row count, *pos0_out the first
  * position. */

@@ -39,6 +39,11 @@
 //   push_token {id}           first stage -> {piece, done, reason, token}
 //   embed_run {sample, out, push}   first stage, one generated token in one message:
 //                             embed + run (+ sample + push_token) -> {rows, pos0, ...run's}
+//   prime                     first stage: the next question's known part (the
+//                             images added for it and all before) -> {rows, pos0};
+//                             then embed + run on every stage, without sampling
+//   clear_images              first stage: drop the images added for the next
+//                             question and the rows primed for them
 //   end                       the answer so far becomes the assistant turn
 //   logits                    debug/test, last stage: the logits the last token
 //                             was sampled from -> {logits}
@@ -239,6 +244,11 @@ const ops = {
       return { rows: check(rows), pos0 };
     } finally { M._free(p); }
   },
+  prime() {
+    const [rows, pos0] = withF64((q) => M._owl_api_prime(ctx, q));
+    return { rows: check(rows), pos0 };
+  },
+  clear_images() { check(M._owl_api_clear_images(ctx)); return null; },
   embed() {
     const [rows, pos0] = withF64((q) => M._owl_api_embed(ctx, q));
     return { rows: check(rows), pos0 };

@@ -148,6 +148,26 @@ export class Pipeline {
       this.first = await this.advance(prompt);
     });
   }
+  /** Run the next question's known part (the images added for it and all before
+   * them) through every stage, without sampling; counted as prefill (its rows are
+   * prompt rows). Resolves the rows run (0: nothing new). */
+  prime() {
+    return this.timed('prefillMs', async () => {
+      const p = await this.s0.call('prime');
+      if (!p.rows) return 0;
+      const prompt = await this.s0.call('embed');
+      const n = this.stages.length;
+      let r = await this.s0.call('run', { n: prompt.rows, pos0: prompt.pos0, hasMod: true, sample: false, out: n > 1 });
+      for (let i = 1; i < n; i++) {
+        const { x, mod } = r;
+        r = await this.stages[i].call('run', { x, mod, n: prompt.rows, pos0: prompt.pos0, hasMod: true, sample: false, out: i < n - 1 },
+          [x.buffer, mod.buffer]);
+      }
+      return prompt.rows;
+    });
+  }
+  /** Drop the images added for the next question and the rows primed for them. */
+  clearImages() { return this.s0.call('clear_images'); }
   /** Run the rows stage 0 holds through every stage: the prompt part (embedded by
    * 'embed') or, prompt null, the token to feed back (embedded here, in the same
    * message as stage 0's layers). The last stage samples, stage 0 pushes the id:

@@ -216,6 +216,35 @@ export class Chat {
     }
   }
 
+  /**
+   * Run what is known of the next question before its text is: the images added
+   * for it and the conversation before them (in the prompt template the images
+   * come before the question's text). ask() then runs only the question's own
+   * tokens, with the same ids and answer as without the prime. A page calls it
+   * after addImage, while the user types. Counted as prefill in stats(). Resolves
+   * the prompt rows it ran (0: nothing new to run). Serialised like every call;
+   * abort rejects at once (the engine finishes in the background, and the next
+   * call resyncs the chat without the primed rows).
+   * @param {{signal?:AbortSignal}} [opts] @returns {Promise<number>}
+   */
+  async prime(opts = {}) {
+    checkSignal(opts.signal);
+    return this.owl.mutex.run(async () => {
+      checkSignal(opts.signal);
+      await this._activate();
+      return abortable(this.owl.engine.prime(), opts.signal, () => { this.synced = false; });
+    });
+  }
+
+  /** Forget the images added for the next question (and the rows prime ran for them):
+   * for a picture that changed after addImage. The conversation stays. */
+  async clearImages() {
+    return this.owl.mutex.run(async () => {
+      this.images = [];
+      if (this.owl._active === this && this.synced) await this.owl.engine.clearImages();
+    });
+  }
+
   /** Forget this conversation (turns and images). */
   async reset() {
     this.turns = [];

@@ -7,7 +7,7 @@ import { notice, clearNotice, remark, confirmAction } from './notices.mjs';
 import { addMessage, addThumb, addTimings, timingText } from './messages.mjs';
 import { showModelPanel } from './model-panel.mjs';
 import { board } from './pad.mjs';
-import { warmPicture, warmDone } from './warm.mjs';
+import { warmPicture, pictureForQuestion } from './warm.mjs';
 
 export function updateAskButtons() {
   const asking = !!state.asking;
@@ -50,12 +50,12 @@ async function ask(text) {
   let before = null;
   try {
     before = await state.owl.stats();
+    const ahead = await pictureForQuestion(attach, board.c, ac.signal);
     if (attach) {
-      await state.chat.addImage(board.c, { signal: ac.signal });
       state.pictureDirty = false;
       $('attach').checked = false;
-      warmDone();
     }
+    if (ahead) before.ahead = ahead;
     // A fresh seed per answer, so "ask again" at temperature > 0 gives another sample.
     const o = { temperature: settings.temperature, topP: settings.topP, maxTokens: settings.maxTokens, signal: ac.signal,
       seed: Math.floor(Math.random() * 2 ** 31) };

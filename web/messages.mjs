@@ -36,6 +36,7 @@ export function timingText(a, b, wallMs) {
   const d = (k) => (b[k] >= a[k] ? b[k] - a[k] : b[k]);
   const pt = d('promptTokens'), pms = d('prefillMs'), ct = d('completionTokens'), dms = d('decodeMs'), ims = d('imageEncodeMs');
   const parts = [];
+  if (a.ahead) parts.push(`read ahead while the question was typed: the picture and ${a.ahead.rows} prompt positions in ${(a.ahead.ms / 1000).toFixed(1)} s`);
   if (d('images') > 0) parts.push(`image encode ${ims.toFixed(0)} ms`);
   const ca = a.imageCache || {}, cb = b.imageCache || {};
   const hits = (cb.hits || 0) - (ca.hits || 0);

@@ -65,6 +65,8 @@ struct owl_chat {
     ids hist;           /* unexpanded ids in the KV cache */
     ids delta;          /* prepared, not yet run */
     int64_t delta_pos0, delta_rows;
+    int priming;        /* the delta is a prime: the next turn's known part, no turn of its own */
+    int64_t primed_at;  /* hist.n before a prime that ran (its images are pending), else -1 */
     /* sampling (the stage that has the head) */
     owl_sampler *smp;
     ids shist;     /* the repetition penalty's ids */
@@ -153,6 +155,7 @@ owl_status owl_chat_init(const owl_model *m, owl_session *s, const owl_chat_opts
     c->m = m;
     c->s = s;
     c->pending = c->last_id = -1;
+    c->primed_at = -1;
     owl_model_get_info(m, &c->info);
     c->n_ctx = owl_session_n_ctx(s);
     owl_status st = owl_tokenizer_init_gguf(&c->tok, owl_model_gguf(m), &c->err);
@@ -191,6 +194,8 @@ static void turns_clear(owl_chat *c)
     c->n_turns = 0;
     c->pending_images = c->unrun_images = 0;
     c->hist.n = c->delta.n = 0;
+    c->priming = 0;
+    c->primed_at = -1;
 }
 
 void owl_chat_free(owl_chat *c)
@@ -383,6 +388,17 @@ static void pop_turn(owl_chat *c)
     c->delta.n = 0;
 }
 
+/* A delta that failed to run: a question's turn goes with it; a prime has none. */
+static void drop_delta(owl_chat *c)
+{
+    if (c->priming) {
+        c->delta.n = 0;
+        c->priming = 0;
+    } else {
+        pop_turn(c);
+    }
+}
+
 owl_status owl_chat_push_turn(owl_chat *c, int role, const char *text)
 {
     owl_err_clear(&c->err);
@@ -470,14 +486,78 @@ owl_status owl_chat_prepare(owl_chat *c, const char *text, int64_t *rows, int64_
     return OWL_OK;
 }
 
-/* The delta is in the cache now. */
+/* The delta is in the cache now. A prime's images stay pending: they belong
+ * to the next question's turn, which is rendered with them. */
 static owl_status commit_delta(owl_chat *c)
 {
     owl_status st = ids_push(c, &c->hist, c->delta.v, c->delta.n);
     c->stats.prompt_rows += c->delta_rows;
-    c->pending_images = c->unrun_images = 0;
+    if (!c->priming) {
+        c->pending_images = 0;
+        c->primed_at = -1;
+    }
+    c->unrun_images = 0;
     c->delta.n = 0;
+    c->priming = 0;
     return st;
+}
+
+owl_status owl_chat_prime(owl_chat *c, int64_t *rows, int64_t *pos0)
+{
+    owl_err_clear(&c->err);
+    if (rows)
+        *rows = 0;
+    if (pos0)
+        *pos0 = 0;
+    if (!c->info.has_embed)
+        return owl_err_set(&c->err, OWL_E_STATE, "prime: this model (stage) has no token embeddings");
+    if (c->n_turns % 2 != 0)
+        return owl_err_set(&c->err, OWL_E_STATE, "prime: the previous answer was not finished (gen_end)");
+    if (c->delta.n > 0)
+        return owl_err_set(&c->err, OWL_E_STATE, "prime: a prepared prompt part has not run");
+    if (c->unrun_images == 0)
+        return OWL_OK; /* nothing new: the cache holds all that is known */
+    /* the next question with no text yet: its images come before its text, so the
+     * ids up to its last image are the same whatever the question will be */
+    owl_status st = push_turn(c, OWL_ROLE_USER, "", 0, c->pending_images);
+    if (st != OWL_OK)
+        return st;
+    int32_t *v = NULL;
+    size_t n = 0;
+    st = render_ids(c, &v, &n);
+    free(c->turns[--c->n_turns].text);
+    int64_t last = (int64_t)n - 1;
+    while (st == OWL_OK && last >= 0 && v[last] != OWL_IMAGE_TOKEN)
+        last--;
+    if (st == OWL_OK && last < 0)
+        st = owl_err_set(&c->err, OWL_E_STATE, "prime: the rendered turn holds no image");
+    if (st == OWL_OK)
+        st = set_delta(c, v, last + 1);
+    free(v);
+    if (st != OWL_OK)
+        return st;
+    c->priming = 1;
+    c->primed_at = c->hist.n;
+    if (rows)
+        *rows = c->delta_rows;
+    if (pos0)
+        *pos0 = c->delta_pos0;
+    return OWL_OK;
+}
+
+owl_status owl_chat_clear_images(owl_chat *c)
+{
+    owl_err_clear(&c->err);
+    if (c->delta.n > 0)
+        return owl_err_set(&c->err, OWL_E_STATE, "clear_images: a prepared prompt part has not run");
+    if (c->primed_at >= 0) { /* the primed rows go: another picture may take their place */
+        c->hist.n = c->primed_at;
+        owl_session_truncate(c->s, owl_model_expanded_len(c->m, c->hist.v, c->hist.n));
+    }
+    c->primed_at = -1;
+    c->pending_images = c->unrun_images = 0;
+    owl_session_clear_images(c->s);
+    return OWL_OK;
 }
 
 owl_status owl_chat_run(owl_chat *c, float *all_logits)
@@ -491,7 +571,7 @@ owl_status owl_chat_run(owl_chat *c, float *all_logits)
     if (st != OWL_OK) {
         sfail(c, st);
         owl_session_truncate(c->s, c->delta_pos0);
-        pop_turn(c);
+        drop_delta(c);
         return st;
     }
     return commit_delta(c);
@@ -514,7 +594,7 @@ owl_status owl_chat_embed(owl_chat *c, float *x, uint8_t *modality, int64_t cap_
         owl_status st = owl_session_embed(c->s, c->delta.v, c->delta.n, x, modality);
         if (st != OWL_OK) {
             sfail(c, st);
-            pop_turn(c);
+            drop_delta(c);
             return st;
         }
         *rows = c->delta_rows;

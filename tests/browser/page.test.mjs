@@ -12,7 +12,8 @@
 // the hashes behind a disclosure; confirmations before deleting a model and
 // clearing a conversation; the demo model's "what it can answer" and the photo
 // warning; the picture read while the question is typed (web/warm.mjs: a file as it
-// arrives, a drawing on focus of the question box) and reused by Send; axe-core (no
+// arrives, a drawing on focus of the question box: encoded and primed, so Send runs
+// only the question), a changed or unticked picture not sent stale; axe-core (no
 // violations at all) in these states.
 //
 // The model is the development model of web.test.mjs (oracle-A, random weights:
@@ -314,42 +315,67 @@ test('the demo model says what it can answer, and a photo (file, paste, camera) 
   } finally { await ctx.close(); }
 });
 
-test('the picture is read while the question is typed: a file as it arrives, a drawing when the question box gets focus; Send reuses it', { timeout: 120000 }, async () => {
+test('the picture is read while the question is typed (a file as it arrives, a drawing when the question box gets focus): Send runs only the question; a changed or unticked picture is not sent stale', { timeout: 120000 }, async () => {
   const { ctx, page, errors } = await launch({ width: 1280, height: 800 });
   try {
     await open(page, coi, `?model=${DEV}`);
     await loadModel(page);
-    const cache = () => page.evaluate(async () => { const s = await globalThis.owletApp.owl.stats(); return { ...s.imageCache, warm: s.imageWarmMs }; });
-    assert.equal((await cache()).misses, 0, 'the blank pad is not read');
-    // a file: read as it arrives
+    const st = () => page.evaluate(async () => { const s = await globalThis.owletApp.owl.stats(); return { misses: s.imageCache.misses, hits: s.imageCache.hits, prompt: s.promptTokens, images: s.images }; });
+    const readDone = () => page.waitForFunction(() => document.getElementById('warm-state').textContent.includes('picture read'));
+    const lastTurnImages = () => page.evaluate(() => { const t = globalThis.owletApp.chat.turns; return t[t.length - 2].images.length; });
+    const timings = async () => { await page.click('.msg.assistant:last-child .timings summary'); return page.textContent('.msg.assistant:last-child .timings p'); };
+    const imageTokens = await page.evaluate(() => globalThis.owletApp.owl.info.image_tokens);
+    assert.deepEqual(await st(), { misses: 0, hits: 0, prompt: 0, images: 0 }, 'the blank pad is not read');
+    // a file: encoded and primed as it arrives
     await page.setInputFiles('#file-input', png);
-    await page.waitForFunction(() => document.getElementById('warm-state').textContent.includes('picture read'));
-    let c = await cache();
-    assert.equal(c.misses, 1);
-    assert.equal(c.hits, 0);
-    assert.ok(c.warm > 0);
+    await readDone();
+    let s = await st();
+    assert.equal(s.misses, 1);
+    assert.ok(s.prompt > imageTokens, `the picture and the prompt before it ran ahead: ${s.prompt} positions`);
+    const primed = s.prompt;
     await askAndWatch(page, 'Describe the image.');
-    c = await cache();
-    assert.equal(c.hits, 1, 'Send found the picture read ahead');
-    assert.equal(c.misses, 1, 'and did not encode it again');
+    s = await st();
+    assert.equal(s.images, 1, 'Send did not add the picture again');
+    assert.ok(s.prompt - primed < 20, `Send ran only the question's tokens (${s.prompt - primed})`);
+    assert.equal(await lastTurnImages(), 1);
     assert.equal(await page.textContent('#warm-state'), '', 'the status goes with the picture');
-    await page.click('.msg.assistant:last-child .timings summary');
-    assert.match(await page.textContent('.msg.assistant:last-child .timings p'), /picture reused from the cache/);
-    // a drawing: nothing runs while drawing; the question box's focus reads it
+    assert.match(await timings(), /read ahead while the question was typed: the picture and \d+ prompt positions/);
+    // a drawing: nothing runs while drawing; the question box's focus reads it; typing does not read it again
     await drawCircle(page);
     await page.waitForTimeout(300);
-    assert.equal((await cache()).misses, 1, 'no read while drawing');
+    assert.equal((await st()).misses, 1, 'no read while drawing');
     await page.focus('#question');
-    await page.waitForFunction(() => document.getElementById('warm-state').textContent.includes('picture read'));
-    assert.equal((await cache()).misses, 2);
-    await page.type('#question', 'W'); // typing does not read the same picture again
+    await readDone();
+    assert.equal((await st()).misses, 2);
+    await page.type('#question', 'W');
     await page.waitForTimeout(200);
-    assert.equal((await cache()).misses, 2);
+    assert.equal((await st()).misses, 2);
     await page.fill('#question', '');
     await askAndWatch(page, 'What colour is it?');
-    c = await cache();
-    assert.equal(c.hits, 2);
-    assert.equal(c.misses, 2);
+    assert.equal((await st()).images, 2);
+    assert.match(await timings(), /read ahead/);
+    // read, then changed before Send: the new picture goes (encoded at Send), not the stale one
+    await drawCircle(page);
+    await page.focus('#question');
+    await readDone();
+    s = await st();
+    await page.click('button[data-tool="square"]');
+    const p2 = await toPage(page, 100, 100);
+    await page.mouse.click(p2.x, p2.y);
+    // Send without focusing the question box (focus would read the new picture ahead)
+    await page.evaluate(() => { document.getElementById('question').value = 'And now?'; document.getElementById('send').click(); });
+    await page.waitForFunction(() => !globalThis.owletApp.asking && document.querySelector('.msg.assistant:last-child .timings'), null, { timeout: 60000 });
+    const s2 = await st();
+    assert.equal(s2.misses, s.misses + 1, 'the changed picture was encoded at Send');
+    assert.equal(await lastTurnImages(), 1, 'one picture with the question: the changed one');
+    assert.doesNotMatch(await timings(), /read ahead/);
+    // read, then "Send the picture" unticked: the question goes without it
+    await drawCircle(page);
+    await page.focus('#question');
+    await readDone();
+    await page.uncheck('#attach');
+    await askAndWatch(page, 'Anything?');
+    assert.equal(await lastTurnImages(), 0, 'no picture with the question');
     assert.deepEqual(errors, []);
   } finally { await ctx.close(); }
 });

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "../../src/core/gguf.h"
+#include "../../src/image/image.h"
 #include "../../src/owlet.h"
 #include "test.h"
 
@@ -319,4 +320,116 @@ TEST(chat_nan_logits_blame_the_model_weights)
     }
     env_free(&e);
     free(buf);
+}
+
+/* Ids the cache holds, copied (the borrowed pointer moves with the next call). */
+static int64_t history_copy(owl_chat *c, int32_t *out, int64_t cap)
+{
+    const int32_t *h;
+    int64_t n = owl_chat_history(c, &h);
+    for (int64_t i = 0; i < n && i < cap; i++)
+        out[i] = h[i];
+    return n;
+}
+
+TEST(chat_prime_runs_the_picture_before_the_question_same_ids_and_answer)
+{
+    chat_env plain, primed;
+    if (!env_init(&plain, NULL, 0) || !env_init(&primed, NULL, 0))
+        return;
+    int32_t want[N_GEN + 1], got[N_GEN + 1], hw[512], hg[512];
+    char text[512];
+    add_img1(plain.c);
+    CHECK_EQ_INT(owl_chat_ask(plain.c, "Describe the image."), OWL_OK);
+    owl_chat_stats ps;
+    owl_chat_get_stats(plain.c, &ps);
+    int64_t nw = history_copy(plain.c, hw, 512);
+    int n = answer(plain.c, NULL, 0, want, text, sizeof text);
+
+    int64_t rows = -1, pos0 = -1;
+    CHECK_EQ_INT(owl_chat_prime(primed.c, &rows, &pos0), OWL_OK); /* no picture: nothing to run */
+    CHECK_EQ_INT(rows, 0);
+    add_img1(primed.c);
+    CHECK_EQ_INT(owl_chat_prime(primed.c, &rows, &pos0), OWL_OK);
+    CHECK_EQ_INT(pos0, 0);
+    owl_model_info info;
+    owl_model_get_info(primed.m, &info);
+    CHECK_MSG(rows > info.image_tokens, "the prime runs the turn's start and the picture: %lld rows", (long long)rows);
+    CHECK_EQ_INT(owl_chat_run(primed.c, NULL), OWL_OK);
+    owl_chat_stats st;
+    owl_chat_get_stats(primed.c, &st);
+    CHECK_EQ_INT(st.prompt_rows, rows);
+    CHECK_EQ_INT(owl_chat_prime(primed.c, &rows, &pos0), OWL_OK); /* primed already */
+    CHECK_EQ_INT(rows, 0);
+    int64_t primed_rows = st.prompt_rows;
+    CHECK_EQ_INT(owl_chat_prepare(primed.c, "Describe the image.", &rows, &pos0), OWL_OK);
+    CHECK_EQ_INT(pos0, primed_rows); /* only the question's own tokens run now */
+    CHECK_EQ_INT(rows + primed_rows, ps.prompt_rows);
+    CHECK_EQ_INT(owl_chat_run(primed.c, NULL), OWL_OK);
+    int64_t nh = history_copy(primed.c, hg, 512);
+    CHECK_EQ_INT(nh, nw);
+    for (int64_t i = 0; i < nh && i < 512; i++)
+        CHECK_MSG(hg[i] == hw[i], "prompt id %lld: %d primed, %d asked at once", (long long)i, (int)hg[i], (int)hw[i]);
+    CHECK_EQ_INT(answer(primed.c, NULL, 0, got, text, sizeof text), n);
+    for (int i = 0; i < n; i++)
+        CHECK_MSG(got[i] == want[i], "token %d: %d primed, %d asked at once", i, (int)got[i], (int)want[i]);
+    /* mid-answer and with a part prepared, prime is refused */
+    add_img1(primed.c);
+    CHECK_EQ_INT(owl_chat_prepare(primed.c, "And now?", &rows, &pos0), OWL_OK);
+    CHECK_EQ_INT(owl_chat_prime(primed.c, &rows, &pos0), OWL_E_STATE);
+    CHECK_EQ_INT(owl_chat_run(primed.c, NULL), OWL_OK);
+    owl_chat_gen g = owl_chat_gen_default();
+    CHECK_EQ_INT(owl_chat_gen_begin(primed.c, &g), OWL_OK);
+    CHECK_EQ_INT(owl_chat_prime(primed.c, &rows, &pos0), OWL_E_STATE);
+    CHECK_EQ_INT(owl_chat_gen_end(primed.c), OWL_OK);
+    env_free(&plain);
+    env_free(&primed);
+}
+
+TEST(chat_clear_images_after_a_prime_then_another_picture_answers_as_a_fresh_chat)
+{
+    chat_env fresh, c;
+    if (!env_init(&fresh, NULL, 0) || !env_init(&c, NULL, 0))
+        return;
+    owl_model_info info;
+    owl_model_get_info(c.m, &info);
+    /* another picture: img1 upside down, as RGBA */
+    size_t size = 0;
+    void *png = owl_test_read_file(IMG1, &size);
+    owl_image img = {0};
+    owl_err err = {0};
+    CHECK(png && owl_image_decode(png, size, &img, NULL, &err) == OWL_OK);
+    size_t np = (size_t)img.w * (size_t)img.h;
+    uint8_t *rgba = malloc(np * 4);
+    for (size_t i = 0; rgba && i < np; i++) {
+        memcpy(rgba + 4 * i, img.rgb + 3 * (np - 1 - i), 3);
+        rgba[4 * i + 3] = 255;
+    }
+    int32_t want[N_GEN + 1], got[N_GEN + 1];
+    char text[512];
+    CHECK_EQ_INT(owl_chat_add_image_rgba(fresh.c, rgba, img.w, img.h, 4 * (size_t)img.w), OWL_OK);
+    CHECK_EQ_INT(owl_chat_ask(fresh.c, "Describe the image."), OWL_OK);
+    int n = answer(fresh.c, NULL, 0, want, text, sizeof text);
+
+    int64_t rows = 0, pos0 = 0;
+    add_img1(c.c);
+    CHECK_EQ_INT(owl_chat_prime(c.c, &rows, &pos0), OWL_OK);
+    CHECK_EQ_INT(owl_chat_run(c.c, NULL), OWL_OK);
+    CHECK_EQ_INT(owl_chat_clear_images(c.c), OWL_OK); /* the picture changed */
+    const int32_t *h;
+    CHECK_EQ_INT(owl_chat_history(c.c, &h), 0);
+    CHECK_EQ_INT(owl_chat_add_image_rgba(c.c, rgba, img.w, img.h, 4 * (size_t)img.w), OWL_OK);
+    CHECK_EQ_INT(owl_chat_ask(c.c, "Describe the image."), OWL_OK);
+    CHECK_EQ_INT(answer(c.c, NULL, 0, got, text, sizeof text), n);
+    for (int i = 0; i < n; i++)
+        CHECK_MSG(got[i] == want[i], "token %d: %d after clear_images, %d fresh", i, (int)got[i], (int)want[i]);
+    /* clearing with nothing added is harmless; the text-only question then runs */
+    CHECK_EQ_INT(owl_chat_clear_images(c.c), OWL_OK);
+    CHECK_EQ_INT(owl_chat_ask(c.c, "And now?"), OWL_OK);
+    CHECK_EQ_INT(owl_chat_gen_end(c.c), OWL_OK);
+    owl_image_free(&img);
+    free(rgba);
+    free(png);
+    env_free(&fresh);
+    env_free(&c);
 }

@@ -538,3 +538,61 @@ test('warmImage encodes into the image cache only: the next addImage of it is a 
     assert.equal((await cold.stats()).imageCache.misses, 0);
   } finally { await owl.unload(); await cold.unload(); }
 });
+
+// chat.prime: the picture (and all before it) runs while the question is typed;
+// the question then runs only its own tokens, with the oracle's greedy answer.
+for (const [name, dir] of [['one stage', 'one'], ['two stages', 'two']]) {
+  test(`${name}: prime runs the picture first; ask runs only the question and answers as the oracle; clearImages takes another picture`, async () => {
+    const owl = await load(dir, { singleThread: true });
+    try {
+      const img1 = path.join(fx, 'img1.png'), img2 = path.join(fx, 'img2.png');
+      const chat = owl.chat();
+      assert.equal(await chat.prime(), 0, 'nothing to prime without a picture');
+      await chat.addImage(img1);
+      const primed = await chat.prime();
+      assert.ok(primed > owl.info.image_tokens, `primed ${primed} rows`);
+      let s = await owl.stats();
+      assert.equal(s.promptTokens, primed);
+      assert.ok(s.prefillMs > 0);
+      assert.equal(await chat.prime(), 0, 'primed already');
+      const ids = [];
+      const debug = (_l, t) => ids.push(t);
+      for await (const _ of chat.ask('Describe the image.', { maxTokens: want.length, _debugLogits: debug }));
+      assert.deepEqual(ids, want, 'the oracle greedy ids');
+      s = await owl.stats();
+      assert.equal(s.lastTokens, want.length);
+      // the prompt rows of the whole question = the primed rows + the question's own
+      const plain = await load(dir, { singleThread: true });
+      try {
+        const c2 = plain.chat();
+        await c2.addImage(img1);
+        for await (const _ of c2.ask('Describe the image.', { maxTokens: 1 }));
+        assert.equal(s.promptTokens, (await plain.stats()).promptTokens, 'the same prompt, split in two runs');
+      } finally { await plain.unload(); }
+      // a picture that changed after it was added and primed: clearImages, then the new one
+      const c3 = owl.chat();
+      await c3.addImage(img1);
+      await c3.prime();
+      await c3.clearImages();
+      await c3.addImage(img2);
+      await c3.prime();
+      const a = [];
+      for await (const p of c3.ask('Describe the image.', { maxTokens: 8 })) a.push(p);
+      const fresh = owl.chat();
+      await fresh.addImage(img2);
+      const b = [];
+      for await (const p of fresh.ask('Describe the image.', { maxTokens: 8 })) b.push(p);
+      assert.deepEqual(a, b, 'after clearImages the answer is about the new picture only');
+      // abort: rejects at once; the chat resyncs and still answers
+      const c4 = owl.chat();
+      await c4.addImage(img1);
+      const ac = new AbortController();
+      const pr = c4.prime({ signal: ac.signal });
+      ac.abort();
+      await assert.rejects(pr, (e) => e.name === 'AbortError');
+      const ids4 = [];
+      for await (const _ of c4.ask('Describe the image.', { maxTokens: want.length, _debugLogits: (_l, t) => ids4.push(t) }));
+      assert.deepEqual(ids4, want);
+    } finally { await owl.unload(); }
+  });
+}
