@@ -67,8 +67,8 @@ async function checkpointAndGgufs(dir, types, tok, keep, results, log) {
 
 /**
  * Make what is missing in dir: llama2.model, the checkpoint and GGUFs, chunks/ (the first
- * type split into 32 MiB chunks with the default stage plan), photo.png (448 x 448).
- * @returns {Promise<{gguf:string, chunks:string, photo:string}>}
+ * type split into 32 MiB chunks with the default stage plan), photo.png and photo2.png (448 x 448).
+ * @returns {Promise<{gguf:string, chunks:string, photo:string, photo2:string}>}
  */
 export async function prepare(dir, types, { keep, results, log }) {
   fs.mkdirSync(dir, { recursive: true });
@@ -86,8 +86,14 @@ export async function prepare(dir, types, { keep, results, log }) {
     execFileSync('/usr/bin/python3', ['-c', 'import sys, skimage.data as d; from PIL import Image; ' +
       'Image.fromarray(d.astronaut()).resize((448, 448), Image.BICUBIC).save(sys.argv[1])', photo]);
   }
+  // a second picture (scikit-image's coffee) for the page-UI run: not in the image cache yet
+  const photo2 = path.join(dir, 'photo2.png');
+  if (!fs.existsSync(photo2)) {
+    execFileSync('/usr/bin/python3', ['-c', 'import sys, skimage.data as d; from PIL import Image; ' +
+      'Image.fromarray(d.coffee()).resize((448, 448), Image.BICUBIC).save(sys.argv[1])', photo2]);
+  }
   const manifest = JSON.parse(fs.readFileSync(path.join(chunks, 'manifest.json'), 'utf8'));
   results.model = { type: types[0], bytes: fs.statSync(ggufs[0]).size, chunks: manifest.chunks.length,
     stages: (manifest.stages || []).length || 1 };
-  return { gguf: ggufs[0], chunks, photo };
+  return { gguf: ggufs[0], chunks, photo, photo2 };
 }

@@ -56,7 +56,7 @@ function engineLines(results) {
       p.push(`${rl.length} page reload(s) → ready from the cache in ${rl.map((r) => f(r.totalS)).join(' / ')} s ` +
         `(load ${rl.map((r) => f(r.loadS)).join(' / ')} s) with ${rl.reduce((a, r) => a + r.weightRequests, 0)} weight requests;`);
       if (rl[0].timeToFirstTokenS != null) p.push(`time to first token from the reload ${f(rl[0].timeToFirstTokenS)} s;`);
-      if (b.typed) p.push(`in the page UI, the photo opened and read ahead in ${f(b.typed.readS)} s, then Send to the first answer text ${f(b.typed.sendToTextS)} s (image cache hits ${b.typed.hits});`);
+      if (b.typed) p.push(`in the page UI, a new photo opened and read ahead (encoded and ${b.typed.primedRows} prompt rows primed) in ${f(b.typed.readS)} s, then Send to the first answer text ${f(b.typed.sendToTextS)} s (${b.typed.rowsAfterSend} rows after Send);`);
       p.push(`reading every chunk from IndexedDB alone ${rl.map((r) => f(r.idbReadS, 2)).join(' / ')} s ` +
         `(reload-to-ready / read ${rl.map((r) => f(r.ratio, 2)).join(' / ')})` +
         (rl[0].idbReadKeepS ? `, into kept buffers ${rl.map((r) => f(r.idbReadKeepS, 2)).join(' / ')} s (ratio ${rl.map((r) => f(r.ratioKeep, 2)).join(' / ')});` : ';'));

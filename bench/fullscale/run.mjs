@@ -9,7 +9,7 @@
 // missing (inputs.mjs): llama2.model (tests/tokenizer/extract_llama2.mjs), ckpt/ (make_checkpoint.py,
 // ~16.4 GB), owl2-7b-<type>.gguf for each --types (owlet-convert under /usr/bin/time -v: wall time and
 // peak RSS), chunks/ (the first type split into 32 MiB chunks with the default stage plan), photo.png
-// (448 x 448, scikit-image's astronaut). Then, on the first type, greedy 32 tokens for one question
+// (448 x 448, scikit-image's astronaut; photo2.png, its coffee, for the page-UI run). Then, on the first type, greedy 32 tokens for one question
 // about the photo:
 //   native   build/owlet (peak RSS from /usr/bin/time -v) at each thread count;
 //   node     the wasm engine (wasm_glue/owlet.mjs) in a child Node process reading the chunk files;
@@ -98,7 +98,7 @@ async function runNode(chunks, photo, threads) {
 }
 
 // ---------------------------------------------------------------- main
-const { gguf, chunks, photo } = await prepare(dir, types, { keep: flag('--keep'), results, log });
+const { gguf, chunks, photo, photo2 } = await prepare(dir, types, { keep: flag('--keep'), results, log });
 save();
 for (const t of threadsList) {
   if (flag('--skip-native')) break;
@@ -115,7 +115,7 @@ for (const t of threadsList) {
 for (const engine of engineList) {
   log(`${engine}...`);
   results.browsers[engine] = {};
-  await runEngine(engine, { chunks, photo, threadsList, reloads: Number(opt('--reloads', 3)), simd128: simd128.includes(engine),
+  await runEngine(engine, { chunks, photo, photo2, threadsList, reloads: Number(opt('--reloads', 3)), simd128: simd128.includes(engine),
     question: QUESTION, nPredict: N_PREDICT, out: results.browsers[engine], log, save });
 }
 const md = report(results);
