@@ -263,6 +263,33 @@ TEST(matmul_relaxed_tiles_match_ref_bitwise)
 #endif
 }
 
+TEST(matmul_relaxed_gemm_token_blocks)
+{
+#ifdef OWL_SIMD128
+    /* The GEMM tiles transpose a superblock of the 4 rows once for up to 64
+     * tokens: 63, 64, 65 and 130 tokens (one block, one and a tail, two and
+     * a tail), 1 to 4 rows, 2 and 5 blocks */
+    static const owl_type ts[4] = {OWL_TYPE_Q4_K, OWL_TYPE_Q6_K, OWL_TYPE_Q4_0, OWL_TYPE_Q8_0};
+    static const int64_t ntoks[] = {63, 64, 65, 130};
+    uint64_t s = 91;
+    for (int k = 0; k < 4; k++)
+        for (int nb = 2; nb <= 5; nb += 3) {
+            const int64_t cols = nb * owl_type_get(ts[k])->blck_size;
+            float *wf = malloc((size_t)(4 * cols) * 4), *xf = malloc((size_t)(130 * cols) * 4);
+            for (int64_t i = 0; i < 4 * cols; i++)
+                wf[i] = owl_test_rand_f32(&s, -1, 1);
+            for (int64_t i = 0; i < 130 * cols; i++)
+                xf[i] = owl_test_rand_f32(&s, -3, 3);
+            for (int nr = 1; nr <= 4; nr++)
+                for (int j = 0; j < 4; j++)
+                    CHECK_MSG(relaxed_case(ts[k], cols, nr, ntoks[j], wf, xf) == 0, "%s cols=%lld rows=%d ntok=%lld",
+                              owl_type_get(ts[k])->name, (long long)cols, nr, (long long)ntoks[j]);
+            free(wf);
+            free(xf);
+        }
+#endif
+}
+
 TEST(matmul_relaxed_tiles_extreme_values)
 {
 #ifdef OWL_SIMD128
