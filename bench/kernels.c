@@ -30,8 +30,8 @@
  * listed) adds the decode profile of bench/profile.c (PROFILE lines), "vision"
  * the vision layer profile (VPROFILE lines), "vattn" owl_attention alone at
  * the vision shape, 1 thread, "gemm" owl_matmul at the prefill (64 tokens,
- * 4096 x 4096, q8_0 q4_K q6_K) and vision (1025 tokens, q8_0) shapes, 1
- * thread ("gemm<i>": shape i alone). */
+ * 4096 x 4096, q8_0 q4_K q6_K) and vision (1025 tokens, q8_0, then q6_K as
+ * `--vision-type q6_k` stores them) shapes, 1 thread ("gemm<i>": shape i alone). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -372,6 +372,7 @@ static int bench_gemm(owl_pool *pool, double min_s, unsigned mask)
     static const struct { owl_type t; int64_t rows, cols, ntok; } sh[] = {
         {OWL_TYPE_Q8_0, 4096, 4096, 64}, {OWL_TYPE_Q4_K, 4096, 4096, 64}, {OWL_TYPE_Q6_K, 4096, 4096, 64},
         {OWL_TYPE_Q8_0, 1024, 1024, 1025}, {OWL_TYPE_Q8_0, 4096, 1024, 1025}, {OWL_TYPE_Q8_0, 1024, 4096, 1025},
+        {OWL_TYPE_Q6_K, 1024, 1024, 1025}, {OWL_TYPE_Q6_K, 4096, 1024, 1025}, {OWL_TYPE_Q6_K, 1024, 4096, 1025},
     };
     for (size_t k = 0; k < sizeof sh / sizeof sh[0]; k++) {
         if (!(mask >> k & 1))
@@ -493,14 +494,14 @@ int main(int argc, char **argv)
         for (int shape = 0; shape < 2; shape++)
             bench_ab(ab_types[k], N, shape ? NTOK : 1, X, Y, min_s);
 #endif
-    unsigned gmask = 0; /* "gemm": all shapes; "gemm<i>": shape i (0-5) */
-    for (int i = 0; i < 6; i++) {
+    unsigned gmask = 0; /* "gemm": all shapes; "gemm<i>": shape i (0-8) */
+    for (int i = 0; i < 9; i++) {
         char name[6] = {'g', 'e', 'm', 'm', (char)('0' + i), 0};
         if (bench_listed(only ? only : "", name))
             gmask |= 1u << i;
     }
     if (!err && only && bench_listed(only, "gemm"))
-        gmask = 63;
+        gmask = 511;
     if (!err && gmask)
         err = bench_gemm(pools[1], min_s, gmask);
     if (!err && (!only || bench_listed(only, "roof")))
