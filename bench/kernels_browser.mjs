@@ -45,25 +45,38 @@ for (const [, f] of BUILDS)
   if (!existsSync(path.join(root, 'build/wasm', f))) throw new Error(`build/wasm/${f} is missing: run make bench`);
 
 const srv = new TestServer(root);
-// CPU seconds of Chromium's renderer processes (all their threads), from /proc: the page's bench reads it
-// through a synchronous request (bench/kernels.c cpu_now), so rates per CPU-second are not lowered by
-// other processes taking the cores (cache and memory contention still count).
+// CPU seconds of this Chromium's renderer processes (all their threads), from /proc: the page's bench
+// reads it through a synchronous request (bench/kernels.c cpu_now), so rates per CPU-second are not
+// lowered by other processes taking the cores (cache and memory contention still count). Only the
+// renderers descending from the browser started below (its --user-data-dir names it): another
+// Chromium on the machine would count too.
+const userDir = mkdtempSync(path.join(tmpdir(), 'owlet-kbench-'));
+const procs = () => readdirSync('/proc').filter((d) => /^\d+$/.test(d)).map((pid) => {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    return { pid, ppid: stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1], cmd: readFileSync(`/proc/${pid}/cmdline`, 'latin1') };
+  } catch { return null; } // ended
+}).filter(Boolean);
 const serve = srv.handle.bind(srv);
 srv.handle = async (req, res) => {
   if (!req.url.startsWith('/__cpu')) return serve(req, res);
+  const all = procs(), mine = new Set(all.filter((p) => p.cmd.includes(userDir) && !p.cmd.includes('--type=')).map((p) => p.pid));
+  for (let grew = true; grew;) { // descendants of the browser process
+    grew = false;
+    for (const p of all) if (!mine.has(p.pid) && mine.has(p.ppid)) { mine.add(p.pid); grew = true; }
+  }
   let ns = 0;
-  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+  for (const p of all) {
+    if (!mine.has(p.pid) || !p.cmd.includes('--type=renderer')) continue;
     try {
-      if (!readFileSync(`/proc/${pid}/cmdline`, 'latin1').includes('--type=renderer')) continue;
-      for (const tid of readdirSync(`/proc/${pid}/task`))
-        ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'latin1').split(' ')[0]);
+      for (const tid of readdirSync(`/proc/${p.pid}/task`))
+        ns += Number(readFileSync(`/proc/${p.pid}/task/${tid}/schedstat`, 'latin1').split(' ')[0]);
     } catch { /* the process or thread ended */ }
   }
   res.writeHead(200, { 'Content-Type': 'text/plain', 'Cache-Control': 'no-store' });
   res.end(String(ns / 1e9));
 };
 await srv.listen();
-const userDir = mkdtempSync(path.join(tmpdir(), 'owlet-kbench-'));
 const ctx = await chromium.launchPersistentContext(userDir, {
   executablePath: '/usr/bin/chromium', headless: true,
   args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
