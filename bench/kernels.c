@@ -29,7 +29,9 @@
  * GMAC/s> <relaxed GMAC/s> 0); default all of these. "decode" (only when
  * listed) adds the decode profile of bench/profile.c (PROFILE lines), "vision"
  * the vision layer profile (VPROFILE lines), "vattn" owl_attention alone at
- * the vision shape, 1 thread. */
+ * the vision shape, 1 thread, "gemm" owl_matmul at the prefill (64 tokens,
+ * 4096 x 4096, q8_0 q4_K q6_K) and vision (1025 tokens, q8_0, then q6_K as
+ * `--vision-type q6_k` stores them) shapes, 1 thread ("gemm<i>": shape i alone). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,12 +44,20 @@
 #ifdef __EMSCRIPTEN__
 #include <emscripten.h>
 /* Process CPU seconds (node): unlike wall time, not inflated when other
- * processes share the cores. A browser has no such clock: there it is wall
- * time, and the GMAC/CPU-s column repeats GMAC/s. */
+ * processes share the cores. A page has no such clock: bench/kernels_browser.mjs
+ * sets owlBenchCpuUrl, where its server answers the CPU seconds of Chromium's
+ * renderer processes read from /proc (a synchronous request, outside the timed
+ * calls); without it, wall time (the GMAC/CPU-s column repeats GMAC/s). */
 EM_JS(double, cpu_now, (void), {
     if (typeof process !== 'undefined' && process.cpuUsage) {
         const u = process.cpuUsage();
         return (u.user + u.system) / 1e6;
+    }
+    if (globalThis.owlBenchCpuUrl) { /* kernels_browser.mjs: the renderer's CPU seconds, read from /proc by the server */
+        const x = new XMLHttpRequest();
+        x.open('GET', globalThis.owlBenchCpuUrl, false);
+        x.send();
+        return Number(x.responseText);
     }
     return performance.now() / 1e3;
 });
@@ -118,28 +128,29 @@ typedef void (*bench_fn)(void *ctx);
  * least one call, at least 2 trials, at most ~4*min_s in all plus a warm-up
  * call). Best-of filters out time stolen by other processes on a shared
  * machine; the slow scalar GEMMs get the minimum of 2 trials. *cpu gets the
- * best process CPU seconds per call (all threads together). */
+ * process CPU seconds per call over all trials (all threads together; a mean,
+ * not a best: in a page the CPU clock is read from /proc and lags a few ms). */
 static double time_it(bench_fn fn, void *ctx, double min_s, double *cpu)
 {
-    double start = bench_now(), best = 1e30, best_cpu = 1e30;
+    double start = bench_now(), best = 1e30, cpu_sum = 0;
+    int reps_sum = 0;
     fn(ctx); /* warm-up */
     for (int trial = 0; trial < 20; trial++) {
         int reps = 0;
-        double t0 = bench_now(), c0 = cpu_now(), t;
+        double c0 = cpu_now(), t0 = bench_now(), t; /* cpu_now first: in a page it is a request */
         do {
             fn(ctx);
             reps++;
             t = bench_now() - t0;
         } while (t < min_s / 20);
-        double c = cpu_now() - c0;
+        cpu_sum += cpu_now() - c0;
+        reps_sum += reps;
         if (t / reps < best)
             best = t / reps;
-        if (c / reps < best_cpu && c > 0)
-            best_cpu = c / reps;
         if (trial >= 1 && bench_now() - start > 4 * min_s)
             break;
     }
-    *cpu = best_cpu;
+    *cpu = cpu_sum > 0 ? cpu_sum / reps_sum : 1e30;
     return best;
 }
 
@@ -332,6 +343,66 @@ static void bench_ab(owl_type t, int64_t n, int64_t ntok, const float *X, float 
 }
 #endif
 
+/* ---- "gemm": owl_matmul at the prefill and vision shapes, 1 thread,
+ * activation quantizing included (and timed alone as well: QX lines):
+ * RESULT gemm_<type>_<rows>x<cols>x<ntok> 1 <GMAC/s> 0 <GMAC/CPU-s>.
+ * "gemm<i>" runs shape i alone. ---- */
+typedef struct {
+    owl_type t;
+    int64_t cols, ntok;
+    const float *X;
+    uint8_t *scratch;
+} qx_args;
+
+/* what owl_matmul does before the tiles: quantize and expand every token */
+static void run_qx(void *p)
+{
+    const qx_args *a = p;
+    const owl_type at = owl_type_get(a->t)->vec_dot_type;
+    const size_t qs = owl_row_size(at, a->cols), xs = owl_xrow_size(at, a->cols);
+    uint8_t *Xx = a->scratch + ((qs * (size_t)a->ntok + 15) & ~(size_t)15);
+    for (int64_t k = 0; k < a->ntok; k++) {
+        owl_quantize_row(at, a->X + k * a->cols, a->scratch + (size_t)k * qs, a->cols);
+        owl_expand_row(at, a->scratch + (size_t)k * qs, Xx + (size_t)k * xs, a->cols);
+    }
+}
+
+static int bench_gemm(owl_pool *pool, double min_s, unsigned mask)
+{
+    static const struct { owl_type t; int64_t rows, cols, ntok; } sh[] = {
+        {OWL_TYPE_Q8_0, 4096, 4096, 64}, {OWL_TYPE_Q4_K, 4096, 4096, 64}, {OWL_TYPE_Q6_K, 4096, 4096, 64},
+        {OWL_TYPE_Q8_0, 1024, 1024, 1025}, {OWL_TYPE_Q8_0, 4096, 1024, 1025}, {OWL_TYPE_Q8_0, 1024, 4096, 1025},
+        {OWL_TYPE_Q6_K, 1024, 1024, 1025}, {OWL_TYPE_Q6_K, 4096, 1024, 1025}, {OWL_TYPE_Q6_K, 1024, 4096, 1025},
+    };
+    for (size_t k = 0; k < sizeof sh / sizeof sh[0]; k++) {
+        if (!(mask >> k & 1))
+            continue;
+        const int64_t rows = sh[k].rows, cols = sh[k].cols, ntok = sh[k].ntok;
+        void *W = bench_weights(sh[k].t, rows, cols);
+        float *X = malloc((size_t)(ntok * cols) * sizeof(float)), *Y = malloc((size_t)(ntok * rows) * sizeof(float));
+        void *scratch = malloc(owl_matmul_scratch_size(sh[k].t, cols, ntok));
+        if (!W || !X || !Y || !scratch)
+            return 1;
+        for (int64_t i = 0; i < ntok * cols; i++)
+            X[i] = (float)((int)(bench_rnd() % 2001) - 1000) / 1000.0f;
+        mm_args a = {pool, W, sh[k].t, rows, cols, ntok, X, Y, scratch};
+        qx_args q = {sh[k].t, cols, ntok, X, scratch};
+        double cpu, qcpu, s = time_it(run_mm, &a, min_s, &cpu), qs = time_it(run_qx, &q, min_s / 4, &qcpu);
+        const double macs = (double)rows * (double)cols * (double)ntok;
+        printf("QX gemm_%s_%lldx%lldx%lld: quantize+expand %.3f ms (CPU %.3f), whole call %.3f ms (CPU %.3f)\n",
+               owl_type_get(sh[k].t)->name, (long long)rows, (long long)cols, (long long)ntok, qs * 1e3, qcpu * 1e3,
+               s * 1e3, cpu * 1e3);
+        printf("RESULT gemm_%s_%lldx%lldx%lld 1 %.3f 0 %.3f\n", owl_type_get(sh[k].t)->name, (long long)rows,
+               (long long)cols, (long long)ntok, macs / s * 1e-9, macs / cpu * 1e-9);
+        fflush(stdout);
+        free(W);
+        free(X);
+        free(Y);
+        free(scratch);
+    }
+    return 0;
+}
+
 /* owl_matmul on N x N weights of each listed type: GEMV and 64-token GEMM at 1
  * and 2 threads. */
 static int bench_types(owl_pool *const pools[3], const char *only, const float *X, float *Y, void *scratch,
@@ -423,6 +494,16 @@ int main(int argc, char **argv)
         for (int shape = 0; shape < 2; shape++)
             bench_ab(ab_types[k], N, shape ? NTOK : 1, X, Y, min_s);
 #endif
+    unsigned gmask = 0; /* "gemm": all shapes; "gemm<i>": shape i (0-8) */
+    for (int i = 0; i < 9; i++) {
+        char name[6] = {'g', 'e', 'm', 'm', (char)('0' + i), 0};
+        if (bench_listed(only ? only : "", name))
+            gmask |= 1u << i;
+    }
+    if (!err && only && bench_listed(only, "gemm"))
+        gmask = 511;
+    if (!err && gmask)
+        err = bench_gemm(pools[1], min_s, gmask);
     if (!err && (!only || bench_listed(only, "roof")))
         err = bench_roofs(pools, min_s);
     for (int nth = 1; !err && only && bench_listed(only, "decode") && nth <= 2; nth++)

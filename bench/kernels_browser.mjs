@@ -8,6 +8,10 @@
 //   node bench/kernels_browser.mjs [min_seconds (0.25)] [rounds (1)] [kernels (q4_0,q8_0,q4_K,q6_K,f16,f32,roof,ab)]
 // (kernels may also name "decode": the decode profile of bench/profile.c, ms per token by part)
 // (and "vision": the vision layer profile of bench/profile.c, ms per ViT layer by part)
+// ("gemm": owl_matmul at the prefill and vision shapes, 1 thread; "gemm0+gemm3" runs shapes 0 and 3 in one page)
+//   BENCH_JSFLAGS=--no-liftoff: V8 flags for Chromium (without it a kernel may be timed in Liftoff code
+//   while its TurboFan tier-up is still compiling on a loaded machine)
+//   BENCH_RAW=1: every line the bench prints, on stderr
 //   BENCH_BUILDS=simd128,relaxed node bench/kernels_browser.mjs ...   (a subset of scalar,simd128,relaxed)
 //   BENCH_BASELINE=DIR[,DIR2...]: also run each DIR's owlet-bench*.js (e.g. another checkout's build/wasm)
 //   as builds "base-<name>" (then "base2-<name>", ...), interleaved with this tree's: an A/B of versions
@@ -16,7 +20,7 @@
 // round (noise from other processes only ever slows a run down).
 // Needs build/wasm/owlet-bench{,-scalar,-relaxed}.js (`make bench` builds them).
 import { chromium } from 'playwright-core';
-import { mkdtempSync, rmSync, existsSync, symlinkSync } from 'node:fs';
+import { mkdtempSync, rmSync, existsSync, symlinkSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir, cpus, loadavg } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -41,15 +45,46 @@ for (const [, f] of BUILDS)
   if (!existsSync(path.join(root, 'build/wasm', f))) throw new Error(`build/wasm/${f} is missing: run make bench`);
 
 const srv = new TestServer(root);
-await srv.listen();
+// CPU seconds of this Chromium's renderer processes (all their threads), from /proc: the page's bench
+// reads it through a synchronous request (bench/kernels.c cpu_now), so rates per CPU-second are not
+// lowered by other processes taking the cores (cache and memory contention still count). Only the
+// renderers descending from the browser started below (its --user-data-dir names it): another
+// Chromium on the machine would count too.
 const userDir = mkdtempSync(path.join(tmpdir(), 'owlet-kbench-'));
+const procs = () => readdirSync('/proc').filter((d) => /^\d+$/.test(d)).map((pid) => {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    return { pid, ppid: stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1], cmd: readFileSync(`/proc/${pid}/cmdline`, 'latin1') };
+  } catch { return null; } // ended
+}).filter(Boolean);
+const serve = srv.handle.bind(srv);
+srv.handle = async (req, res) => {
+  if (!req.url.startsWith('/__cpu')) return serve(req, res);
+  const all = procs(), mine = new Set(all.filter((p) => p.cmd.includes(userDir) && !p.cmd.includes('--type=')).map((p) => p.pid));
+  for (let grew = true; grew;) { // descendants of the browser process
+    grew = false;
+    for (const p of all) if (!mine.has(p.pid) && mine.has(p.ppid)) { mine.add(p.pid); grew = true; }
+  }
+  let ns = 0;
+  for (const p of all) {
+    if (!mine.has(p.pid) || !p.cmd.includes('--type=renderer')) continue;
+    try {
+      for (const tid of readdirSync(`/proc/${p.pid}/task`))
+        ns += Number(readFileSync(`/proc/${p.pid}/task/${tid}/schedstat`, 'latin1').split(' ')[0]);
+    } catch { /* the process or thread ended */ }
+  }
+  res.writeHead(200, { 'Content-Type': 'text/plain', 'Cache-Control': 'no-store' });
+  res.end(String(ns / 1e9));
+};
+await srv.listen();
 const ctx = await chromium.launchPersistentContext(userDir, {
   executablePath: '/usr/bin/chromium', headless: true,
   args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync'],
+    '--disable-component-update', '--disable-sync', ...(process.env.BENCH_JSFLAGS ? [`--js-flags=${process.env.BENCH_JSFLAGS}`] : [])],
 });
 const best = {}; // build -> key -> gmac/s
 const ab = {}; // ab_<type>_<shape> -> {simd128, relaxed}
+const gemm = {}; // gemm_<type>_<rows>x<cols>x<ntok> -> build (and "<build> CPU") -> GMAC/s
 const prof = {}; // build -> "part threads" -> ms per token (decode profile, bench/profile.c; best round)
 const vprof = {}; // build -> "part threads" -> ms per ViT layer (vision profile, bench/profile.c; best round)
 let version = '';
@@ -62,8 +97,9 @@ try {
       const lines = await page.evaluate(async ({ url, minS, kernel }) => {
         const lines = [];
         await new Promise((resolve, reject) => {
+          globalThis.owlBenchCpuUrl = '/__cpu';
           globalThis.Module = {
-            arguments: [minS, kernel],
+            arguments: [minS, kernel.replaceAll('+', ',')],
             print: (l) => lines.push(l),
             printErr: (l) => lines.push(`# ${l}`),
             onExit: () => resolve(),
@@ -78,6 +114,7 @@ try {
       }, { url: `/build/wasm/${file}`, minS, kernel });
       await page.close();
       for (const l of lines) {
+        if (process.env.BENCH_RAW) process.stderr.write(`${name}: ${l}\n`);
         const m = l.split(' ');
         if (m[0] === 'PROFILE' || m[0] === 'VPROFILE') {
           const o = ((m[0] === 'PROFILE' ? prof : vprof)[name] ??= {}), k = `${m[1]} ${m[2]}`;
@@ -85,6 +122,12 @@ try {
         }
         if (m[0] !== 'RESULT') continue;
         const key = `${m[1]} ${m[2]}`, v = Number(m[1] === 'memread' ? m[4] : m[3]);
+        if (m[1].startsWith('gemm_')) { // owl_matmul at the prefill / vision shapes
+          const o = (gemm[m[1]] ??= {});
+          o[name] = Math.max(o[name] ?? 0, Number(m[3]));
+          o[`${name} CPU`] = Math.max(o[`${name} CPU`] ?? 0, Number(m[5]));
+          continue;
+        }
         if (m[1].startsWith('ab_')) { // SIMD128 and relaxed tiles, alternately in one process
           const o = (ab[m[1]] ??= { simd128: 0, relaxed: 0 });
           o.simd128 = Math.max(o.simd128, Number(m[3]));
@@ -129,6 +172,17 @@ if (Object.keys(ab).length) {
   for (const [id, o] of Object.entries(ab)) {
     const shape = id.endsWith('_gemm64') ? '4096x4096, 64 tokens (GEMM)' : '4096x4096, 1 token (GEMV)';
     console.log(`| ${id.replace(/^ab_|_gemv$|_gemm64$/g, '')} | ${shape} | ${f(o.simd128)} | ${f(o.relaxed)} | ${(o.relaxed / o.simd128).toFixed(2)}x |`);
+  }
+}
+if (Object.keys(gemm).length) {
+  const cols = BUILDS.flatMap(([name]) => [name, `${name} CPU`]);
+  console.log('\nowl_matmul, 1 thread, activation quantizing included (gemm), GMAC/s (wall clock, best trial; ' +
+    '"CPU": per CPU-second of the renderer processes, all trials):\n');
+  console.log(`| type | rows x cols x tokens | ${cols.join(' | ')} |`);
+  console.log(`|---|---|${cols.map(() => '---:').join('|')}|`);
+  for (const [id, o] of Object.entries(gemm)) {
+    const [, a, b, shape] = id.split('_');
+    console.log(`| ${a}_${b} | ${shape} | ${cols.map((c) => f(o[c] ?? 0)).join(' | ')} |`);
   }
 }
 if (Object.keys(vprof).length) {

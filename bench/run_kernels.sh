@@ -39,7 +39,7 @@ awk '
 ' "$tmp/scalar.txt" "$tmp/simd.txt"
 echo
 echo "GMAC/s: wall clock, best of up to 20 trials. GMAC/CPU-s: per process CPU-second (all threads"
-echo "summed), i.e. unaffected by time stolen by other processes. GB/s: weight bytes (or bytes read) per"
+echo "summed, mean over the trials), i.e. unaffected by time stolen by other processes. GB/s: weight bytes (or bytes read) per"
 echo "wall second."
 
 if [ "${BENCH_BROWSER:-1}" != 0 ]; then

@@ -45,6 +45,18 @@ void owl_expand_row(owl_type t, const void *q8row, void *xrow, int64_t n)
 #endif
 }
 
+int owl_tile_rows(owl_type type, int64_t ntok)
+{
+#if defined(OWL_RELAXED_BUILD) && defined(OWL_SIMD128)
+    /* the relaxed q4_K / q6_K GEMM shares each activation splat between two
+     * groups of 4 rows (quant_relaxed.c) */
+    if (ntok > 1 && (type == OWL_TYPE_Q4_K || type == OWL_TYPE_Q6_K))
+        return 2 * OWL_TILE_ROWS;
+#endif
+    (void)type, (void)ntok;
+    return OWL_TILE_ROWS;
+}
+
 void owl_dot_tile(owl_type type, int64_t n, const void *W, size_t w_stride, int nr,
                   const owl_tile_act *a, int64_t nt, float *Y, int64_t ldy)
 {

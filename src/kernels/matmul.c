@@ -6,7 +6,7 @@
  * 1. Each X row is quantized once to wt's vec_dot_type (q8_0 or q8_K) into
  *    scratch (and, in SIMD128 builds, widened to the kernels' int16 layout),
  *    split over the pool by tokens (f16/f32 weights use X as is).
- * 2. Output rows are split over the pool in tiles of OWL_TILE_ROWS rows; a
+ * 2. Output rows are split over the pool in tiles of owl_tile_rows rows; a
  *    tile runs the micro-kernel owl_dot_tile (dispatch.c picks the tier; the
  *    SIMD128 one, owl_dot_tile_simd128, is described here), which unpacks
  *    each weight block of its 4 rows once and reuses it for up to 16 tokens
@@ -78,7 +78,8 @@ static void quantize_rows(void *p, int ith, int nth)
 static void mul_rows(void *p, int ith, int nth)
 {
     mm_ctx *c = p;
-    const int64_t ntiles = (c->rows + OWL_TILE_ROWS - 1) / OWL_TILE_ROWS;
+    const int64_t tr = owl_tile_rows(c->wt, c->ntok); /* rows per tile */
+    const int64_t ntiles = (c->rows + tr - 1) / tr;
     int64_t s, e;
     owl_pool_range(ntiles, ith, nth, &s, &e);
     /* token blocks outside, row tiles inside: a block's activations (64 x cols
@@ -91,8 +92,8 @@ static void mul_rows(void *p, int ith, int nth)
                                 : (const void *)((const uint8_t *)c->X + (size_t)t0 * c->xrow),
                           c->xrow, c->Xq ? c->Xx + (size_t)t0 * c->xxrow : NULL, c->xxrow};
         for (int64_t tile = s; tile < e; tile++) {
-            const int64_t r0 = tile * OWL_TILE_ROWS;
-            const int nr = (int)(c->rows - r0 < OWL_TILE_ROWS ? c->rows - r0 : OWL_TILE_ROWS);
+            const int64_t r0 = tile * tr;
+            const int nr = (int)(c->rows - r0 < tr ? c->rows - r0 : tr);
             owl_dot_tile(c->wt, c->cols, c->W + (size_t)r0 * c->wrow, c->wrow, nr, &a, tn,
                          c->Y + t0 * c->ldy + r0, c->ldy);
         }

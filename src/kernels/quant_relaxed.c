@@ -11,9 +11,11 @@
  *   q4_K: sumi = sum_j sc_j (q . a)_j, summ from the q8_K sums as in quant.c
  *   q6_K: sum_j sc_j ((q - 32) . a)_j = sum_j sc_j (q . a)_j - 32 sum_j sc_j bsums_j
  * Sub-block scales go onto the int32 partials (pre-multiplied weights would
- * leave 0..127). A partial lane holds at most 8 products of |q| <= 63 and
- * |a| <= 128 (or 4 for q6_K): |lane| <= 32256, so pairs of partials narrow to
- * int16 exactly and take their scales in one i32x4.dot_i16x8_s.
+ * leave 0..127). GEMV: a partial lane holds at most 8 products of |q| <= 63
+ * and |a| <= 128 (or 4 for q6_K): |lane| <= 32256, so pairs of partials
+ * narrow to int16 exactly and take their scales in one i32x4.dot_i16x8_s.
+ * q4_K / q6_K GEMM: the 4 rows in the lanes of every dot (see gemm_q4_K), one
+ * i32x4.mul applies a sub-block's scales to the 4 rows.
  * Every float update is the reference's, lanes = the 4 rows of a tile.
  * q8_0 (signed weights and activations) splits the activations in two dots,
  * see tile_q8_0: faster than SIMD128's GEMV, slower than its GEMM, so
@@ -192,30 +194,160 @@ static void tile_q8_0(int64_t nb, const uint8_t *W, size_t ws, int nr, const uin
 
 /* ---------------------------------------------------------------- q4_K, q6_K */
 
-/* One row's superblock, unpacked once and reused for every token of a tile. */
-typedef struct {
-    v128_t q[16]; /* weight magnitudes, q[i] pairs with activations 16i..16i+15 */
-    v128_t s[8];  /* pair_scales of the partials (4 used by q4_K, 8 by q6_K) */
-    v128_t m[2];  /* q4_K: mins as (m0,m0,m1,m1,...) for the bsums; q6_K: the 16 scales */
-} kblock;
+/* GEMM (several tokens), rows in lanes. Per superblock and tile the 4 rows'
+ * weight magnitudes are transposed by 4-byte groups once (w[j][k] = columns
+ * 4k..4k+3 of sub-block j, rows 0..3) and reused by up to TILE_G tokens: a
+ * token's 4 activations of a group, splatted, meet the 4 rows in one dot whose
+ * lane r is row r's partial. So a sub-block's scales apply to the 4 rows'
+ * partials in one i32x4.mul (no int16 narrowing), the bsums corrections are
+ * one dot_i16x8 per pair of sub-blocks for the 4 rows, and there is no
+ * horizontal sum: the int32 lanes are the reference's sumi / summ of rows 0..3
+ * and the float update is update_K's without its hsum4. Only a few vectors
+ * are live (dot chains, the token's activation vector, sumi): the previous
+ * tile (4 rows' unpacked superblocks against one token, lanes = columns) kept
+ * more than V8's 16 x64 vector registers. Measured 1.4x it (q4_K and q6_K).
+ * The tile takes up to 8 rows (owl_tile_rows): two groups of 4 lanes share
+ * each activation splat, +2-15 % over 4 rows (docs/BENCHMARKS.md). */
+#define TILE_G 64 /* tokens per transposed superblock (the matmul's token block) */
 
-static inline void unpack_q4_K(const owl_block_q4_K *x, kblock *k)
+/* o[k] = 4-byte group k of a, b, c, d (a 4x4 transpose of int32 lanes) */
+static inline void transpose4x4(v128_t a, v128_t b, v128_t c, v128_t d, v128_t o[4])
 {
-    v128_t sc, m;
-    q4_K_scales_v(x, &sc, &m);
-    for (int g = 0; g < 4; g++) {
-        const v128_t l0 = wasm_v128_load(x->qs + 32 * g), l1 = wasm_v128_load(x->qs + 32 * g + 16);
-        k->q[4 * g + 0] = lo4(l0);
-        k->q[4 * g + 1] = lo4(l1);
-        k->q[4 * g + 2] = hi4(l0);
-        k->q[4 * g + 3] = hi4(l1);
-        k->s[g] = pair_scales(sc, g);
-    }
-    k->m[0] = wasm_i16x8_shuffle(m, m, 0, 0, 1, 1, 2, 2, 3, 3);
-    k->m[1] = wasm_i16x8_shuffle(m, m, 4, 4, 5, 5, 6, 6, 7, 7);
+    const v128_t ab0 = wasm_i32x4_shuffle(a, b, 0, 4, 1, 5), ab1 = wasm_i32x4_shuffle(a, b, 2, 6, 3, 7);
+    const v128_t cd0 = wasm_i32x4_shuffle(c, d, 0, 4, 1, 5), cd1 = wasm_i32x4_shuffle(c, d, 2, 6, 3, 7);
+    o[0] = wasm_i64x2_shuffle(ab0, cd0, 0, 2);
+    o[1] = wasm_i64x2_shuffle(ab0, cd0, 1, 3);
+    o[2] = wasm_i64x2_shuffle(ab1, cd1, 0, 2);
+    o[3] = wasm_i64x2_shuffle(ab1, cd1, 1, 3);
 }
 
-static inline void unpack_q6_K(const owl_block_q6_K *x, kblock *k)
+/* int32 lane k of v in all 4 lanes (a shuffle: the 16 splat loads of a
+ * sub-block would all be scheduled first and spill) */
+static inline v128_t splat_lane(v128_t v, int k)
+{
+    switch (k) {
+    case 0: return wasm_i32x4_shuffle(v, v, 0, 0, 0, 0);
+    case 1: return wasm_i32x4_shuffle(v, v, 1, 1, 1, 1);
+    case 2: return wasm_i32x4_shuffle(v, v, 2, 2, 2, 2);
+    default: return wasm_i32x4_shuffle(v, v, 3, 3, 3, 3);
+    }
+}
+
+/* 4 rows' int16 pairs (v[r][2p], v[r][2p+1]), r = 0..3: against a splat of a
+ * token's pair (b[2p], b[2p+1]), one dot_i16x8 gives the 4 rows' partials */
+static inline v128_t rows_pair(const int16_t v[4][16], int p)
+{
+    return wasm_i16x8_make(v[0][2 * p], v[0][2 * p + 1], v[1][2 * p], v[1][2 * p + 1], v[2][2 * p], v[2][2 * p + 1],
+                           v[3][2 * p], v[3][2 * p + 1]);
+}
+
+/* q4_K: one group of 4 rows (the lanes) of a superblock, transposed */
+typedef struct {
+    v128_t w[8][8]; /* w[j][k]: columns 4k..4k+3 of sub-block j, rows 0..3 */
+    v128_t sc[8];   /* the 4 rows' scales of sub-block j */
+    v128_t m[4];    /* rows_pair of the mins */
+    v128_t d, dmin;
+} q4k_rows;
+
+static void q4k_rows_init(const uint8_t *const wr[4], int64_t b, q4k_rows *g)
+{
+    const owl_block_q4_K *x[4];
+    for (int r = 0; r < 4; r++)
+        x[r] = (const owl_block_q4_K *)wr[r] + b;
+    /* sub-block 2i: low nibbles of bytes 32i..32i+31, 2i + 1: their high nibbles */
+    for (int i = 0; i < 4; i++)
+        for (int h = 0; h < 2; h++) {
+            v128_t lo[4], hi[4];
+            for (int r = 0; r < 4; r++) {
+                const v128_t l = wasm_v128_load(x[r]->qs + 32 * i + 16 * h);
+                lo[r] = lo4(l);
+                hi[r] = hi4(l);
+            }
+            transpose4x4(lo[0], lo[1], lo[2], lo[3], &g->w[2 * i][4 * h]);
+            transpose4x4(hi[0], hi[1], hi[2], hi[3], &g->w[2 * i + 1][4 * h]);
+        }
+    int32_t sc[8][4];
+    int16_t m[4][16];
+    for (int r = 0; r < 4; r++)
+        for (int j = 0; j < 8; j++) {
+            uint8_t s6, m6;
+            owl_q4_K_scale_min(j, x[r]->scales, &s6, &m6);
+            sc[j][r] = s6;
+            m[r][j] = m6;
+        }
+    for (int j = 0; j < 8; j++)
+        g->sc[j] = wasm_v128_load(sc[j]);
+    for (int p = 0; p < 4; p++)
+        g->m[p] = rows_pair(m, p);
+    g->d = load_d4(x[0]->d, x[1]->d, x[2]->d, x[3]->d);
+    g->dmin = load_d4(x[0]->dmin, x[1]->dmin, x[2]->dmin, x[3]->dmin);
+}
+
+/* acc += the 4 rows' float update for one token (sumi, and summ from the bsums pairs bs) */
+static inline v128_t q4k_update(const q4k_rows *g, v128_t acc, v128_t sumi, v128_t bs, float yd)
+{
+    const v128_t summ = wasm_i32x4_add(
+        wasm_i32x4_add(wasm_i32x4_dot_i16x8(g->m[0], splat_lane(bs, 0)), wasm_i32x4_dot_i16x8(g->m[1], splat_lane(bs, 1))),
+        wasm_i32x4_add(wasm_i32x4_dot_i16x8(g->m[2], splat_lane(bs, 2)), wasm_i32x4_dot_i16x8(g->m[3], splat_lane(bs, 3))));
+    const v128_t vyd = wasm_f32x4_splat(yd);
+    const v128_t dd = wasm_f32x4_mul(g->d, vyd), dm = wasm_f32x4_mul(g->dmin, vyd);
+    return wasm_f32x4_add(acc, wasm_f32x4_sub(wasm_f32x4_mul(dd, wasm_f32x4_convert_i32x4(sumi)),
+                                              wasm_f32x4_mul(dm, wasm_f32x4_convert_i32x4(summ))));
+}
+
+/* ng groups of 4 rows (1 or 2, a constant after inlining): each activation splat serves them all.
+ * Rows past nr repeat row nr - 1 (wr) and are not stored. */
+static inline __attribute__((always_inline)) void gemm_q4_K_n(int64_t nb, const uint8_t *const wr[8], int nr,
+                                                              const uint8_t *Xq, size_t qs, int64_t nt, float *Y,
+                                                              int64_t ldy, const int ng)
+{
+    const v128_t zero = wasm_i32x4_splat(0);
+    for (int64_t t0 = 0; t0 < nt; t0 += TILE_G) {
+        const int64_t tn = nt - t0 < TILE_G ? nt - t0 : TILE_G;
+        v128_t acc[TILE_G][2];
+        for (int64_t t = 0; t < tn; t++)
+            acc[t][0] = acc[t][1] = zero;
+        for (int64_t b = 0; b < nb; b++) {
+            q4k_rows g[2];
+            for (int G = 0; G < ng; G++)
+                q4k_rows_init(wr + 4 * G, b, &g[G]);
+            for (int64_t t = 0; t < tn; t++) {
+                const owl_block_q8_K *y = (const owl_block_q8_K *)(Xq + qs * (size_t)(t0 + t)) + b;
+                v128_t s0 = zero, s1 = zero;
+                for (int j = 0; j < 8; j++) {
+                    const v128_t a0 = wasm_v128_load(y->qs + 32 * j), a1 = wasm_v128_load(y->qs + 32 * j + 16);
+                    v128_t p0 = zero, p1 = zero, q0 = zero, q1 = zero;
+                    for (int k = 0; k < 8; k += 2) {
+                        const v128_t e = splat_lane(k < 4 ? a0 : a1, k & 3), o = splat_lane(k < 4 ? a0 : a1, (k & 3) + 1);
+                        p0 = rdot(e, g[0].w[j][k], p0);
+                        p1 = rdot(o, g[0].w[j][k + 1], p1);
+                        if (ng == 2) {
+                            q0 = rdot(e, g[1].w[j][k], q0);
+                            q1 = rdot(o, g[1].w[j][k + 1], q1);
+                        }
+                    }
+                    s0 = wasm_i32x4_add(s0, wasm_i32x4_mul(wasm_i32x4_add(p0, p1), g[0].sc[j]));
+                    if (ng == 2)
+                        s1 = wasm_i32x4_add(s1, wasm_i32x4_mul(wasm_i32x4_add(q0, q1), g[1].sc[j]));
+                }
+                /* summ = sum_j m_j (bsums[2j] + bsums[2j+1]); the pair sums fit int16 (|.| <= 32 * 128) */
+                const v128_t b0 = wasm_v128_load(y->bsums), b1 = wasm_v128_load(y->bsums + 8);
+                const v128_t bs = wasm_i16x8_add(wasm_i16x8_shuffle(b0, b1, 0, 2, 4, 6, 8, 10, 12, 14),
+                                                 wasm_i16x8_shuffle(b0, b1, 1, 3, 5, 7, 9, 11, 13, 15));
+                acc[t][0] = q4k_update(&g[0], acc[t][0], s0, bs, y->d);
+                if (ng == 2)
+                    acc[t][1] = q4k_update(&g[1], acc[t][1], s1, bs, y->d);
+            }
+        }
+        for (int64_t t = 0; t < tn; t++)
+            for (int r = 0; r < nr; r++)
+                Y[(t0 + t) * ldy + r] = lane(acc[t][r >> 2], r & 3);
+    }
+}
+
+/* The 6-bit values of a q6_K superblock (0..63, the -32 left to the bsums):
+ * q[i] = elements 16i..16i+15, sub-block i. */
+static inline void unpack_q6_K(const owl_block_q6_K *x, v128_t q[16])
 {
     const v128_t m4 = wasm_i8x16_splat(0x0f), m30 = wasm_i8x16_splat(0x30);
     for (int h = 0; h < 2; h++)
@@ -227,73 +359,103 @@ static inline void unpack_q6_K(const owl_block_q6_K *x, kblock *k)
             const v128_t h0 = wasm_v128_and(wasm_i16x8_shl(hb, 4), m30), h1 = wasm_v128_and(wasm_i16x8_shl(hb, 2), m30);
             const v128_t h2 = wasm_v128_and(hb, m30), h3 = wasm_v128_and(wasm_u16x8_shr(hb, 2), m30);
             /* elements 128h + 32s + 16c + (0..15): sub-block 8h + 2s + c */
-            k->q[8 * h + 0 + c] = wasm_v128_or(wasm_v128_and(l0, m4), h0);
-            k->q[8 * h + 2 + c] = wasm_v128_or(wasm_v128_and(l1, m4), h1);
-            k->q[8 * h + 4 + c] = wasm_v128_or(wasm_v128_and(wasm_u16x8_shr(l0, 4), m4), h2);
-            k->q[8 * h + 6 + c] = wasm_v128_or(wasm_v128_and(wasm_u16x8_shr(l1, 4), m4), h3);
+            q[8 * h + 0 + c] = wasm_v128_or(wasm_v128_and(l0, m4), h0);
+            q[8 * h + 2 + c] = wasm_v128_or(wasm_v128_and(l1, m4), h1);
+            q[8 * h + 4 + c] = wasm_v128_or(wasm_v128_and(wasm_u16x8_shr(l0, 4), m4), h2);
+            q[8 * h + 6 + c] = wasm_v128_or(wasm_v128_and(wasm_u16x8_shr(l1, 4), m4), h3);
         }
-    const v128_t sc = wasm_v128_load(x->scales);
-    k->m[0] = wasm_i16x8_extend_low_i8x16(sc);
-    k->m[1] = wasm_i16x8_extend_high_i8x16(sc);
-    for (int i = 0; i < 4; i++) {
-        k->s[i] = pair_scales(k->m[0], i);
-        k->s[4 + i] = pair_scales(k->m[1], i);
-    }
 }
 
-/* One token against the 4 rows' superblocks k[0..3]: a[r] gets an i32x4 whose
- * lane sum is sumi of row r (q6_K: the -32 folded in), mp[r] (q4_K) one whose
- * lane sum is summ. The activations are loaded once for the 4 rows. */
-static inline void token_q4_K(const kblock *k, const owl_block_q8_K *y, v128_t a[4], v128_t mp[4])
-{
-    const v128_t zero = wasm_i32x4_splat(0);
-    v128_t s0 = zero, s1 = zero, s2 = zero, s3 = zero;
-    for (int g = 0; g < 4; g++) {
-        const int8_t *q = y->qs + 64 * g;
-        const v128_t y0 = wasm_v128_load(q), y1 = wasm_v128_load(q + 16);
-        const v128_t y2 = wasm_v128_load(q + 32), y3 = wasm_v128_load(q + 48);
-#define ROW(r, sum)                                                                           \
-    {                                                                                         \
-        const kblock *kr = &k[r];                                                             \
-        v128_t p0 = rdot(y1, kr->q[4 * g + 1], rdot(y0, kr->q[4 * g], zero));                 \
-        v128_t p1 = rdot(y3, kr->q[4 * g + 3], rdot(y2, kr->q[4 * g + 2], zero));             \
-        sum = wasm_i32x4_add(sum, scale_pair(p0, p1, kr->s[g]));                                \
-    }
-        ROW(0, s0) ROW(1, s1) ROW(2, s2) ROW(3, s3)
-#undef ROW
-    }
-    a[0] = s0, a[1] = s1, a[2] = s2, a[3] = s3;
-    const v128_t b0 = wasm_v128_load(y->bsums), b1 = wasm_v128_load(y->bsums + 8);
-    for (int r = 0; r < 4; r++)
-        mp[r] = wasm_i32x4_add(wasm_i32x4_dot_i16x8(k[r].m[0], b0), wasm_i32x4_dot_i16x8(k[r].m[1], b1));
-}
+/* q6_K: 16 sub-blocks of 16 columns; sumi = sum_j sc_j (q . a)_j - 32 sum_j
+ * sc_j bsums_j (|sumi| < 2^29: exact in int32). */
+typedef struct {
+    v128_t w[16][4]; /* w[j][k]: columns 4k..4k+3 of sub-block j, rows 0..3 */
+    v128_t sc[16];   /* the 4 rows' scales of sub-block j */
+    v128_t sp[8];    /* rows_pair of the scales (for the bsums) */
+    v128_t d;
+} q6k_rows;
 
-static inline void token_q6_K(const kblock *k, const owl_block_q8_K *y, v128_t a[4])
+/* q6_K: one group of 4 rows (the lanes) of a superblock, transposed */
+static void q6k_rows_init(const uint8_t *const wr[4], int64_t b, q6k_rows *g)
 {
-    const v128_t zero = wasm_i32x4_splat(0);
-    v128_t s0 = zero, s1 = zero, s2 = zero, s3 = zero;
-    for (int i = 0; i < 8; i++) {
-        const v128_t y0 = wasm_v128_load(y->qs + 32 * i), y1 = wasm_v128_load(y->qs + 32 * i + 16);
-#define ROW(r, sum)                                                                           \
-    {                                                                                         \
-        const kblock *kr = &k[r];                                                             \
-        v128_t p0 = rdot(y0, kr->q[2 * i], zero), p1 = rdot(y1, kr->q[2 * i + 1], zero);     \
-        sum = wasm_i32x4_add(sum, scale_pair(p0, p1, kr->s[i]));                                \
-    }
-        ROW(0, s0) ROW(1, s1) ROW(2, s2) ROW(3, s3)
-#undef ROW
-    }
-    const v128_t b0 = wasm_v128_load(y->bsums), b1 = wasm_v128_load(y->bsums + 8);
-    const v128_t s[4] = {s0, s1, s2, s3};
+    const owl_block_q6_K *x[4];
+    v128_t q[4][16];
+    int32_t sc[16][4];
+    int16_t s16[4][16];
     for (int r = 0; r < 4; r++) {
-        v128_t corr = wasm_i32x4_add(wasm_i32x4_dot_i16x8(k[r].m[0], b0), wasm_i32x4_dot_i16x8(k[r].m[1], b1));
-        a[r] = wasm_i32x4_sub(s[r], wasm_i32x4_shl(corr, 5));
+        x[r] = (const owl_block_q6_K *)wr[r] + b;
+        unpack_q6_K(x[r], q[r]);
+        for (int j = 0; j < 16; j++)
+            sc[j][r] = s16[r][j] = x[r]->scales[j];
+    }
+    for (int j = 0; j < 16; j++) {
+        transpose4x4(q[0][j], q[1][j], q[2][j], q[3][j], g->w[j]);
+        g->sc[j] = wasm_v128_load(sc[j]);
+    }
+    for (int p = 0; p < 8; p++)
+        g->sp[p] = rows_pair(s16, p);
+    g->d = load_d4(x[0]->d, x[1]->d, x[2]->d, x[3]->d);
+}
+
+static inline v128_t q6k_update(const q6k_rows *g, v128_t acc, v128_t sumi, v128_t b0, v128_t b1, float yd)
+{
+    v128_t corr = wasm_i32x4_splat(0);
+    for (int p = 0; p < 4; p++) {
+        corr = wasm_i32x4_add(corr, wasm_i32x4_dot_i16x8(g->sp[p], splat_lane(b0, p)));
+        corr = wasm_i32x4_add(corr, wasm_i32x4_dot_i16x8(g->sp[4 + p], splat_lane(b1, p)));
+    }
+    const v128_t isum = wasm_i32x4_sub(sumi, wasm_i32x4_shl(corr, 5));
+    return wasm_f32x4_add(acc, wasm_f32x4_mul(wasm_f32x4_mul(g->d, wasm_f32x4_splat(yd)), wasm_f32x4_convert_i32x4(isum)));
+}
+
+static inline __attribute__((always_inline)) void gemm_q6_K_n(int64_t nb, const uint8_t *const wr[8], int nr,
+                                                              const uint8_t *Xq, size_t qs, int64_t nt, float *Y,
+                                                              int64_t ldy, const int ng)
+{
+    const v128_t zero = wasm_i32x4_splat(0);
+    for (int64_t t0 = 0; t0 < nt; t0 += TILE_G) {
+        const int64_t tn = nt - t0 < TILE_G ? nt - t0 : TILE_G;
+        v128_t acc[TILE_G][2];
+        for (int64_t t = 0; t < tn; t++)
+            acc[t][0] = acc[t][1] = zero;
+        for (int64_t b = 0; b < nb; b++) {
+            q6k_rows g[2];
+            for (int G = 0; G < ng; G++)
+                q6k_rows_init(wr + 4 * G, b, &g[G]);
+            for (int64_t t = 0; t < tn; t++) {
+                const owl_block_q8_K *y = (const owl_block_q8_K *)(Xq + qs * (size_t)(t0 + t)) + b;
+                v128_t s0 = zero, s1 = zero;
+                for (int j = 0; j < 16; j++) {
+                    const v128_t a = wasm_v128_load(y->qs + 16 * j);
+                    v128_t p0 = zero, p1 = zero, q0 = zero, q1 = zero;
+                    for (int k = 0; k < 4; k += 2) {
+                        const v128_t e = splat_lane(a, k), o = splat_lane(a, k + 1);
+                        p0 = rdot(e, g[0].w[j][k], p0);
+                        p1 = rdot(o, g[0].w[j][k + 1], p1);
+                        if (ng == 2) {
+                            q0 = rdot(e, g[1].w[j][k], q0);
+                            q1 = rdot(o, g[1].w[j][k + 1], q1);
+                        }
+                    }
+                    s0 = wasm_i32x4_add(s0, wasm_i32x4_mul(wasm_i32x4_add(p0, p1), g[0].sc[j]));
+                    if (ng == 2)
+                        s1 = wasm_i32x4_add(s1, wasm_i32x4_mul(wasm_i32x4_add(q0, q1), g[1].sc[j]));
+                }
+                const v128_t b0 = wasm_v128_load(y->bsums), b1 = wasm_v128_load(y->bsums + 8);
+                acc[t][0] = q6k_update(&g[0], acc[t][0], s0, b0, b1, y->d);
+                if (ng == 2)
+                    acc[t][1] = q6k_update(&g[1], acc[t][1], s1, b0, b1, y->d);
+            }
+        }
+        for (int64_t t = 0; t < tn; t++)
+            for (int r = 0; r < nr; r++)
+                Y[(t0 + t) * ldy + r] = lane(acc[t][r >> 2], r & 3);
     }
 }
 
 /* GEMV (one token): nothing to reuse across tokens, so each row's superblock
- * goes from its bytes straight into the dots (no kblock in memory). Same
- * integer sums as token_q4_K / token_q6_K (int32, exact: order-free). q6_K:
+ * goes from its bytes straight into the dots. Same integer sums as the
+ * GEMM (int32, exact: order-free). q6_K:
  * the token's 16 activation vectors are loaded once per superblock for the 4
  * rows. */
 static inline v128_t gemv_row_q6_K(const owl_block_q6_K *x, const v128_t y[16], v128_t b0, v128_t b1)
@@ -382,57 +544,29 @@ static void gemv_q4_K(int64_t nb, const uint8_t *const wr[4], const owl_block_q8
 static void tile_q_K(int is4, int64_t nb, const uint8_t *W, size_t ws, int nr, const uint8_t *Xq,
                      size_t qs, int64_t nt, float *Y, int64_t ldy)
 {
-    const size_t bsz = is4 ? sizeof(owl_block_q4_K) : sizeof(owl_block_q6_K);
-    const uint8_t *wr[4];
-    for (int r = 0; r < 4; r++)
+    const uint8_t *wr[8];
+    for (int r = 0; r < 8; r++)
         wr[r] = W + ws * (size_t)(r < nr ? r : nr - 1);
-    if (nt == 1) {
-        v128_t acc;
-        init_tile(&acc, nr, 1, Y, ldy, 0);
-        if (is4)
-            gemv_q4_K(nb, wr, (const owl_block_q8_K *)Xq, &acc);
+    if (nt > 1) { /* up to 8 rows (owl_tile_rows) */
+        if (is4 && nr > 4)
+            gemm_q4_K_n(nb, wr, nr, Xq, qs, nt, Y, ldy, 2);
+        else if (is4)
+            gemm_q4_K_n(nb, wr, nr, Xq, qs, nt, Y, ldy, 1);
+        else if (nr > 4)
+            gemm_q6_K_n(nb, wr, nr, Xq, qs, nt, Y, ldy, 2);
         else
-            gemv_q6_K(nb, wr, (const owl_block_q8_K *)Xq, &acc);
-        store_tile(&acc, nr, 1, Y, ldy);
+            gemm_q6_K_n(nb, wr, nr, Xq, qs, nt, Y, ldy, 1);
         return;
     }
-    for (int64_t t0 = 0; t0 < nt; t0 += TILE_T) {
-        const int64_t tn = nt - t0 < TILE_T ? nt - t0 : TILE_T;
-        v128_t acc[TILE_T];
-        init_tile(acc, nr, tn, Y + t0 * ldy, ldy, 0);
-        for (int64_t b = 0; b < nb; b++) {
-            kblock k[4];
-            owl_f16 d[4], dmin[4] = {0};
-            for (int r = 0; r < 4; r++) {
-                const uint8_t *blk = wr[r] + (size_t)b * bsz;
-                if (is4) {
-                    const owl_block_q4_K *x = (const owl_block_q4_K *)blk;
-                    unpack_q4_K(x, &k[r]);
-                    d[r] = x->d;
-                    dmin[r] = x->dmin;
-                } else {
-                    const owl_block_q6_K *x = (const owl_block_q6_K *)blk;
-                    unpack_q6_K(x, &k[r]);
-                    d[r] = x->d;
-                }
-            }
-            if (is4) {
-                for (int64_t t = 0; t < tn; t++) {
-                    const owl_block_q8_K *y = (const owl_block_q8_K *)(Xq + qs * (size_t)(t0 + t)) + b;
-                    v128_t a[4], mp[4];
-                    token_q4_K(k, y, a, mp);
-                    acc[t] = update_K(1, acc[t], a, mp, d, dmin, y->d);
-                }
-            } else {
-                for (int64_t t = 0; t < tn; t++) {
-                    const owl_block_q8_K *y = (const owl_block_q8_K *)(Xq + qs * (size_t)(t0 + t)) + b;
-                    v128_t a[4];
-                    token_q6_K(k, y, a);
-                    acc[t] = update_K(0, acc[t], a, a, d, dmin, y->d);
-                }
-            }
-        }
-        store_tile(acc, nr, tn, Y + t0 * ldy, ldy);
+    for (int r0 = 0; r0 < nr; r0 += 4) { /* GEMV (e.g. a token block's last token): 4 rows at a time */
+        v128_t acc;
+        const int n4 = nr - r0 < 4 ? nr - r0 : 4;
+        init_tile(&acc, n4, 1, Y + r0, ldy, 0);
+        if (is4)
+            gemv_q4_K(nb, wr + r0, (const owl_block_q8_K *)Xq, &acc);
+        else
+            gemv_q6_K(nb, wr + r0, (const owl_block_q8_K *)Xq, &acc);
+        store_tile(&acc, n4, 1, Y + r0, ldy);
     }
 }
 

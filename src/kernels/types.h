@@ -144,7 +144,7 @@ void owl_dot_tile_simd128(owl_type type, int64_t n, const void *W, size_t w_stri
 #define OWL_TILE_ROWS 4
 /* ---- relaxed-SIMD tile kernels (quant_relaxed.c; builds with OWL_SIMD128) ----
  * owl_dot_tile_relaxed: owl_dot_tile_simd128's contract (without accumulate)
- * for q4_0, q4_K, q6_K and q8_0, reading the q8 rows Xq (reference layout;
+ * for q4_0, q4_K, q6_K and q8_0 (q4_K and q6_K: up to 8 rows), reading the q8 rows Xq (reference layout;
  * q8_K bsums must be the sums of their 16 qs, as the quantizers make them)
  * and, for q4_0, the expanded rows Xx (block sums, scales).
  * owl_relaxed_handles(t, nt) says whether the dispatch gives it a tile of nt
@@ -169,6 +169,9 @@ typedef struct {
 void owl_expand_row(owl_type t, const void *q8row, void *xrow, int64_t n);
 void owl_dot_tile(owl_type type, int64_t n, const void *W, size_t w_stride, int nr,
                   const owl_tile_act *a, int64_t nt, float *Y, int64_t ldy);
+/* Rows per tile for owl_dot_tile in a matmul of ntok tokens: OWL_TILE_ROWS,
+ * or 8 for the relaxed build's q4_K / q6_K GEMM. */
+int owl_tile_rows(owl_type type, int64_t ntok);
 /* The eight 6-bit scales and mins of a q4_K block (packed: its scales[12]). */
 void owl_q4_K_scales(const uint8_t *packed, uint8_t sc[8], uint8_t m[8]);
 

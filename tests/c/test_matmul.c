@@ -206,25 +206,25 @@ static int relaxed_case(owl_type t, int64_t cols, int nr, int64_t nt, const floa
     const owl_type at = owl_type_get(t)->vec_dot_type;
     const size_t ws = owl_row_size(t, cols), qs = owl_row_size(at, cols), xs = owl_xrow_size(at, cols);
     uint8_t *W = malloc(ws * (size_t)nr), *Xq = malloc(qs * (size_t)nt), *Xx = malloc(xs * (size_t)nt);
-    float *Y = malloc((size_t)(nt * 5) * 4);
+    float *Y = malloc((size_t)(nt * 9) * 4);
     for (int r = 0; r < nr; r++)
         owl_quantize_row_ref(t, wf + r * cols, W + (size_t)r * ws, cols);
     for (int64_t k = 0; k < nt; k++) {
         owl_quantize_row_ref(at, xf + k * cols, Xq + (size_t)k * qs, cols);
         owl_expand_row_simd128(at, Xq + (size_t)k * qs, Xx + (size_t)k * xs, cols);
     }
-    for (int64_t i = 0; i < nt * 5; i++)
+    for (int64_t i = 0; i < nt * 9; i++)
         Y[i] = GUARD;
-    owl_dot_tile_relaxed(t, cols, W, ws, nr, Xq, qs, Xx, xs, nt, Y, 5);
+    owl_dot_tile_relaxed(t, cols, W, ws, nr, Xq, qs, Xx, xs, nt, Y, 9);
     int bad = 0;
     for (int64_t k = 0; k < nt; k++) {
         for (int r = 0; r < nr; r++) {
             float want = owl_vec_dot_ref(t, cols, W + (size_t)r * ws, Xq + (size_t)k * qs);
-            if (memcmp(&want, &Y[k * 5 + r], 4) != 0)
+            if (memcmp(&want, &Y[k * 9 + r], 4) != 0)
                 bad++;
         }
-        for (int r = nr; r < 5; r++)
-            bad += Y[k * 5 + r] != GUARD;
+        for (int r = nr; r < 9; r++)
+            bad += Y[k * 9 + r] != GUARD;
     }
     free(W);
     free(Xq);
@@ -246,12 +246,12 @@ TEST(matmul_relaxed_tiles_match_ref_bitwise)
         CHECK(owl_relaxed_handles(ts[k], 1) && (k == 3 || owl_relaxed_handles(ts[k], 16)));
         for (int nb = 1; nb <= 3; nb += 2) {
             const int64_t cols = nb * owl_type_get(ts[k])->blck_size;
-            float *wf = malloc((size_t)(4 * cols) * 4), *xf = malloc((size_t)(19 * cols) * 4);
-            for (int64_t i = 0; i < 4 * cols; i++)
+            float *wf = malloc((size_t)(8 * cols) * 4), *xf = malloc((size_t)(19 * cols) * 4);
+            for (int64_t i = 0; i < 8 * cols; i++)
                 wf[i] = owl_test_rand_f32(&s, -1, 1);
             for (int64_t i = 0; i < 19 * cols; i++)
                 xf[i] = owl_test_rand_f32(&s, -3, 3);
-            for (int nr = 1; nr <= 4; nr++)
+            for (int nr = 1; nr <= (k == 1 || k == 2 ? 8 : 4); nr++) /* q4_K, q6_K: to 8 rows */
                 for (int j = 0; j < 5; j++)
                     CHECK_MSG(relaxed_case(ts[k], cols, nr, ntoks[j], wf, xf) == 0, "%s cols=%lld rows=%d ntok=%lld",
                               owl_type_get(ts[k])->name, (long long)cols, nr, (long long)ntoks[j]);
@@ -260,6 +260,34 @@ TEST(matmul_relaxed_tiles_match_ref_bitwise)
         }
     }
     CHECK(!owl_relaxed_handles(OWL_TYPE_Q8_0, 2) && !owl_relaxed_handles(OWL_TYPE_F16, 1));
+#endif
+}
+
+TEST(matmul_relaxed_gemm_token_blocks)
+{
+#ifdef OWL_SIMD128
+    /* The GEMM tiles transpose a superblock of their rows once for up to 64
+     * tokens: 63, 64, 65 and 130 tokens (one block, one and a tail, two and
+     * a tail), 1 to 4 rows (q4_K, q6_K: to 8, owl_tile_rows), 2 and 5 blocks */
+    static const owl_type ts[4] = {OWL_TYPE_Q4_K, OWL_TYPE_Q6_K, OWL_TYPE_Q4_0, OWL_TYPE_Q8_0};
+    static const int64_t ntoks[] = {63, 64, 65, 130};
+    uint64_t s = 91;
+    CHECK(owl_tile_rows(OWL_TYPE_Q4_K, 1) == OWL_TILE_ROWS && owl_tile_rows(OWL_TYPE_Q8_0, 64) == OWL_TILE_ROWS);
+    for (int k = 0; k < 4; k++)
+        for (int nb = 2; nb <= 5; nb += 3) {
+            const int64_t cols = nb * owl_type_get(ts[k])->blck_size;
+            float *wf = malloc((size_t)(8 * cols) * 4), *xf = malloc((size_t)(130 * cols) * 4);
+            for (int64_t i = 0; i < 8 * cols; i++)
+                wf[i] = owl_test_rand_f32(&s, -1, 1);
+            for (int64_t i = 0; i < 130 * cols; i++)
+                xf[i] = owl_test_rand_f32(&s, -3, 3);
+            for (int nr = 1; nr <= (k < 2 ? 8 : 4); nr++)
+                for (int j = 0; j < 4; j++)
+                    CHECK_MSG(relaxed_case(ts[k], cols, nr, ntoks[j], wf, xf) == 0, "%s cols=%lld rows=%d ntok=%lld",
+                              owl_type_get(ts[k])->name, (long long)cols, nr, (long long)ntoks[j]);
+            free(wf);
+            free(xf);
+        }
 #endif
 }
 
