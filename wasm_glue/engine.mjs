@@ -102,9 +102,10 @@ const nowMs = () => (globalThis.performance ? performance.now() : Date.now());
  * It also keeps the timings stats() reports: wall clock here, for the whole
  * pipeline, so a phase means the same for one stage and for several — image
  * encode (the 'image' calls), prefill (ask: the prompt through every stage up
- * to the first sampled token) and decode (each later token: fed back through
- * every stage and sampled). The stages' own counters are the per-stage
- * breakdown.
+ * to the first sampled token) and decode (each later token, from the moment
+ * the token before it was handed out: fed back through every stage, sampled,
+ * and whatever the caller did in between). The stages' own counters are the
+ * per-stage breakdown.
  */
 export class Pipeline {
   /** @param {EngineWorker[]} stages @param {any[]} infos */
@@ -114,6 +115,7 @@ export class Pipeline {
     this.init = initInfo;
     this.clock = { imageEncodeMs: 0, imageWarmMs: 0, prefillMs: 0, decodeMs: 0 };
     this.first = null; // the first token's step result, sampled by ask
+    this.handedAt = null; // when the last token of this answer was handed out (decode clock)
   }
   get s0() { return this.stages[0]; }
   get last() { return this.stages[this.stages.length - 1]; }
@@ -137,6 +139,7 @@ export class Pipeline {
    * options and stop rules of engine-worker 'gen_begin'. */
   ask(text, gen) {
     this.first = null;
+    this.handedAt = null;
     return this.timed('prefillMs', async () => {
       await this.s0.call('prepare', { text });
       const prompt = await this.s0.call('embed');
@@ -193,19 +196,26 @@ export class Pipeline {
   async step(wantLogits = false) {
     let r = this.first;
     this.first = null;
-    if (!r) r = await this.timed('decodeMs', () => this.advance(null));
+    if (!r) {
+      // decode is the wall clock between tokens handed out: from the previous
+      // token to this one, so the coordinator's own time between steps (the
+      // caller's loop, message dispatch, garbage collection) counts as well
+      const from = this.handedAt ?? nowMs();
+      try { r = await this.advance(null); } finally { this.clock.decodeMs += nowMs() - from; }
+    }
     if (wantLogits) r.logits = (await this.last.call('logits')).logits;
+    this.handedAt = nowMs();
     return r;
   }
   /** End the answer: what was generated becomes the assistant turn. */
-  end() { this.first = null; return this.s0.call('end'); }
+  end() { this.first = null; this.handedAt = null; return this.s0.call('end'); }
   /** The stats of every stage (counters and per-stage compute times) and the coordinator's clock. */
   async stats() {
     const per = await Promise.all(this.stages.map((st, i) =>
       (i === 0 ? st.call('stats') : st.call('stats').catch(() => ({ wasmMemoryBytes: 0 })))));
     return { per, clock: { ...this.clock } };
   }
-  async reset() { this.first = null; await Promise.all(this.stages.map((s) => s.call('reset'))); }
+  async reset() { this.first = null; this.handedAt = null; await Promise.all(this.stages.map((s) => s.call('reset'))); }
   terminate() { for (const s of this.stages) s.terminate(); }
 }
 
