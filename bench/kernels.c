@@ -373,6 +373,9 @@ static int bench_gemm(owl_pool *pool, double min_s, unsigned mask)
         {OWL_TYPE_Q8_0, 4096, 4096, 64}, {OWL_TYPE_Q4_K, 4096, 4096, 64}, {OWL_TYPE_Q6_K, 4096, 4096, 64},
         {OWL_TYPE_Q8_0, 1024, 1024, 1025}, {OWL_TYPE_Q8_0, 4096, 1024, 1025}, {OWL_TYPE_Q8_0, 1024, 4096, 1025},
         {OWL_TYPE_Q6_K, 1024, 1024, 1025}, {OWL_TYPE_Q6_K, 4096, 1024, 1025}, {OWL_TYPE_Q6_K, 1024, 4096, 1025},
+        /* the 7B prompt of the full-size bench (87 positions) and its parts */
+        {OWL_TYPE_Q4_K, 4096, 4096, 87}, {OWL_TYPE_Q4_K, 4096, 4096, 23}, {OWL_TYPE_Q4_K, 11008, 4096, 87},
+        {OWL_TYPE_Q6_K, 4096, 11008, 87},
     };
     for (size_t k = 0; k < sizeof sh / sizeof sh[0]; k++) {
         if (!(mask >> k & 1))
@@ -494,14 +497,15 @@ int main(int argc, char **argv)
         for (int shape = 0; shape < 2; shape++)
             bench_ab(ab_types[k], N, shape ? NTOK : 1, X, Y, min_s);
 #endif
-    unsigned gmask = 0; /* "gemm": all shapes; "gemm<i>": shape i (0-8) */
-    for (int i = 0; i < 9; i++) {
-        char name[6] = {'g', 'e', 'm', 'm', (char)('0' + i), 0};
+    unsigned gmask = 0; /* "gemm": all shapes; "gemm<i>": shape i (0-12) */
+    for (int i = 0; i < 13; i++) {
+        char name[8];
+        snprintf(name, sizeof name, "gemm%d", i);
         if (bench_listed(only ? only : "", name))
             gmask |= 1u << i;
     }
     if (!err && only && bench_listed(only, "gemm"))
-        gmask = 511;
+        gmask = (1u << 13) - 1;
     if (!err && gmask)
         err = bench_gemm(pools[1], min_s, gmask);
     if (!err && (!only || bench_listed(only, "roof")))
