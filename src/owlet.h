@@ -272,6 +272,14 @@ owl_status owl_session_generate(owl_session *s, const owl_gen_opts *opts, owl_to
 /* Ask a running owl_session_generate to stop before its next token. The only
  * call that may come from another thread while the session works. */
 void owl_session_cancel(owl_session *s);
+/* Stop long work from outside: the calls that follow this one stop at the next
+ * layer once *word != epoch (word is read atomically, so another thread or a
+ * page writing shared wasm memory with Atomics can change it mid-call) and
+ * return OWL_E_CANCELLED: owl_session_encode_image and owl_session_warm_image
+ * (no image added or cached), owl_session_prefill, owl_session_decode and
+ * owl_session_run_layers (n_past unchanged; KV rows past it may be
+ * overwritten, as by any later call). word NULL turns it off. */
+void owl_session_cancel_when(owl_session *s, const int32_t *word, int32_t epoch);
 
 /* ------------------------------------------------------------ conversation
  * An owl_chat is one conversation on a session: the turns and images that

@@ -47,6 +47,9 @@ typedef struct {
     int64_t prepared; /* rows the next embed writes */
     /* this stage's own compute time (the per-stage breakdown) */
     double t_image, t_prefill, t_decode, t_warm;
+    /* the coordinator's cancel counter: in shared memory (threaded builds) the
+     * page bumps it with Atomics.store to stop the call that runs */
+    int32_t cancel_word;
     char json[1024];
 } owl_api;
 
@@ -222,6 +225,20 @@ API const char *owl_api_stats(owl_api *a)
 }
 
 /* Forget the conversation, the KV cache and the images. */
+/* The address of the cancel counter (owl_session_cancel_when's word). */
+API int32_t *owl_api_cancel_word(owl_api *a) { return a ? &a->cancel_word : NULL; }
+
+/* The calls that follow stop with OWL_E_CANCELLED once the counter differs
+ * from epoch (the coordinator's count when it sent them). */
+API int owl_api_arm(owl_api *a, double epoch)
+{
+    NEED_CHAT(a, "arm");
+    if (!(epoch >= -2147483648.0 && epoch <= 2147483647.0))
+        return owl_err_set(&a->err, OWL_E_INVALID, "arm: epoch %.0f", epoch);
+    owl_session_cancel_when(a->s, &a->cancel_word, (int32_t)epoch);
+    return OWL_OK;
+}
+
 API int owl_api_reset(owl_api *a)
 {
     NEED_CHAT(a, "reset");

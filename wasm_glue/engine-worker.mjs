@@ -230,8 +230,14 @@ const ops = {
   },
   info() { return json(M._owl_api_info(ctx)); },
   stats() { return { ...json(M._owl_api_stats(ctx)), wasmMemoryBytes: heap().byteLength }; },
-  image(a) { imageCall(M._owl_api_add_image, a); return null; },
-  warm_image(a) { return { encoded: imageCall(M._owl_api_warm_image, a) === 1 }; },
+  // the cancel counter: the coordinator bumps it (Atomics.store, shared memory only) to stop the call that runs
+  cancel_word() {
+    const b = heap().buffer;
+    return { memory: typeof SharedArrayBuffer !== 'undefined' && b instanceof SharedArrayBuffer ? b : null,
+      offset: ptr(M._owl_api_cancel_word(ctx)) };
+  },
+  image(a) { arm(a.epoch); imageCall(M._owl_api_add_image, a); return null; },
+  warm_image(a) { arm(a.epoch); return { encoded: imageCall(M._owl_api_warm_image, a) === 1 }; },
   push_turn({ role, text }) {
     const p = cstr(str(text, 'text'));
     try { check(M._owl_api_push_turn(ctx, role === 'assistant' ? 1 : 0, p)); } finally { M._free(p); }
@@ -255,8 +261,9 @@ const ops = {
   },
   gen_begin(a) { return genBegin(a, null); },
   sampler(a) { return genBegin({ ...a, stop: [] }, a.history instanceof Int32Array ? a.history : new Int32Array(0)); },
-  run({ x, mod, n, pos0, hasMod, sample, out, push }) {
+  run({ x, mod, n, pos0, hasMod, sample, out, push, epoch }) {
     const d = info.d_model;
+    arm(epoch);
     if (x) {
       const xb = bytesArg(x, 'x');
       if (xb.byteLength !== n * d * 4) throw new EngineError(-1, `run: ${xb.byteLength} bytes for ${n} rows of ${d}`);
@@ -273,9 +280,9 @@ const ops = {
   },
   // one generated token on stage 0, in one message: embed the token to feed back, run
   // this stage's layers, and (a one-stage model) sample and push the next
-  embed_run({ sample, out, push }) {
+  embed_run({ sample, out, push, epoch }) {
     const { rows, pos0 } = ops.embed();
-    return { rows, pos0, ...ops.run({ n: rows, pos0, hasMod: false, sample, out, push }) };
+    return { rows, pos0, ...ops.run({ n: rows, pos0, hasMod: false, sample, out, push, epoch }) };
   },
   push_token({ id }) { return pushToken(id); },
   end() { check(M._owl_api_gen_end(ctx)); return null; },
@@ -356,6 +363,13 @@ function stepResult(r) {
   const reasons = ['', 'eos', 'stop', 'length', 'context', 'error'];
   return { piece, done: r === 0, reason: r === 0 ? reasons[M._owl_api_gen_reason(ctx)] || 'error' : null,
     token: M._owl_api_last_token(ctx) };
+}
+
+/** The next C call stops (OWL_E_CANCELLED) once the cancel counter differs from
+ * epoch, the coordinator's count when it sent the call (none: the count now). */
+function arm(epoch) {
+  const now = new Int32Array(heap().buffer, ptr(M._owl_api_cancel_word(ctx)), 1)[0];
+  check(M._owl_api_arm(ctx, epoch === undefined ? now : num(epoch, 'epoch', -(2 ** 31), 2 ** 31 - 1)));
 }
 
 function transferables(v) {

@@ -116,6 +116,26 @@ export class Pipeline {
     this.clock = { imageEncodeMs: 0, imageWarmMs: 0, prefillMs: 0, decodeMs: 0 };
     this.first = null; // the first token's step result, sampled by ask
     this.handedAt = null; // when the last token of this answer was handed out (decode clock)
+    this.epoch = 0; // cancel(): calls sent before the last cancel stop
+    this.words = []; // per stage: its cancel counter in shared wasm memory, or null
+  }
+  /** Find each stage's cancel counter (threaded builds: an Int32Array on the
+   * stage's shared memory; the single-thread build has none). */
+  async initCancel() {
+    this.words = await Promise.all(this.stages.map(async (st) => {
+      const r = await st.call('cancel_word');
+      return r && r.memory ? new Int32Array(r.memory, r.offset, 1) : null;
+    }));
+  }
+  /** Stop the work in flight: a stage computing stops at its next layer (threaded
+   * builds), and no stage is sent more of it. The call rejects ('cancelled'). */
+  cancel() {
+    this.epoch = (this.epoch + 1) | 0;
+    for (const w of this.words) if (w) Atomics.store(w, 0, this.epoch);
+  }
+  /** Throws 'cancelled' when cancel() came after epoch ep: between the stage hops of one call. */
+  going(ep) {
+    if (ep !== this.epoch) throw new OwletError('cancelled', 'cancelled');
   }
   get s0() { return this.stages[0]; }
   get last() { return this.stages[this.stages.length - 1]; }
@@ -127,12 +147,12 @@ export class Pipeline {
   /** Encode one image (engine-worker 'image' args) on stage 0. */
   image(a) {
     const buf = a.encoded || a.rgba;
-    return this.timed('imageEncodeMs', () => this.s0.call('image', a, [buf.buffer]));
+    return this.timed('imageEncodeMs', () => this.s0.call('image', { ...a, epoch: this.epoch }, [buf.buffer]));
   }
   /** Encode one image into stage 0's image cache only; resolves {encoded}. */
   warmImage(a) {
     const buf = a.encoded || a.rgba;
-    return this.timed('imageWarmMs', () => this.s0.call('warm_image', a, [buf.buffer]));
+    return this.timed('imageWarmMs', () => this.s0.call('warm_image', { ...a, epoch: this.epoch }, [buf.buffer]));
   }
   /** Add the user turn, run the new part of the prompt through every stage and
    * sample the first token (returned by the next step()). gen: the sampling
@@ -140,31 +160,41 @@ export class Pipeline {
   ask(text, gen) {
     this.first = null;
     this.handedAt = null;
+    const ep = this.epoch;
     return this.timed('prefillMs', async () => {
       await this.s0.call('prepare', { text });
+      this.going(ep);
       const prompt = await this.s0.call('embed');
+      this.going(ep);
       await this.s0.call('gen_begin', gen);
       if (this.multi) {
+        this.going(ep);
         const { ids } = await this.s0.call('history');
+        this.going(ep);
         await this.last.call('sampler', { ...gen, stop: undefined, history: ids }, [ids.buffer]);
       }
-      this.first = await this.advance(prompt);
+      this.going(ep);
+      this.first = await this.advance(prompt, ep);
     });
   }
   /** Run the next question's known part (the images added for it and all before
    * them) through every stage, without sampling; counted as prefill (its rows are
    * prompt rows). Resolves the rows run (0: nothing new). */
   prime() {
+    const ep = this.epoch;
     return this.timed('prefillMs', async () => {
       const p = await this.s0.call('prime');
       if (!p.rows) return 0;
+      this.going(ep);
       const prompt = await this.s0.call('embed');
       const n = this.stages.length;
-      let r = await this.s0.call('run', { n: prompt.rows, pos0: prompt.pos0, hasMod: true, sample: false, out: n > 1 });
+      this.going(ep);
+      let r = await this.s0.call('run', { n: prompt.rows, pos0: prompt.pos0, hasMod: true, sample: false, out: n > 1, epoch: ep });
       for (let i = 1; i < n; i++) {
         const { x, mod } = r;
-        r = await this.stages[i].call('run', { x, mod, n: prompt.rows, pos0: prompt.pos0, hasMod: true, sample: false, out: i < n - 1 },
-          [x.buffer, mod.buffer]);
+        this.going(ep);
+        r = await this.stages[i].call('run', { x, mod, n: prompt.rows, pos0: prompt.pos0, hasMod: true, sample: false,
+          out: i < n - 1, epoch: ep }, [x.buffer, mod.buffer]);
       }
       return prompt.rows;
     });
@@ -175,20 +205,22 @@ export class Pipeline {
    * 'embed') or, prompt null, the token to feed back (embedded here, in the same
    * message as stage 0's layers). The last stage samples, stage 0 pushes the id:
    * one message per token for one stage, n + 1 for n. Returns the step result. */
-  async advance(prompt) {
+  async advance(prompt, ep = this.epoch) {
     const n = this.stages.length, one = n === 1;
     let r = prompt
-      ? await this.s0.call('run', { n: prompt.rows, pos0: prompt.pos0, hasMod: true, sample: one, push: one, out: !one })
-      : await this.s0.call('embed_run', { sample: one, push: one, out: !one });
+      ? await this.s0.call('run', { n: prompt.rows, pos0: prompt.pos0, hasMod: true, sample: one, push: one, out: !one, epoch: ep })
+      : await this.s0.call('embed_run', { sample: one, push: one, out: !one, epoch: ep });
     if (one) return r;
     const rows = prompt ? prompt.rows : r.rows, pos0 = prompt ? prompt.pos0 : r.pos0;
     let { x, mod } = r;
     for (let i = 1; i < n; i++) {
       const last = i === n - 1;
-      r = await this.stages[i].call('run', { x, mod, n: rows, pos0, hasMod: !!prompt, sample: last, out: !last },
+      this.going(ep);
+      r = await this.stages[i].call('run', { x, mod, n: rows, pos0, hasMod: !!prompt, sample: last, out: !last, epoch: ep },
         mod ? [x.buffer, mod.buffer] : [x.buffer]);
       ({ x, mod } = r);
     }
+    this.going(ep);
     return this.s0.call('push_token', { id: r.token });
   }
   /** One token: {piece, done, reason, token}; wantLogits (debug/test): r.logits =
@@ -356,7 +388,9 @@ export async function startPipeline(manifest, backend, plan, build, opts = {}) {
     if (job.failed) throw job.failed;
     if (opts.onProgress) opts.onProgress({ phase: 'ready', bytesDone: job.total, bytesTotal: job.total,
       chunksDone: manifest.chunks.length, chunksTotal: manifest.chunks.length, rate: 0, eta: 0 });
-    return new Pipeline(job.workers, job.infos, job.initInfo);
+    const pipeline = new Pipeline(job.workers, job.infos, job.initInfo);
+    await pipeline.initCancel();
+    return pipeline;
   } catch (e) {
     for (const w of job.workers) if (w) w.terminate();
     throw e;

@@ -30,7 +30,8 @@ function abortable(p, signal, onAbort) {
   if (!signal) return p;
   return new Promise((resolve, reject) => {
     const on = () => { onAbort(); reject(abortError()); };
-    if (signal.aborted) { on(); return; }
+    // aborted already (e.g. while the call was being sent): p's own end is not wanted
+    if (signal.aborted) { p.catch(() => {}); on(); return; }
     signal.addEventListener('abort', on, { once: true });
     p.then((v) => { signal.removeEventListener('abort', on); resolve(v); },
       (e) => { signal.removeEventListener('abort', on); reject(e); });
@@ -125,6 +126,13 @@ export class Chat {
 
   _sendImage(a) { return this.owl.engine.image(a); }
 
+  /** An abort in the middle of engine work: the engine stops it (pipeline cancel)
+   * and the next call replays this chat without it. */
+  _stop() {
+    this.synced = false;
+    if (this.owl.engine) this.owl.engine.cancel();
+  }
+
   /**
    * Add an image to the next question: canvas pixels go in as RGBA (no
    * re-encoding); Blobs, bytes and URLs are decoded by the engine exactly as
@@ -140,17 +148,20 @@ export class Chat {
     return this.owl.mutex.run(async () => {
       checkSignal(opts.signal);
       await this._activate();
-      // an abort rejects now; the engine finishes decoding in the background and
-      // the next call resyncs (reset + replay) without this image
-      await abortable(this._sendImage(cloneImageArgs(a)), opts.signal, () => { this.synced = false; });
+      // an abort rejects now and stops the engine at its next layer (threaded
+      // builds; owlet-st finishes in the background); the next call resyncs
+      // (reset + replay) without this image
+      await abortable(this._sendImage(cloneImageArgs(a)), opts.signal, () => this._stop());
       this.images.push(a);
     });
   }
 
   /**
    * Ask a question; yields the answer piece by piece (whole UTF-8 characters).
-   * Abort (opts.signal) rejects with AbortError between tokens; the chat stays
-   * usable and keeps the partial answer.
+   * Abort (opts.signal) rejects with AbortError: while the prompt runs, at once
+   * (the engine stops at its next layer in the threaded builds; the question
+   * stays with an empty answer), later between tokens (the partial answer is
+   * kept). The chat stays usable.
    * @param {string} text @param {AskOptions} [opts]
    * @returns {AsyncGenerator<string, void, void>}
    */
@@ -179,9 +190,15 @@ export class Chat {
         repeatPenalty: opts.repeatPenalty ?? 1, seed: opts.seed ?? 0, maxTokens: opts.maxTokens ?? 256, stop: opts.stop || [] };
       for (;;) {
         try {
-          await eng.ask(text, gen);
+          // an abort while the prompt runs stops it at the next layer (threaded builds)
+          await abortable(eng.ask(text, gen), signal, () => this._stop());
           break;
         } catch (e) {
+          if (e && e.name === 'AbortError') { // the question stays, unanswered, as when stopped before its first token
+            this.turns.push({ role: 'user', text, images: this.images }, { role: 'assistant', text: '', images: [] });
+            this.images = [];
+            throw e;
+          }
           // Context policy: 'error' (default) gives the limit error; 'history'
           // drops the oldest exchange (its images too) and replays the rest.
           if (!(e instanceof OwletError && e.code === 'limit' && truncate === 'history' && this.turns.length >= 2)) throw e;
@@ -223,8 +240,9 @@ export class Chat {
    * tokens, with the same ids and answer as without the prime. A page calls it
    * after addImage, while the user types. Counted as prefill in stats(). Resolves
    * the prompt rows it ran (0: nothing new to run). Serialised like every call;
-   * abort rejects at once (the engine finishes in the background, and the next
-   * call resyncs the chat without the primed rows).
+   * abort rejects at once (the engine stops at its next layer in the threaded
+   * builds, finishes in the background in owlet-st; the next call resyncs the
+   * chat without the primed rows).
    * @param {{signal?:AbortSignal}} [opts] @returns {Promise<number>}
    */
   async prime(opts = {}) {
@@ -232,7 +250,7 @@ export class Chat {
     return this.owl.mutex.run(async () => {
       checkSignal(opts.signal);
       await this._activate();
-      return abortable(this.owl.engine.prime(), opts.signal, () => { this.synced = false; });
+      return abortable(this.owl.engine.prime(), opts.signal, () => this._stop());
     });
   }
 
@@ -363,8 +381,9 @@ export class Owlet {
    * with every other call: a question asked meanwhile waits for it to end.
    * Takes what chat.addImage takes. Resolves {encoded, ms}: encoded is false
    * when the picture was cached already or the cache is off (imageCache 0:
-   * then nothing runs). Abort rejects with AbortError at once; the engine ends
-   * the encode in the background and keeps it.
+   * then nothing runs). Abort rejects with AbortError at once; the engine stops
+   * the encode at its next layer (threaded builds; owlet-st ends it in the
+   * background and keeps it).
    * @param {HTMLCanvasElement|OffscreenCanvas|ImageData|ImageBitmap|Blob|Uint8Array|string|URL} src
    * @param {{signal?:AbortSignal}} [opts]
    * @returns {Promise<{encoded:boolean, ms:number}>}
@@ -377,7 +396,7 @@ export class Owlet {
       checkSignal(opts.signal);
       this._checkLoaded();
       const t0 = performance.now();
-      const r = await abortable(this.engine.warmImage(cloneImageArgs(a)), opts.signal, () => {});
+      const r = await abortable(this.engine.warmImage(cloneImageArgs(a)), opts.signal, () => this.engine && this.engine.cancel());
       return { encoded: r.encoded, ms: performance.now() - t0 };
     });
   }

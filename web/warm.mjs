@@ -6,8 +6,10 @@
 // model), so Send only runs the question's own tokens. For the 7B that moves
 // the encode (13-17 s) and most of the prompt (~70 of ~87 positions) out of the
 // wait after Send. One read at a time; a picture changed meanwhile replaces the
-// one added (chat.clearImages) the next time. A question sent during a read
-// waits for it (the engine runs one job at a time).
+// one added (chat.clearImages) the next time; a read in flight when the picture
+// changes is aborted (the engine stops at its next layer in the threaded builds).
+// A question sent during a read of the same picture waits for it (the engine
+// runs one job at a time).
 
 import { $ } from './dom.mjs';
 import { state } from './page.mjs';
@@ -19,6 +21,7 @@ let version = 0; // the pad's picture, counted by its changes
 let canvas = null;
 let added = null; // {version, chat, ms, rows}: the picture added (and primed) for the next question
 let running = null, again = false;
+let reading = null; // the AbortController of the read in flight
 
 function show(text) { $('warm-state').textContent = text; }
 
@@ -26,6 +29,7 @@ function show(text) { $('warm-state').textContent = text; }
 export function pictureChanged(c) {
   canvas = c;
   version++;
+  if (reading) reading.abort(); // reading a picture that is gone: stop it
   show('');
 }
 
@@ -44,14 +48,17 @@ export function warmPicture() {
 async function read() {
   const chat = state.chat, v = version, owl = state.owl;
   const slow = setTimeout(() => show('· reading the picture…'), SHOW_AFTER_MS);
+  const ac = new AbortController();
+  reading = ac;
+  const { signal } = ac;
   try {
     const t0 = performance.now();
     const before = await owl.stats();
     if (added && added.chat === chat) await chat.clearImages();
     added = null;
-    await chat.addImage(canvas);
+    await chat.addImage(canvas, { signal });
     added = { version: v, chat, ms: 0, rows: 0 };
-    if (version === v && !state.asking) await chat.prime();
+    if (version === v && !state.asking) await chat.prime({ signal });
     const after = await owl.stats();
     added.ms = performance.now() - t0;
     added.rows = after.promptTokens - before.promptTokens;
@@ -60,6 +67,7 @@ async function read() {
     if (version === v) show(''); // the question's own addImage reports what is wrong with the picture
   } finally {
     clearTimeout(slow);
+    if (reading === ac) reading = null;
   }
 }
 

@@ -211,6 +211,8 @@ void owl_llm_layers(owl_session *s, int l0, int l1, float *x, int64_t n, int64_t
     const owl_llm_scratch *b = &s->ls;
     char name[32];
     for (int li = l0; li < l1; li++) {
+        if (owl_session_stopped(s))
+            return; /* the caller reports OWL_E_CANCELLED */
         const owl_llm_layer *L = &l->layers[li];
         /* attention block */
         rmsnorm_rows(b->xn, x, L->attn_norm, modality, n, d, l->rms_eps);

@@ -161,7 +161,15 @@ struct owl_session {
     owl_tap_fn tap;
     void *tap_user;
     _Atomic int cancel;
+    const int32_t *stop_word; /* owl_session_cancel_when: stop once *stop_word != stop_epoch */
+    int32_t stop_epoch;
     owl_err err;
 };
+
+/* 1 when owl_session_cancel_when's word has moved on: the layer loops stop. */
+static inline int owl_session_stopped(const owl_session *s)
+{
+    return s->stop_word && __atomic_load_n(s->stop_word, __ATOMIC_RELAXED) != s->stop_epoch;
+}
 
 #endif

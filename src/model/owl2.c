@@ -30,14 +30,20 @@ static owl_status check_pixels(owl_session *s, const float *pixels, size_t n_flo
 }
 
 /* Run the vision tower and the abstractor into feat and store a copy in the
- * image cache (when on) under key. */
-static void encode_and_store(owl_session *s, const float *pixels, const uint8_t key[32], float *feat)
+ * image cache (when on) under key; OWL_E_CANCELLED (nothing stored) when
+ * owl_session_cancel_when's word moved on. */
+static owl_status encode_and_store(owl_session *s, const float *pixels, const uint8_t key[32], float *feat,
+                                   const char *what)
 {
     double t0 = owl_now_ms();
     owl_vit_forward(s, pixels);
-    owl_abs_forward(s, feat);
+    if (!owl_session_stopped(s))
+        owl_abs_forward(s, feat);
+    if (owl_session_stopped(s))
+        return owl_err_set(&s->err, OWL_E_CANCELLED, "%s: cancelled", what);
     if (s->icache.cap > 0)
         owl_icache_put(&s->icache, key, feat, owl_now_ms() - t0);
+    return OWL_OK;
 }
 
 owl_status owl_session_encode_image(owl_session *s, const float *pixels, size_t n_floats, float *out)
@@ -62,8 +68,10 @@ owl_status owl_session_encode_image(owl_session *s, const float *pixels, size_t 
     }
     if (hit)
         memcpy(feat, hit, sizeof(float) * n);
-    else
-        encode_and_store(s, pixels, key, feat);
+    else if ((st = encode_and_store(s, pixels, key, feat, "encode_image")) != OWL_OK) {
+        free(feat);
+        return st;
+    }
     s->images[s->n_images++] = feat;
     if (out)
         memcpy(out, feat, sizeof(float) * n);
@@ -87,11 +95,11 @@ owl_status owl_session_warm_image(owl_session *s, const float *pixels, size_t n_
     if (!feat)
         return owl_err_set(&s->err, OWL_E_NOMEM, "warm_image: cannot allocate %zu floats", n);
     s->icache.misses++; /* an encode computed and stored, as encode_image's miss */
-    encode_and_store(s, pixels, key, feat);
+    st = encode_and_store(s, pixels, key, feat, "warm_image");
     free(feat);
-    if (encoded)
+    if (encoded && st == OWL_OK)
         *encoded = 1;
-    return OWL_OK;
+    return st;
 }
 
 void owl_session_image_cache_stats(const owl_session *s, owl_image_cache_stats *out)
@@ -184,6 +192,9 @@ owl_status owl_session_prefill(owl_session *s, const int32_t *ids, int64_t n_ids
         expand(s, ids, n_ids, a, c, s->hidden, s->mod);
         owl_model_tap(s, "llm_input_embeds", s->hidden, c, d);
         owl_llm_layers(s, 0, (int)m->llm.n_layers, s->hidden, c, s->n_past + a, s->mod);
+        if (owl_session_stopped(s))
+            return owl_err_set(&s->err, OWL_E_CANCELLED, "prefill: cancelled after %lld of %lld positions",
+                               (long long)a, (long long)L);
         if (all_logits)
             owl_llm_head(s, s->hidden, c, all_logits + a * V, V);
         else if (a + c == L)
@@ -215,6 +226,8 @@ owl_status owl_session_decode(owl_session *s, int32_t token, const float **logit
         return owl_err_set(&s->err, OWL_E_LIMIT, "decode: context full (n_ctx %lld)", (long long)s->n_ctx);
     owl_llm_embed(s, &token, 1, s->hidden);
     owl_llm_layers(s, 0, (int)m->llm.n_layers, s->hidden, 1, s->n_past, NULL);
+    if (owl_session_stopped(s))
+        return owl_err_set(&s->err, OWL_E_CANCELLED, "decode: cancelled");
     owl_llm_head(s, s->hidden, 1, s->logits, m->llm.n_vocab);
     s->history[s->n_past++] = token;
     if (logits)
@@ -262,6 +275,9 @@ owl_status owl_session_run_layers(owl_session *s, int layer_begin, int layer_end
     for (int64_t a = 0; a < n; a += s->n_batch) {
         int64_t c = n - a < s->n_batch ? n - a : s->n_batch;
         owl_llm_layers(s, layer_begin, layer_end, x + a * d, c, pos0 + a, modality ? modality + a : NULL);
+        if (owl_session_stopped(s))
+            return owl_err_set(&s->err, OWL_E_CANCELLED, "run_layers: cancelled after %lld of %lld rows",
+                               (long long)a, (long long)n);
     }
     s->n_past = pos0 + n;
     return OWL_OK;

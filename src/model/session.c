@@ -311,3 +311,11 @@ void owl_session_cancel(owl_session *s)
     if (s)
         atomic_store(&s->cancel, 1);
 }
+
+void owl_session_cancel_when(owl_session *s, const int32_t *word, int32_t epoch)
+{
+    if (s) {
+        s->stop_word = word;
+        s->stop_epoch = epoch;
+    }
+}

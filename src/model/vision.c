@@ -94,6 +94,8 @@ void owl_vit_forward(owl_session *s, const float *pixels)
 
     char name[32];
     for (int li = 0; li < v->n_layers; li++) {
+        if (owl_session_stopped(s))
+            return; /* the caller reports OWL_E_CANCELLED */
         const owl_vit_layer *L = &v->layers[li];
         owl_model_layernorm_rows(b->xn, b->x, L->ln1_w, L->ln1_b, T, D, v->eps);
         owl_model_matmul(s, &L->qkv, L->qkv_b, b->xn, T, b->qkv);

@@ -354,6 +354,39 @@ test('the picture is read while the question is typed (a file as it arrives, a d
     await askAndWatch(page, 'What colour is it?');
     assert.equal((await st()).images, 2);
     assert.match(await timings(), /read ahead/);
+    // changed while it is being read: that read stops inside the engine (threaded build: a
+    // counter in shared memory), the status does not claim it, and the new picture is read
+    await page.evaluate(async () => {
+      const warm = await import(new URL('warm.mjs', document.querySelector('script[type="module"]').src).href);
+      const eng = globalThis.owletApp.owl.engine, s0 = eng.s0, orig = s0.call;
+      globalThis.stoppedRead = new Promise((resolve) => {
+        s0.call = function (op, a, t) {
+          if (op !== 'image') return orig.call(this, op, a, t);
+          // the picture changes right after its read was sent, while the engine is still busy
+          // (a large picture to preprocess first: the dev model's encode alone is too quick to catch)
+          s0.call = orig;
+          const big = new Uint8Array(2048 * 2048 * 4);
+          orig.call(this, 'warm_image', { rgba: big, width: 2048, height: 2048 }, [big.buffer]).catch(() => {});
+          const p = orig.call(this, op, a, t);
+          warm.pictureChanged(document.getElementById('draw'));
+          p.then(() => resolve('ok'), (e) => resolve(e.code));
+          return p;
+        };
+      });
+      if (!eng.words.every((w) => w instanceof Int32Array)) throw new Error('not a threaded engine');
+    });
+    await page.focus('#draw-overlay');
+    await drawCircle(page);
+    await page.focus('#question');
+    assert.equal(await page.evaluate(() => globalThis.stoppedRead), 'cancelled', 'the engine stopped the stale read');
+    assert.doesNotMatch(await page.textContent('#warm-state'), /picture read/);
+    await page.focus('#draw-overlay');
+    await page.focus('#question');
+    await readDone();
+    await page.fill('#question', '');
+    await askAndWatch(page, 'And this one?');
+    assert.match(await timings(), /read ahead/);
+    assert.equal(await lastTurnImages(), 1);
     // read, then changed before Send: the new picture goes (encoded at Send), not the stale one
     await drawCircle(page);
     await page.focus('#question');

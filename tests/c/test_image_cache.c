@@ -396,3 +396,133 @@ done:
     owl_session_free(off);
     owl_model_free(m);
 }
+
+/* ------------------------------------------------ owl_session_cancel_when */
+
+/* A tap that moves the cancel counter on when the tensor `trigger` goes by:
+ * the page's Atomics.store arriving in the middle of a call. */
+typedef struct {
+    int32_t word;
+    const char *trigger;
+    int fired;
+    int after; /* taps after the counter moved on: the layers that still ran */
+} bump_ctl;
+
+static void bump_tap(void *user, const char *name, const float *data, int64_t rows, int64_t cols)
+{
+    (void)data, (void)rows, (void)cols;
+    bump_ctl *b = user;
+    if (b->fired)
+        b->after++;
+    if (b->trigger && strcmp(name, b->trigger) == 0) {
+        __atomic_store_n(&b->word, b->word + 1, __ATOMIC_RELAXED);
+        b->fired++;
+    }
+}
+
+static owl_session *tapped_session(const owl_model *m, bump_ctl *b)
+{
+    owl_session_opts o = owl_session_opts_default();
+    o.n_ctx = 256;
+    o.kv_type = OWL_TYPE_F32;
+    o.tap = bump_tap;
+    o.tap_user = b;
+    owl_session *s = NULL;
+    owl_err err = {0};
+    CHECK_EQ_INT(owl_session_init(m, &o, &s, &err), OWL_OK);
+    return s;
+}
+
+static int same_floats(const float *a, const float *b, size_t n) { return memcmp(a, b, sizeof(float) * n) == 0; }
+
+TEST(cancel_when_stops_encode_prefill_and_decode_midway_and_the_session_answers_as_before)
+{
+    owl_model_info info;
+    owl_model *m = load_oracle(&info);
+    bump_ctl b = {0, NULL, 0, 0};
+    owl_session *s = m ? tapped_session(m, &b) : NULL, *ref = m ? cache_session(m, -1) : NULL;
+    size_t npx = 0;
+    float *px = m ? pixels(&info, 7, &npx) : NULL;
+    const size_t nrows = (size_t)(info.image_tokens * info.d_model);
+    float *rows = malloc(sizeof(float) * nrows), *want = malloc(sizeof(float) * nrows);
+    float *logits = malloc(sizeof(float) * (size_t)info.n_vocab);
+    if (!s || !ref || !px || !rows || !want || !logits)
+        goto done;
+    const int32_t ids[] = {1, OWL_IMAGE_TOKEN, 17, 29, 5};
+    const int64_t L = 2 + 2 + info.image_tokens; /* expanded positions */
+
+    /* a counter that moved on before the call: nothing runs */
+    owl_session_cancel_when(s, &b.word, b.word - 1);
+    CHECK_EQ_INT(owl_session_encode_image(s, px, npx, rows), OWL_E_CANCELLED);
+    CHECK(strstr(owl_session_error(s), "cancelled") != NULL);
+    /* moved on in the middle of the vision tower: stopped, nothing added or cached */
+    b.trigger = "vision_embeddings";
+    owl_session_cancel_when(s, &b.word, b.word);
+    CHECK_EQ_INT(owl_session_encode_image(s, px, npx, rows), OWL_E_CANCELLED);
+    CHECK_EQ_INT(b.fired, 1);
+    CHECK_EQ_INT(b.after, 0); /* no layer ran after it: no vision_out, no abstractor_out */
+    CHECK_EQ_INT(cstats(s).entries, 0);
+    int warmed = -1;
+    owl_session_cancel_when(s, &b.word, b.word);
+    CHECK_EQ_INT(owl_session_warm_image(s, px, npx, &warmed), OWL_E_CANCELLED);
+    CHECK_EQ_INT(warmed, 0);
+    CHECK_EQ_INT(cstats(s).entries, 0);
+    CHECK_EQ_INT(owl_session_prefill(s, ids, 5, NULL, NULL), OWL_E_INVALID); /* no image was added */
+
+    /* armed at the current count: the same calls run, bit for bit as a session without cancel */
+    b.trigger = NULL;
+    b.fired = 0;
+    owl_session_cancel_when(s, &b.word, b.word);
+    CHECK_EQ_INT(owl_session_encode_image(s, px, npx, rows), OWL_OK);
+    CHECK_EQ_INT(owl_session_encode_image(ref, px, npx, want), OWL_OK);
+    CHECK_MSG(same_floats(rows, want, nrows), "encoded rows differ after a cancelled encode");
+    CHECK_EQ_INT(cstats(s).entries, 1);
+
+    /* the prompt: stopped at the first layer, n_past stays; then it runs as ref's */
+    b.trigger = "llm_input_embeds";
+    owl_session_cancel_when(s, &b.word, b.word);
+    b.fired = b.after = 0;
+    CHECK_EQ_INT(owl_session_prefill(s, ids, 5, NULL, NULL), OWL_E_CANCELLED);
+    CHECK_EQ_INT(b.fired, 1);
+    CHECK_EQ_INT(b.after, 0); /* no llm_layer0 */
+    CHECK_EQ_INT(owl_session_n_past(s), 0);
+    b.trigger = NULL;
+    owl_session_cancel_when(s, &b.word, b.word);
+    int64_t npos = 0;
+    CHECK_EQ_INT(owl_session_prefill(s, ids, 5, NULL, &npos), OWL_OK);
+    CHECK_EQ_INT(npos, L);
+    CHECK_EQ_INT(owl_session_prefill(ref, ids, 5, NULL, NULL), OWL_OK);
+    CHECK_MSG(same_floats(owl_session_logits(s), owl_session_logits(ref), (size_t)info.n_vocab),
+              "prompt logits differ after a cancelled prefill");
+
+    /* a decode step stopped after layer 0: n_past stays, the next one matches */
+    const float *lg = NULL;
+    if (info.n_layers > 1) {
+        b.trigger = "llm_layer0";
+        owl_session_cancel_when(s, &b.word, b.word);
+        b.fired = b.after = 0;
+        CHECK_EQ_INT(owl_session_decode(s, 42, &lg), OWL_E_CANCELLED);
+        CHECK_EQ_INT(b.fired, 1);
+        CHECK_EQ_INT(b.after, 0); /* no llm_layer1 */
+        CHECK_EQ_INT(owl_session_n_past(s), L);
+    }
+    b.trigger = NULL;
+    owl_session_cancel_when(s, &b.word, b.word);
+    CHECK_EQ_INT(owl_session_decode(s, 42, &lg), OWL_OK);
+    memcpy(logits, owl_session_logits(s), sizeof(float) * (size_t)info.n_vocab);
+    CHECK_EQ_INT(owl_session_decode(ref, 42, &lg), OWL_OK);
+    CHECK_MSG(same_floats(logits, owl_session_logits(ref), (size_t)info.n_vocab),
+              "decode logits differ after a cancelled decode");
+    CHECK_EQ_INT(owl_session_n_past(s), L + 1);
+    /* off: word NULL never stops */
+    owl_session_cancel_when(s, NULL, 0);
+    CHECK_EQ_INT(owl_session_decode(s, 43, &lg), OWL_OK);
+done:
+    free(px);
+    free(rows);
+    free(want);
+    free(logits);
+    owl_session_free(s);
+    owl_session_free(ref);
+    owl_model_free(m);
+}

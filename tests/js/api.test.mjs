@@ -596,3 +596,57 @@ for (const [name, dir] of [['one stage', 'one'], ['two stages', 'two']]) {
     } finally { await owl.unload(); }
   });
 }
+
+// An abort in the middle of engine work stops it there: the coordinator bumps a
+// counter in each stage's shared memory (threaded builds) and the C layer loops
+// check it, so the stage that computes returns 'cancelled' at its next layer.
+test('abort stops the engine mid-call (threaded): an encode is not cached, a prime and a prompt stop on the stage that runs; the chat still answers as the oracle', async () => {
+  const owl = await load('two', { threads: 2 });
+  try {
+    assert.equal(owl.build, 'owlet');
+    assert.ok(owl.engine.words.length === 2 && owl.engine.words.every((w) => w instanceof Int32Array), 'a cancel counter per stage');
+    const img1 = path.join(fx, 'img1.png');
+    // abort right after `op` is sent to stage `i`; resolves how that engine call ended
+    const abortAfter = (i, op, ac) => new Promise((resolve) => {
+      const st = owl.engine.stages[i], orig = st.call;
+      st.call = function (o, a, t) {
+        const p = orig.call(this, o, a, t);
+        if (o === op) {
+          st.call = orig;
+          ac.abort();
+          p.then(() => resolve('ok'), (e) => resolve(e.code));
+        }
+        return p;
+      };
+    });
+    const chat = owl.chat();
+    // the encode
+    let ac = new AbortController();
+    let how = abortAfter(0, 'image', ac);
+    await assert.rejects(chat.addImage(img1, { signal: ac.signal }), (e) => e.name === 'AbortError');
+    assert.equal(await how, 'cancelled');
+    assert.equal((await owl.stats()).imageCache.entries, 0, 'a stopped encode is not cached');
+    // the prime, stopped on the second stage
+    await chat.addImage(img1);
+    ac = new AbortController();
+    how = abortAfter(1, 'run', ac);
+    await assert.rejects(chat.prime({ signal: ac.signal }), (e) => e.name === 'AbortError');
+    assert.equal(await how, 'cancelled');
+    // the prompt, stopped on the first stage: the question stays, unanswered
+    ac = new AbortController();
+    how = abortAfter(0, 'run', ac);
+    const it = chat.ask('Describe the image.', { maxTokens: 4, signal: ac.signal });
+    await assert.rejects(it.next(), (e) => e.name === 'AbortError');
+    assert.equal(await how, 'cancelled');
+    assert.deepEqual(chat.turns.map((t) => [t.role, t.text]), [['user', 'Describe the image.'], ['assistant', '']]);
+    // the same chat goes on; a new chat gives the oracle's greedy ids
+    const more = [];
+    for await (const p of chat.ask('And the colours?', { maxTokens: 4 })) more.push(p);
+    assert.ok(more.length > 0);
+    const c2 = owl.chat();
+    await c2.addImage(img1);
+    const ids = [];
+    for await (const _ of c2.ask('Describe the image.', { maxTokens: want.length, _debugLogits: (_l, t) => ids.push(t) }));
+    assert.deepEqual(ids, want);
+  } finally { await owl.unload(); }
+});
