@@ -366,10 +366,13 @@ function stepResult(r) {
 }
 
 /** The next C call stops (OWL_E_CANCELLED) once the cancel counter differs from
- * epoch, the coordinator's count when it sent the call (none: the count now). */
+ * epoch, the coordinator's count when it sent the call. Only shared memory
+ * (threaded builds) lets the coordinator write the counter: elsewhere, or
+ * without an epoch, the call is armed at the count it holds, never to stop. */
 function arm(epoch) {
-  const now = new Int32Array(heap().buffer, ptr(M._owl_api_cancel_word(ctx)), 1)[0];
-  check(M._owl_api_arm(ctx, epoch === undefined ? now : num(epoch, 'epoch', -(2 ** 31), 2 ** 31 - 1)));
+  const word = new Int32Array(heap().buffer, ptr(M._owl_api_cancel_word(ctx)), 1);
+  const shared = typeof SharedArrayBuffer !== 'undefined' && word.buffer instanceof SharedArrayBuffer;
+  check(M._owl_api_arm(ctx, shared && epoch !== undefined ? num(epoch, 'epoch', -(2 ** 31), 2 ** 31 - 1) : word[0]));
 }
 
 function transferables(v) {

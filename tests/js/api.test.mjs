@@ -600,7 +600,8 @@ for (const [name, dir] of [['one stage', 'one'], ['two stages', 'two']]) {
 // An abort in the middle of engine work stops it there: the coordinator bumps a
 // counter in each stage's shared memory (threaded builds) and the C layer loops
 // check it, so the stage that computes returns 'cancelled' at its next layer.
-test('abort stops the engine mid-call (threaded): an encode is not cached, a prime and a prompt stop on the stage that runs; the chat still answers as the oracle', async () => {
+const img1Path = path.join(fx, 'img1.png');
+test('abort stops the engine mid-call (threaded): an encode is not cached, a prime and a prompt stop on the stage that runs; the chat still answers as the oracle (and owlet-st after an abort)', async () => {
   const owl = await load('two', { threads: 2 });
   try {
     assert.equal(owl.build, 'owlet');
@@ -649,4 +650,23 @@ test('abort stops the engine mid-call (threaded): an encode is not cached, a pri
     for await (const _ of c2.ask('Describe the image.', { maxTokens: want.length, _debugLogits: (_l, t) => ids.push(t) }));
     assert.deepEqual(ids, want);
   } finally { await owl.unload(); }
+  // the single-thread build has no shared memory: the stopped call ends in the background, and
+  // the calls after it run (the coordinator's count moved on, the engine's counter could not)
+  const st = await load('two', { singleThread: true });
+  try {
+    assert.deepEqual(st.engine.words, [null, null]);
+    const chat = st.chat();
+    const ac = new AbortController(), sent = st.engine.s0.call;
+    st.engine.s0.call = function (o, a, t) {
+      const p = sent.call(this, o, a, t);
+      if (o === 'image') { st.engine.s0.call = sent; ac.abort(); }
+      return p;
+    };
+    await assert.rejects(chat.addImage(img1Path, { signal: ac.signal }), (e) => e.name === 'AbortError');
+    await chat.addImage(img1Path);
+    await chat.prime();
+    const ids = [];
+    for await (const _ of chat.ask('Describe the image.', { maxTokens: want.length, _debugLogits: (_l, t) => ids.push(t) }));
+    assert.deepEqual(ids, want);
+  } finally { await st.unload(); }
 });
