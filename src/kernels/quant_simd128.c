@@ -350,9 +350,10 @@ NATIVE_NOINLINE static void gemv_q4_K_groups(int64_t nb, const uint8_t *const wr
 /* q4_K, row-major (native): each row's superblock in one go, its 8 sub-block
  * partials reduced to one vector per 4 (lanes = sub-blocks) and scaled there.
  * Natively (gcc + SIMDe over SSE4.1, x86-64) this order streams the weights
- * ~1.5x faster than group-major, which stalls on each new superblock's first
- * loads: 4096 x 4096, 16 matrices in turn (beyond the caches), 1 thread, best
- * of 3, on the EPYC: 1.72 ms vs 2.70 ms a call (docs/BENCHMARKS.md). */
+ * ~1.8x faster than group-major, whose 4 interleaved rows stall on their
+ * weight loads (same instruction count): 4096 x 4096, 16 matrices in turn
+ * (beyond the caches), 1 thread, best of 9, on the EPYC: 1.46 ms vs 2.66 ms
+ * a call (docs/BENCHMARKS.md, "Native regression"). */
 static inline v128_t gemv_row_q4_K(const owl_block_q4_K *x, const owl_xblock_q8_K *y, v128_t *summ_part)
 {
     v128_t sc, m, p[8];
