@@ -13,8 +13,8 @@
  *   keeps a whole 256-superblock in one int32 accumulator) and reused for up
  *   to 16 tokens: per 8 multiply-adds one load, one i32x4.dot_i16x8, one add.
  * - GEMV (nt == 1): unpacked straight into the dots (no reuse to pay for),
- *   the activations of a block (q4_K: of a 64-weight group) loaded once for
- *   the 4 rows.
+ *   the activations of a block (q4_K in wasm: of a 64-weight group) loaded
+ *   once for the 4 rows; natively q4_K goes row by row (gemv_q4_K_rows).
  * The four rows' int32x4 partials are reduced together (a 4x4 transpose-add)
  * into one vector whose lanes are the rows, so the float update of the 4 rows
  * is one f32x4 multiply-add per block, in exactly the reference's order.
@@ -40,6 +40,25 @@ size_t owl_xrow_size(owl_type t, int64_t n)
 #ifdef OWL_SIMD128
 
 #include "simd_util.h"
+
+/* Code-generation hints for the native build only (gcc + SIMDe); in wasm
+ * they are empty, so clang's output stays what it was. gcc -O2 inlines the
+ * GEMV helpers into the tile functions, which then keep the GEMM's
+ * accumulators on the stack (q8_0 GEMM, the vision tower's: 1.3x slower
+ * than with the helpers apart), and does not unroll the small constant loops
+ * that clang unrolls (tile_q_0's rows, the q6_K GEMV's quarters): unrolled,
+ * q8_0 GEMM 1024 x 4096 x 64 tokens takes 9.2 ms instead of 12.7, q6_K
+ * GEMV 4096 x 4096 2.3 ms instead of 3.2 (1 thread, best of 15, EPYC;
+ * docs/BENCHMARKS.md). Not the q4_K GEMV's row loop: interleaving its rows
+ * is what made group-major slow natively. */
+#ifdef __wasm_simd128__
+#define NATIVE_NOINLINE
+#define NATIVE_UNROLL(n)
+#else
+#define NATIVE_PRAGMA(x) _Pragma(#x)
+#define NATIVE_NOINLINE __attribute__((noinline))
+#define NATIVE_UNROLL(n) NATIVE_PRAGMA(GCC unroll n)
+#endif
 
 /* ---------------------------------------------------------------- unpacking */
 
@@ -143,8 +162,8 @@ static inline void unpack_q_0(owl_type type, const uint8_t *blk, v128_t w[4])
 /* ntok == 1 (decode): each row's block is unpacked straight into its dots,
  * the block's 4 activation vectors are loaded once for the 4 rows (the tile
  * below keeps all 16 unpacked vectors of the 4 rows live, for its tokens). */
-static void gemv_q_0(int is4, int64_t nb, const uint8_t *const wr[4], size_t bsz, const owl_xblock_q8_0 *yb,
-                     v128_t *acc)
+NATIVE_NOINLINE static void gemv_q_0(int is4, int64_t nb, const uint8_t *const wr[4], size_t bsz,
+                                     const owl_xblock_q8_0 *yb, v128_t *acc)
 {
     for (int64_t b = 0; b < nb; b++, yb++) {
         const v128_t y0 = wasm_v128_load(yb->q), y1 = wasm_v128_load(yb->q + 8);
@@ -189,6 +208,7 @@ static void tile_q_0(owl_type type, int64_t nb, const uint8_t *W, size_t ws, int
         for (int64_t b = 0; b < nb; b++) {
             v128_t w[4][4];
             owl_f16 d[4];
+            NATIVE_UNROLL(4)
             for (int r = 0; r < 4; r++) {
                 const uint8_t *blk = wr[r] + (size_t)b * bsz;
                 unpack_q_0(type, blk, w[r]);
@@ -198,6 +218,7 @@ static void tile_q_0(owl_type type, int64_t nb, const uint8_t *W, size_t ws, int
             for (int64_t t = 0; t < tn; t++) {
                 const owl_xblock_q8_0 *yb = (const owl_xblock_q8_0 *)(X + xs * (size_t)(t0 + t)) + b;
                 v128_t p[4];
+                NATIVE_UNROLL(4)
                 for (int r = 0; r < 4; r++)
                     p[r] = wasm_i32x4_add(wasm_i32x4_add(dot(w[r][0], yb->q), dot(w[r][1], yb->q + 8)),
                                           wasm_i32x4_add(dot(w[r][2], yb->q + 16), dot(w[r][3], yb->q + 24)));
@@ -268,7 +289,10 @@ static inline v128_t pair_scales(v128_t v, int g)
  * straight into the dots. Same integer sums (int32, exact: order-free), same
  * float updates as the tile.
  *
- * q4_K, group-major: for each 64-weight group g its 8 activation vectors are
+ * q4_K has two orders, both built everywhere, each run where it is faster
+ * (gemv_q4_K below picks): group-major in wasm, row-major natively.
+ *
+ * q4_K, group-major (wasm): for each 64-weight group g its 8 activation vectors are
  * loaded once and used by the 4 rows (row-major, the compiler hoisted all 32
  * of a superblock out of the row loop, more than V8's 16 vector registers).
  * Nibbles without shifts: a 16-bit lane of weight bytes masked with 0x0f00 is
@@ -277,7 +301,8 @@ static inline v128_t pair_scales(v128_t v, int g)
  * product is a multiple of 256 / 16, and |lane| < 2^21). The two partials of
  * a group (sub-blocks 2g, 2g+1) then hold at most 8 products of 15 x 128 a
  * lane (15360): they narrow to one i16x8 and take their scales in one dot. */
-static void gemv_q4_K(int64_t nb, const uint8_t *const wr[4], const owl_xblock_q8_K *yb, v128_t *acc)
+NATIVE_NOINLINE static void gemv_q4_K_groups(int64_t nb, const uint8_t *const wr[4], const owl_xblock_q8_K *yb,
+                                             v128_t *acc)
 {
     const v128_t m0 = wasm_i16x8_splat(0x000f), m1 = wasm_i16x8_splat(0x0f00), m2 = wasm_i16x8_splat(0x00f0);
     for (int64_t b = 0; b < nb; b++, yb++) {
@@ -322,6 +347,55 @@ static void gemv_q4_K(int64_t nb, const uint8_t *const wr[4], const owl_xblock_q
     }
 }
 
+/* q4_K, row-major (native): each row's superblock in one go, its 8 sub-block
+ * partials reduced to one vector per 4 (lanes = sub-blocks) and scaled there.
+ * Natively (gcc + SIMDe over SSE4.1, x86-64) this order streams the weights
+ * ~1.8x faster than group-major, whose 4 interleaved rows stall on their
+ * weight loads (same instruction count): 4096 x 4096, 16 matrices in turn
+ * (beyond the caches), 1 thread, best of 9, on the EPYC: 1.46 ms vs 2.66 ms
+ * a call (docs/BENCHMARKS.md, "Native regression"). */
+static inline v128_t gemv_row_q4_K(const owl_block_q4_K *x, const owl_xblock_q8_K *y, v128_t *summ_part)
+{
+    v128_t sc, m, p[8];
+    q4_K_scales_v(x, &sc, &m);
+    for (int g = 0; g < 4; g++) {
+        v128_t u[4], v[4];
+        const int16_t *yl = y->q + 64 * g, *yh = yl + 32;
+        unpack_nibbles(x->qs + 32 * g, u);
+        unpack_nibbles(x->qs + 32 * g + 16, v);
+        p[2 * g] = wasm_i32x4_add(wasm_i32x4_add(dot(u[0], yl), dot(u[1], yl + 8)),
+                                  wasm_i32x4_add(dot(v[0], yl + 16), dot(v[1], yl + 24)));
+        p[2 * g + 1] = wasm_i32x4_add(wasm_i32x4_add(dot(u[2], yh), dot(u[3], yh + 8)),
+                                      wasm_i32x4_add(dot(v[2], yh + 16), dot(v[3], yh + 24)));
+    }
+    v128_t s0 = hsum4_i32(p[0], p[1], p[2], p[3]), s1 = hsum4_i32(p[4], p[5], p[6], p[7]);
+    *summ_part = wasm_i32x4_dot_i16x8(m, wasm_v128_load(y->bs32));
+    return wasm_i32x4_add(wasm_i32x4_mul(s0, wasm_u32x4_extend_low_u16x8(sc)),
+                          wasm_i32x4_mul(s1, wasm_u32x4_extend_high_u16x8(sc)));
+}
+
+NATIVE_NOINLINE static void gemv_q4_K_rows(int64_t nb, const uint8_t *const wr[4], const owl_xblock_q8_K *yb,
+                                           v128_t *acc)
+{
+    for (int64_t b = 0; b < nb; b++, yb++) {
+        v128_t a[4], mp[4];
+        owl_f16 d[4], dmin[4];
+        for (int r = 0; r < 4; r++) {
+            const owl_block_q4_K *x = (const owl_block_q4_K *)wr[r] + b;
+            a[r] = gemv_row_q4_K(x, yb, &mp[r]);
+            d[r] = x->d;
+            dmin[r] = x->dmin;
+        }
+        *acc = update_K(1, *acc, a, mp, d, dmin, yb->d);
+    }
+}
+
+#ifdef __wasm_simd128__
+#define gemv_q4_K gemv_q4_K_groups
+#else
+#define gemv_q4_K gemv_q4_K_rows
+#endif
+
 /* q6_K, one row: the scales go on pairs of sub-block partials, whose lanes sum
  * 4 products of |q - 32| <= 32 and |a| <= 128 (<= 16384, int16-safe): two
  * partials narrow to one i16x8 and take their two scales in one dot (instead
@@ -331,10 +405,13 @@ static inline v128_t gemv_row_q6_K(const owl_block_q6_K *b, const owl_xblock_q8_
     const v128_t sc8 = wasm_v128_load(b->scales);
     const v128_t slo = wasm_i16x8_extend_low_i8x16(sc8), shi = wasm_i16x8_extend_high_i8x16(sc8);
     v128_t acc = wasm_i32x4_splat(0);
-    for (int k = 0; k < 2; k++)
+    NATIVE_UNROLL(2)
+    for (int k = 0; k < 2; k++) {
+        NATIVE_UNROLL(2)
         for (int c = 0; c < 2; c++) {
             v128_t v[4], p[4];
             unpack_q6_K(b, k, c, v);
+            NATIVE_UNROLL(4)
             for (int s = 0; s < 4; s++) {
                 const int j = 8 * k + 2 * s + c; /* sub-block of 16 */
                 v128_t e[2];
@@ -350,10 +427,11 @@ static inline v128_t gemv_row_q6_K(const owl_block_q6_K *b, const owl_xblock_q8_
             acc = wasm_i32x4_add(acc, wasm_i32x4_dot_i16x8(wasm_i16x8_narrow_i32x4(p[0], p[1]), s01));
             acc = wasm_i32x4_add(acc, wasm_i32x4_dot_i16x8(wasm_i16x8_narrow_i32x4(p[2], p[3]), s23));
         }
+    }
     return acc;
 }
 
-static void gemv_q6_K(int64_t nb, const uint8_t *const wr[4], const owl_xblock_q8_K *yb, v128_t *acc)
+NATIVE_NOINLINE static void gemv_q6_K(int64_t nb, const uint8_t *const wr[4], const owl_xblock_q8_K *yb, v128_t *acc)
 {
     for (int64_t b = 0; b < nb; b++, yb++) {
         v128_t a[4];
