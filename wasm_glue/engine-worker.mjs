@@ -171,9 +171,27 @@ async function preloadThreads(n) {
   await Promise.all(loads);
 }
 
+// Every C function this file calls (a test checks the list against the code):
+// an engine build from another owlet version lacks some, and says so at init
+// instead of failing later with "... is not a function".
+const ENGINE_EXPORTS = ['_owl_api_add_image', '_owl_api_arm', '_owl_api_cancel_word', '_owl_api_clear_images',
+  '_owl_api_embed', '_owl_api_error', '_owl_api_free', '_owl_api_gen_begin', '_owl_api_gen_end', '_owl_api_gen_reason',
+  '_owl_api_history', '_owl_api_info', '_owl_api_last_token', '_owl_api_load', '_owl_api_logits', '_owl_api_modality',
+  '_owl_api_new', '_owl_api_piece', '_owl_api_piece_len', '_owl_api_prepare', '_owl_api_prime', '_owl_api_push_token',
+  '_owl_api_push_turn', '_owl_api_reset', '_owl_api_rows', '_owl_api_run', '_owl_api_stats', '_owl_api_warm_image',
+  '_owl_wasm_has_simd', '_owl_wasm_max_threads'];
+
 const ops = {
   async init({ engineUrl, threads }) {
     M = await loadEngine(str(engineUrl, 'engineUrl'));
+    const missing = ENGINE_EXPORTS.filter((f) => typeof M[f] !== 'function').map((f) => f.slice(1));
+    if (missing.length) {
+      const file = engineUrl.replace(/^.*\//, '').replace(/\.js$/, '.wasm');
+      M = null;
+      throw new EngineError(-4, `${file} is from another owlet version than this wasm_glue: it lacks ` +
+        `${missing.slice(0, 3).join(', ')}${missing.length > 3 ? ` and ${missing.length - 3} more` : ''}. Serve the ` +
+        'engine files (build/wasm) of the same version as owlet.mjs (a stale cached copy of them does this too)');
+    }
     const max = M._owl_wasm_max_threads();
     const n = Math.max(1, Math.min(max, Math.floor(num(threads ?? 1, 'threads', 1, 64))));
     await preloadThreads(n - 1);

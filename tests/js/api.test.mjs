@@ -9,7 +9,8 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 
 import { Owlet, OwletError } from '../../wasm_glue/owlet.mjs';
@@ -366,6 +367,26 @@ test('a model cached by a complete earlier run is checked from its keys: each ch
   backend.gets = 0;
   await (await load('one', { singleThread: true, backend })).unload();
   assert.equal(backend.gets, 2 * n);
+});
+
+// A page whose owlet.mjs was updated while the browser kept an older engine (or a deploy that
+// mixed versions): the worker names what the engine lacks at load, not "is not a function" later.
+test('an engine build from another owlet version is refused at load in words (what it lacks), and no worker is left', async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'owlet-stale-'));
+  copyFileSync(path.join(wasmBase, 'owlet-st.wasm'), path.join(dir, 'owlet-st.wasm'));
+  writeFileSync(path.join(dir, 'owlet-st.js'), `const real = require(${JSON.stringify(path.join(wasmBase, 'owlet-st.js'))});\n` +
+    'module.exports = (a) => real(a).then((M) => { delete M._owl_api_arm; return M; });\n');
+  const before = Owlet._liveWorkers;
+  try {
+    await assert.rejects(load('one', { singleThread: true, wasmBase: dir + '/' }), (e) => e instanceof OwletError &&
+      e.code === 'unsupported' && /owlet-st\.wasm is from another owlet version than this wasm_glue: it lacks owl_api_arm\./.test(e.message));
+    assert.equal(Owlet._liveWorkers, before, 'engine workers left after a refused engine');
+  } finally { rmSync(dir, { recursive: true, force: true }); }
+  // the list the worker checks names every C function it calls
+  const src = readFileSync(path.join(root, 'wasm_glue/engine-worker.mjs'), 'utf8');
+  const used = [...new Set(src.match(/M\._owl_[a-z_]+/g).map((s) => s.slice(2)))].sort();
+  const listed = JSON.parse(src.match(/const ENGINE_EXPORTS = (\[[^\]]*\])/)[1].replace(/'/g, '"')).sort();
+  assert.deepEqual(listed, used);
 });
 
 test('stages load side by side; one failing stage rejects the load, stops every worker, and the next load works', async () => {
