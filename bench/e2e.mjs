@@ -13,6 +13,8 @@
 // the same rendered text (llama.cpp adds BOS; its prompt count is recorded).
 // wllama's JSON reply throws on invalid UTF-8, so it gets no logprobs and a
 // logit bias against the 256 byte pieces (the work per token is the same).
+// BENCH_JSFLAGS=--no-liftoff (say): V8 flags for the Chromium it starts (a diagnosis: docs/BENCHMARKS.md,
+// "Why the browser's numbers swing on this VM").
 // Needs `npm install` (@wllama/wllama, playwright-core), /usr/bin/chromium and
 // the wasm build copied to build/bench/wasm/ (bench/run.sh does).
 import { chromium } from 'playwright-core';
@@ -35,7 +37,7 @@ export async function openBrowser() {
   await srv.listen();
   const userDir = mkdtempSync(path.join(tmpdir(), 'owlet-bench-'));
   const ctx = await chromium.launchPersistentContext(userDir, { executablePath: '/usr/bin/chromium', headless: true,
-    args: BROWSER_ARGS });
+    args: [...BROWSER_ARGS, ...(process.env.BENCH_JSFLAGS ? [`--js-flags=${process.env.BENCH_JSFLAGS}`] : [])] });
   const page = await ctx.newPage();
   const logs = [];
   page.on('console', (m) => logs.push(m.text()));
