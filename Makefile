@@ -20,8 +20,8 @@ NODE := node --no-experimental-fetch
 
 STB_INC := -I/usr/include/stb
 WARN := -std=c11 -Wall -Wextra -Werror -Wno-unused-function -D_GNU_SOURCE
-NATIVE_CFLAGS := $(WARN) -O2 -g -DOWL_USE_SIMDE -msse4.1 $(STB_INC)
-TEST_CFLAGS := $(WARN) -O1 -g -DOWL_USE_SIMDE -msse4.1 -DOWL_DEBUG $(STB_INC) \
+NATIVE_CFLAGS := $(WARN) -O2 -g -DOWL_USE_SIMDE -msse4.1 -DOWL_AVX2_DISPATCH $(STB_INC)
+TEST_CFLAGS := $(WARN) -O1 -g -DOWL_USE_SIMDE -msse4.1 -DOWL_AVX2_DISPATCH -DOWL_DEBUG $(STB_INC) \
 	-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 WASM_CFLAGS := $(WARN) -O3 $(STB_INC)
 WASM_MEM := -Wno-pthreads-mem-growth -sALLOW_MEMORY_GROWTH=1 -sMAXIMUM_MEMORY=4GB -sINITIAL_MEMORY=64MB -sTOTAL_STACK=1MB
@@ -43,6 +43,12 @@ HEADERS := $(wildcard src/*.h src/*/*.h tests/c/*.h weights_tool/*.h)
 # Debian's stb_image 2.27 overflows signed ints in its JPEG IDCT on corrupt
 # input: make that wrap (defined) in every build of the one file that includes it.
 $(foreach f,native asan wasm-mt wasm-st wasm-scalar wasm-relaxed,build/$(f)/src/image/decode.o): XFLAGS += -fwrapv
+
+# Native x86-64 builds run SSE4.1 code anywhere and, where the CPU has AVX2,
+# quant_simd128.c's second compile (src/kernels/quant_avx2.c, picked at run
+# time by dispatch.c).
+$(foreach f,native asan,build/$(f)/src/kernels/quant_avx2.o): XFLAGS += -mavx2 -ffp-contract=off
+$(foreach f,native asan,build/$(f)/src/kernels/quant_avx2.o): src/kernels/quant_simd128.c
 
 # object lists per build flavour: $(call objs,DIR,SOURCES)
 objs = $(patsubst %.c,build/$(1)/%.o,$(2))

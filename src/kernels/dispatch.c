@@ -18,18 +18,40 @@
 #define OWL_PICK(name) name##_ref
 #endif
 
+/* Native x86-64: quant_simd128.c's second compile (quant_avx2.c) when the CPU
+ * has AVX2; the SSE4.1 compile otherwise. OWL_NO_AVX2=1 in the environment
+ * forces the SSE4.1 one. */
+#ifdef OWL_AVX2_DISPATCH
+#include <stdlib.h>
+static int avx2_ok;
+__attribute__((constructor)) static void detect_avx2(void)
+{
+    const char *off = getenv("OWL_NO_AVX2");
+    __builtin_cpu_init();
+    avx2_ok = __builtin_cpu_supports("avx2") && !(off && *off && *off != '0');
+}
+int owl_cpu_has_avx2(void) { return avx2_ok; }
+#define OWL_QUANT(name) (avx2_ok ? name##_avx2 : name)
+#else
+#define OWL_QUANT(name) name
+#endif
+
 /* ---------------------------------------------------------------- quant */
 
 void owl_vec_dot(owl_type type, int64_t n, const void *x, const void *y, float *out)
 {
-    *out = OWL_PICK(owl_vec_dot)(type, n, x, y);
+#ifdef OWL_SIMD128
+    *out = OWL_QUANT(owl_vec_dot_simd128)(type, n, x, y);
+#else
+    *out = owl_vec_dot_ref(type, n, x, y);
+#endif
 }
 
 void owl_quantize_row(owl_type type, const float *x, void *y, int64_t n)
 {
 #ifdef OWL_SIMD128
     if (type == OWL_TYPE_Q8_0 || type == OWL_TYPE_Q8_K) {
-        owl_quantize_row_simd128(type, x, y, n);
+        OWL_QUANT(owl_quantize_row_simd128)(type, x, y, n);
         return;
     }
 #endif
@@ -39,7 +61,7 @@ void owl_quantize_row(owl_type type, const float *x, void *y, int64_t n)
 void owl_expand_row(owl_type t, const void *q8row, void *xrow, int64_t n)
 {
 #ifdef OWL_SIMD128
-    owl_expand_row_simd128(t, q8row, xrow, n);
+    OWL_QUANT(owl_expand_row_simd128)(t, q8row, xrow, n);
 #else
     (void)t, (void)q8row, (void)xrow, (void)n;
 #endif
@@ -68,9 +90,9 @@ void owl_dot_tile(owl_type type, int64_t n, const void *W, size_t w_stride, int 
 #endif
 #ifdef OWL_SIMD128
     if (a->x)
-        owl_dot_tile_simd128(type, n, W, w_stride, nr, a->x, a->x_stride, nt, Y, ldy, 0);
+        OWL_QUANT(owl_dot_tile_simd128)(type, n, W, w_stride, nr, a->x, a->x_stride, nt, Y, ldy, 0);
     else
-        owl_dot_tile_simd128(type, n, W, w_stride, nr, a->q, a->q_stride, nt, Y, ldy, 0);
+        OWL_QUANT(owl_dot_tile_simd128)(type, n, W, w_stride, nr, a->q, a->q_stride, nt, Y, ldy, 0);
 #else
     for (int r = 0; r < nr; r++)
         for (int64_t t = 0; t < nt; t++)

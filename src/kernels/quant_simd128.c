@@ -18,13 +18,21 @@
  * The four rows' int32x4 partials are reduced together (a 4x4 transpose-add)
  * into one vector whose lanes are the rows, so the float update of the 4 rows
  * is one f32x4 multiply-add per block, in exactly the reference's order.
- * Measured speeds: docs/BENCHMARKS.md. */
+ * Measured speeds: docs/BENCHMARKS.md.
+ * Natively on x86-64 this file is compiled twice: as it is (SSE4.1 through
+ * SIMDe) and by quant_avx2.c with -mavx2, its entry points then named
+ * *_avx2 (OWL_SIMD128_NAME); dispatch.c picks one by the CPU. */
 #include <math.h>
 #include <string.h>
 
 #include "quant_util.h"
 #include "simd.h"
 #include "types.h"
+
+#ifdef OWL_SIMD128_AVX2_VARIANT
+#define OWL_SIMD128_NAME(name) name##_avx2
+#else
+#define OWL_SIMD128_NAME(name) name
 
 size_t owl_xrow_size(owl_type t, int64_t n)
 {
@@ -36,6 +44,7 @@ size_t owl_xrow_size(owl_type t, int64_t n)
         return (size_t)(n / OWL_QK_K) * sizeof(owl_xblock_q8_K);
     return 0;
 }
+#endif
 
 #ifdef OWL_SIMD128
 
@@ -114,7 +123,7 @@ static inline void expand16(const int8_t *q, int16_t *out)
     wasm_v128_store(out + 8, w[1]);
 }
 
-void owl_expand_row_simd128(owl_type t, const void *q8row, void *xrow, int64_t n)
+void OWL_SIMD128_NAME(owl_expand_row_simd128)(owl_type t, const void *q8row, void *xrow, int64_t n)
 {
     if (t == OWL_TYPE_Q8_0) {
         const owl_block_q8_0 *x = q8row;
@@ -582,7 +591,7 @@ static void tile_float(owl_type type, int64_t n, const uint8_t *W, size_t ws, in
     }
 }
 
-void owl_dot_tile_simd128(owl_type type, int64_t n, const void *W, size_t w_stride, int nr,
+void OWL_SIMD128_NAME(owl_dot_tile_simd128)(owl_type type, int64_t n, const void *W, size_t w_stride, int nr,
                           const void *X, size_t x_stride, int64_t nt, float *Y, int64_t ldy,
                           int accumulate)
 {
@@ -611,11 +620,11 @@ void owl_dot_tile_simd128(owl_type type, int64_t n, const void *W, size_t w_stri
 
 /* One dot: the activations are expanded a few blocks at a time on the stack
  * and the tile continues the same float chain across the pieces. */
-float owl_vec_dot_simd128(owl_type type, int64_t n, const void *x, const void *y)
+float OWL_SIMD128_NAME(owl_vec_dot_simd128)(owl_type type, int64_t n, const void *x, const void *y)
 {
     float out = 0.0f;
     if (type == OWL_TYPE_F32 || type == OWL_TYPE_F16) {
-        owl_dot_tile_simd128(type, n, x, 0, 1, y, 0, 1, &out, 1, 0);
+        OWL_SIMD128_NAME(owl_dot_tile_simd128)(type, n, x, 0, 1, y, 0, 1, &out, 1, 0);
         return out;
     }
     const owl_type_traits *wt = owl_type_get((int)type);
@@ -629,9 +638,9 @@ float owl_vec_dot_simd128(owl_type type, int64_t n, const void *x, const void *y
     const int64_t nb = n / wt->blck_size;
     for (int64_t b = 0; b < nb; b += per) {
         const int64_t k = nb - b < per ? nb - b : per;
-        owl_expand_row_simd128(wt->vec_dot_type, (const uint8_t *)y + (size_t)b * yt->type_size, buf,
+        OWL_SIMD128_NAME(owl_expand_row_simd128)(wt->vec_dot_type, (const uint8_t *)y + (size_t)b * yt->type_size, buf,
                                k * yt->blck_size);
-        owl_dot_tile_simd128(type, k * wt->blck_size, (const uint8_t *)x + (size_t)b * wt->type_size, 0, 1,
+        OWL_SIMD128_NAME(owl_dot_tile_simd128)(type, k * wt->blck_size, (const uint8_t *)x + (size_t)b * wt->type_size, 0, 1,
                              buf, 0, 1, &out, 1, b > 0);
     }
     return out;
@@ -716,7 +725,7 @@ static void quantize_q8_K(const float *x, owl_block_q8_K *y, int64_t nb)
     }
 }
 
-void owl_quantize_row_simd128(owl_type type, const float *x, void *y, int64_t n)
+void OWL_SIMD128_NAME(owl_quantize_row_simd128)(owl_type type, const float *x, void *y, int64_t n)
 {
     switch (type) {
     case OWL_TYPE_Q8_0: quantize_q8_0(x, y, n / OWL_QK8_0); break;

@@ -142,6 +142,17 @@ void owl_dot_tile_simd128(owl_type type, int64_t n, const void *W, size_t w_stri
                           const void *X, size_t x_stride, int64_t nt, float *Y, int64_t ldy,
                           int accumulate);
 #define OWL_TILE_ROWS 4
+#ifdef OWL_AVX2_DISPATCH
+/* Native x86-64 builds: the same four functions compiled with -mavx2
+ * (quant_avx2.c), same bits; dispatch.c calls them when the CPU has AVX2. */
+float owl_vec_dot_simd128_avx2(owl_type type, int64_t n, const void *x, const void *y);
+void owl_quantize_row_simd128_avx2(owl_type type, const float *x, void *y, int64_t n);
+void owl_expand_row_simd128_avx2(owl_type t, const void *q8row, void *xrow, int64_t n);
+void owl_dot_tile_simd128_avx2(owl_type type, int64_t n, const void *W, size_t w_stride, int nr,
+                               const void *X, size_t x_stride, int64_t nt, float *Y, int64_t ldy,
+                               int accumulate);
+int owl_cpu_has_avx2(void);
+#endif
 /* ---- relaxed-SIMD tile kernels (quant_relaxed.c; builds with OWL_SIMD128) ----
  * owl_dot_tile_relaxed: owl_dot_tile_simd128's contract (without accumulate)
  * for q4_0, q4_K, q6_K and q8_0 (q4_K and q6_K: up to 8 rows), reading the q8 rows Xq (reference layout;

@@ -432,3 +432,72 @@ TEST(matmul_gemv_tiles_largest_partials)
     }
 #endif
 }
+
+/* Native x86-64: quant_simd128.c compiled a second time with -mavx2
+ * (quant_avx2.c, chosen by dispatch.c when the CPU has AVX2) gives the bits of
+ * the SSE4.1 compile, for every weight type, 1-4 rows, 1-19 tokens (GEMV, the
+ * 16-token tile, its tail), 1 and 3 blocks, and accumulate; its quantizer and
+ * expansion give the same bytes. On a CPU without AVX2 the dispatch must not
+ * pick it. */
+TEST(matmul_avx2_compile_matches_sse41_bitwise)
+{
+#ifdef OWL_AVX2_DISPATCH
+    if (!__builtin_cpu_supports("avx2")) {
+        CHECK(!owl_cpu_has_avx2());
+        return;
+    }
+    static const owl_type ts[6] = {OWL_TYPE_Q4_0, OWL_TYPE_Q8_0, OWL_TYPE_Q4_K, OWL_TYPE_Q6_K, OWL_TYPE_F16,
+                                   OWL_TYPE_F32};
+    static const int64_t ntoks[] = {1, 2, 15, 16, 19};
+    uint64_t s = 2024;
+    int checked = 0;
+    for (int k = 0; k < 6; k++)
+        for (int nb = 1; nb <= 3; nb += 2) {
+            const owl_type t = ts[k], at = owl_type_get(t)->vec_dot_type;
+            const int64_t cols = nb * (t == OWL_TYPE_F16 || t == OWL_TYPE_F32 ? 37 : owl_type_get(t)->blck_size);
+            const size_t ws = owl_row_size(t, cols);
+            const size_t qs = at == OWL_TYPE_F32 ? (size_t)cols * 4 : owl_row_size(at, cols);
+            const size_t xs = at == OWL_TYPE_F32 ? (size_t)cols * 4 : owl_xrow_size(at, cols);
+            float *wf = malloc((size_t)(4 * cols) * 4), *xf = malloc((size_t)(19 * cols) * 4);
+            uint8_t *W = malloc(4 * ws), *Q = malloc(19 * qs), *Q2 = malloc(19 * qs);
+            uint8_t *X = malloc(19 * xs), *X2 = malloc(19 * xs);
+            float Y[19 * 4], Y2[19 * 4];
+            for (int64_t i = 0; i < 4 * cols; i++)
+                wf[i] = owl_test_rand_f32(&s, -1, 1);
+            for (int64_t i = 0; i < 19 * cols; i++)
+                xf[i] = owl_test_rand_f32(&s, -3, 3);
+            for (int r = 0; r < 4; r++)
+                owl_quantize_row_ref(t, wf + r * cols, W + (size_t)r * ws, cols);
+            for (int64_t j = 0; j < 19; j++) {
+                if (at == OWL_TYPE_F32) {
+                    memcpy(X + (size_t)j * xs, xf + j * cols, xs);
+                    memcpy(X2 + (size_t)j * xs, xf + j * cols, xs);
+                    continue;
+                }
+                owl_quantize_row_simd128(at, xf + j * cols, Q + (size_t)j * qs, cols);
+                owl_quantize_row_simd128_avx2(at, xf + j * cols, Q2 + (size_t)j * qs, cols);
+                CHECK(memcmp(Q + (size_t)j * qs, Q2 + (size_t)j * qs, qs) == 0);
+                owl_expand_row_simd128(at, Q + (size_t)j * qs, X + (size_t)j * xs, cols);
+                owl_expand_row_simd128_avx2(at, Q + (size_t)j * qs, X2 + (size_t)j * xs, cols);
+                CHECK(memcmp(X + (size_t)j * xs, X2 + (size_t)j * xs, xs) == 0);
+                float d1 = owl_vec_dot_simd128(t, cols, W, Q + (size_t)j * qs);
+                float d2 = owl_vec_dot_simd128_avx2(t, cols, W, Q + (size_t)j * qs);
+                CHECK(memcmp(&d1, &d2, 4) == 0);
+            }
+            for (int nr = 1; nr <= 4; nr++)
+                for (int j = 0; j < 5; j++)
+                    for (int acc = 0; acc <= 1; acc++) {
+                        for (int i = 0; i < 19 * 4; i++)
+                            Y[i] = Y2[i] = acc ? 0.5f * (float)i : GUARD;
+                        owl_dot_tile_simd128(t, cols, W, ws, nr, X, xs, ntoks[j], Y, 4, acc);
+                        owl_dot_tile_simd128_avx2(t, cols, W, ws, nr, X2, xs, ntoks[j], Y2, 4, acc);
+                        CHECK_MSG(memcmp(Y, Y2, sizeof Y) == 0, "%s cols=%lld rows=%d ntok=%lld acc=%d",
+                                  owl_type_get(t)->name, (long long)cols, nr, (long long)ntoks[j], acc);
+                        checked++;
+                    }
+            free(wf), free(xf), free(W), free(Q), free(Q2), free(X), free(X2);
+        }
+    CHECK_EQ_INT(checked, 6 * 2 * 4 * 5 * 2);
+    CHECK(owl_cpu_has_avx2() == !getenv("OWL_NO_AVX2"));
+#endif
+}
