@@ -206,8 +206,11 @@ build/convert-fixtures/bf16/.done: tests/convert/make_bf16_checkpoint.py
 	/usr/bin/python3 tests/convert/make_bf16_checkpoint.py $(dir $@)
 	touch $@
 
+# twice: with the AVX2 kernels where the CPU has them, then forced to SSE4.1
+# (what a CPU without AVX2 runs: src/kernels/quant_avx2.c)
 test-native: build/owlet-tests native test-fixtures
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ./build/owlet-tests
+	OWL_NO_AVX2=1 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ./build/owlet-tests
 
 test-wasm: build/wasm/owlet-tests.js build/wasm/owlet-tests-st.js test-fixtures
 	$(NODE) build/wasm/owlet-tests.js
