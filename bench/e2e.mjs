@@ -4,7 +4,11 @@
 // line per (model, engine, threads) to stdout and appends them to OUT.
 //
 //   node bench/e2e.mjs OUT.jsonl MODEL... [--threads 1,2] [--reps 3] [--gen 32]
-//        [--engines owlet,wllama] [--builds auto|relaxed,simd128] [--image VISION_MODEL]
+//        [--engines owlet,wllama] [--builds auto|relaxed,simd128] [--image VISION_MODEL] [--sessions 1]
+// --sessions N: everything N times, each time in a fresh Chromium (one browser session can run at
+// either of two speed levels here: docs/BENCHMARKS.md, "Why the browser's numbers swing on this
+// VM"); bench/report.mjs then gives each ratio per session (owlet and wllama of one session) and
+// their median and range. Every line carries `run` (this invocation) and `session`.
 // MODEL is a name under build/bench/ with NAME.gguf and NAME/manifest.json.
 // --builds: owlet's wasm build per run, each beside the same wllama run:
 // auto (what Owlet.load picks), relaxed (owlet-relaxed at any thread count) or
@@ -61,7 +65,7 @@ function summary(r) {
 async function main() {
   const argv = process.argv.slice(2);
   const out = argv.shift();
-  const opt = { threads: '1,2', reps: '3', gen: '32', engines: 'owlet,wllama', builds: 'auto', image: '' };
+  const opt = { threads: '1,2', reps: '3', gen: '32', engines: 'owlet,wllama', builds: 'auto', image: '', sessions: '1' };
   const models = [];
   while (argv.length) {
     const a = argv.shift();
@@ -71,8 +75,15 @@ async function main() {
   const engines = opt.engines.split(',');
   const tiers = opt.builds.split(',');
   for (const tier of tiers) if (!(tier in TIER_BUILD)) throw new Error(`--builds: unknown ${tier} (auto, relaxed, simd128)`);
+  const sessions = Number(opt.sessions);
+  if (!(Number.isInteger(sessions) && sessions >= 1)) throw new Error(`--sessions: a whole number >= 1, not ${opt.sessions}`);
+  const run = new Date().toISOString();
+  for (let session = 0; session < sessions; session++) await oneSession({ out, models, opt, threads, reps, nGen, engines, tiers, run, session });
+}
+
+async function oneSession({ out, models, opt, threads, reps, nGen, engines, tiers, run, session }) {
   const b = await openBrowser();
-  const emit = (o) => { const line = JSON.stringify({ ...o, load: loadavg().map((x) => +x.toFixed(2)), time: new Date().toISOString() }); console.log(line); appendFileSync(out, line + '\n'); };
+  const emit = (o) => { const line = JSON.stringify({ ...o, run, session, load: loadavg().map((x) => +x.toFixed(2)), time: new Date().toISOString() }); console.log(line); appendFileSync(out, line + '\n'); };
   emit({ kind: 'env', chromium: b.version });
   const wasmBase = '/build/bench/wasm/';
   try {

@@ -8,8 +8,10 @@ const median = (a) => { const s = a.filter(Number.isFinite).sort((x, y) => x - y
 const f = (v, d = 1) => (Number.isFinite(v) ? v.toFixed(d) : '-');
 const x = (a, b) => (Number.isFinite(a) && Number.isFinite(b) && b > 0 ? `${(a / b).toFixed(1)}x` : '-');
 
-// latest record per key (a rerun replaces older numbers); native runs: median over their reps
+// latest record per key (a rerun replaces older numbers), and all the sessions of the latest
+// e2e.mjs run (--sessions: one fresh browser each); native runs: median over their reps
 const last = new Map();
+const sessions = new Map(); // key -> records of the key's latest run, one per session
 const native = new Map();
 for (const r of rows) {
   if (r.kind === 'llm-native' || r.kind === 'image-native') {
@@ -18,10 +20,23 @@ for (const r of rows) {
     native.get(k).push(r);
   } else if (r.kind === 'llm' || r.kind === 'image') {
     const eng = r.tier && r.tier !== 'auto' ? `${r.engine}:${r.tier}` : r.engine; // owlet per forced build (bench/e2e.mjs --builds)
-    last.set(`${r.kind}|${r.model}|${eng}|${r.threads}`, r);
+    const k = `${r.kind}|${r.model}|${eng}|${r.threads}`;
+    const prev = sessions.get(k);
+    sessions.set(k, prev && r.run && prev[0].run === r.run ? [...prev, r] : [r]);
+    last.set(k, r);
   }
 }
 const get = (kind, model, engine, t) => last.get(`${kind}|${model}|${engine}|${t}`);
+// owlet / wllama per browser session of the latest run (the two side by side in one session):
+// [median ratio, min, max, sessions]; one session: its ratio
+const sessionRatio = (o, w, k) => {
+  const os = sessions.get(o) || [], ws = sessions.get(w) || [];
+  const rs = os.map((a) => { const b = ws.find((x) => x.run === a.run && x.session === a.session); return b && b[k] > 0 ? a[k] / b[k] : NaN; })
+    .filter(Number.isFinite);
+  return rs.length ? [median(rs), Math.min(...rs), Math.max(...rs), rs.length] : [NaN, NaN, NaN, 0];
+};
+const xr = ([m, lo, hi, n]) => (!Number.isFinite(m) ? '-' : n > 1 ? `${m.toFixed(1)}x (${lo.toFixed(1)}–${hi.toFixed(1)}, ${n} sessions)` : `${m.toFixed(1)}x`);
+const med = (key, k) => median((sessions.get(key) || []).map((r) => r[k]));
 const nat = (kind, model, t) => {
   const a = native.get(`${kind}|${model}|${t}`) || [];
   return { prefillTokS: median(a.map((r) => r.promptN / r.prefillMs * 1e3)), decodeTokS: median(a.map((r) => r.genN / r.decodeMs * 1e3)),
@@ -40,15 +55,17 @@ const verdict = (m, tier, t, dr, pr) => {
   return `${need}: ${dr >= tg[0] && pr >= tg[1] ? 'met' : 'not met'}`;
 };
 const tiers = [...new Set(rows.filter((r) => r.kind === 'llm' && r.engine === 'owlet').map((r) => r.tier || 'auto'))];
-console.log('### owlet vs wllama, same GGUF, one Chromium session\n');
+console.log('### owlet vs wllama, same GGUF, side by side in each Chromium session\n');
 console.log('| model | threads | owlet build | owlet prefill tok/s | wllama prefill tok/s | prefill ratio | owlet decode tok/s | wllama decode tok/s | decode ratio | target (1 thread) | load avg (owlet / wllama) |');
 console.log('|---|---:|---|---:|---:|---:|---:|---:|---:|---|---|');
 for (const m of models) for (const t of threads) for (const tier of tiers) {
-  const o = get('llm', m, tier === 'auto' ? 'owlet' : `owlet:${tier}`, t), w = get('llm', m, 'wllama', t);
+  const ok = `llm|${m}|${tier === 'auto' ? 'owlet' : `owlet:${tier}`}|${t}`, wk = `llm|${m}|wllama|${t}`;
+  const o = last.get(ok), w = last.get(wk);
   if (!o) continue;
-  const r = (k) => (o && w && w[k] > 0 ? o[k] / w[k] : NaN);
-  console.log(`| ${m} | ${t} | ${o.build} | ${f(o.prefillTokS)} | ${f(w && w.prefillTokS, 2)} | ${x(o.prefillTokS, w && w.prefillTokS)} | ` +
-    `${f(o.decodeTokS, 2)} | ${f(w && w.decodeTokS, 2)} | ${x(o.decodeTokS, w && w.decodeTokS)} | ${verdict(m, tier, t, r('decodeTokS'), r('prefillTokS'))} | ${la(o)} / ${la(w)} |`);
+  // several sessions: medians of each side, ratios taken per session; the verdict needs every session's ratio
+  const pr = sessionRatio(ok, wk, 'prefillTokS'), dr = sessionRatio(ok, wk, 'decodeTokS');
+  console.log(`| ${m} | ${t} | ${o.build} | ${f(med(ok, 'prefillTokS'))} | ${f(med(wk, 'prefillTokS'), 2)} | ${xr(pr)} | ` +
+    `${f(med(ok, 'decodeTokS'), 2)} | ${f(med(wk, 'decodeTokS'), 2)} | ${xr(dr)} | ${verdict(m, tier, t, dr[1], pr[1])} | ${la(o)} / ${la(w)} |`);
 }
 console.log('\n### owlet: thread scaling and other hosts\n');
 console.log('| model | browser prefill 1→2 threads | Node prefill tok/s (1 / 2 threads) | Node decode tok/s (1 / 2) | native prefill tok/s (1 / 2) | native decode tok/s (1 / 2) |');

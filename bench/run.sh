@@ -11,7 +11,8 @@
 #      the markdown tables (bench/report.mjs).
 # Knobs: BENCH_MODELS (names, default all six LLMs), BENCH_THREADS (1,2),
 # BENCH_REPS (3), BENCH_OUT (build/bench/results.jsonl; appended to),
-# BENCH_BUILDS (owlet's builds in the browser: relaxed,simd128; see bench/e2e.mjs).
+# BENCH_BUILDS (owlet's builds in the browser: relaxed,simd128; see bench/e2e.mjs),
+# BENCH_SESSIONS (1: fresh browsers for the end-to-end runs, bench/e2e.mjs --sessions).
 # Needs: gcc, node, npm devDependencies (@wllama/wllama, playwright-core),
 # /usr/bin/chromium, build/wasm/owlet*.{js,wasm} (`make wasm`), build/owlet and
 # build/owlet-convert (`make native`). Takes 30-60 min on 2 busy cores.
@@ -58,7 +59,7 @@ cp build/wasm/owlet.js build/wasm/owlet.wasm build/wasm/owlet.worker.js build/wa
    build/wasm/owlet-relaxed.worker.js build/bench/wasm/
 
 # shellcheck disable=SC2086
-node bench/e2e.mjs "$out" $models --threads "$threads" --reps "$reps" --builds "${BENCH_BUILDS:-relaxed,simd128}" --image "$vision"
+node bench/e2e.mjs "$out" $models --threads "$threads" --reps "$reps" --builds "${BENCH_BUILDS:-relaxed,simd128}" --image "$vision" --sessions "${BENCH_SESSIONS:-1}"
 # shellcheck disable=SC2086
 node bench/e2e-node.mjs "$out" $models --threads "$threads" --reps "$reps" --image "$vision"
 
