@@ -87,6 +87,14 @@ export interface LoadOptions {
   /** extra origins chunk and image URLs may come from */
   allowedOrigins?: string[];
   fetch?: typeof fetch;
+  /** pictures whose encoded rows the engine keeps for reuse, 0..64 (default 4, 0 = off) */
+  imageCache?: number;
+  /**
+   * A model in several stages: resolve once the first stage (vision tower, conversation) has
+   * loaded, while the others go on loading; addImage encodes at once, a call that needs a later
+   * stage waits for it. `owl.loaded` says when all have loaded.
+   */
+  early?: boolean;
 }
 
 export interface AskOptions {
@@ -144,6 +152,8 @@ export interface StageStats {
   decodeMs: number;
   imageEncodeMs: number;
   wasmMemoryBytes: number;
+  /** false while the stage is still loading (load option `early`) */
+  loaded: boolean;
 }
 
 /** The engine's cache of encoded pictures (load option `imageCache`). */
@@ -279,6 +289,11 @@ export class Owlet {
   info: ModelInfo;
   threads: number;
   build: BuildName;
+  /**
+   * Resolves when every stage has loaded (at once unless the load option `early` resolved
+   * first); rejects with the load's error if a later stage fails — every call then rejects too.
+   */
+  loaded: Promise<void>;
   /** owl.chat() starts a conversation; owl.chat.completions.create() is OpenAI style. */
   chat: ((opts?: { system?: string; truncate?: 'error' | 'history' }) => Chat) & { completions: Completions };
   stats(): Promise<Stats>;

@@ -249,10 +249,13 @@ const ops = {
   info() { return json(M._owl_api_info(ctx)); },
   stats() { return { ...json(M._owl_api_stats(ctx)), wasmMemoryBytes: heap().byteLength }; },
   // the cancel counter: the coordinator bumps it (Atomics.store, shared memory only) to stop the call that runs
-  cancel_word() {
-    const b = heap().buffer;
-    return { memory: typeof SharedArrayBuffer !== 'undefined' && b instanceof SharedArrayBuffer ? b : null,
-      offset: ptr(M._owl_api_cancel_word(ctx)) };
+  // (epoch: set it first — a stage that joins a pipeline late starts at the coordinator's count)
+  cancel_word(a) {
+    const b = heap().buffer, offset = ptr(M._owl_api_cancel_word(ctx));
+    const shared = typeof SharedArrayBuffer !== 'undefined' && b instanceof SharedArrayBuffer;
+    if (shared && a && a.epoch !== undefined)
+      Atomics.store(new Int32Array(b, offset, 1), 0, num(a.epoch, 'epoch', -(2 ** 31), 2 ** 31 - 1));
+    return { memory: shared ? b : null, offset };
   },
   image(a) { arm(a.epoch); imageCall(M._owl_api_add_image, a); return null; },
   warm_image(a) { arm(a.epoch); return { encoded: imageCall(M._owl_api_warm_image, a) === 1 }; },

@@ -78,11 +78,48 @@ export class EngineWorker {
     if (!this.node) return;
     if (this.pending.size > 0) this.w.ref(); else this.w.unref();
   }
+  /** Stop the worker; calls still waiting for it reject (a load in flight stops instead of hanging). */
   terminate() {
     if (!this.terminated) EngineWorker.live--;
     this.terminated = true;
     this.w.terminate();
+    this.dead = this.dead || new OwletError('state', 'the engine was stopped (the model was unloaded)');
+    for (const p of this.pending.values()) p.reject(this.dead);
+    this.pending.clear();
+    this.hold();
   }
+}
+
+/**
+ * A stage that is still loading when the pipeline starts (Owlet.load's `early`):
+ * the coordinator's calls to it wait here and go out, in the order they were
+ * made, when it has loaded; if the load fails they reject with its error.
+ */
+class StageGate {
+  constructor() { this.w = null; this.failed = null; this.queue = []; }
+  get open() { return this.w !== null; }
+  /** @param {string} op @param {any} [args] @param {Transferable[]} [transfer] */
+  call(op, args, transfer = []) {
+    if (this.w) return this.w.call(op, args, transfer);
+    if (this.failed) return Promise.reject(this.failed);
+    return new Promise((resolve, reject) => this.queue.push({ op, args, transfer, resolve, reject }));
+  }
+  /** @param {EngineWorker} w the loaded stage; first is the call that must precede the queued ones */
+  openWith(w, first) {
+    const q = this.queue;
+    this.queue = [];
+    const r = w.call(first.op, first.args); // posted first: the worker takes messages in order
+    this.w = w;
+    for (const c of q) w.call(c.op, c.args, c.transfer).then(c.resolve, c.reject);
+    return r;
+  }
+  fail(e) {
+    if (this.w || this.failed) return;
+    this.failed = e;
+    for (const c of this.queue) c.reject(e);
+    this.queue = [];
+  }
+  terminate() { if (this.w) this.w.terminate(); }
 }
 
 /** Engine workers spawned and not yet terminated (tests check that nothing leaks). */
@@ -108,11 +145,13 @@ const nowMs = () => (globalThis.performance ? performance.now() : Date.now());
  * per-stage breakdown.
  */
 export class Pipeline {
-  /** @param {EngineWorker[]} stages @param {any[]} infos */
+  /** @param {(EngineWorker|StageGate)[]} stages @param {any[]} infos */
   constructor(stages, infos, initInfo) {
     this.stages = stages;
     this.infos = infos;
     this.init = initInfo;
+    this.loaded = Promise.resolve(); // every stage loaded (startPipeline's early mode: later)
+    this.stopLoad = () => {};
     this.clock = { imageEncodeMs: 0, imageWarmMs: 0, prefillMs: 0, decodeMs: 0 };
     this.first = null; // the first token's step result, sampled by ask
     this.handedAt = null; // when the last token of this answer was handed out (decode clock)
@@ -122,10 +161,16 @@ export class Pipeline {
   /** Find each stage's cancel counter (threaded builds: an Int32Array on the
    * stage's shared memory; the single-thread build has none). */
   async initCancel() {
-    this.words = await Promise.all(this.stages.map(async (st) => {
-      const r = await st.call('cancel_word');
-      return r && r.memory ? new Int32Array(r.memory, r.offset, 1) : null;
-    }));
+    this.words = await Promise.all(this.stages.map(async (st) => (st.open === false ? null : this.word(await st.call('cancel_word')))));
+  }
+  word(r) { return r && r.memory ? new Int32Array(r.memory, r.offset, 1) : null; }
+  /** A late stage has loaded (early mode): its calls go out now, its cancel counter
+   * set to the current count before any of them runs. */
+  async joined(i, w) {
+    const ep = this.epoch;
+    const word = this.word(await this.stages[i].openWith(w, { op: 'cancel_word', args: { epoch: ep } }));
+    this.words[i] = word;
+    if (word && ep !== this.epoch) Atomics.store(word, 0, this.epoch); // a cancel came meanwhile
   }
   /** Stop the work in flight: a stage computing stops at its next layer (threaded
    * builds), and no stage is sent more of it. The call rejects ('cancelled'). */
@@ -243,12 +288,30 @@ export class Pipeline {
   end() { this.first = null; this.handedAt = null; return this.s0.call('end'); }
   /** The stats of every stage (counters and per-stage compute times) and the coordinator's clock. */
   async stats() {
-    const per = await Promise.all(this.stages.map((st, i) =>
-      (i === 0 ? st.call('stats') : st.call('stats').catch(() => ({ wasmMemoryBytes: 0 })))));
+    const per = await Promise.all(this.stages.map((st, i) => (i === 0 ? st.call('stats')
+      : st.open === false ? { wasmMemoryBytes: 0, loading: true } : st.call('stats').catch(() => ({ wasmMemoryBytes: 0 })))));
     return { per, clock: { ...this.clock } };
   }
-  async reset() { this.first = null; this.handedAt = null; await Promise.all(this.stages.map((s) => s.call('reset'))); }
-  terminate() { for (const s of this.stages) s.terminate(); }
+  /** Reset every stage; a stage still loading gets its reset queued (it runs before
+   * any later call to that stage) and is not waited for: it holds nothing yet but
+   * what was queued before. */
+  async reset() {
+    this.first = null;
+    this.handedAt = null;
+    await Promise.all(this.stages.map((s) => {
+      const r = s.call('reset');
+      if (s.open !== false) return r;
+      r.catch(() => {});
+      return null;
+    }));
+  }
+  /** Unload every loaded stage (a load still running is stopped first) and stop the workers. */
+  async unload() {
+    this.stopLoad();
+    await Promise.allSettled(this.stages.map((s) => (s.open === false ? null : s.call('unload'))));
+    this.terminate();
+  }
+  terminate() { this.stopLoad(); for (const s of this.stages) s.terminate(); }
 }
 
 // ---------------------------------------------------------------- builds and stages
@@ -312,7 +375,7 @@ async function copyRange(job, w, header, start, end, stage) {
     () => `reading stage ${stage}'s ${header ? 'header' : 'weights'} from the cache (${copied} of ${end - start} bytes copied)`);
   guard.arm('the start');
   try {
-    await Promise.race([guard.stalled, copyChunks(job, w, header, start, end, stage, (n) => {
+    await Promise.race([guard.stalled, job.stopped, copyChunks(job, w, header, start, end, stage, (n) => {
       copied += n;
       guard.arm(`${copied} bytes`);
     })]);
@@ -344,21 +407,28 @@ async function copyChunks(job, w, header, start, end, stage, onChunk) {
   } });
 }
 
-/** Start stage i's worker, copy its bytes in (one stage's copy at a time), load its part of the model. */
+/** Start stage i's worker, copy its bytes in (one stage's copy at a time, stage 0
+ * first), load its part of the model. */
 async function loadStage(job, i) {
   const { plan, manifest, build, opts } = job;
   const st = plan[i];
-  const w = await EngineWorker.spawn();
-  job.workers[i] = w;
-  if (job.failed) throw job.failed;
-  const ii = await w.call('init', { engineUrl: build.engineUrl, threads: build.threads });
-  if (i === 0) job.initInfo = ii;
-  await job.oneAtATime(async () => {
+  const turn = job.copyTurn; // taken now, in stage order, before the first await
+  let done, ii;
+  job.copyTurn = new Promise((r) => { done = r; });
+  try {
+    const w = await EngineWorker.spawn();
+    job.workers[i] = w;
+    if (job.failed) throw job.failed;
+    ii = await w.call('init', { engineUrl: build.engineUrl, threads: build.threads });
+    if (i === 0) job.initInfo = ii;
+    await turn;
     if (job.failed) throw job.failed;
     if (st.header) await copyRange(job, w, true, 0, st.headerSize, i);
     await copyRange(job, w, false, st.offset, st.offset + st.size, i);
-  });
+  } finally { done(); }
+  const w = job.workers[i];
   checkSignal(opts.signal);
+  if (job.failed) throw job.failed;
   job.infos[i] = await w.call('load', {
     headerSize: st.header ? st.headerSize : 0, rangeOffset: st.header ? st.offset : 0,
     fileSize: manifest.totalSize, layerBegin: st.layerBegin, layerEnd: st.layerEnd, first: st.first, last: st.last,
@@ -373,28 +443,73 @@ async function loadStage(job, i) {
  * Stages load side by side: each has its own worker and memory, so one stage's
  * engine start-up and model set-up overlap the others' byte copies (the memory
  * peak is the same: every stage stays resident anyway). The copies themselves
- * go one stage after another: with every stage streaming IndexedDB Blobs at
- * once, 2 of 6 full-size loads in Chromium 156 stalled for good; one stream at
- * a time never has.
+ * go one stage after another, stage 0 first: with every stage streaming
+ * IndexedDB Blobs at once, 2 of 6 full-size loads in Chromium 156 stalled for
+ * good; one stream at a time never has.
+ *
+ * opts.early (several stages): resolve as soon as stage 0 — the vision tower
+ * and the conversation — has loaded; the later stages go on loading and join
+ * one by one (calls to a stage wait for it, in order). pipeline.loaded resolves
+ * when all have (then onProgress says 'ready'); if one fails, or the pipeline
+ * is unloaded first, every worker stops and it rejects with that error.
  */
 export async function startPipeline(manifest, backend, plan, build, opts = {}) {
-  let copies = Promise.resolve();
   const job = { manifest, backend, plan, build, opts, workers: [], infos: [], initInfo: null, failed: null,
     done: 0, nChunks: 0, total: plan.reduce((t, st) => t + st.size + (st.header ? st.headerSize : 0), 0),
-    oneAtATime: (fn) => { const p = copies.then(fn); copies = p.catch(() => {}); return p; } };
-  try {
-    // every stage settles (a failure makes the others stop at their next step) before any worker is terminated
-    await Promise.all(plan.map((_, i) => loadStage(job, i).catch((e) => { job.failed = job.failed || e; })));
-    if (job.failed) throw job.failed;
+    copyTurn: Promise.resolve(), stopped: null, stop: null };
+  // stop(e): the copy in flight ends now, even one waiting on a store read that never answers
+  job.stopped = new Promise((_, reject) => { job.stop = reject; });
+  job.stopped.catch(() => {});
+  // each stage's load, settled: null or its error (the first error stops the others at their next step)
+  const settled = plan.map((_, i) => loadStage(job, i).then(() => null, (e) => { job.failed = job.failed || e; return e; }));
+  const all = Promise.all(settled);
+  const stopAll = () => { for (const w of job.workers) if (w) w.terminate(); };
+  const ready = () => {
     if (opts.onProgress) opts.onProgress({ phase: 'ready', bytesDone: job.total, bytesTotal: job.total,
       chunksDone: manifest.chunks.length, chunksTotal: manifest.chunks.length, rate: 0, eta: 0 });
-    const pipeline = new Pipeline(job.workers, job.infos, job.initInfo);
-    await pipeline.initCancel();
-    return pipeline;
+  };
+  const early = !!opts.early && plan.length > 1;
+  try {
+    // every stage settles before any worker is terminated (early: stage 0 alone, unless it failed)
+    if (early) { if (await settled[0]) await all; } else await all;
+    if (job.failed) throw job.failed;
   } catch (e) {
-    for (const w of job.workers) if (w) w.terminate();
+    stopAll();
     throw e;
   }
+  if (!early) {
+    ready();
+    const pipeline = new Pipeline(job.workers, job.infos, job.initInfo);
+    try { await pipeline.initCancel(); } catch (e) { stopAll(); throw e; }
+    return pipeline;
+  }
+  // early: the pipeline starts with stage 0; each later stage joins when it has loaded
+  const stages = plan.map((_, i) => (i === 0 ? job.workers[0] : new StageGate()));
+  const infos = plan.map((st, i) => job.infos[i] || { layer_begin: st.layerBegin, layer_end: st.layerEnd, loading: true });
+  const pipeline = new Pipeline(stages, infos, job.initInfo);
+  pipeline.stopLoad = () => {
+    job.failed = job.failed || new OwletError('state', 'the model was unloaded before it had loaded');
+    job.stop(job.failed);
+    for (const g of stages) if (g instanceof StageGate) g.fail(job.failed);
+    stopAll();
+  };
+  const joins = settled.slice(1).map((p, k) => p.then((err) => {
+    if (err || job.failed) return;
+    infos[k + 1] = job.infos[k + 1];
+    return pipeline.joined(k + 1, job.workers[k + 1]);
+  }));
+  pipeline.loaded = all.then(async () => {
+    await Promise.all(joins);
+    if (job.failed) throw job.failed;
+    ready();
+  }).catch((e) => {
+    // one stage failed (or the model was unloaded): the pipeline is of no use; stop it all
+    pipeline.stopLoad();
+    throw job.failed || e;
+  });
+  pipeline.loaded.catch(() => {}); // handled by whoever awaits it; never an unhandled rejection
+  try { await pipeline.initCancel(); } catch (e) { pipeline.stopLoad(); throw e; }
+  return pipeline;
 }
 
 /** The manifest's stage plan as load steps; one whole-file step when there is one stage. */

@@ -284,6 +284,12 @@ export class Owlet {
     this.mutex = new Mutex();
     this._active = null;
     this._last = null;
+    this._loadError = null;
+    /** Resolves when every stage of the model has loaded: at once, unless Owlet.load's
+     * `early` resolved first. Rejects with the load's error if a later stage fails (the
+     * model is then unusable: every call rejects with that error; unload() and load again). */
+    this.loaded = engine.loaded.then(() => undefined, (e) => { this._loadError = e; throw e; });
+    this.loaded.catch(() => {}); // awaited by whoever wants it; never an unhandled rejection
     const self = this;
     /** @type {((opts?:{system?:string}) => Chat) & {completions:{create:(req:any)=>Promise<any>}}} */
     this.chat = Object.assign((o) => new Chat(self, o), {
@@ -298,8 +304,12 @@ export class Owlet {
    *          backend?:any, wasmBase?:string|URL, nCtx?:number, kvType?:'f16'|'f32', aspect?:string,
    *          allowedOrigins?:string[], concurrency?:number, retries?:number, fetch?:Function,
    *          singleThread?:boolean, timeoutMs?:number, build?:'owlet'|'owlet-relaxed'|'owlet-st',
-   *          imageCache?:number}} [opts]
+   *          imageCache?:number, early?:boolean}} [opts]
    *   imageCache: pictures whose encoded rows the engine keeps for reuse (0..64, default 4, 0 = off)
+   *   early: for a model in several stages, resolve as soon as the first stage (the vision tower and
+   *   the conversation) has loaded, while the others go on loading: addImage encodes at once, and a
+   *   call that needs a later stage waits for it. `owl.loaded` resolves when all have loaded (then
+   *   onProgress reports 'ready'); it rejects, and so does every later call, if one fails.
    *   build: force an engine build (default: owlet-relaxed where features.mjs's probe runs relaxed SIMD
    *   and shared memory is there, at any thread count; else owlet for 2+ threads, owlet-st for one)
    * @returns {Promise<Owlet>}
@@ -342,6 +352,7 @@ export class Owlet {
   static get _liveWorkers() { return EngineWorker.live; }
 
   _checkLoaded() {
+    if (this._loadError) throw this._loadError;
     if (!this.engine) throw new OwletError('state', 'the model was unloaded');
   }
 
@@ -366,7 +377,7 @@ export class Owlet {
     const dec = clock.decodeMs > 0 ? s.completionTokens / (clock.decodeMs / 1e3) : 0;
     const perStage = per.map((x, i) => ({ layers: [e.infos[i].layer_begin, e.infos[i].layer_end],
       prefillMs: x.prefillMs || 0, decodeMs: x.decodeMs || 0, imageEncodeMs: x.imageEncodeMs || 0,
-      wasmMemoryBytes: x.wasmMemoryBytes }));
+      wasmMemoryBytes: x.wasmMemoryBytes, loaded: !x.loading }));
     return { promptTokens: s.promptTokens, completionTokens: s.completionTokens, lastTokens: s.lastTokens,
       images: s.images, imageCache: s.imageCache, nPast: s.nPast, imageEncodeMs: clock.imageEncodeMs, imageWarmMs: clock.imageWarmMs, prefillMs: clock.prefillMs,
       decodeMs: clock.decodeMs, prefillTokPerS: pre, decodeTokPerS: dec, threads: this.threads, build: this.build,
@@ -406,8 +417,7 @@ export class Owlet {
     if (!this.engine) return;
     const e = this.engine;
     this.engine = null;
-    await Promise.allSettled(e.stages.map((s) => s.call('unload')));
-    e.terminate();
+    await e.unload(); // a load still running (early) stops first
   }
 
   async _completions(req) {

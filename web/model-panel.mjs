@@ -122,14 +122,25 @@ export async function loadModel() {
   setBusy(true);
   showModelPanel(true);
   document.body.dataset.model = 'loading';
+  delete document.body.dataset.firstStage;
   $('progress-box').hidden = false;
   $('progress-text').textContent = 'Starting…';
   try {
     if (state.owl) { await state.owl.unload(); state.owl = null; state.chat = null; }
-    const opts = { onProgress, signal: ac.signal, wasmBase: WASM_BASE, aspect: settings.aspect || undefined };
+    // early: a model in stages is usable for pictures once its first stage (the vision
+    // tower) has loaded; the picture on the pad is read while the rest loads
+    const opts = { onProgress, signal: ac.signal, wasmBase: WASM_BASE, aspect: settings.aspect || undefined, early: true };
     if (settings.threads > 0) opts.threads = settings.threads;
     opts.backend = state.backend || new state.rt.store.MemoryBackend();
-    onLoaded(await state.rt.Owlet.load(url, opts));
+    const owl = await state.rt.Owlet.load(url, opts);
+    onFirstStage(owl);
+    try { await owl.loaded; } catch (e) {
+      state.owl = null;
+      state.chat = null;
+      await owl.unload();
+      throw e;
+    }
+    onLoaded(owl);
   } catch (e) {
     await onLoadFailed(e);
   } finally {
@@ -142,11 +153,17 @@ export async function loadModel() {
   }
 }
 
-function onLoaded(owl) {
+/** The model's first stage has loaded (all of it, for a one-stage model): pictures can be read. */
+function onFirstStage(owl) {
   state.owl = owl;
   state.chat = owl.chat();
   // a picture already on the pad (not the blank one the page starts with) is new to this engine
   if (board && (board.undo.length > 0 || state.photo)) pictureChanged(board.c);
+  document.body.dataset.firstStage = 'true';
+  warmPicture();
+}
+
+function onLoaded(owl) {
   if ($('messages').children.length) {
     addMessage($('messages'), 'system', 'The model was reloaded: a new conversation starts here.');
     $('attach').checked = true;

@@ -36,7 +36,8 @@ export function pictureChanged(c) {
 /** Read the picture ahead if it is not the one added for the next question already. */
 export function warmPicture() {
   const owl = state.owl;
-  if (!owl || !canvas || state.loading || state.asking || !owl.info.has_vision || !$('attach').checked) return;
+  // (during a load state.owl is set once the model's first stage is in: Owlet.load's early)
+  if (!owl || !canvas || state.asking || !owl.info.has_vision || !$('attach').checked) return;
   if (running) { again = true; return; }
   if (added && added.version === version && added.chat === state.chat) return;
   running = read().finally(() => {

@@ -22,6 +22,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { startServer } from './web-server.mjs';
+import { makeFixtures, out as fixtureDir } from './fixtures.mjs';
 import { root, shots, launch, removeProfiles, open, shot, chunkRequests, loadModel, pixel, near, toPage, axeScan,
   askAndWatch, ensureDevModel, slowChunks } from './web-helpers.mjs';
 
@@ -34,7 +35,8 @@ let coi, plain, slow;
 before(async () => {
   fs.mkdirSync(shots, { recursive: true });
   ensureDevModel();
-  coi = await startServer({ coi: true, devModelDir: devModel });
+  makeFixtures(); // build/test-out/api/two: oracle-A in two stages
+  coi = await startServer({ coi: true, devModelDir: devModel, mounts: [['/models/two/', path.join(fixtureDir, 'two')]] });
   plain = await startServer({ coi: false, devModelDir: devModel });
   slow = await startServer({ coi: true, devModelDir: devModel, delay: slowChunks });
 });
@@ -208,6 +210,41 @@ test('threaded page: load with progress, streamed answer, stop, second turn, rel
     await page.click('#new-chat');
     await page.click('#confirm-ok');
     await page.waitForFunction(() => document.querySelectorAll('.msg').length === 0);
+    assert.deepEqual(errors, []);
+  } finally { await ctx.close(); }
+});
+
+test('a model in two stages: the picture is read once the first stage is in, while the second still loads', { timeout: 120000 }, async () => {
+  const { ctx, page, errors } = await launch();
+  try {
+    await open(page, coi, '?model=models/two/manifest.json');
+    await loadModel(page); // downloads into IndexedDB
+    const m = JSON.parse(fs.readFileSync(path.join(fixtureDir, 'two', 'manifest.json'), 'utf8'));
+    assert.equal(m.stages.length, 2);
+    // hold every read of the last chunk (stage 1's only) until the test lets it go
+    await page.evaluate(async (last) => {
+      const s = await import('./owlet/store.mjs');
+      const orig = s.IdbBackend.prototype.get;
+      const held = new Promise((r) => { globalThis.__release = r; });
+      s.IdbBackend.prototype.get = async function (k) { if (k.endsWith(`/${last}`)) await held; return orig.call(this, k); };
+    }, m.chunks.length - 1);
+    await page.click('button[data-tool="square"]');
+    const p = await toPage(page, 224, 224);
+    await page.mouse.click(p.x, p.y);
+    await page.click('#model-chip');
+    await page.click('#load'); // "Reload model": from the cache, with stage 1 held
+    await page.waitForSelector('body[data-first-stage="true"]', { timeout: 30000 });
+    // the picture is encoded on stage 0 while stage 1 waits for its bytes
+    await page.waitForFunction(() => globalThis.owletApp.owl.engine.clock.imageEncodeMs > 0, null, { timeout: 30000 });
+    assert.equal(await page.getAttribute('body', 'data-model'), 'loading');
+    assert.equal(await page.isDisabled('#send'), true, 'Send waits for the whole model');
+    assert.match(await page.textContent('#progress-text'), /^Loading/);
+    await page.evaluate(() => globalThis.__release());
+    await page.waitForSelector('body[data-model="ready"]', { timeout: 30000 });
+    await page.waitForFunction(() => document.getElementById('warm-state').textContent.includes('picture read'), null, { timeout: 30000 });
+    await askAndWatch(page, 'What shape is this?');
+    assert.ok((await page.textContent('.msg.assistant .text')).length > 0);
+    assert.match(await page.textContent('.msg.assistant .timings'), /read ahead while the question was typed: the picture and \d+ prompt positions/);
     assert.deepEqual(errors, []);
   } finally { await ctx.close(); }
 });
