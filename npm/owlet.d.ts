@@ -47,7 +47,7 @@ export interface Progress {
 
 export type BuildName = 'owlet' | 'owlet-relaxed' | 'owlet-st';
 
-/** A chunk store (IdbBackend in the browser; MemoryBackend; Node: the chunk files of a file: manifest). */
+/** A chunk store (browser: OpfsBackend, else IdbBackend; MemoryBackend; Node: the chunk files of a file: manifest). */
 export interface ChunkBackend {
   get(key: string): Promise<{ sha256: string; bytes: Uint8Array | Blob } | null>;
   put(key: string, rec: { sha256: string; bytes: Uint8Array }): Promise<void>;
@@ -187,6 +187,9 @@ export interface Stats {
   lastTokens: number;
   wasmMemoryBytes: number;
   stageMemoryBytes: number[];
+  /** how the load copied the stored chunks into the engine: chunk pieces read straight from
+   * OPFS files (`file`), streamed from Blobs (`blob`), or handed over as bytes (`bytes`) */
+  loadReads: { file: number; blob: number; bytes: number };
 }
 
 export type ContentPart =
@@ -342,6 +345,28 @@ export class IdbBackend implements ChunkBackend {
   deleteMeta(id: string): Promise<void>;
   listMeta(): Promise<CachedModel[]>;
 }
+
+/**
+ * Origin Private File System chunk store: one file per verified chunk under owlet/m-<id>/;
+ * the engine worker reads them straight into its memory. Model records, and chunks stored
+ * in IndexedDB by earlier versions, stay in `legacy` (an IdbBackend) and are still read.
+ */
+export class OpfsBackend implements ChunkBackend {
+  constructor(root: FileSystemDirectoryHandle, legacy: ChunkBackend);
+  /** The OPFS store where this browser can write files from a page, else null. */
+  static open(legacy?: ChunkBackend): Promise<OpfsBackend | null>;
+  get(key: string): Promise<{ sha256: string; bytes: Uint8Array | Blob; handle?: FileSystemFileHandle } | null>;
+  put(key: string, rec: { sha256: string; bytes: Uint8Array }): Promise<void>;
+  delete(key: string): Promise<void>;
+  keys(prefix: string): Promise<string[]>;
+  getMeta(id: string): Promise<CachedModel | null>;
+  putMeta(id: string, meta: CachedModel): Promise<void>;
+  deleteMeta(id: string): Promise<void>;
+  listMeta(): Promise<CachedModel[]>;
+}
+
+/** The browser's default chunk store: OpfsBackend where it can run, else IdbBackend. */
+export function browserBackend(): Promise<ChunkBackend>;
 
 /** In-memory chunk store (nothing kept after the process or page ends). */
 export class MemoryBackend implements ChunkBackend {

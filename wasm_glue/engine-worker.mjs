@@ -19,6 +19,9 @@
 //   alloc_header {size}                 reserve the header buffer (partial load)
 //   chunk {offset, bytes, header?}      copy bytes into the buffer at offset
 //   chunk {offset, blob, header?}       the same from a Blob (IndexedDB record), streamed
+//   chunk {offset, blob, file, at, header?}  an OPFS file's bytes [at, at + blob.size): read
+//                                       straight into memory with a SyncAccessHandle, else
+//                                       streamed from blob -> {via: 'file'|'blob'}
 //   load  {headerSize, rangeOffset, fileSize, layerBegin, layerEnd, first, last,
 //          aspect, nCtx, nBatch, kvF32, threads, imageCache} -> model info
 //   image {rgba, width, height, stride} | image {encoded}
@@ -217,9 +220,9 @@ const ops = {
     if (!hdr) throw new EngineError(-5, `cannot allocate ${size} bytes for the model header`);
     return null;
   },
-  chunk({ offset, bytes, blob, header }) {
+  chunk({ offset, bytes, blob, header, file, at }) {
     const base = header ? hdr : buf, size = header ? hdrSize : bufSize;
-    if (blob) return blobChunk(blob, base, size, num(offset, 'offset', 0, size));
+    if (blob) return fileChunk(file, at, blob, base, size, num(offset, 'offset', 0, size));
     const b = bytesArg(bytes, 'bytes');
     num(offset, 'offset', 0, size);
     if (!base || offset + b.byteLength > size)
@@ -358,6 +361,35 @@ async function blobChunk(blob, base, size, offset) {
   }
   if (n !== blob.size) throw new EngineError(-3, `chunk: read ${n} of ${blob.size} bytes`);
   return null;
+}
+
+// An OPFS file's range [at, at + blob.size) read straight into wasm memory through a
+// SyncAccessHandle (dedicated workers only): 259-334 MB/s in Chromium 156 here against
+// 145-199 for IndexedDB's Blob stream. Where that cannot run (no sync handles, a shared
+// memory the browser will not read into, the file locked or gone) the Blob is streamed.
+async function fileChunk(file, at, blob, base, size, offset) {
+  if (file && typeof file.createSyncAccessHandle === 'function' && typeof blob.size === 'number') {
+    if (!base || offset + blob.size > size)
+      throw new EngineError(-1, `chunk at ${offset} of ${blob.size} bytes outside the ${size}-byte buffer`);
+    num(at, 'at', 0, 2 ** 53);
+    let h = null;
+    try { h = await file.createSyncAccessHandle(); } catch { h = null; }
+    if (h) {
+      let n = -1;
+      try {
+        n = 0;
+        while (n < blob.size) {
+          const got = h.read(heap().subarray(base + offset + n, base + offset + blob.size), { at: at + n });
+          if (!(got > 0)) break;
+          n += got;
+        }
+      } catch { n = -1; } finally { h.close(); }
+      if (n === blob.size) return { via: 'file' };
+      if (n >= 0) throw new EngineError(-3, `chunk: read ${n} of ${blob.size} bytes from the stored file`);
+    }
+  }
+  await blobChunk(blob, base, size, offset);
+  return { via: 'blob' };
 }
 
 // gen_begin (history null: the first stage's answer) and sampler (the last stage's sampler over history)

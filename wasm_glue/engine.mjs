@@ -152,6 +152,7 @@ export class Pipeline {
     this.init = initInfo;
     this.loaded = Promise.resolve(); // every stage loaded (startPipeline's early mode: later)
     this.stopLoad = () => {};
+    this.loadReads = { file: 0, blob: 0, bytes: 0 }; // how the load's chunk copies read the store
     this.clock = { imageEncodeMs: 0, imageWarmMs: 0, prefillMs: 0, decodeMs: 0 };
     this.first = null; // the first token's step result, sampled by ask
     this.handedAt = null; // when the last token of this answer was handed out (decode clock)
@@ -389,8 +390,10 @@ async function copyChunks(job, w, header, start, end, stage, onChunk) {
     if (job.failed) throw job.failed;
     let n;
     if (typeof bytes.byteLength !== 'number') { // a Blob (a handle): the worker streams it into its memory
-      await w.call('chunk', { offset: off, blob: bytes, header });
+      // (an OPFS file: its handle goes too, and the worker reads the range [at, at + size) straight in)
+      const r = await w.call('chunk', { offset: off, blob: bytes, header, file: bytes.fileHandle, at: bytes.at });
       n = bytes.size;
+      job.reads[r && r.via === 'file' ? 'file' : 'blob']++;
     } else {
       // transfer the buffer read from the store when it is ours alone (IndexedDB and
       // chunk-file reads are fresh), else a private copy (MemoryBackend keeps its own)
@@ -398,6 +401,7 @@ async function copyChunks(job, w, header, start, end, stage, onChunk) {
       const b = own ? bytes : bytes.slice();
       n = b.byteLength; // read before the transfer detaches it (0 after)
       await w.call('chunk', { offset: off, bytes: b, header }, [b.buffer]);
+      job.reads.bytes++;
     }
     onChunk(n);
     job.done += n;
@@ -456,7 +460,7 @@ async function loadStage(job, i) {
 export async function startPipeline(manifest, backend, plan, build, opts = {}) {
   const job = { manifest, backend, plan, build, opts, workers: [], infos: [], initInfo: null, failed: null,
     done: 0, nChunks: 0, total: plan.reduce((t, st) => t + st.size + (st.header ? st.headerSize : 0), 0),
-    copyTurn: Promise.resolve(), stopped: null, stop: null };
+    copyTurn: Promise.resolve(), stopped: null, stop: null, reads: { file: 0, blob: 0, bytes: 0 } };
   // stop(e): the copy in flight ends now, even one waiting on a store read that never answers
   job.stopped = new Promise((_, reject) => { job.stop = reject; });
   job.stopped.catch(() => {});
@@ -480,6 +484,7 @@ export async function startPipeline(manifest, backend, plan, build, opts = {}) {
   if (!early) {
     ready();
     const pipeline = new Pipeline(job.workers, job.infos, job.initInfo);
+    pipeline.loadReads = job.reads;
     try { await pipeline.initCancel(); } catch (e) { stopAll(); throw e; }
     return pipeline;
   }
@@ -487,6 +492,7 @@ export async function startPipeline(manifest, backend, plan, build, opts = {}) {
   const stages = plan.map((_, i) => (i === 0 ? job.workers[0] : new StageGate()));
   const infos = plan.map((st, i) => job.infos[i] || { layer_begin: st.layerBegin, layer_end: st.layerEnd, loading: true });
   const pipeline = new Pipeline(stages, infos, job.initInfo);
+  pipeline.loadReads = job.reads;
   pipeline.stopLoad = () => {
     job.failed = job.failed || new OwletError('state', 'the model was unloaded before it had loaded');
     job.stop(job.failed);

@@ -17,13 +17,13 @@ import { OwletError, abortError, checkSignal } from './errors.mjs';
 import { EngineWorker, checkStageSizes, selectBuild, stagePlan, startPipeline } from './engine.mjs';
 import { FileBackend } from './files.mjs';
 import { LIMITS, cloneImageArgs, imageArgs, isBrowser } from './images.mjs';
-import { IdbBackend, MemoryBackend, cache, ensureChunks, loadManifest } from './store.mjs';
+import { IdbBackend, MemoryBackend, OpfsBackend, browserBackend, cache, ensureChunks, loadManifest } from './store.mjs';
 import { threadSupport } from './threads.mjs';
 import { detectFeatures } from './features.mjs';
 
 export { OwletError, cache, LIMITS };
 // the chunk store pieces a page needs besides Owlet (its manifest and backends)
-export { IdbBackend, MemoryBackend, loadManifest };
+export { IdbBackend, MemoryBackend, OpfsBackend, browserBackend, loadManifest };
 
 /** p, or AbortError as soon as signal aborts (onAbort runs first); p itself runs on. */
 function abortable(p, signal, onAbort) {
@@ -320,7 +320,7 @@ export class Owlet {
     if (ic !== undefined && !(Number.isInteger(ic) && ic >= 0 && ic <= 64))
       throw new OwletError('invalid', `imageCache ${JSON.stringify(ic)} is not an integer in 0..64 (pictures kept; 0 = off)`);
     const manifest = await loadManifest(manifestUrl, opts);
-    const backend = opts.backend || (isBrowser ? new IdbBackend()
+    const backend = opts.backend || (isBrowser ? await browserBackend()
       : manifest.chunks.every((c) => c.url.startsWith('file:')) ? new FileBackend(manifest) : new MemoryBackend());
     const plan = stagePlan(manifest, opts);
     checkStageSizes(plan, opts.budgetMiB ?? 3200);
@@ -381,7 +381,8 @@ export class Owlet {
     return { promptTokens: s.promptTokens, completionTokens: s.completionTokens, lastTokens: s.lastTokens,
       images: s.images, imageCache: s.imageCache, nPast: s.nPast, imageEncodeMs: clock.imageEncodeMs, imageWarmMs: clock.imageWarmMs, prefillMs: clock.prefillMs,
       decodeMs: clock.decodeMs, prefillTokPerS: pre, decodeTokPerS: dec, threads: this.threads, build: this.build,
-      stages: e.stages.length, perStage, wasmMemoryBytes: s.wasmMemoryBytes, stageMemoryBytes: per.map((x) => x.wasmMemoryBytes) };
+      stages: e.stages.length, perStage, wasmMemoryBytes: s.wasmMemoryBytes, stageMemoryBytes: per.map((x) => x.wasmMemoryBytes),
+      loadReads: { ...e.loadReads } };
   }
 
   /**

@@ -2,8 +2,10 @@
 // them, and hand them to the engine.
 //
 // A model is published as a folder: manifest.json plus fixed-size chunks of one
-// GGUF file (see docs/FORMAT.md, "Manifest"). In a browser the chunks go into
-// IndexedDB (database `owlet`, store `chunks`, key `<model id>/<chunk index>`,
+// GGUF file (see docs/FORMAT.md, "Manifest"). In a browser the chunks go into the
+// Origin Private File System where the page can write files there (OpfsBackend,
+// below: one file per chunk, read by the engine worker straight into wasm memory),
+// else into IndexedDB (database `owlet`, store `chunks`, key `<model id>/<chunk index>`,
 // value {sha256, bytes}, bytes a Blob: Chromium keeps it in a file and a read
 // hands back only a handle, which the engine worker streams into wasm memory
 // through a reused buffer; where the browser refuses Blob values (WebKit's
@@ -223,6 +225,137 @@ export class IdbBackend {
   }
   async deleteMeta(id) { await this.tx('models', 'readwrite', (s) => { s.delete(id); }); }
   async listMeta() { return this.tx('models', 'readonly', (s) => idbRequest(s.getAll())); }
+}
+
+// ------------------------------------------------ Origin Private File System
+
+/** The directory of model m in OPFS: `m-<id>` (ids are [A-Za-z0-9._-]; the prefix keeps '.' and '..' names out). */
+const opfsDirName = (id) => `m-${id}`;
+const SHA_RE = /^[0-9a-f]{64}$/;
+
+/**
+ * Origin Private File System backend (browsers that can write there from a page:
+ * `createWritable`). Each verified chunk is one file, `<OPFS root>/owlet/m-<model
+ * id>/<index>-<sha256>`, written through a writable stream that becomes the file
+ * only when it is closed (a download cut half way leaves at most an empty file,
+ * which is ignored). A read hands back a File and the file's handle: the engine
+ * worker reads the bytes straight into wasm memory with a SyncAccessHandle
+ * (engine-worker.mjs), measured 1.3-2x the IndexedDB Blob read in Chromium 156
+ * (docs/BENCHMARKS.md). Model records (getMeta/putMeta) and chunks stored by
+ * earlier versions stay in IndexedDB (`legacy`): those chunks are still read from
+ * there, so a cached model is not downloaded again; deleting a model removes both.
+ */
+export class OpfsBackend {
+  /** @param {FileSystemDirectoryHandle} root OPFS directory for owlet's files @param {any} legacy the IdbBackend */
+  constructor(root, legacy) {
+    this.root = root;
+    this.legacy = legacy;
+    this.freshReads = true;
+    this.dirs = new Map();
+    this.lists = new Map();
+  }
+  /** The OPFS backend where this browser has it (with a page-side writer), else null. */
+  static async open(legacy = new IdbBackend()) {
+    const st = globalThis.navigator && navigator.storage;
+    if (!st || typeof st.getDirectory !== 'function' || typeof FileSystemFileHandle !== 'function' ||
+        typeof FileSystemFileHandle.prototype.createWritable !== 'function') return null;
+    try {
+      const root = await (await st.getDirectory()).getDirectoryHandle('owlet', { create: true });
+      return new OpfsBackend(root, legacy);
+    } catch { return null; } // e.g. a private window, or storage switched off
+  }
+  async dir(id, create) {
+    if (this.dirs.has(id)) return this.dirs.get(id);
+    try {
+      const d = await this.root.getDirectoryHandle(opfsDirName(id), { create });
+      this.dirs.set(id, d);
+      return d;
+    } catch (e) {
+      if (!create && e && e.name === 'NotFoundError') return null;
+      throw new OwletError('storage', `the browser's file storage (OPFS) failed: ${idbErrorText(e)}`, e);
+    }
+  }
+  /** name -> handle of the files in model id's directory whose name is <index>-<sha256>
+   * (listed once per backend object, then kept up to date by its own puts and deletes). */
+  async files(id) {
+    if (this.lists.has(id)) return this.lists.get(id);
+    const d = await this.dir(id, false);
+    const out = new Map();
+    if (d) for await (const [name, h] of d.entries()) if (h.kind === 'file' && /^\d+-[0-9a-f]{64}$/.test(name)) out.set(name, h);
+    this.lists.set(id, out);
+    return out;
+  }
+  static split(key) {
+    const i = key.lastIndexOf('/');
+    return { id: key.slice(0, i), index: key.slice(i + 1) };
+  }
+  async get(key) {
+    const { id, index } = OpfsBackend.split(key);
+    for (const [name, h] of await this.files(id)) {
+      if (!name.startsWith(`${index}-`)) continue;
+      let file;
+      try { file = await h.getFile(); } catch { continue; } // removed meanwhile (another tab)
+      if (file.size === 0) continue; // a write that never finished
+      return { sha256: name.slice(index.length + 1), bytes: file, handle: h };
+    }
+    return this.legacy ? this.legacy.get(key) : null;
+  }
+  async put(key, rec) {
+    const { id, index } = OpfsBackend.split(key);
+    if (!SHA_RE.test(rec.sha256)) throw new OwletError('storage', `chunk ${key}: not a SHA-256 hex digest`);
+    const d = await this.dir(id, true);
+    const name = `${index}-${rec.sha256}`;
+    const list = await this.files(id);
+    try {
+      for (const old of [...list.keys()]) {
+        if (old.startsWith(`${index}-`) && old !== name) { await d.removeEntry(old).catch(() => {}); list.delete(old); }
+      }
+      const h = await d.getFileHandle(name, { create: true });
+      const w = await h.createWritable();
+      try { await w.write(rec.bytes); } catch (e) { await w.abort().catch(() => {}); throw e; }
+      await w.close(); // the bytes become the file only now
+      list.set(name, h);
+    } catch (e) {
+      if (isQuota(e)) throw quotaError(e, rec.bytes.byteLength);
+      throw new OwletError('storage', `the browser's file storage (OPFS) refused chunk ${key}: ${idbErrorText(e)}`, e);
+    }
+    if (this.legacy) await this.legacy.delete(key).catch(() => {}); // one copy only
+  }
+  async delete(key) {
+    const { id, index } = OpfsBackend.split(key);
+    const d = await this.dir(id, false);
+    const list = await this.files(id);
+    for (const name of [...list.keys()]) {
+      if (name.startsWith(`${index}-`)) { await d.removeEntry(name).catch(() => {}); list.delete(name); }
+    }
+    if (this.legacy) await this.legacy.delete(key);
+  }
+  async keys(prefix) {
+    const out = new Set(this.legacy ? await this.legacy.keys(prefix) : []);
+    for await (const [dname, dh] of this.root.entries()) {
+      if (dh.kind !== 'directory' || !dname.startsWith('m-')) continue;
+      const id = dname.slice(2);
+      for (const [name, h] of await this.files(id)) {
+        const key = `${id}/${name.slice(0, name.indexOf('-'))}`;
+        if (key.startsWith(prefix) && (await h.getFile().then((f) => f.size, () => 0)) > 0) out.add(key);
+      }
+    }
+    return [...out];
+  }
+  getMeta(id) { return this.legacy.getMeta(id); }
+  putMeta(id, meta) { return this.legacy.putMeta(id, meta); }
+  async deleteMeta(id) {
+    await this.legacy.deleteMeta(id);
+    this.dirs.delete(id);
+    this.lists.delete(id);
+    await this.root.removeEntry(opfsDirName(id), { recursive: true }).catch(() => {}); // (absent: nothing to remove)
+  }
+  listMeta() { return this.legacy.listMeta(); }
+}
+
+/** The browser's chunk store: OPFS where the page can write files there, else IndexedDB. */
+export async function browserBackend() {
+  return (await OpfsBackend.open()) || new IdbBackend();
 }
 
 // ---------------------------------------------------------------- fetching
@@ -574,7 +707,10 @@ export async function readChunks(manifest, opts) {
     if (!rec || rec.sha256 !== c.sha256) throw new OwletError('cache', `chunk ${c.index} is missing from the cache`);
     const lo = Math.max(start, c.offset) - c.offset, hi = Math.min(end, c.offset + c.size) - c.offset;
     const v = rec.bytes; // keepBlobs: a Blob slice (a handle: the engine worker streams it) instead of its bytes
-    await dest(c.offset + lo - start, opts.keepBlobs && isBlob(v) ? v.slice(lo, hi) : await chunkBytes(v, lo, hi));
+    // (and an OPFS file's handle with it: the worker reads the range straight into its memory)
+    const piece = !opts.keepBlobs || !isBlob(v) ? await chunkBytes(v, lo, hi)
+      : rec.handle ? Object.assign(v.slice(lo, hi), { fileHandle: rec.handle, at: lo }) : v.slice(lo, hi);
+    await dest(c.offset + lo - start, piece);
     done += hi - lo;
     n++;
     if (onProgress) onProgress({ phase: 'load', bytesDone: done, bytesTotal: end - start, chunksDone: n,
@@ -584,16 +720,17 @@ export async function readChunks(manifest, opts) {
 
 /** Cached models: list, usage, delete. */
 export const cache = {
-  /** @param {any} [backend] */
-  async list(backend = new IdbBackend()) { return backend.listMeta(); },
-  async usage(backend = new IdbBackend()) {
-    const models = await backend.listMeta();
+  /** @param {any} [backend] default: the browser's store (browserBackend) */
+  async list(backend) { return (backend || await browserBackend()).listMeta(); },
+  async usage(backend) {
+    const models = await (backend || await browserBackend()).listMeta();
     const bytes = models.reduce((a, m) => a + (m.totalSize || 0), 0);
     const est = globalThis.navigator && navigator.storage && navigator.storage.estimate
       ? await navigator.storage.estimate() : {};
     return { models: models.length, bytes, quota: est.quota ?? null, usage: est.usage ?? null };
   },
-  async delete(id, backend = new IdbBackend()) {
+  async delete(id, backend) {
+    backend = backend || await browserBackend();
     for (const key of await backend.keys(`${id}/`)) await backend.delete(key);
     await backend.deleteMeta(id);
   },

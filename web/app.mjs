@@ -34,7 +34,8 @@ async function start() {
   showEnvironment();
   try {
     state.rt = await importRuntime();
-    if (state.storage) state.backend = new state.rt.store.IdbBackend();
+    // the chunks in the Origin Private File System where the page can write there, else IndexedDB
+    if (state.storage) state.backend = await state.rt.store.browserBackend();
   } catch (e) {
     notice('The owlet engine files could not be loaded. Check that owlet/ is deployed next to this page (docs/DEPLOY.md).',
       'error', 'runtime', e.message);

@@ -15,7 +15,8 @@ const PHASES = { download: 'Downloading', verify: 'Checking', load: 'Loading int
 /** Import the runtime (lazily: the page still works, and says why, without it). */
 export async function importRuntime() {
   const api = await import(API_URL);
-  const store = { loadManifest: api.loadManifest, MemoryBackend: api.MemoryBackend, IdbBackend: api.IdbBackend };
+  const store = { loadManifest: api.loadManifest, MemoryBackend: api.MemoryBackend, IdbBackend: api.IdbBackend,
+    browserBackend: api.browserBackend };
   return { Owlet: api.Owlet, OwletError: api.OwletError, store };
 }
 

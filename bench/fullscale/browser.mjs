@@ -209,7 +209,7 @@ async function reloadRun(engine, page, server, mem, o, withAnswer) {
   // model's size again in the renderer, which the other engines may not survive
   if (engine === 'chromium') { rl.idbReadKeepS = await idbRead(page, true); rl.ratioKeep = rl.totalS / rl.idbReadKeepS; }
   o.log(`${engine} reload: ready in ${rl.totalS} s (load ${rl.loadS} s), ${rl.weightRequests} weight requests, ` +
-    `IndexedDB read alone ${rl.idbReadS.toFixed(2)} s${withAnswer ? `; first token ${rl.timeToFirstTokenS.toFixed(1)} s after the reload; ${summary(rl)}` : ''}`);
+    `store read alone ${rl.idbReadS.toFixed(2)} s${withAnswer ? `; first token ${rl.timeToFirstTokenS.toFixed(1)} s after the reload; ${summary(rl)}` : ''}`);
   return rl;
 }
 
@@ -256,12 +256,13 @@ async function typedRun(page, o) {
     rowsAfterSend: c2.prompt - c1.prompt, loadAvg: loadAvg() };
 }
 
-/** Seconds to read every chunk's bytes out of IndexedDB (keep: each in its own buffer until the end). */
+/** Seconds to read every chunk's bytes out of the page's store (keep: each in its own buffer until
+ * the end), on the page's main thread: OPFS files (since 2026-12-06) or IndexedDB records. */
 function idbRead(page, keep) {
   return page.evaluate(async ([url, keepBytes]) => {
     const s = await import('./owlet/store.mjs');
     const m = await s.loadManifest(new URL(url, location.href).href);
-    const b = new s.IdbBackend();
+    const b = await s.browserBackend();
     const kept = [];
     const t = performance.now();
     let n = 0;

@@ -25,6 +25,13 @@ import { startServer } from './web-server.mjs';
 import { root, engines, launch, shot, PAGE_ERRORS_URL, PAGE_ERRORS_MOUNT } from './engines.mjs';
 
 const demoDir = path.join(root, 'models/demo');
+/** Per engine: where the page keeps the chunks and how the engine reads the 7 of the demo model. */
+const STORE = {
+  chromium: { store: 'OpfsBackend', reads: { file: 7, blob: 0, bytes: 0 } },
+  firefox: { store: 'OpfsBackend', reads: { file: 7, blob: 0, bytes: 0 } },
+  // WebKitGTK's automation session: no OPFS writer from the page, and IndexedDB refuses Blob values
+  webkit: { store: 'IdbBackend', reads: { file: 0, blob: 0, bytes: 7 } },
+};
 const sample = path.join(demoDir, 'sample.png');
 /** The sample's width from its PNG header (it is not 448, so the canvas size shows it arrived). */
 const pngWidth = fs.existsSync(sample) ? fs.readFileSync(sample).readUInt32BE(16) : 0;
@@ -207,6 +214,12 @@ for (const engine of engines()) {
           await page.waitForSelector('body[data-model="ready"]', { timeout: 120000 });
           assert.deepEqual(chunkRequests(coi, r1), [], 'no weight fetch after a reload');
           t.diagnostic(`reload: ${chunkRequests(coi, r1).length} chunk fetches`);
+          // where the chunks are kept and how the engine read them (docs/BROWSERS.md)
+          const how = await page.evaluate(async () => ({ store: globalThis.owletApp.backend.constructor.name,
+            reads: (await globalThis.owletApp.owl.stats()).loadReads }));
+          t.diagnostic(`reload: chunks in ${how.store}, read ${JSON.stringify(how.reads)}`);
+          assert.equal(how.reads.file + how.reads.blob + how.reads.bytes, 7, 'one read per chunk');
+          if (STORE[engine]) assert.deepEqual(how, STORE[engine]);
           await drawShape(page, 'circle', 'red');
           await askAndWatch(page, 'What colour is the shape?');
           assert.match(await lastAnswer(page), /\bred\b/i, 'after the reload');

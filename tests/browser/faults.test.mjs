@@ -95,7 +95,7 @@ const loadIn = (page, o = {}) => page.evaluate(async (o) => {
 const storedState = (page) => page.evaluate(async (mf) => {
   const s = await import('/wasm_glue/store.mjs');
   const m = await s.loadManifest(mf);
-  const b = new s.IdbBackend();
+  const b = await s.browserBackend(); // the store Owlet.load uses: OPFS files where the page can write them, else IndexedDB
   let stored = 0, bad = 0;
   const kinds = [];
   for (const c of m.chunks) {
@@ -104,7 +104,7 @@ const storedState = (page) => page.evaluate(async (mf) => {
     stored++;
     // the value is a Blob, or a Uint8Array where the browser refuses Blobs: hash what is really there
     const bytes = r.bytes instanceof Blob ? new Uint8Array(await r.bytes.arrayBuffer()) : r.bytes;
-    kinds.push(r.bytes instanceof Blob ? 'Blob' : r.bytes.constructor.name);
+    kinds.push(r.handle ? 'OPFS file' : r.bytes instanceof Blob ? 'Blob' : r.bytes.constructor.name);
     if (r.sha256 !== c.sha256 || bytes.byteLength !== c.size || (await s.sha256Hex(bytes)) !== c.sha256) bad++;
   }
   return { stored, bad, chunks: m.chunks.length, listed: (await s.cache.list()).length, kinds: [...new Set(kinds)] };

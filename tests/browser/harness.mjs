@@ -1,6 +1,6 @@
 // harness.mjs - page-side helpers for tests/browser/run.mjs (imported into the
 // test page with a dynamic import; returns plain JSON to the runner).
-import { Owlet, OwletError, cache } from '../../wasm_glue/owlet.mjs';
+import { Owlet, OwletError, IdbBackend, cache } from '../../wasm_glue/owlet.mjs';
 
 const MANIFEST = '/build/test-out/api/one/manifest.json';
 
@@ -28,7 +28,9 @@ export async function loadAndAsk(o = {}) {
   const phases = [];
   let owl;
   try {
-    owl = await Owlet.load(o.manifest || MANIFEST, { wasmBase: o.wasmBase, kvType: 'f32', threads: o.threads,
+    // store 'idb': the IndexedDB store alone (as earlier versions kept the chunks), else the default
+    const backend = o.store === 'idb' ? new IdbBackend() : undefined;
+    owl = await Owlet.load(o.manifest || MANIFEST, { wasmBase: o.wasmBase, kvType: 'f32', threads: o.threads, backend,
       onProgress: (p) => { if (phases[phases.length - 1] !== p.phase) phases.push(p.phase); },
       retries: o.retries, concurrency: o.concurrency, backoffMs: o.backoffMs ?? 20, signal: o.signal });
   } catch (e) { return { error: errInfo(e), ms: performance.now() - t0, phases }; }
@@ -79,11 +81,18 @@ export async function quota(o) {
   try { return await loadAndAsk(o); } finally { navigator.storage.estimate = real; }
 }
 
-/** Quota exhaustion while storing: IndexedDB put throws QuotaExceededError. */
+/** Quota exhaustion while storing: IndexedDB put and OPFS writes throw QuotaExceededError. */
 export async function quotaOnPut(o) {
+  const full = () => { throw new DOMException('The quota has been exceeded.', 'QuotaExceededError'); };
   const real = IDBObjectStore.prototype.put;
-  IDBObjectStore.prototype.put = function () { throw new DOMException('The quota has been exceeded.', 'QuotaExceededError'); };
-  try { return await loadAndAsk(o); } finally { IDBObjectStore.prototype.put = real; }
+  const W = globalThis.FileSystemWritableFileStream;
+  const realWrite = W && W.prototype.write;
+  IDBObjectStore.prototype.put = full;
+  if (W) W.prototype.write = async function () { full(); };
+  try { return await loadAndAsk(o); } finally {
+    IDBObjectStore.prototype.put = real;
+    if (W) W.prototype.write = realWrite;
+  }
 }
 
 export async function abortDownload(o) {

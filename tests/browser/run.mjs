@@ -135,7 +135,13 @@ async function main() {
       eq(r.ids, WANT, 'greedy tokens');
     });
 
-    await test('chunks are stored as Blobs; records of older versions (bytes) still load without refetching', async () => {
+    await test('chunks are stored as Blobs in IndexedDB; records of older versions (IndexedDB, bytes) still load without refetching', async () => {
+      // as an earlier version kept the model: in IndexedDB alone, as Blobs
+      await call(page, 'deleteCached');
+      srv.reset();
+      const r0 = await call(page, 'loadAndAsk', { store: 'idb', threads: 2 });
+      ok(!r0.error, JSON.stringify(r0.error));
+      eq(srv.chunkRequests(), 4, 'chunk requests into IndexedDB');
       const blobs = await page.evaluate(async () => {
         const s = await import('/wasm_glue/store.mjs');
         const be = new s.IdbBackend();
@@ -157,6 +163,7 @@ async function main() {
       ok(!r.error, JSON.stringify(r.error));
       eq(srv.chunkRequests(), 0, 'chunk requests');
       eq(r.ids, WANT, 'greedy tokens');
+      eq(r.stats.loadReads, { file: 0, blob: 0, bytes: 4 }, 'read as bytes from IndexedDB');
     });
 
     await test('non-isolated page: single-thread build, same greedy tokens; canvas, ImageData, ImageBitmap, Blob and URL inputs agree', async () => {

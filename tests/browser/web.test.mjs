@@ -223,10 +223,10 @@ test('a model in two stages: the picture is read once the first stage is in, whi
     assert.equal(m.stages.length, 2);
     // hold every read of the last chunk (stage 1's only) until the test lets it go
     await page.evaluate(async (last) => {
-      const s = await import('./owlet/store.mjs');
-      const orig = s.IdbBackend.prototype.get;
+      const store = globalThis.owletApp.backend; // the page's chunk store (OPFS here)
+      const orig = store.get.bind(store);
       const held = new Promise((r) => { globalThis.__release = r; });
-      s.IdbBackend.prototype.get = async function (k) { if (k.endsWith(`/${last}`)) await held; return orig.call(this, k); };
+      store.get = async (k) => { if (k.endsWith(`/${last}`)) await held; return orig(k); };
     }, m.chunks.length - 1);
     await page.click('button[data-tool="square"]');
     const p = await toPage(page, 224, 224);
@@ -343,6 +343,65 @@ test('download: cancel keeps verified chunks, reload resumes without refetching 
     await page.waitForFunction(() => /not downloaded yet/.test(document.getElementById('model-info').textContent));
     await page.waitForFunction(() => /Cached models: 0/.test(document.getElementById('storage-usage').textContent));
     assert.deepEqual(errors.filter((e) => !/net::ERR_ABORTED|aborted/i.test(e)), []);
+  } finally { await ctx.close(); }
+});
+
+test('the chunks go to the Origin Private File System and the engine reads them from there; a model kept in IndexedDB by an earlier version loads with no download; delete removes both', { timeout: 120000 }, async () => {
+  const { ctx, page, errors } = await launch();
+  // the files of the dev model in OPFS (owlet/m-<id>/), by name
+  const opfsFiles = () => page.evaluate(async () => {
+    const root = await (await navigator.storage.getDirectory()).getDirectoryHandle('owlet', { create: true });
+    const out = [];
+    for await (const [dn, d] of root.entries()) {
+      if (d.kind !== 'directory') continue;
+      for await (const [fn, f] of d.entries()) out.push(`${dn}/${fn}:${(await f.getFile()).size}`);
+    }
+    return out.sort();
+  });
+  const reads = () => page.evaluate(async () => (await globalThis.owletApp.owl.stats()).loadReads);
+  try {
+    await open(page, coi, `?model=${DEV}`);
+    await loadModel(page);
+    const m = JSON.parse(fs.readFileSync(path.join(devModel, 'manifest.json'), 'utf8'));
+    const files = await opfsFiles();
+    assert.equal(files.length, 4);
+    assert.deepEqual(files.map((f) => f.split('/')[1]).sort(), m.chunks.map((c, i) => `${i}-${c.sha256}:${c.size}`).sort());
+    // the engine worker read every chunk straight from its file (SyncAccessHandle)
+    assert.deepEqual(await reads(), { file: 4, blob: 0, bytes: 0 });
+    const r1 = coi.requests.length;
+    await page.reload();
+    await page.waitForSelector('body[data-model="ready"]', { timeout: 60000 });
+    assert.deepEqual(chunkRequests(coi, r1), [], 'the reload reads OPFS: no chunk fetched');
+    assert.deepEqual(await reads(), { file: 4, blob: 0, bytes: 0 });
+
+    // as an earlier version left it: the chunks in IndexedDB, nothing in OPFS
+    await page.evaluate(async (url) => {
+      const app = globalThis.owletApp;
+      await app.owl.unload();
+      app.owl = null;
+      const s = await import('./owlet/store.mjs');
+      const man = await s.loadManifest(new URL(url, location.href).href);
+      await s.cache.delete(man.id); // the default store: OPFS files and IndexedDB records
+      await s.ensureChunks(man, { backend: new s.IdbBackend() });
+    }, DEV);
+    assert.deepEqual(await opfsFiles(), []);
+    const r2 = coi.requests.length;
+    await page.reload();
+    await page.waitForSelector('body[data-model="ready"]', { timeout: 60000 });
+    assert.deepEqual(chunkRequests(coi, r2), [], 'the IndexedDB copy is used: no chunk fetched');
+    assert.deepEqual(await reads(), { file: 0, blob: 4, bytes: 0 });
+    await askAndWatch(page, 'What is it?');
+
+    await page.click('#model-chip');
+    await page.click('#delete-cache');
+    await page.click('#confirm-ok');
+    await page.waitForFunction(() => /not downloaded yet/.test(document.getElementById('model-info').textContent));
+    assert.deepEqual(await opfsFiles(), []);
+    assert.equal(await page.evaluate(async () => {
+      const s = await import('./owlet/store.mjs');
+      return (await new s.IdbBackend().keys('')).length;
+    }), 0, 'no IndexedDB record left');
+    assert.deepEqual(errors, []);
   } finally { await ctx.close(); }
 });
 
