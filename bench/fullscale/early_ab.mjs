@@ -75,11 +75,11 @@ try {
       await until(page, () => !globalThis.owletApp.asking, 600000);
       const s = await page.evaluate(() => globalThis.owletApp.owl.stats());
       const row = { rep: r + 1, mode, pageUpS, readyS, readS, sendAt, firstTextS, build: s.build, threads: s.threads,
-        encodeS: s.imageEncodeMs / 1e3, prefillS: s.prefillMs / 1e3, loadAvg: loadAvg() };
+        encodeS: s.imageEncodeMs / 1e3, prefillS: s.prefillMs / 1e3, loadReads: s.loadReads, loadAvg: loadAvg() };
       rows.push(row);
       log(`${mode.padEnd(7)} rep ${r + 1}: ready ${readyS.toFixed(1)} s, picture read ${readS.toFixed(1)} s, ` +
         `first answer text ${firstTextS.toFixed(1)} s after the reload (encode ${row.encodeS.toFixed(1)} s, prefill ` +
-        `${row.prefillS.toFixed(1)} s, ${s.build}, ${s.threads} threads, load ${row.loadAvg})`);
+        `${row.prefillS.toFixed(1)} s, ${s.build}, ${s.threads} threads, chunk reads ${JSON.stringify(s.loadReads)}, load ${row.loadAvg})`);
     }
   }
   console.log(JSON.stringify(rows));
