@@ -372,8 +372,11 @@ async function fileChunk(file, at, blob, base, size, offset) {
     if (!base || offset + blob.size > size)
       throw new EngineError(-1, `chunk at ${offset} of ${blob.size} bytes outside the ${size}-byte buffer`);
     num(at, 'at', 0, 2 ** 53);
+    // read-only where the browser has access modes (Chromium 121+): several tabs may read one
+    // file at once; elsewhere the default handle (an exclusive lock, held for this one read)
     let h = null;
-    try { h = await file.createSyncAccessHandle(); } catch { h = null; }
+    try { h = await file.createSyncAccessHandle({ mode: 'read-only' }); } catch { h = null; }
+    if (!h) try { h = await file.createSyncAccessHandle(); } catch { h = null; }
     if (h) {
       let n = -1;
       try {

@@ -405,6 +405,48 @@ test('the chunks go to the Origin Private File System and the engine reads them 
   } finally { await ctx.close(); }
 });
 
+test('a chunk file held by another context (an exclusive OPFS lock) is streamed instead; two tabs load the cached model at once', { timeout: 120000 }, async () => {
+  const { ctx, page, errors } = await launch();
+  try {
+    await open(page, coi, `?model=${DEV}`);
+    await loadModel(page);
+    // a worker of this origin takes chunk 0's file with an exclusive (read-write) sync handle and keeps it
+    await page.evaluate(async () => {
+      const src = `onmessage = async () => {
+        const root = await (await navigator.storage.getDirectory()).getDirectoryHandle('owlet');
+        for await (const [, d] of root.entries()) for await (const [n, f] of d.entries())
+          if (n.startsWith('0-')) { self.h = await f.createSyncAccessHandle(); postMessage('held'); return; }
+        postMessage('none');
+      };`;
+      const w = new Worker(URL.createObjectURL(new Blob([src], { type: 'text/javascript' })));
+      globalThis.__holder = w;
+      const r = await new Promise((res) => { w.onmessage = (e) => res(e.data); w.postMessage(0); });
+      if (r !== 'held') throw new Error(`holder: ${r}`);
+    });
+    await page.click('#model-chip');
+    await page.click('#load');
+    await page.waitForSelector('body[data-model="ready"]', { timeout: 60000 });
+    assert.deepEqual(await page.evaluate(async () => (await globalThis.owletApp.owl.stats()).loadReads),
+      { file: 3, blob: 1, bytes: 0 }, 'the locked chunk streamed from its File, the others read directly');
+    await askAndWatch(page, 'What is it?');
+    await page.evaluate(() => globalThis.__holder.terminate());
+
+    // two tabs of the page loading the cached model at the same moment
+    const page2 = await ctx.newPage();
+    await page2.goto(coi.url + `?model=${DEV}`);
+    await page2.waitForSelector('body[data-ready="true"]', { timeout: 30000 });
+    await page2.waitForSelector('body[data-model="ready"]', { timeout: 60000 }); // it loads the cached model by itself
+    const reloadModel = (p) => p.evaluate(() => document.getElementById('load').click());
+    await Promise.all([reloadModel(page), reloadModel(page2)]);
+    for (const p of [page, page2]) await p.waitForSelector('body[data-model="ready"]', { timeout: 60000 });
+    for (const p of [page, page2]) {
+      const r = await p.evaluate(async () => (await globalThis.owletApp.owl.stats()).loadReads);
+      assert.equal(r.file + r.blob, 4, JSON.stringify(r));
+    }
+    assert.deepEqual(errors, []);
+  } finally { await ctx.close(); }
+});
+
 test('narrow screen (375 px): no sideways scrolling, settings remembered, an answer, axe clean', { timeout: 90000 }, async () => {
   const { ctx, page, errors } = await launch({ width: 375, height: 800 });
   try {
