@@ -312,7 +312,13 @@ export class Pipeline {
     await Promise.allSettled(this.stages.map((s) => (s.open === false ? null : s.call('unload'))));
     this.terminate();
   }
-  terminate() { this.stopLoad(); for (const s of this.stages) s.terminate(); }
+  /** Stop every worker, and drop the views into their shared memories (the cancel counters):
+   * a view kept here would keep a stage's whole wasm memory alive until this object is collected. */
+  terminate() {
+    this.stopLoad();
+    for (const s of this.stages) s.terminate();
+    this.words = [];
+  }
 }
 
 // ---------------------------------------------------------------- builds and stages

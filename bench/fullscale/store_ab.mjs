@@ -11,7 +11,7 @@
 import path from 'node:path';
 import { startServer } from '../../tests/browser/web-server.mjs';
 import { launch } from '../../tests/browser/engines.mjs';
-import { loadAvg } from './procs.mjs';
+import { BrowserMemory, loadAvg } from './procs.mjs';
 
 const args = process.argv.slice(2);
 const opt = (k, d) => { const i = args.indexOf(k); return i >= 0 ? args[i + 1] : d; };
@@ -24,6 +24,7 @@ const log = (s) => console.log(`${new Date().toISOString().slice(11, 19)} ${s}`)
 const server = await startServer({ coi: true, mounts: [['/models/full/', path.join(dir, 'chunks')]] });
 const b = await launch(engine);
 const page = b.page;
+const mem = new BrowserMemory();
 
 /** Run fn(arg) in the page in the background and poll for its result (no protocol timeout). */
 async function inPage(fn, arg) {
@@ -71,9 +72,18 @@ try {
         await owl.unload();
         return { loadS, reads: s.loadReads, build: s.build };
       }, [url, store, threads, server.url + 'owlet/wasm/']);
-      rows.push({ rep: r, store, ...x, loadAvg: loadAvg() });
-      log(`${engine} rep ${r} ${store.padEnd(4)}: loaded in ${x.loadS.toFixed(1)} s, reads ${JSON.stringify(x.reads)}, ${x.build}, load ${loadAvg()}`);
-      await sleep(3000); // let the unloaded workers' memory go
+      // the browser's memory after unload(), then after the page is opened again (which frees
+      // whatever unload left: the next load must not stack on it)
+      const gb = () => +(mem.snapshot().totalRssBytes / 2 ** 30).toFixed(2);
+      const after = [gb()];
+      await sleep(10000);
+      after.push(gb());
+      await page.goto(server.url + 'owlet/owlet.mjs');
+      await sleep(3000);
+      after.push(gb());
+      rows.push({ rep: r, store, ...x, rssGiB: after, loadAvg: loadAvg() });
+      log(`${engine} rep ${r} ${store.padEnd(4)}: loaded in ${x.loadS.toFixed(1)} s, reads ${JSON.stringify(x.reads)}, ${x.build}, ` +
+        `browser RSS after unload ${after[0]} GiB, 10 s later ${after[1]}, after a new page ${after[2]}; load ${loadAvg()}`);
     }
   }
   console.log(JSON.stringify(rows));
