@@ -78,6 +78,8 @@ export class EngineWorker {
     if (!this.node) return;
     if (this.pending.size > 0) this.w.ref(); else this.w.unref();
   }
+  /** A worker takes calls at once (a StageGate only once its stage has loaded). */
+  get open() { return true; }
   /** Stop the worker; calls still waiting for it reject (a load in flight stops instead of hanging). */
   terminate() {
     if (!this.terminated) EngineWorker.live--;
@@ -162,7 +164,7 @@ export class Pipeline {
   /** Find each stage's cancel counter (threaded builds: an Int32Array on the
    * stage's shared memory; the single-thread build has none). */
   async initCancel() {
-    this.words = await Promise.all(this.stages.map(async (st) => (st.open === false ? null : this.word(await st.call('cancel_word')))));
+    this.words = await Promise.all(this.stages.map(async (st) => (st.open ? this.word(await st.call('cancel_word')) : null)));
   }
   word(r) { return r && r.memory ? new Int32Array(r.memory, r.offset, 1) : null; }
   /** A late stage has loaded (early mode): its calls go out now, its cancel counter
@@ -290,7 +292,7 @@ export class Pipeline {
   /** The stats of every stage (counters and per-stage compute times) and the coordinator's clock. */
   async stats() {
     const per = await Promise.all(this.stages.map((st, i) => (i === 0 ? st.call('stats')
-      : st.open === false ? { wasmMemoryBytes: 0, loading: true } : st.call('stats').catch(() => ({ wasmMemoryBytes: 0 })))));
+      : !st.open ? { wasmMemoryBytes: 0, loading: true } : st.call('stats').catch(() => ({ wasmMemoryBytes: 0 })))));
     return { per, clock: { ...this.clock } };
   }
   /** Reset every stage; a stage still loading gets its reset queued (it runs before
@@ -301,7 +303,7 @@ export class Pipeline {
     this.handedAt = null;
     await Promise.all(this.stages.map((s) => {
       const r = s.call('reset');
-      if (s.open !== false) return r;
+      if (s.open) return r;
       r.catch(() => {});
       return null;
     }));
@@ -309,7 +311,7 @@ export class Pipeline {
   /** Unload every loaded stage (a load still running is stopped first) and stop the workers. */
   async unload() {
     this.stopLoad();
-    await Promise.allSettled(this.stages.map((s) => (s.open === false ? null : s.call('unload'))));
+    await Promise.allSettled(this.stages.map((s) => (s.open ? s.call('unload') : null)));
     this.terminate();
   }
   /** Stop every worker, and drop the views into their shared memories (the cancel counters):
