@@ -78,7 +78,7 @@ export interface LoadOptions {
   nBatch?: number;
   kvType?: 'f16' | 'f32';
   aspect?: 'pad' | 'stretch' | 'crop';
-  /** per-request timeout in ms (default 120000) */
+  /** per-request timeout in ms (default 120000); also the load's watchdog for a stalled cache read, engine start or model set-up */
   timeoutMs?: number;
   backend?: ChunkBackend;
   concurrency?: number;

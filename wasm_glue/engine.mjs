@@ -375,6 +375,21 @@ function stallGuard(ms, what) {
   return { stalled, arm, stop: () => clearTimeout(timer) };
 }
 
+/** p, unless opts.timeoutMs (default 120 s) pass first: then the load fails with an 'engine'
+ * error naming the step. Starting a stage's engine (its worker, the wasm module, the thread
+ * pool) and setting its model up answer within seconds; one that never answers (a worker
+ * that never starts; once seen as a Firefox reload that sat idle for 6 minutes) becomes an
+ * error instead of a load that waits forever. */
+async function within(job, p, what) {
+  const ms = job.opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  let timer;
+  const late = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new OwletError('engine', `loading the model stalled: ${what} did not answer ` +
+      `in ${ms / 1000} s. Reload the page to try again; close other tabs of this page if it happens again`)), ms);
+  });
+  try { return await Promise.race([p, late, job.stopped]); } finally { clearTimeout(timer); }
+}
+
 /** Copy bytes [start, end) of the model (or the header) into worker w's buffer, chunk by chunk;
  * each chunk (its read from the store and its copy into the worker) must finish within
  * opts.timeoutMs (default 120 s), else the load fails with a 'cache' error. */
@@ -431,7 +446,8 @@ async function loadStage(job, i) {
     const w = await EngineWorker.spawn();
     job.workers[i] = w;
     if (job.failed) throw job.failed;
-    ii = await w.call('init', { engineUrl: build.engineUrl, threads: build.threads });
+    ii = await within(job, w.call('init', { engineUrl: build.engineUrl, threads: build.threads }),
+      `starting stage ${i}'s engine (${build.engineUrl.replace(/^.*\//, '')}, ${build.threads} thread${build.threads > 1 ? 's' : ''})`);
     if (i === 0) job.initInfo = ii;
     await turn;
     if (job.failed) throw job.failed;
@@ -441,12 +457,12 @@ async function loadStage(job, i) {
   const w = job.workers[i];
   checkSignal(opts.signal);
   if (job.failed) throw job.failed;
-  job.infos[i] = await w.call('load', {
+  job.infos[i] = await within(job, w.call('load', {
     headerSize: st.header ? st.headerSize : 0, rangeOffset: st.header ? st.offset : 0,
     fileSize: manifest.totalSize, layerBegin: st.layerBegin, layerEnd: st.layerEnd, first: st.first, last: st.last,
     aspect: opts.aspect || '', nCtx: opts.nCtx || 0, nBatch: opts.nBatch || 0,
     kvF32: opts.kvType === 'f32', threads: ii.threads, imageCache: opts.imageCache,
-  });
+  }), `setting up stage ${i}'s part of the model`);
 }
 
 /**

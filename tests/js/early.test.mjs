@@ -176,3 +176,33 @@ test('early, 2 threads: a question aborted while it waits for stage 1 rejects at
     assert.equal(await answer(fresh), plainText);
   } finally { await owl.unload(); }
 });
+
+// A stage's engine that never starts (a worker or thread pool that never answers, once seen as a
+// Firefox reload idle for minutes) fails the load with a clear 'engine' error after timeoutMs,
+// leaves no worker behind, and the next load works. The stand-in engine build's factory never resolves.
+test('a stage engine that never starts fails the load after timeoutMs with an engine error; the next load works', { timeout: 60000 }, async () => {
+  const { mkdtempSync, writeFileSync, rmSync, copyFileSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const dir = mkdtempSync(path.join(tmpdir(), 'owlet-stuck-'));
+  try {
+    writeFileSync(path.join(dir, 'owlet-st.js'), 'module.exports = () => new Promise(() => {});\n');
+    copyFileSync(path.join(wasmBase, 'owlet-st.wasm'), path.join(dir, 'owlet-st.wasm'));
+    const backend = new MemoryBackend();
+    await (await load({ backend, singleThread: true })).unload(); // fill the cache: no copy can be what stalls
+    const before = Owlet._liveWorkers;
+    const t0 = Date.now();
+    const err = await load({ backend, singleThread: true, build: 'owlet-st', wasmBase: dir + '/', timeoutMs: 800 })
+      .then(() => null, (e) => e);
+    const ms = Date.now() - t0;
+    assert.ok(err && err.code === 'engine', String(err));
+    assert.match(err.message, /stalled: starting stage 0's engine \(owlet-st\.js, 1 thread\) did not answer in 0\.8 s/);
+    assert.ok(ms < 10000, `the load failed after ${ms} ms`);
+    assert.equal(Owlet._liveWorkers, before, 'engine workers left after the stalled start');
+    const ok = await load({ backend, singleThread: true });
+    try {
+      const c = ok.chat();
+      await c.addImage(img);
+      assert.equal(await answer(c), plainText);
+    } finally { await ok.unload(); }
+  } finally { rmSync(dir, { recursive: true, force: true }); }
+});
