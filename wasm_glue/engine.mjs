@@ -360,34 +360,30 @@ export function checkStageSizes(plan, budgetMiB) {
   }
 }
 
-/** A watchdog for a copy: `arm()` at the start and after each chunk; when `ms` pass with
- * no arm(), `stalled` rejects. A read from the browser's storage that never answers (seen
- * once in a full-size Chromium reload) becomes an error instead of a load that waits forever. */
-function stallGuard(ms, what) {
+/** A watchdog: `arm(where)` at the start and after each piece of progress; when `ms` pass
+ * with no arm(), `stalled` rejects with error(where). A read from the browser's storage that
+ * never answers (seen once in a full-size Chromium reload) or a worker that never starts (a
+ * Firefox reload once sat idle 6 minutes outside any copy) becomes an error instead of a load
+ * that waits forever. */
+function stallGuard(ms, error) {
   let timer = null, fail;
   const stalled = new Promise((_, reject) => { fail = reject; });
+  stalled.catch(() => {});
   const arm = (where) => {
     clearTimeout(timer);
-    timer = setTimeout(() => fail(new OwletError('cache', `loading the cached model stalled: ${what()} ` +
-      `made no progress in ${ms / 1000} s after ${where}. Reload the page to try again; if it happens ` +
-      'again, delete the cached model and download it again')), ms);
+    timer = setTimeout(() => fail(error(where)), ms);
   };
   return { stalled, arm, stop: () => clearTimeout(timer) };
 }
 
 /** p, unless opts.timeoutMs (default 120 s) pass first: then the load fails with an 'engine'
- * error naming the step. Starting a stage's engine (its worker, the wasm module, the thread
- * pool) and setting its model up answer within seconds; one that never answers (a worker
- * that never starts; once seen as a Firefox reload that sat idle for 6 minutes) becomes an
- * error instead of a load that waits forever. */
+ * error naming the step (starting a stage's engine, setting its model up: seconds normally). */
 async function within(job, p, what) {
   const ms = job.opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-  let timer;
-  const late = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new OwletError('engine', `loading the model stalled: ${what} did not answer ` +
-      `in ${ms / 1000} s. Reload the page to try again; close other tabs of this page if it happens again`)), ms);
-  });
-  try { return await Promise.race([p, late, job.stopped]); } finally { clearTimeout(timer); }
+  const guard = stallGuard(ms, () => new OwletError('engine', `loading the model stalled: ${what} did not answer ` +
+    `in ${ms / 1000} s. Reload the page to try again; close other tabs of this page if it happens again`));
+  guard.arm();
+  try { return await Promise.race([p, guard.stalled, job.stopped]); } finally { guard.stop(); }
 }
 
 /** Copy bytes [start, end) of the model (or the header) into worker w's buffer, chunk by chunk;
@@ -395,8 +391,11 @@ async function within(job, p, what) {
  * opts.timeoutMs (default 120 s), else the load fails with a 'cache' error. */
 async function copyRange(job, w, header, start, end, stage) {
   let copied = 0;
-  const guard = stallGuard(job.opts.timeoutMs ?? DEFAULT_TIMEOUT_MS,
-    () => `reading stage ${stage}'s ${header ? 'header' : 'weights'} from the cache (${copied} of ${end - start} bytes copied)`);
+  const ms = job.opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const guard = stallGuard(ms, (where) => new OwletError('cache', 'loading the cached model stalled: reading stage ' +
+    `${stage}'s ${header ? 'header' : 'weights'} from the cache (${copied} of ${end - start} bytes copied) made no ` +
+    `progress in ${ms / 1000} s after ${where}. Reload the page to try again; if it happens again, delete the cached ` +
+    'model and download it again'));
   guard.arm('the start');
   try {
     await Promise.race([guard.stalled, job.stopped, copyChunks(job, w, header, start, end, stage, (n) => {

@@ -97,6 +97,10 @@ export function loadErrorWords(e, o = {}) {
       ? 'Reading the saved model from the browser\'s storage stopped making progress. Reload the page to try ' +
         'again; if it happens again, delete the cached model and download it again.'
       : `${which[0].toUpperCase()}${which.slice(1)} is missing from the browser's storage: load the model again to download it.`,
+    engine: /stalled/.test(details)
+      ? 'The engine did not start (its worker stopped answering). Reload the page to try again; if it happens again, ' +
+        'close other tabs of this page.'
+      : undefined,
   }[e && e.code];
   return { text: words || 'Could not load the model.', details };
 }

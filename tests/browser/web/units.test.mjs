@@ -65,6 +65,9 @@ test('the load button says what it will do; a retry counts down; a failed load i
   assert.match(stall.details, /stage 1's weights/);
   assert.equal(loadErrorWords({ code: 'cache', message: 'chunk 2 is missing from the cache' }).text,
     "Part 3 of the model is missing from the browser's storage: load the model again to download it.");
+  const engineStall = loadErrorWords({ code: 'engine', message: "loading the model stalled: starting stage 1's engine (owlet.js, 2 threads) did not answer in 120 s." });
+  assert.match(engineStall.text, /^The engine did not start \(its worker stopped answering\)\. Reload the page/);
+  assert.equal(loadErrorWords({ code: 'engine', message: 'engine worker failed: x' }).text, 'Could not load the model.');
   assert.equal(loadErrorWords(new Error('odd')).text, 'Could not load the model.');
   assert.equal(loadErrorWords(new Error('odd')).details, 'odd');
 });
