@@ -200,14 +200,45 @@ class AuxHeads(torch.nn.Module):
                 ce(c[..., self.ns:].reshape(-1, self.nc), cc.reshape(-1))) / 4
 
 
+class CountHead(torch.nn.Module):
+    """Training-only head (not saved) on all the abstractor's visual tokens: how many objects
+    (0 = a "not shapes" picture, else 1-4), and how many of each shape and of each colour (0-4,
+    only for pictures of shapes). Counting identical copies is what the language loss alone
+    taught worst (MODEL_CARD.md); this asks the visual tokens to carry the counts directly."""
+
+    def __init__(self, d_llm, n_q):
+        super().__init__()
+        self.ns, self.nc = len(shapes.SHAPES), len(shapes.COLOUR_NAMES)
+        self.lin = torch.nn.Linear(n_q * d_llm, 5 + 5 * (self.ns + self.nc))
+
+    def loss(self, img, targets):
+        total, per = targets                     # [B], [B, ns+nc] (-100 = no target)
+        z = self.lin(img[:, :-1].reshape(img.shape[0], -1))
+        ce = F.cross_entropy
+        return (ce(z[:, :5], total) +
+                ce(z[:, 5:].reshape(-1, 5), per.reshape(-1), ignore_index=-100)) / 2
+
+
+def count_targets(item):
+    objs = item["objects"]
+    per = np.full(len(shapes.SHAPES) + len(shapes.COLOUR_NAMES), -100, np.int64)
+    if not objs:
+        return 0, per
+    per[:] = 0
+    for o in objs:
+        per[shapes.SHAPES.index(o["shape"])] += 1
+        per[len(shapes.SHAPES) + shapes.COLOUR_NAMES.index(o["colour"])] += 1
+    return len(objs), per
+
+
 def make_batch(enc, pre, seed, first, n_images, qtypes=shapes.QTYPES, p_easy=0.0, aux_patch=0, mix=None,
-               free_kw=None):
+               free_kw=None, counts=False):
     """-> pixel_values [n, 3, S, S], ids [n*k, T] (0-padded), targets [n*k, T] (-100 = no loss),
     image row for each sequence [n*k]. Each item is a curriculum "easy" one (shapes.make_item
     easy=True) with probability p_easy, decided by its own seed. Targets are aligned with the *text* positions of ids
     (the image is spliced in later). mix: (grid, free, other) shares -> shapes.make_mixed_item
 (free layouts with copies, and pictures answered with shapes.FIXED_ANSWER; no aux targets)."""
-    pix, seqs, rows, aux = [], [], [], []
+    pix, seqs, rows, aux, cnt = [], [], [], [], []
     for j in range(n_images):
         if mix:
             it = shapes.make_mixed_item(seed, first + j, mix, p_easy, free_kw)
@@ -217,6 +248,8 @@ def make_batch(enc, pre, seed, first, n_images, qtypes=shapes.QTYPES, p_easy=0.0
         pix.append(ref.preprocess_image(it["image"], pre, mode="stretch")["pixel_values"])
         if aux_patch:
             aux.append(patch_targets(it, pre["size"], aux_patch))
+        if counts:
+            cnt.append(count_targets(it))
         for qa in it["qas"]:
             if qa["type"] not in qtypes:
                 continue
@@ -232,14 +265,19 @@ def make_batch(enc, pre, seed, first, n_images, qtypes=shapes.QTYPES, p_easy=0.0
         # logits at text position k predict token k+1: answer tokens start at len(p)
         tgt[i, len(p) - 1:len(full) - 1] = torch.tensor(a)
     aux = tuple(torch.from_numpy(np.stack(a)) for a in zip(*aux)) if aux_patch else None
+    if counts:
+        aux = (torch.tensor([c for c, _ in cnt]), torch.from_numpy(np.stack([p for _, p in cnt])))
     return torch.from_numpy(np.stack(pix)), ids, tgt, torch.tensor(rows), aux
 
 
 def loss_fn(net, pix, ids, tgt, rows, heads=None, aux=None):
-    """-> (language loss, token accuracy, auxiliary loss or None)."""
+    """-> (language loss, token accuracy, auxiliary loss or None). heads: AuxHeads or CountHead."""
     v = net.model.vision_model(pix)
     img_all = net.model.visual_abstractor(v)
-    aux_loss = heads.loss(v, img_all, aux) if heads is not None else None
+    if isinstance(heads, CountHead):
+        aux_loss = heads.loss(img_all, aux)
+    else:
+        aux_loss = heads.loss(v, img_all, aux) if heads is not None else None
     img = img_all[rows]
     x, is_img = net.splice(ids, img)
     nq = img.shape[1] - 1                       # spliced sequence is longer by Q (one -200 -> Q+1)
@@ -306,6 +344,9 @@ def main(argv=None):
                     help="also write the folder every N steps (to evaluate a run while it goes on); 0 = only at the end")
     ap.add_argument("--aux", type=float, default=2.0,
                     help="weight of the auxiliary patch/cell loss (AuxHeads; not saved); 0 = off")
+    ap.add_argument("--count-aux", type=float, default=0.0,
+                    help="weight of the auxiliary count loss (CountHead: objects in all, per shape, per colour; "
+                         "not saved); works with --mix; needs --aux 0")
     ap.add_argument("--mix", type=float, nargs=3, metavar=("GRID", "FREE", "OTHER"),
                     help="draw items with shapes.make_mixed_item: shares of grid items, free page-style items "
                          "(identical copies allowed) and not-shapes items (photos, blanks, noise, dark, text: "
@@ -320,6 +361,8 @@ def main(argv=None):
                     help="index of the first training item (a continuation can start on fresh items)")
     ap.add_argument("overrides", nargs="*", help="config key=value")
     a = ap.parse_args(argv)
+    if a.count_aux and a.aux:
+        raise SystemExit("train: --count-aux replaces the patch/cell heads; use --aux 0")
     if a.mix and a.aux:
         raise SystemExit("train: --mix draws no auxiliary targets; use --aux 0")
     torch.set_num_threads(a.threads)
@@ -350,6 +393,8 @@ def main(argv=None):
     if heads is not None and a.init and os.path.exists(os.path.join(a.init, "aux_heads.pt")):
         heads.load_state_dict(torch.load(os.path.join(a.init, "aux_heads.pt"), map_location="cpu")["heads"])
         print(f"train: auxiliary heads from {a.init}", flush=True)
+    if a.count_aux:
+        heads = CountHead(cfg["hidden_size"], cfg["visual_config"]["visual_abstractor"]["num_learnable_queries"])
     free_kw = {"p_copies": a.free_copies}
     if a.free_n_probs:
         free_kw["n_probs"] = a.free_n_probs
@@ -387,11 +432,11 @@ def main(argv=None):
             g["lr"] = lr
         pix, ids, tgt, rows, aux = make_batch(enc, pre, shapes.TRAIN_SEED, a.first_index + step * a.images_per_step,
                                               a.images_per_step, p_easy=p_easy,
-                                              aux_patch=vm["patch_size"] if heads else 0, mix=a.mix,
-                                              free_kw=free_kw)
+                                              aux_patch=vm["patch_size"] if isinstance(heads, AuxHeads) else 0, mix=a.mix,
+                                              free_kw=free_kw, counts=bool(a.count_aux))
         loss, acc, aux_loss = loss_fn(net, pix, ids, tgt, rows, heads, aux)
         opt.zero_grad(set_to_none=True)
-        (loss + a.aux * aux_loss if heads else loss).backward()
+        (loss + (a.count_aux or a.aux) * aux_loss if heads else loss).backward()
         torch.nn.utils.clip_grad_norm_([p for _, p in params], 1.0)
         opt.step()
         lv, av = float(loss), float(acc)
