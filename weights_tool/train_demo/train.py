@@ -231,6 +231,10 @@ def count_targets(item):
     return len(objs), per
 
 
+# the answer pieces that carry a number ("Two red circles", "A circle", "Three.")
+NUMBER_PIECES = ("\u2581One", "\u2581Two", "\u2581Three", "\u2581Four", "\u2581A", "\u2581An", "\u2581a", "\u2581an", "s")
+
+
 def make_batch(enc, pre, seed, first, n_images, qtypes=shapes.QTYPES, p_easy=0.0, aux_patch=0, mix=None,
                free_kw=None, counts=False):
     """-> pixel_values [n, 3, S, S], ids [n*k, T] (0-padded), targets [n*k, T] (-100 = no loss),
@@ -270,7 +274,7 @@ def make_batch(enc, pre, seed, first, n_images, qtypes=shapes.QTYPES, p_easy=0.0
     return torch.from_numpy(np.stack(pix)), ids, tgt, torch.tensor(rows), aux
 
 
-def loss_fn(net, pix, ids, tgt, rows, heads=None, aux=None):
+def loss_fn(net, pix, ids, tgt, rows, heads=None, aux=None, tok_w=None):
     """-> (language loss, token accuracy, auxiliary loss or None). heads: AuxHeads or CountHead."""
     v = net.model.vision_model(pix)
     img_all = net.model.visual_abstractor(v)
@@ -287,7 +291,11 @@ def loss_fn(net, pix, ids, tgt, rows, heads=None, aux=None):
     sel = tgt_sp != -100
     logits = net.lm_head(h[sel])
     y = tgt_sp[sel]
-    loss = F.cross_entropy(logits, y)
+    if tok_w is None:
+        loss = F.cross_entropy(logits, y)
+    else:                                       # a weighted mean over the answer tokens
+        w = tok_w[y]
+        loss = (F.cross_entropy(logits, y, reduction="none") * w).sum() / w.sum()
     acc = (logits.argmax(-1) == y).float().mean()
     return loss, acc, aux_loss
 
@@ -347,6 +355,9 @@ def main(argv=None):
     ap.add_argument("--count-aux", type=float, default=0.0,
                     help="weight of the auxiliary count loss (CountHead: objects in all, per shape, per colour; "
                          "not saved); works with --mix; needs --aux 0")
+    ap.add_argument("--number-weight", type=float, default=1.0,
+                    help="loss weight of the answer tokens that say how many (One..Four, A/An/a/an, plural s) "
+                         "against 1 for the others: the counts of copies are what the model gets wrong most")
     ap.add_argument("--mix", type=float, nargs=3, metavar=("GRID", "FREE", "OTHER"),
                     help="draw items with shapes.make_mixed_item: shares of grid items, free page-style items "
                          "(identical copies allowed) and not-shapes items (photos, blanks, noise, dark, text: "
@@ -398,6 +409,13 @@ def main(argv=None):
     free_kw = {"p_copies": a.free_copies}
     if a.free_n_probs:
         free_kw["n_probs"] = a.free_n_probs
+    tok_w = None
+    if a.number_weight != 1.0:
+        tok_w = torch.ones(n_vocab)
+        for piece in NUMBER_PIECES:
+            i = enc.tok.sp.piece_to_id(piece)
+            if i != enc.tok.sp.unk_id():
+                tok_w[i] = a.number_weight
     params = list(net.named_parameters()) + (list(heads.named_parameters()) if heads else [])
     opt = adamw(params, a.lr)
 
@@ -434,7 +452,7 @@ def main(argv=None):
                                               a.images_per_step, p_easy=p_easy,
                                               aux_patch=vm["patch_size"] if isinstance(heads, AuxHeads) else 0, mix=a.mix,
                                               free_kw=free_kw, counts=bool(a.count_aux))
-        loss, acc, aux_loss = loss_fn(net, pix, ids, tgt, rows, heads, aux)
+        loss, acc, aux_loss = loss_fn(net, pix, ids, tgt, rows, heads, aux, tok_w)
         opt.zero_grad(set_to_none=True)
         (loss + (a.count_aux or a.aux) * aux_loss if heads else loss).backward()
         torch.nn.utils.clip_grad_norm_([p for _, p in params], 1.0)
