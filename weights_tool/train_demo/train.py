@@ -235,6 +235,28 @@ def count_targets(item):
 NUMBER_PIECES = ("\u2581One", "\u2581Two", "\u2581Three", "\u2581Four", "\u2581A", "\u2581An", "\u2581a", "\u2581an", "s")
 
 
+def grow_queries(sd, net, seed):
+    """A checkpoint with fewer learned abstractor queries than net (num_learnable_queries=N
+    on the command line): the old queries stay first, each new one starts as a copy of old
+    query j mod n_old plus a little noise (it differs from its original by its q_pos_embed
+    row anyway); the fixed sin-cos tables are net's own."""
+    k = "model.visual_abstractor.query_embeds"
+    old, new = sd[k], net.state_dict()[k]
+    if old.shape == new.shape:
+        return
+    n_old, n_new = old.shape[1], new.shape[1]
+    if n_new < n_old:
+        raise SystemExit(f"train: the checkpoint has {n_old} queries, more than the config's {n_new}")
+    g = torch.Generator().manual_seed(seed)
+    grown = old[:, [j % n_old for j in range(n_new)]].clone()
+    grown[:, n_old:] += 0.02 * old.std() * torch.randn(grown[:, n_old:].shape, generator=g)
+    sd[k] = grown
+    for name, v in net.state_dict().items():
+        if name.endswith("q_pos_embed"):
+            sd[name] = v.clone()
+    print(f"train: abstractor queries {n_old} -> {n_new}", flush=True)
+
+
 def make_batch(enc, pre, seed, first, n_images, qtypes=shapes.QTYPES, p_easy=0.0, aux_patch=0, mix=None,
                free_kw=None, counts=False):
     """-> pixel_values [n, 3, S, S], ids [n*k, T] (0-padded), targets [n*k, T] (-100 = no loss),
@@ -391,7 +413,9 @@ def main(argv=None):
     net = M.Owl2(cfg)
     init_weights(net, a.seed)
     if a.init:
-        net.load_state_dict(torch.load(os.path.join(a.init, "pytorch_model.bin"), map_location="cpu"), strict=True)
+        sd = torch.load(os.path.join(a.init, "pytorch_model.bin"), map_location="cpu")
+        grow_queries(sd, net, a.seed)
+        net.load_state_dict(sd, strict=True)
         print(f"train: weights from {a.init}", flush=True)
     n_par = sum(p.numel() for p in net.parameters())
     print(f"train: {n_par:,} parameters, image {cfg['visual_config']['visual_model']['image_size']}, "
