@@ -133,7 +133,10 @@ def main(argv=None):
         raise SystemExit("eval: --model is required")
     torch.set_num_threads(a.threads)
     out_json = a.out or os.path.join(a.model, "eval.json")
-    img_dir = a.images or os.path.join(os.path.dirname(os.path.abspath(out_json)), "eval_images")
+    # the pictures go next to the JSON: eval.json -> eval_images/, other.json -> other_images/ (two
+    # sets written into one folder must not overwrite each other's pictures)
+    stem = os.path.splitext(os.path.basename(out_json))[0]
+    img_dir = a.images or os.path.join(os.path.dirname(os.path.abspath(out_json)), f"{stem}_images")
     os.makedirs(img_dir, exist_ok=True)
     net, cfg, pre = load_model(a.model)
     enc = T.Encoder(os.path.join(a.model, "tokenizer.model"))
