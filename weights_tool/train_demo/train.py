@@ -211,7 +211,8 @@ class CountHead(torch.nn.Module):
         self.ns, self.nc = len(shapes.SHAPES), len(shapes.COLOUR_NAMES)
         self.lin = torch.nn.Linear(n_q * d_llm, 5 + 5 * (self.ns + self.nc))
 
-    def loss(self, img, targets):
+    def loss(self, v, img, targets):
+        """Same call as AuxHeads.loss; the vision tower's output v is not used."""
         total, per = targets                     # [B], [B, ns+nc] (-100 = no target)
         z = self.lin(img[:, :-1].reshape(img.shape[0], -1))
         ce = F.cross_entropy
@@ -300,10 +301,7 @@ def loss_fn(net, pix, ids, tgt, rows, heads=None, aux=None, tok_w=None):
     """-> (language loss, token accuracy, auxiliary loss or None). heads: AuxHeads or CountHead."""
     v = net.model.vision_model(pix)
     img_all = net.model.visual_abstractor(v)
-    if isinstance(heads, CountHead):
-        aux_loss = heads.loss(img_all, aux)
-    else:
-        aux_loss = heads.loss(v, img_all, aux) if heads is not None else None
+    aux_loss = heads.loss(v, img_all, aux) if heads is not None else None
     img = img_all[rows]
     x, is_img = net.splice(ids, img)
     nq = img.shape[1] - 1                       # spliced sequence is longer by Q (one -200 -> Q+1)
