@@ -24,10 +24,11 @@
  * which shows the kernel's own speed when other processes share the cores).
  * Usage: owlet-bench [min_seconds_per_measurement (default 0.25)] [kernels]
  * kernels: a comma-separated list of type names (q4_0,q8_0,q4_K,q6_K,f16,f32),
- * "roof" (the ceilings) and, in the relaxed build, "ab" (SIMD128 vs relaxed
+ * "roof" (the ceilings: memory read of 64 MB and of 1 GB, the dot loops) and, in the relaxed build, "ab" (SIMD128 vs relaxed
  * tiles alternately in one process; RESULT ab_<type>_<shape> 1 <SIMD128
  * GMAC/s> <relaxed GMAC/s> 0); default all of these. "decode" (only when
- * listed) adds the decode profile of bench/profile.c (PROFILE lines), "vision"
+ * listed) adds the decode profile of bench/profile.c (PROFILE lines; q4_K,
+ * "decode_q8_0" / "decode_q4_0" the same token in those types), "vision"
  * the vision layer profile (VPROFILE lines), "vattn" owl_attention alone at
  * the vision shape, 1 thread, "gemm" owl_matmul at the prefill (64 tokens,
  * 4096 x 4096, q8_0 q4_K q6_K) and vision (1025 tokens, q8_0, then q6_K as
@@ -171,19 +172,22 @@ static void run_mm(void *p)
                a->scratch);
 }
 
-/* ---- memory-read ceiling: sum 64 MB ---- */
+/* ---- memory-read ceiling: sum 64 MB (may sit in a large L3) and 1 GB (from
+ * DRAM: the 7B slice's decode token streams 0.3-0.6 GB of weights) ---- */
 #define MEM_BYTES (64u << 20)
+#define MEM_BYTES_DRAM (1024u << 20)
 typedef struct {
     const uint8_t *buf;
     uint64_t sink;
     owl_pool *pool;
+    size_t bytes;
 } mem_args;
 
 static void mem_part(void *p, int ith, int nth)
 {
     mem_args *a = p;
     int64_t s, e;
-    owl_pool_range(MEM_BYTES / 64, ith, nth, &s, &e);
+    owl_pool_range((int64_t)(a->bytes / 64), ith, nth, &s, &e);
 #ifdef OWL_SIMD128
     v128_t acc0 = wasm_i32x4_splat(0), acc1 = acc0, acc2 = acc0, acc3 = acc0;
     for (int64_t i = s; i < e; i++) {
@@ -439,19 +443,22 @@ static int bench_types(owl_pool *const pools[3], const char *only, const float *
 /* The ceilings: memory read at 1 and 2 threads, the dot loops at 1 thread. */
 static int bench_roofs(owl_pool *const pools[3], double min_s)
 {
-    uint8_t *buf = malloc(MEM_BYTES);
-    if (!buf)
-        return 1;
-    for (size_t i = 0; i < MEM_BYTES; i++)
-        buf[i] = (uint8_t)i;
+    for (int big = 0; big < 2; big++) {
+        const size_t bytes = big ? MEM_BYTES_DRAM : MEM_BYTES;
+        uint8_t *buf = malloc(bytes);
+        if (!buf)
+            return 1;
+        for (size_t i = 0; i < bytes; i++)
+            buf[i] = (uint8_t)i;
+        for (int nth = 1; nth <= 2; nth++) {
+            mem_args m = {buf, 0, pools[nth], bytes};
+            double cpu, s = time_it(run_mem, &m, min_s, &cpu);
+            printf("RESULT %s %d 0 %.3f 0\n", big ? "memread_1g" : "memread", nth, bytes / s * 1e-9);
+        }
+        free(buf);
+    }
     for (int i = 0; i < 512; i++)
         roof_buf[i] = (int16_t)(bench_rnd() & 0x7fff);
-    for (int nth = 1; nth <= 2; nth++) {
-        mem_args m = {buf, 0, pools[nth]};
-        double cpu, s = time_it(run_mem, &m, min_s, &cpu);
-        printf("RESULT memread %d 0 %.3f 0\n", nth, MEM_BYTES / s * 1e-9);
-    }
-    free(buf);
     double cpu, s = time_it(run_roof, NULL, min_s, &cpu);
     printf("RESULT dot_i16x8 1 %.3f 0 %.3f\n", (double)ROOF_ITERS * 8 * 8 / s * 1e-9,
            (double)ROOF_ITERS * 8 * 8 / cpu * 1e-9);
@@ -510,8 +517,11 @@ int main(int argc, char **argv)
         err = bench_gemm(pools[1], min_s, gmask);
     if (!err && (!only || bench_listed(only, "roof")))
         err = bench_roofs(pools, min_s);
-    for (int nth = 1; !err && only && bench_listed(only, "decode") && nth <= 2; nth++)
-        err = bench_decode_profile(pools[nth], nth, OWL_TYPE_Q4_K, 16);
+    static const struct { const char *mode; owl_type type; } dec[3] = {
+        {"decode", OWL_TYPE_Q4_K}, {"decode_q8_0", OWL_TYPE_Q8_0}, {"decode_q4_0", OWL_TYPE_Q4_0}};
+    for (int k = 0; k < 3; k++)
+        for (int nth = 1; !err && only && bench_listed(only, dec[k].mode) && nth <= 2; nth++)
+            err = bench_decode_profile(pools[nth], nth, dec[k].type, 16);
     for (int nth = 1; !err && only && bench_listed(only, "vision") && nth <= 2; nth++)
         err = bench_vision_profile(pools[nth], nth, 3);
     if (!err && only && bench_listed(only, "vattn"))
