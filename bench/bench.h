@@ -12,8 +12,9 @@ void *bench_weights(owl_type t, int64_t rows, int64_t cols);    /* random blocks
 int bench_listed(const char *list, const char *name);           /* name in "a,b,c" */
 
 /* The decode profile (profile.c): one token of the LLaMA-7B slice (dim 4096,
- * 2 layers, ffn 11008, vocab 32000) in weight type wt, op by op, wall clock. */
-int bench_decode_profile(owl_pool *pool, int nth, owl_type wt, int ntok);
+ * 2 layers, ffn 11008, vocab 32000) in weight type wt (r4: the 4-row
+ * interleaved layout), op by op, wall clock. */
+int bench_decode_profile(owl_pool *pool, int nth, owl_type wt, int r4, int ntok);
 
 /* The vision layer profile (profile.c): one CLIP ViT-L/14 layer at 448 px,
  * q8_0, ms per part, best of nrep layers (VPROFILE lines). */

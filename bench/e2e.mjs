@@ -5,6 +5,10 @@
 //
 //   node bench/e2e.mjs OUT.jsonl MODEL... [--threads 1,2] [--reps 3] [--gen 32]
 //        [--engines owlet,wllama] [--builds auto|relaxed,simd128] [--image VISION_MODEL] [--sessions 1]
+//        [--wasm build/bench/wasm]
+// --wasm DIR[,DIR2...]: where owlet's engine builds are (under the repository); with several, each
+// owlet run is made with each in turn in the same browser session (an A/B of two engines; the
+// records then name their `wasm`; the image encode uses the first).
 // --sessions N: everything N times, each time in a fresh Chromium (one browser session can run at
 // either of two speed levels here: docs/BENCHMARKS.md, "Why the browser's numbers swing on this
 // VM"); bench/report.mjs then gives each ratio per session (owlet and wllama of one session) and
@@ -65,7 +69,8 @@ function summary(r) {
 async function main() {
   const argv = process.argv.slice(2);
   const out = argv.shift();
-  const opt = { threads: '1,2', reps: '3', gen: '32', engines: 'owlet,wllama', builds: 'auto', image: '', sessions: '1' };
+  const opt = { threads: '1,2', reps: '3', gen: '32', engines: 'owlet,wllama', builds: 'auto', image: '', sessions: '1',
+    wasm: 'build/bench/wasm' };
   const models = [];
   while (argv.length) {
     const a = argv.shift();
@@ -85,7 +90,8 @@ async function oneSession({ out, models, opt, threads, reps, nGen, engines, tier
   const b = await openBrowser();
   const emit = (o) => { const line = JSON.stringify({ ...o, run, session, load: loadavg().map((x) => +x.toFixed(2)), time: new Date().toISOString() }); console.log(line); appendFileSync(out, line + '\n'); };
   emit({ kind: 'env', chromium: b.version });
-  const wasmBase = '/build/bench/wasm/';
+  const bases = opt.wasm.split(',').map((d) => '/' + d.replace(/^\/+|\/+$/g, '') + '/');
+  const wasmBase = bases[0];
   try {
     if (opt.image) {
       for (const t of threads) {
@@ -98,13 +104,14 @@ async function oneSession({ out, models, opt, threads, reps, nGen, engines, tier
     for (const model of models) {
       const manifest = `/build/bench/${model}/manifest.json`, url = `/build/bench/${model}.gguf`;
       for (const t of threads) {
-        const runs = engines.flatMap((eng) => (eng === 'owlet' ? tiers.map((tier) => [eng, tier]) : [[eng, '']]));
-        for (const [eng, tier] of runs) {
+        const runs = engines.flatMap((eng) => (eng === 'owlet' ? tiers.flatMap((tier) => bases.map((base) => [eng, tier, base])) : [[eng, '', '']]));
+        for (const [eng, tier, base] of runs) {
           try {
             const r = eng === 'owlet'
-              ? await b.call('owletRun', { manifest, wasmBase, threads: t, reps, text: PROMPT, nGen, build: TIER_BUILD[tier](t) })
+              ? await b.call('owletRun', { manifest, wasmBase: base, threads: t, reps, text: PROMPT, nGen, build: TIER_BUILD[tier](t) })
               : await b.call('wllamaRun', { url, threads: t, reps, prompt: `USER: ${PROMPT} ASSISTANT:`, nGen, noBytes: true });
-            emit({ kind: 'llm', model, engine: eng, tier: tier || undefined, threads: r.threads, build: r.build || (r.multithread ? 'mt' : 'st'),
+            emit({ kind: 'llm', model, engine: eng, tier: tier || undefined, wasm: bases.length > 1 && base ? base : undefined,
+              threads: r.threads, build: r.build || (r.multithread ? 'mt' : 'st'),
               ...summary(r), reps: r.reps, loadMs: r.loadMs, ids: r.ids, version: r.version });
           } catch (e) { emit({ kind: 'error', model, engine: eng, tier, threads: t, error: String(e.message || e), logs: b.logs.slice(-5) }); }
         }

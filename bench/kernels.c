@@ -28,7 +28,10 @@
  * tiles alternately in one process; RESULT ab_<type>_<shape> 1 <SIMD128
  * GMAC/s> <relaxed GMAC/s> 0); default all of these. "decode" (only when
  * listed) adds the decode profile of bench/profile.c (PROFILE lines; q4_K,
- * "decode_q8_0" / "decode_q4_0" the same token in those types), "vision"
+ * matrices in the 4-row interleaved layout the engine loads them in;
+ * "decode_rows" the same row-major, "decode_q6_K" in q6_K, "decode_q8_0" /
+ * "decode_q4_0" in those types (row-major), "decode_ab" rows and r4
+ * alternately, 3 rounds, 1 thread; PROFILE_OF lines say which), "vision"
  * the vision layer profile (VPROFILE lines), "vattn" owl_attention alone at
  * the vision shape, 1 thread, "gemm" owl_matmul at the prefill (64 tokens,
  * 4096 x 4096, q8_0 q4_K q6_K) and vision (1025 tokens, q8_0, then q6_K as
@@ -305,10 +308,10 @@ static void run_ab(void *p)
     const ab_args *a = p;
     for (int64_t r0 = 0; r0 < a->n; r0 += OWL_TILE_ROWS) {
         if (a->relaxed)
-            owl_dot_tile_relaxed(a->t, a->n, a->W + (size_t)r0 * a->ws, a->ws, OWL_TILE_ROWS, a->Xq, a->qs, a->Xx,
+            owl_dot_tile_relaxed(a->t, a->n, a->W + (size_t)r0 * a->ws, a->ws, 0, OWL_TILE_ROWS, a->Xq, a->qs, a->Xx,
                                  a->xs, a->ntok, a->Y + r0, a->n);
         else
-            owl_dot_tile_simd128(a->t, a->n, a->W + (size_t)r0 * a->ws, a->ws, OWL_TILE_ROWS, a->Xx, a->xs,
+            owl_dot_tile_simd128(a->t, a->n, a->W + (size_t)r0 * a->ws, a->ws, 0, OWL_TILE_ROWS, a->Xx, a->xs,
                                  a->ntok, a->Y + r0, a->n, 0);
     }
 }
@@ -517,11 +520,20 @@ int main(int argc, char **argv)
         err = bench_gemm(pools[1], min_s, gmask);
     if (!err && (!only || bench_listed(only, "roof")))
         err = bench_roofs(pools, min_s);
-    static const struct { const char *mode; owl_type type; } dec[3] = {
-        {"decode", OWL_TYPE_Q4_K}, {"decode_q8_0", OWL_TYPE_Q8_0}, {"decode_q4_0", OWL_TYPE_Q4_0}};
-    for (int k = 0; k < 3; k++)
-        for (int nth = 1; !err && only && bench_listed(only, dec[k].mode) && nth <= 2; nth++)
-            err = bench_decode_profile(pools[nth], nth, dec[k].type, 16);
+    static const struct { const char *mode; owl_type type; int r4; } dec[5] = {
+        {"decode", OWL_TYPE_Q4_K, 1}, {"decode_rows", OWL_TYPE_Q4_K, 0}, {"decode_q6_K", OWL_TYPE_Q6_K, 1},
+        {"decode_q8_0", OWL_TYPE_Q8_0, 0}, {"decode_q4_0", OWL_TYPE_Q4_0, 0}};
+    for (int k = 0; k < 5; k++)
+        for (int nth = 1; !err && only && bench_listed(only, dec[k].mode) && nth <= 2; nth++) {
+            printf("PROFILE_OF %s %s\n", owl_type_get(dec[k].type)->name, dec[k].r4 ? "r4" : "rows");
+            err = bench_decode_profile(pools[nth], nth, dec[k].type, dec[k].r4, 16);
+        }
+    /* "decode_ab": the q4_K token with the matrices row-major and in the r4
+     * layout (as the engine loads them), alternately, 3 rounds, 1 thread */
+    for (int round = 0; !err && only && bench_listed(only, "decode_ab") && round < 6; round++) {
+        printf("PROFILE_OF q4_K %s\n", round % 2 ? "r4" : "rows");
+        err = bench_decode_profile(pools[1], 1, OWL_TYPE_Q4_K, round % 2, 16);
+    }
     for (int nth = 1; !err && only && bench_listed(only, "vision") && nth <= 2; nth++)
         err = bench_vision_profile(pools[nth], nth, 3);
     if (!err && only && bench_listed(only, "vattn"))

@@ -11,7 +11,8 @@
  * timed in one piece in separate tokens without the inner timers); and, timed
  * alone: quantize (the 15 inputs a token quantizes, to q8_K for the K-quants),
  * expand (their int16 expansion for the SIMD128 tiles) and dispatch (17 empty
- * owl_pool_run calls: one per matmul and attention). */
+ * owl_pool_run calls: one per matmul and attention). With r4 the matrices are
+ * in the 4-row interleaved layout (owl_repack_r4; q4_K / q6_K). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,8 @@ static const char *const part_names[P_N] = {"gemv_qkvo", "gemv_gate_up", "gemv_d
 typedef struct {
     owl_pool *pool;
     owl_type wt;
+    int r4; /* the matrices in the 4-row interleaved layout (owl_repack_r4) */
+    double repack_s, repack_bytes; /* time owl_repack_r4 took over how many bytes */
     void *w[LAYERS][7]; /* q k v o gate up down */
     void *head;
     owl_f16 *kv[LAYERS][2];
@@ -37,7 +40,7 @@ typedef struct {
 
 static void mm(prof *p, const void *W, int64_t rows, int64_t cols, const float *X, float *Y)
 {
-    owl_matmul(p->pool, W, p->wt, rows, cols, X, cols, 1, Y, rows, p->mm_scratch);
+    owl_matmul_r4(p->pool, W, p->wt, p->r4, rows, cols, X, cols, 1, Y, rows, p->mm_scratch);
 }
 
 /* One timed step: part += time since *t0; *t0 = now. */
@@ -110,13 +113,25 @@ static float *floats(int64_t n, float scale)
     return f;
 }
 
+static int repack(prof *p, void *W, int64_t rows, int64_t cols)
+{
+    double t0 = bench_now();
+    int ok = owl_repack_r4(p->wt, W, rows, cols);
+    p->repack_s += bench_now() - t0;
+    p->repack_bytes += (double)owl_row_size(p->wt, cols) * (double)rows;
+    return ok;
+}
+
 static int alloc_all(prof *p, int nth)
 {
     static const int64_t shape[7][2] = {{D, D}, {D, D}, {D, D}, {D, D}, {FFN, D}, {FFN, D}, {D, FFN}};
     int ok = 1;
     for (int li = 0; li < LAYERS; li++) {
-        for (int m = 0; m < 7; m++)
+        for (int m = 0; m < 7; m++) {
             ok &= (p->w[li][m] = bench_weights(p->wt, shape[m][0], shape[m][1])) != NULL;
+            if (ok && p->r4)
+                ok &= repack(p, p->w[li][m], shape[m][0], shape[m][1]);
+        }
         for (int k = 0; k < 2; k++) {
             p->kv[li][k] = malloc(sizeof(owl_f16) * CTX * D);
             ok &= p->kv[li][k] != NULL;
@@ -125,6 +140,8 @@ static int alloc_all(prof *p, int nth)
         }
     }
     ok &= (p->head = bench_weights(p->wt, VOCAB, D)) != NULL;
+    if (ok && p->r4)
+        ok &= repack(p, p->head, VOCAB, D);
     float **bufs[] = {&p->x, &p->xn, &p->q, &p->k, &p->v, &p->att, &p->tmp, &p->g, &p->u, &p->logits};
     const int64_t lens[] = {D, D, D, D, D, D, D, FFN, FFN, VOCAB};
     for (int i = 0; i < 10; i++)
@@ -175,9 +192,9 @@ static void alone(prof *p, int ntok, double ms[3])
     }
 }
 
-int bench_decode_profile(owl_pool *pool, int nth, owl_type wt, int ntok)
+int bench_decode_profile(owl_pool *pool, int nth, owl_type wt, int r4, int ntok)
 {
-    prof p = {.pool = pool, .wt = wt};
+    prof p = {.pool = pool, .wt = wt, .r4 = r4};
     if (!alloc_all(&p, nth)) {
         fprintf(stderr, "bench: out of memory (decode profile)\n");
         free_all(&p);
@@ -206,6 +223,9 @@ int bench_decode_profile(owl_pool *pool, int nth, owl_type wt, int ntok)
     alone(&p, ntok, ms);
     printf("PROFILE quantize %d %.3f\nPROFILE expand %d %.3f\nPROFILE dispatch %d %.3f\n", nth, ms[0], nth, ms[1],
            nth, ms[2]);
+    if (p.r4) /* not per token: once at load, GB/s */
+        printf("REPACK %d %.1f ms %.3f GB %.2f GB/s\n", nth, p.repack_s * 1e3, p.repack_bytes * 1e-9,
+               p.repack_bytes * 1e-9 / p.repack_s);
     fflush(stdout);
     free(x0);
     free_all(&p);

@@ -137,7 +137,7 @@ API int owl_api_load(owl_api *a, void *buf, double size, void *header, double he
     a->buf = buf;
     a->header = header;
     owl_model_opts o = {.layer_begin = layer_begin, .layer_end = layer_end, .no_vision = !first,
-                        .no_embed = !first, .no_head = !last};
+                        .no_embed = !first, .no_head = !last, .rearrange = 1 /* buf is ours */};
     snprintf(a->aspect, sizeof a->aspect, "%s", aspect ? aspect : "");
     owl_status st = OWL_OK;
     if (!buf || !(size > 0) || size > (double)SIZE_MAX ||

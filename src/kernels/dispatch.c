@@ -79,21 +79,32 @@ int owl_tile_rows(owl_type type, int64_t ntok)
     return OWL_TILE_ROWS;
 }
 
-void owl_dot_tile(owl_type type, int64_t n, const void *W, size_t w_stride, int nr,
+int owl_r4_supported(owl_type type)
+{
+#ifdef OWL_SIMD128
+    return type == OWL_TYPE_Q4_K || type == OWL_TYPE_Q6_K;
+#else
+    (void)type;
+    return 0;
+#endif
+}
+
+void owl_dot_tile(owl_type type, int64_t n, const void *W, size_t w_stride, int r4, int nr,
                   const owl_tile_act *a, int64_t nt, float *Y, int64_t ldy)
 {
 #if defined(OWL_RELAXED_BUILD) && defined(OWL_SIMD128)
     if (owl_relaxed_handles(type, nt)) {
-        owl_dot_tile_relaxed(type, n, W, w_stride, nr, a->q, a->q_stride, a->x, a->x_stride, nt, Y, ldy);
+        owl_dot_tile_relaxed(type, n, W, w_stride, r4, nr, a->q, a->q_stride, a->x, a->x_stride, nt, Y, ldy);
         return;
     }
 #endif
 #ifdef OWL_SIMD128
     if (a->x)
-        OWL_QUANT(owl_dot_tile_simd128)(type, n, W, w_stride, nr, a->x, a->x_stride, nt, Y, ldy, 0);
+        OWL_QUANT(owl_dot_tile_simd128)(type, n, W, w_stride, r4, nr, a->x, a->x_stride, nt, Y, ldy, 0);
     else
-        OWL_QUANT(owl_dot_tile_simd128)(type, n, W, w_stride, nr, a->q, a->q_stride, nt, Y, ldy, 0);
+        OWL_QUANT(owl_dot_tile_simd128)(type, n, W, w_stride, r4, nr, a->q, a->q_stride, nt, Y, ldy, 0);
 #else
+    (void)r4; /* never set here: owl_r4_supported is 0 without SIMD128 */
     for (int r = 0; r < nr; r++)
         for (int64_t t = 0; t < nt; t++)
             Y[t * ldy + r] = owl_vec_dot_ref(type, n, (const uint8_t *)W + (size_t)r * w_stride,

@@ -18,6 +18,7 @@
  * bench build) the tile calls owl_vec_dot_ref per element; the relaxed wasm
  * build runs owl_dot_tile_relaxed for q4_0, q4_K and q6_K. */
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ops.h"
@@ -50,6 +51,7 @@ size_t owl_matmul_scratch_size(owl_type wt, int64_t cols, int64_t ntok)
 typedef struct {
     const uint8_t *W;
     owl_type wt;
+    int r4; /* W in the 4-row interleaved layout (types.h) */
     int64_t rows, cols;
     const float *X;
     int64_t ldx, ntok;
@@ -94,7 +96,7 @@ static void mul_rows(void *p, int ith, int nth)
         for (int64_t tile = s; tile < e; tile++) {
             const int64_t r0 = tile * tr;
             const int nr = (int)(c->rows - r0 < tr ? c->rows - r0 : tr);
-            owl_dot_tile(c->wt, c->cols, c->W + (size_t)r0 * c->wrow, c->wrow, nr, &a, tn,
+            owl_dot_tile(c->wt, c->cols, c->W + (size_t)r0 * c->wrow, c->wrow, c->r4, nr, &a, tn,
                          c->Y + t0 * c->ldy + r0, c->ldy);
         }
     }
@@ -108,6 +110,7 @@ static int setup(mm_ctx *c, const void *W, owl_type wt, int64_t rows, int64_t co
         return 0;
     c->W = W;
     c->wt = wt;
+    c->r4 = 0;
     c->rows = rows;
     c->cols = cols;
     c->X = X;
@@ -130,12 +133,13 @@ static int setup(mm_ctx *c, const void *W, owl_type wt, int64_t rows, int64_t co
     return c->wrow != 0 && c->xrow != 0;
 }
 
-void owl_matmul(owl_pool *pool, const void *W, owl_type wt, int64_t rows, int64_t cols,
-                const float *X, int64_t ldx, int64_t ntok, float *Y, int64_t ldy, void *scratch)
+void owl_matmul_r4(owl_pool *pool, const void *W, owl_type wt, int r4, int64_t rows, int64_t cols,
+                   const float *X, int64_t ldx, int64_t ntok, float *Y, int64_t ldy, void *scratch)
 {
     mm_ctx c;
-    if (!setup(&c, W, wt, rows, cols, X, ldx, ntok, Y, ldy, scratch))
+    if (!setup(&c, W, wt, rows, cols, X, ldx, ntok, Y, ldy, scratch) || (r4 && !owl_r4_supported(wt)))
         return;
+    c.r4 = r4 != 0;
     if (c.Xq) {
         if (ntok > 1)
             owl_pool_run(pool, quantize_rows, &c);
@@ -143,6 +147,35 @@ void owl_matmul(owl_pool *pool, const void *W, owl_type wt, int64_t rows, int64_
             quantize_rows(&c, 0, 1);
     }
     owl_pool_run(pool, mul_rows, &c);
+}
+
+void owl_matmul(owl_pool *pool, const void *W, owl_type wt, int64_t rows, int64_t cols,
+                const float *X, int64_t ldx, int64_t ntok, float *Y, int64_t ldy, void *scratch)
+{
+    owl_matmul_r4(pool, W, wt, 0, rows, cols, X, ldx, ntok, Y, ldy, scratch);
+}
+
+/* Group g (k rows) from row-major [k][nb] to block-major [nb][k], through tmp. */
+int owl_repack_r4(owl_type type, void *W, int64_t rows, int64_t cols)
+{
+    const owl_type_traits *t = owl_type_get((int)type);
+    const size_t row = t ? owl_row_size(type, cols) : 0;
+    if (!owl_r4_supported(type) || row == 0 || rows <= 0)
+        return 0;
+    const size_t bsz = t->type_size, nb = row / bsz;
+    uint8_t *tmp = malloc(4 * row);
+    if (!tmp)
+        return 0;
+    for (int64_t g0 = 0; g0 < rows; g0 += 4) {
+        const int k = rows - g0 < 4 ? (int)(rows - g0) : 4;
+        uint8_t *grp = (uint8_t *)W + (size_t)g0 * row;
+        memcpy(tmp, grp, (size_t)k * row);
+        for (size_t b = 0; b < nb; b++)
+            for (int r = 0; r < k; r++)
+                memcpy(grp + (b * (size_t)k + (size_t)r) * bsz, tmp + (size_t)r * row + b * bsz, bsz);
+    }
+    free(tmp);
+    return 1;
 }
 
 void owl_matmul_ref(const void *W, owl_type wt, int64_t rows, int64_t cols, const float *X,

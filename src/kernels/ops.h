@@ -32,6 +32,12 @@
 size_t owl_matmul_scratch_size(owl_type wt, int64_t cols, int64_t ntok);
 void owl_matmul(owl_pool *pool, const void *W, owl_type wt, int64_t rows, int64_t cols,
                 const float *X, int64_t ldx, int64_t ntok, float *Y, int64_t ldy, void *scratch);
+/* The same for W in the 4-row interleaved layout when r4 (owl_repack_r4 in
+ * types.h made it; r4 with a type the build's kernels do not read that way
+ * leaves Y untouched, like a bad shape). Same bits as owl_matmul on the
+ * row-major W. */
+void owl_matmul_r4(owl_pool *pool, const void *W, owl_type wt, int r4, int64_t rows, int64_t cols,
+                   const float *X, int64_t ldx, int64_t ntok, float *Y, int64_t ldy, void *scratch);
 /* Reference: single thread, owl_vec_dot_ref per output, same quantization. */
 void owl_matmul_ref(const void *W, owl_type wt, int64_t rows, int64_t cols, const float *X,
                     int64_t ldx, int64_t ntok, float *Y, int64_t ldy, void *scratch);

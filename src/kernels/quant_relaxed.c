@@ -249,11 +249,11 @@ typedef struct {
     v128_t d, dmin;
 } q4k_rows;
 
-static void q4k_rows_init(const uint8_t *const wr[4], int64_t b, q4k_rows *g)
+static void q4k_rows_init(const uint8_t *const wr[4], size_t st, int64_t b, q4k_rows *g)
 {
     const owl_block_q4_K *x[4];
     for (int r = 0; r < 4; r++)
-        x[r] = (const owl_block_q4_K *)wr[r] + b;
+        x[r] = (const owl_block_q4_K *)(wr[r] + (size_t)b * st);
     /* sub-block 2i: low nibbles of bytes 32i..32i+31, 2i + 1: their high nibbles */
     for (int i = 0; i < 4; i++)
         for (int h = 0; h < 2; h++) {
@@ -297,7 +297,7 @@ static inline v128_t q4k_update(const q4k_rows *g, v128_t acc, v128_t sumi, v128
 
 /* ng groups of 4 rows (1 or 2, a constant after inlining): each activation splat serves them all.
  * Rows past nr repeat row nr - 1 (wr) and are not stored. */
-static inline __attribute__((always_inline)) void gemm_q4_K_n(int64_t nb, const uint8_t *const wr[8], int nr,
+static inline __attribute__((always_inline)) void gemm_q4_K_n(int64_t nb, const uint8_t *const wr[8], const size_t st[2], int nr,
                                                               const uint8_t *Xq, size_t qs, int64_t nt, float *Y,
                                                               int64_t ldy, const int ng)
 {
@@ -310,7 +310,7 @@ static inline __attribute__((always_inline)) void gemm_q4_K_n(int64_t nb, const 
         for (int64_t b = 0; b < nb; b++) {
             q4k_rows g[2];
             for (int G = 0; G < ng; G++)
-                q4k_rows_init(wr + 4 * G, b, &g[G]);
+                q4k_rows_init(wr + 4 * G, st[G], b, &g[G]);
             for (int64_t t = 0; t < tn; t++) {
                 const owl_block_q8_K *y = (const owl_block_q8_K *)(Xq + qs * (size_t)(t0 + t)) + b;
                 v128_t s0 = zero, s1 = zero;
@@ -376,14 +376,14 @@ typedef struct {
 } q6k_rows;
 
 /* q6_K: one group of 4 rows (the lanes) of a superblock, transposed */
-static void q6k_rows_init(const uint8_t *const wr[4], int64_t b, q6k_rows *g)
+static void q6k_rows_init(const uint8_t *const wr[4], size_t st, int64_t b, q6k_rows *g)
 {
     const owl_block_q6_K *x[4];
     v128_t q[4][16];
     int32_t sc[16][4];
     int16_t s16[4][16];
     for (int r = 0; r < 4; r++) {
-        x[r] = (const owl_block_q6_K *)wr[r] + b;
+        x[r] = (const owl_block_q6_K *)(wr[r] + (size_t)b * st);
         unpack_q6_K(x[r], q[r]);
         for (int j = 0; j < 16; j++)
             sc[j][r] = s16[r][j] = x[r]->scales[j];
@@ -408,7 +408,7 @@ static inline v128_t q6k_update(const q6k_rows *g, v128_t acc, v128_t sumi, v128
     return wasm_f32x4_add(acc, wasm_f32x4_mul(wasm_f32x4_mul(g->d, wasm_f32x4_splat(yd)), wasm_f32x4_convert_i32x4(isum)));
 }
 
-static inline __attribute__((always_inline)) void gemm_q6_K_n(int64_t nb, const uint8_t *const wr[8], int nr,
+static inline __attribute__((always_inline)) void gemm_q6_K_n(int64_t nb, const uint8_t *const wr[8], const size_t st[2], int nr,
                                                               const uint8_t *Xq, size_t qs, int64_t nt, float *Y,
                                                               int64_t ldy, const int ng)
 {
@@ -421,7 +421,7 @@ static inline __attribute__((always_inline)) void gemm_q6_K_n(int64_t nb, const 
         for (int64_t b = 0; b < nb; b++) {
             q6k_rows g[2];
             for (int G = 0; G < ng; G++)
-                q6k_rows_init(wr + 4 * G, b, &g[G]);
+                q6k_rows_init(wr + 4 * G, st[G], b, &g[G]);
             for (int64_t t = 0; t < tn; t++) {
                 const owl_block_q8_K *y = (const owl_block_q8_K *)(Xq + qs * (size_t)(t0 + t)) + b;
                 v128_t s0 = zero, s1 = zero;
@@ -486,7 +486,7 @@ static inline v128_t gemv_row_q6_K(const owl_block_q6_K *x, const v128_t y[16], 
     return wasm_i32x4_sub(acc, wasm_i32x4_shl(corr, 5));
 }
 
-static void gemv_q6_K(int64_t nb, const uint8_t *const wr[4], const owl_block_q8_K *yb, v128_t *acc)
+static void gemv_q6_K(int64_t nb, const uint8_t *const wr[4], size_t st, const owl_block_q8_K *yb, v128_t *acc)
 {
     for (int64_t b = 0; b < nb; b++, yb++) {
         v128_t y[16], a[4];
@@ -495,7 +495,7 @@ static void gemv_q6_K(int64_t nb, const uint8_t *const wr[4], const owl_block_q8
         const v128_t b0 = wasm_v128_load(yb->bsums), b1 = wasm_v128_load(yb->bsums + 8);
         owl_f16 d[4];
         for (int r = 0; r < 4; r++) {
-            const owl_block_q6_K *x = (const owl_block_q6_K *)wr[r] + b;
+            const owl_block_q6_K *x = (const owl_block_q6_K *)(wr[r] + (size_t)b * st);
             a[r] = gemv_row_q6_K(x, y, b0, b1);
             d[r] = x->d;
         }
@@ -508,7 +508,7 @@ static void gemv_q6_K(int64_t nb, const uint8_t *const wr[4], const owl_block_q8
  * V8's 16 x64 vector registers could not hold next to the rest. Measured
  * 1.45-2.7x the previous row-major q4_K GEMV in the A/B bench; the same
  * reorder gave q6_K nothing (0.98x; docs/BENCHMARKS.md). */
-static void gemv_q4_K(int64_t nb, const uint8_t *const wr[4], const owl_block_q8_K *yb, v128_t *acc)
+static void gemv_q4_K(int64_t nb, const uint8_t *const wr[4], size_t st, const owl_block_q8_K *yb, v128_t *acc)
 {
     const v128_t zero = wasm_i32x4_splat(0);
     for (int64_t b = 0; b < nb; b++, yb++) {
@@ -518,7 +518,7 @@ static void gemv_q4_K(int64_t nb, const uint8_t *const wr[4], const owl_block_q8
         const v128_t b0 = wasm_v128_load(yb->bsums), b1 = wasm_v128_load(yb->bsums + 8);
         for (int r = 0; r < 4; r++) {
             v128_t m;
-            x[r] = (const owl_block_q4_K *)wr[r] + b;
+            x[r] = (const owl_block_q4_K *)(wr[r] + (size_t)b * st);
             q4_K_scales_v(x[r], &sc[r], &m);
             mp[r] = wasm_i32x4_add(wasm_i32x4_dot_i16x8(wasm_i16x8_shuffle(m, m, 0, 0, 1, 1, 2, 2, 3, 3), b0),
                                    wasm_i32x4_dot_i16x8(wasm_i16x8_shuffle(m, m, 4, 4, 5, 5, 6, 6, 7, 7), b1));
@@ -541,21 +541,21 @@ static void gemv_q4_K(int64_t nb, const uint8_t *const wr[4], const owl_block_q8
     }
 }
 
-static void tile_q_K(int is4, int64_t nb, const uint8_t *W, size_t ws, int nr, const uint8_t *Xq,
+static void tile_q_K(int is4, int64_t nb, const uint8_t *W, size_t ws, int r4, int nr, const uint8_t *Xq,
                      size_t qs, int64_t nt, float *Y, int64_t ldy)
 {
     const uint8_t *wr[8];
-    for (int r = 0; r < 8; r++)
-        wr[r] = W + ws * (size_t)(r < nr ? r : nr - 1);
+    size_t st[2];
+    owl_tile_wrows(W, ws, r4, nr, is4 ? sizeof(owl_block_q4_K) : sizeof(owl_block_q6_K), wr, st);
     if (nt > 1) { /* up to 8 rows (owl_tile_rows) */
         if (is4 && nr > 4)
-            gemm_q4_K_n(nb, wr, nr, Xq, qs, nt, Y, ldy, 2);
+            gemm_q4_K_n(nb, wr, st, nr, Xq, qs, nt, Y, ldy, 2);
         else if (is4)
-            gemm_q4_K_n(nb, wr, nr, Xq, qs, nt, Y, ldy, 1);
+            gemm_q4_K_n(nb, wr, st, nr, Xq, qs, nt, Y, ldy, 1);
         else if (nr > 4)
-            gemm_q6_K_n(nb, wr, nr, Xq, qs, nt, Y, ldy, 2);
+            gemm_q6_K_n(nb, wr, st, nr, Xq, qs, nt, Y, ldy, 2);
         else
-            gemm_q6_K_n(nb, wr, nr, Xq, qs, nt, Y, ldy, 1);
+            gemm_q6_K_n(nb, wr, st, nr, Xq, qs, nt, Y, ldy, 1);
         return;
     }
     for (int r0 = 0; r0 < nr; r0 += 4) { /* GEMV (e.g. a token block's last token): 4 rows at a time */
@@ -563,14 +563,14 @@ static void tile_q_K(int is4, int64_t nb, const uint8_t *W, size_t ws, int nr, c
         const int n4 = nr - r0 < 4 ? nr - r0 : 4;
         init_tile(&acc, n4, 1, Y + r0, ldy, 0);
         if (is4)
-            gemv_q4_K(nb, wr + r0, (const owl_block_q8_K *)Xq, &acc);
+            gemv_q4_K(nb, wr + r0, st[r0 / 4], (const owl_block_q8_K *)Xq, &acc);
         else
-            gemv_q6_K(nb, wr + r0, (const owl_block_q8_K *)Xq, &acc);
+            gemv_q6_K(nb, wr + r0, st[r0 / 4], (const owl_block_q8_K *)Xq, &acc);
         store_tile(&acc, n4, 1, Y + r0, ldy);
     }
 }
 
-void owl_dot_tile_relaxed(owl_type type, int64_t n, const void *W, size_t w_stride, int nr,
+void owl_dot_tile_relaxed(owl_type type, int64_t n, const void *W, size_t w_stride, int r4, int nr,
                           const void *Xq, size_t q_stride, const void *Xx, size_t x_stride, int64_t nt,
                           float *Y, int64_t ldy)
 {
@@ -585,7 +585,7 @@ void owl_dot_tile_relaxed(owl_type type, int64_t n, const void *W, size_t w_stri
         break;
     case OWL_TYPE_Q4_K:
     case OWL_TYPE_Q6_K:
-        tile_q_K(type == OWL_TYPE_Q4_K, n / OWL_QK_K, W, w_stride, nr, Xq, q_stride, nt, Y, ldy);
+        tile_q_K(type == OWL_TYPE_Q4_K, n / OWL_QK_K, W, w_stride, r4, nr, Xq, q_stride, nt, Y, ldy);
         break;
     default:
         for (int64_t t = 0; t < nt; t++)

@@ -310,8 +310,8 @@ static inline v128_t pair_scales(v128_t v, int g)
  * product is a multiple of 256 / 16, and |lane| < 2^21). The two partials of
  * a group (sub-blocks 2g, 2g+1) then hold at most 8 products of 15 x 128 a
  * lane (15360): they narrow to one i16x8 and take their scales in one dot. */
-NATIVE_NOINLINE static void gemv_q4_K_groups(int64_t nb, const uint8_t *const wr[4], const owl_xblock_q8_K *yb,
-                                             v128_t *acc)
+NATIVE_NOINLINE static void gemv_q4_K_groups(int64_t nb, const uint8_t *const wr[4], size_t st,
+                                             const owl_xblock_q8_K *yb, v128_t *acc)
 {
     const v128_t m0 = wasm_i16x8_splat(0x000f), m1 = wasm_i16x8_splat(0x0f00), m2 = wasm_i16x8_splat(0x00f0);
     for (int64_t b = 0; b < nb; b++, yb++) {
@@ -321,7 +321,7 @@ NATIVE_NOINLINE static void gemv_q4_K_groups(int64_t nb, const uint8_t *const wr
         const v128_t bs = wasm_v128_load(yb->bs32);
         for (int r = 0; r < 4; r++) {
             v128_t m;
-            x[r] = (const owl_block_q4_K *)wr[r] + b;
+            x[r] = (const owl_block_q4_K *)(wr[r] + (size_t)b * st);
             q4_K_scales_v(x[r], &sc[r], &m);
             mp[r] = wasm_i32x4_dot_i16x8(m, bs);
             a[r] = wasm_i32x4_splat(0);
@@ -383,14 +383,14 @@ static inline v128_t gemv_row_q4_K(const owl_block_q4_K *x, const owl_xblock_q8_
                           wasm_i32x4_mul(s1, wasm_u32x4_extend_high_u16x8(sc)));
 }
 
-NATIVE_NOINLINE static void gemv_q4_K_rows(int64_t nb, const uint8_t *const wr[4], const owl_xblock_q8_K *yb,
-                                           v128_t *acc)
+NATIVE_NOINLINE static void gemv_q4_K_rows(int64_t nb, const uint8_t *const wr[4], size_t st,
+                                           const owl_xblock_q8_K *yb, v128_t *acc)
 {
     for (int64_t b = 0; b < nb; b++, yb++) {
         v128_t a[4], mp[4];
         owl_f16 d[4], dmin[4];
         for (int r = 0; r < 4; r++) {
-            const owl_block_q4_K *x = (const owl_block_q4_K *)wr[r] + b;
+            const owl_block_q4_K *x = (const owl_block_q4_K *)(wr[r] + (size_t)b * st);
             a[r] = gemv_row_q4_K(x, yb, &mp[r]);
             d[r] = x->d;
             dmin[r] = x->dmin;
@@ -440,13 +440,14 @@ static inline v128_t gemv_row_q6_K(const owl_block_q6_K *b, const owl_xblock_q8_
     return acc;
 }
 
-NATIVE_NOINLINE static void gemv_q6_K(int64_t nb, const uint8_t *const wr[4], const owl_xblock_q8_K *yb, v128_t *acc)
+NATIVE_NOINLINE static void gemv_q6_K(int64_t nb, const uint8_t *const wr[4], size_t st, const owl_xblock_q8_K *yb,
+                                      v128_t *acc)
 {
     for (int64_t b = 0; b < nb; b++, yb++) {
         v128_t a[4];
         owl_f16 d[4];
         for (int r = 0; r < 4; r++) {
-            const owl_block_q6_K *x = (const owl_block_q6_K *)wr[r] + b;
+            const owl_block_q6_K *x = (const owl_block_q6_K *)(wr[r] + (size_t)b * st);
             a[r] = gemv_row_q6_K(x, yb);
             d[r] = x->d;
         }
@@ -454,21 +455,21 @@ NATIVE_NOINLINE static void gemv_q6_K(int64_t nb, const uint8_t *const wr[4], co
     }
 }
 
-static void tile_q_K(owl_type type, int64_t nb, const uint8_t *W, size_t ws, int nr,
+static void tile_q_K(owl_type type, int64_t nb, const uint8_t *W, size_t ws, int r4, int nr,
                      const uint8_t *X, size_t xs, int64_t nt, float *Y, int64_t ldy, int accumulate)
 {
     const int is4 = type == OWL_TYPE_Q4_K;
     const size_t bsz = is4 ? sizeof(owl_block_q4_K) : sizeof(owl_block_q6_K);
-    const uint8_t *wr[4];
-    for (int r = 0; r < 4; r++)
-        wr[r] = W + ws * (size_t)(r < nr ? r : nr - 1);
+    const uint8_t *wr[8];
+    size_t st[2];
+    owl_tile_wrows(W, ws, r4, nr, bsz, wr, st); /* nr <= 4: group 0 */
     if (nt == 1) {
         v128_t acc;
         init_tile(&acc, nr, 1, Y, ldy, accumulate);
         if (is4)
-            gemv_q4_K(nb, wr, (const owl_xblock_q8_K *)X, &acc);
+            gemv_q4_K(nb, wr, st[0], (const owl_xblock_q8_K *)X, &acc);
         else
-            gemv_q6_K(nb, wr, (const owl_xblock_q8_K *)X, &acc);
+            gemv_q6_K(nb, wr, st[0], (const owl_xblock_q8_K *)X, &acc);
         store_tile(&acc, nr, 1, Y, ldy);
         return;
     }
@@ -480,7 +481,7 @@ static void tile_q_K(owl_type type, int64_t nb, const uint8_t *W, size_t ws, int
             v128_t w[4][32], mins[4] = {0};
             owl_f16 d[4], dmin[4] = {0};
             for (int r = 0; r < 4; r++) {
-                const uint8_t *blk = wr[r] + (size_t)b * bsz;
+                const uint8_t *blk = wr[r] + (size_t)b * st[0];
                 if (is4) {
                     const owl_block_q4_K *x = (const owl_block_q4_K *)blk;
                     unpack_q4_K(x, w[r], &mins[r]);
@@ -591,7 +592,7 @@ static void tile_float(owl_type type, int64_t n, const uint8_t *W, size_t ws, in
     }
 }
 
-void OWL_SIMD128_NAME(owl_dot_tile_simd128)(owl_type type, int64_t n, const void *W, size_t w_stride, int nr,
+void OWL_SIMD128_NAME(owl_dot_tile_simd128)(owl_type type, int64_t n, const void *W, size_t w_stride, int r4, int nr,
                           const void *X, size_t x_stride, int64_t nt, float *Y, int64_t ldy,
                           int accumulate)
 {
@@ -604,7 +605,7 @@ void OWL_SIMD128_NAME(owl_dot_tile_simd128)(owl_type type, int64_t n, const void
         break;
     case OWL_TYPE_Q4_K:
     case OWL_TYPE_Q6_K:
-        tile_q_K(type, n / OWL_QK_K, W, w_stride, nr, X, x_stride, nt, Y, ldy, accumulate);
+        tile_q_K(type, n / OWL_QK_K, W, w_stride, r4, nr, X, x_stride, nt, Y, ldy, accumulate);
         break;
     case OWL_TYPE_F32:
     case OWL_TYPE_F16:
@@ -624,7 +625,7 @@ float OWL_SIMD128_NAME(owl_vec_dot_simd128)(owl_type type, int64_t n, const void
 {
     float out = 0.0f;
     if (type == OWL_TYPE_F32 || type == OWL_TYPE_F16) {
-        OWL_SIMD128_NAME(owl_dot_tile_simd128)(type, n, x, 0, 1, y, 0, 1, &out, 1, 0);
+        OWL_SIMD128_NAME(owl_dot_tile_simd128)(type, n, x, 0, 0, 1, y, 0, 1, &out, 1, 0);
         return out;
     }
     const owl_type_traits *wt = owl_type_get((int)type);
@@ -640,8 +641,8 @@ float OWL_SIMD128_NAME(owl_vec_dot_simd128)(owl_type type, int64_t n, const void
         const int64_t k = nb - b < per ? nb - b : per;
         OWL_SIMD128_NAME(owl_expand_row_simd128)(wt->vec_dot_type, (const uint8_t *)y + (size_t)b * yt->type_size, buf,
                                k * yt->blck_size);
-        OWL_SIMD128_NAME(owl_dot_tile_simd128)(type, k * wt->blck_size, (const uint8_t *)x + (size_t)b * wt->type_size, 0, 1,
-                             buf, 0, 1, &out, 1, b > 0);
+        OWL_SIMD128_NAME(owl_dot_tile_simd128)(type, k * wt->blck_size, (const uint8_t *)x + (size_t)b * wt->type_size, 0, 0,
+                             1, buf, 0, 1, &out, 1, b > 0);
     }
     return out;
 }

@@ -50,4 +50,22 @@ static inline void owl_q4_K_scale_min(int j, const uint8_t *q, uint8_t *d, uint8
     }
 }
 
+/* The rows of a weight tile of nr <= 8 rows (groups of 4: g = r / 4) at W,
+ * rows w_stride bytes apart row-major, or in the r4 layout (types.h):
+ * wr[r] = row r's block 0 (rows past nr repeat row nr - 1, from the same
+ * group whenever that group is read), st[g] = bytes from a row's block b to
+ * block b + 1 in group g. */
+static inline void owl_tile_wrows(const uint8_t *W, size_t w_stride, int r4, int nr, size_t bsz,
+                                 const uint8_t *wr[8], size_t st[2])
+{
+    for (int g = 0; g < 2; g++) {
+        const int k = nr - 4 * g < 4 ? nr - 4 * g : 4; /* rows of group g (<= 0: none) */
+        st[g] = r4 && k > 0 ? (size_t)k * bsz : bsz;
+    }
+    for (int r = 0; r < 8; r++) {
+        const int q = r < nr ? r : nr - 1, g0 = q & ~3;
+        wr[r] = r4 ? W + w_stride * (size_t)g0 + bsz * (size_t)(q - g0) : W + w_stride * (size_t)q;
+    }
+}
+
 #endif

@@ -138,17 +138,32 @@ void owl_expand_row_simd128(owl_type t, const void *q8row, void *xrow, int64_t n
  * types (any for f32/f16). With accumulate, each dot continues from the value
  * in Y (so a long dot can be cut into pieces with the same result).
  * Each element has owl_vec_dot_ref's bits. */
-void owl_dot_tile_simd128(owl_type type, int64_t n, const void *W, size_t w_stride, int nr,
+void owl_dot_tile_simd128(owl_type type, int64_t n, const void *W, size_t w_stride, int r4, int nr,
                           const void *X, size_t x_stride, int64_t nt, float *Y, int64_t ldy,
                           int accumulate);
 #define OWL_TILE_ROWS 4
+/* ---- the 4-row interleaved weight layout ("r4") ----
+ * A q4_K or q6_K matrix whose rows are read 4 at a time (every tile kernel)
+ * streams from one place instead of four when each group of 4 rows stores
+ * its blocks block-major: block b of row r of the group at (4b + r) blocks
+ * from the group's start (the last group, of k < 4 rows, likewise with k).
+ * Groups start where they do row-major (row 4g at 4g rows), so a tile of
+ * rows 4g.. finds its group at W + 4g * row bytes either way. The tile
+ * kernels take r4 = 1 for such a matrix (w_stride stays the row bytes).
+ * owl_repack_r4 rearranges a row-major matrix in place (returns 1) when the
+ * build's kernels read the layout (SIMD128 builds) and the type is q4_K or
+ * q6_K, else leaves it and returns 0; 0 too when a 4-row scratch (4 rows of
+ * bytes) cannot be allocated. Decode streams 1.46x faster in the wasm
+ * SIMD128 q4_K GEMV from DRAM (docs/BENCHMARKS.md, "4-row interleaved"). */
+int owl_repack_r4(owl_type type, void *W, int64_t rows, int64_t cols);
+int owl_r4_supported(owl_type type);
 #ifdef OWL_AVX2_DISPATCH
 /* Native x86-64 builds: the same four functions compiled with -mavx2
  * (quant_avx2.c), same bits; dispatch.c calls them when the CPU has AVX2. */
 float owl_vec_dot_simd128_avx2(owl_type type, int64_t n, const void *x, const void *y);
 void owl_quantize_row_simd128_avx2(owl_type type, const float *x, void *y, int64_t n);
 void owl_expand_row_simd128_avx2(owl_type t, const void *q8row, void *xrow, int64_t n);
-void owl_dot_tile_simd128_avx2(owl_type type, int64_t n, const void *W, size_t w_stride, int nr,
+void owl_dot_tile_simd128_avx2(owl_type type, int64_t n, const void *W, size_t w_stride, int r4, int nr,
                                const void *X, size_t x_stride, int64_t nt, float *Y, int64_t ldy,
                                int accumulate);
 int owl_cpu_has_avx2(void);
@@ -163,7 +178,7 @@ int owl_cpu_has_avx2(void);
  * measured slower than SIMD128's). Only the relaxed wasm build uses the
  * instruction; elsewhere it is emulated exactly (simd.h). */
 int owl_relaxed_handles(owl_type t, int64_t nt);
-void owl_dot_tile_relaxed(owl_type type, int64_t n, const void *W, size_t w_stride, int nr,
+void owl_dot_tile_relaxed(owl_type type, int64_t n, const void *W, size_t w_stride, int r4, int nr,
                           const void *Xq, size_t q_stride, const void *Xx, size_t x_stride, int64_t nt,
                           float *Y, int64_t ldy);
 /* ---- the tile dispatch (dispatch.c) ----
@@ -178,7 +193,7 @@ typedef struct {
     size_t x_stride;
 } owl_tile_act;
 void owl_expand_row(owl_type t, const void *q8row, void *xrow, int64_t n);
-void owl_dot_tile(owl_type type, int64_t n, const void *W, size_t w_stride, int nr,
+void owl_dot_tile(owl_type type, int64_t n, const void *W, size_t w_stride, int r4, int nr,
                   const owl_tile_act *a, int64_t nt, float *Y, int64_t ldy);
 /* Rows per tile for owl_dot_tile in a matmul of ntok tokens: OWL_TILE_ROWS,
  * or 8 for the relaxed build's q4_K / q6_K GEMM. */

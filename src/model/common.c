@@ -6,8 +6,8 @@
 void owl_model_matmul(owl_session *s, const owl_mat *W, const float *b, const float *X, int64_t n,
                       float *Y)
 {
-    owl_matmul(s->pool, W->data, W->type, W->rows, W->cols, X, W->cols, n, Y, W->rows,
-               s->mm_scratch);
+    owl_matmul_r4(s->pool, W->data, W->type, W->r4, W->rows, W->cols, X, W->cols, n, Y, W->rows,
+                  s->mm_scratch);
     if (b)
         for (int64_t t = 0; t < n; t++)
             owl_add(Y + t * W->rows, Y + t * W->rows, b, W->rows);

@@ -135,7 +135,7 @@ owl_status owl_llm_load(owl_loader *ld, owl_llm *l, int arch, int lb, int *layer
     if (!l->layers)
         return OWL_E_NOMEM;
 
-    if (need_embed && (st = owl_load_mat(ld, &l->tok_embd, "token_embd.weight", l->d, l->n_vocab)))
+    if (need_embed && (st = owl_load_table(ld, &l->tok_embd, "token_embd.weight", l->d, l->n_vocab)))
         return st;
     for (int i = lb; i < le; i++)
         if ((st = load_layer(ld, l, i)) != OWL_OK)
@@ -147,7 +147,9 @@ owl_status owl_llm_load(owl_loader *ld, owl_llm *l, int arch, int lb, int *layer
         const char *head = "output.weight";
         if (arch == OWL_ARCH_LLAMA && !owl_load_has(ld, head))
             head = "token_embd.weight";
-        if ((st = owl_load_mat(ld, &l->output, head, l->d, l->n_vocab)))
+        /* the tied head shares the embedding rows: rearranged only when nothing embeds here */
+        if ((st = (need_embed && strcmp(head, "token_embd.weight") == 0 ? owl_load_table : owl_load_mat)(
+                 ld, &l->output, head, l->d, l->n_vocab)))
             return st;
     }
     return OWL_OK;
@@ -256,6 +258,6 @@ void owl_llm_head(owl_session *s, float *x, int64_t n, float *logits, int64_t ld
     for (int64_t t = 0; t < n; t++)
         owl_rmsnorm(x + t * l->d, x + t * l->d, l->out_norm, l->d, l->rms_eps);
     owl_model_tap(s, "llm_final_norm", x, n, l->d);
-    owl_matmul(s->pool, l->output.data, l->output.type, l->output.rows, l->output.cols, x, l->d, n,
-               logits, ld, s->mm_scratch);
+    owl_matmul_r4(s->pool, l->output.data, l->output.type, l->output.r4, l->output.rows, l->output.cols, x, l->d,
+                  n, logits, ld, s->mm_scratch);
 }

@@ -57,7 +57,7 @@ static owl_status load(owl_model *m, const void *data, size_t size, const owl_mo
         return owl_err_set(err, OWL_E_UNSUPPORTED,
                            "general.architecture: want mplug-owl2 or llama, got %.*s",
                            (int)(arch.len > 64 ? 64 : arch.len), arch.data);
-    owl_loader ld = {&m->gguf, m->range, m->range_size, m->opts.range_offset, &m->blocks, err};
+    owl_loader ld = {&m->gguf, m->range, m->range_size, m->opts.range_offset, &m->blocks, err, m->opts.rearrange};
     m->has_embed = !m->opts.no_embed;
     m->has_head = !m->opts.no_head;
     if ((st = owl_llm_load(&ld, &m->llm, m->arch, m->opts.layer_begin, &m->opts.layer_end,
@@ -136,6 +136,7 @@ owl_status owl_model_load_file(const char *path, const owl_model_opts *opts, owl
         o = *opts;
         o.header = NULL; /* a file is always loaded whole */
     }
+    o.rearrange = 1; /* buf is ours */
     owl_status st = owl_model_load_buffer(buf, (size_t)n, &o, out, err);
     if (st != OWL_OK) {
         free(buf);

@@ -25,11 +25,13 @@
 #define OWL_ARCH_LLAMA 2
 
 /* A weight matrix of rows x cols borrowed from the GGUF buffer (row-major,
- * each row owl_row_size(type, cols) bytes). */
+ * each row owl_row_size(type, cols) bytes; r4: in the 4-row interleaved
+ * layout instead, see owl_repack_r4 in src/kernels/types.h). */
 typedef struct {
     const void *data;
     owl_type type;
     int64_t rows, cols;
+    int r4;
 } owl_mat;
 
 /* ---- vision tower (v.*) ---- */

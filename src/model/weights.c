@@ -144,7 +144,7 @@ static const void *tensor_data(owl_loader *ld, const owl_gguf_tensor *t, const c
     return ld->range + (pos - lo);
 }
 
-owl_status owl_load_mat(owl_loader *ld, owl_mat *out, const char *name, int64_t cols, int64_t rows)
+owl_status owl_load_table(owl_loader *ld, owl_mat *out, const char *name, int64_t cols, int64_t rows)
 {
     owl_status st;
     const owl_gguf_tensor *t = find_shaped(ld, name, cols, rows, &st);
@@ -156,7 +156,16 @@ owl_status owl_load_mat(owl_loader *ld, owl_mat *out, const char *name, int64_t 
     out->type = t->type;
     out->rows = rows;
     out->cols = cols;
+    out->r4 = 0;
     return OWL_OK;
+}
+
+owl_status owl_load_mat(owl_loader *ld, owl_mat *out, const char *name, int64_t cols, int64_t rows)
+{
+    owl_status st = owl_load_table(ld, out, name, cols, rows);
+    if (st == OWL_OK && ld->rearrange)
+        out->r4 = owl_repack_r4(out->type, (void *)out->data, rows, cols);
+    return st;
 }
 
 owl_status owl_load_vec(owl_loader *ld, const float **out, const char *name, int64_t n0, int64_t n1)

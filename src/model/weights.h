@@ -17,11 +17,17 @@ typedef struct {
     uint64_t range_offset;
     owl_blocks *blocks;         /* owned allocations land here */
     owl_err *err;
+    int rearrange;              /* owl_load_mat may put matrices in the r4 layout */
 } owl_loader;
 
 /* Look up a tensor that must have exactly shape (ne0, ne1) (ne1 = 1 for
- * vectors); matrices may be of any compute type, returned as a view. */
+ * vectors); matrices may be of any compute type, returned as a view. A
+ * matrix only multiplied (owl_load_mat) is put in the 4-row interleaved
+ * layout when the loader may rearrange and the kernels read it so (out->r4);
+ * a table whose rows are also read one by one (owl_load_table: the token
+ * embeddings) stays row-major. */
 owl_status owl_load_mat(owl_loader *ld, owl_mat *out, const char *name, int64_t cols, int64_t rows);
+owl_status owl_load_table(owl_loader *ld, owl_mat *out, const char *name, int64_t cols, int64_t rows);
 /* A vector/table of n0*n1 floats: dequantized into owned memory. */
 owl_status owl_load_vec(owl_loader *ld, const float **out, const char *name, int64_t n0, int64_t n1);
 /* Layer tensors named "<prefix>.<layer>.<what>.weight" / ".bias":

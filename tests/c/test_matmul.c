@@ -105,6 +105,75 @@ TEST(matmul_matches_ref_bitwise_odd_shapes)
     owl_pool_free(pool);
 }
 
+/* The 4-row interleaved layout: a repacked copy of W through owl_matmul_r4
+ * gives owl_matmul_ref's bits on the row-major W, for every row count mod 8
+ * (full groups of 4, a last group of 1-3, the relaxed GEMM's 8-row tiles with
+ * a partial second group), GEMV and GEMM (token blocks of 64 crossed), 1-3
+ * threads; the repack moves blocks only (the same bytes, other order). */
+#ifdef OWL_SIMD128
+#define R4_EXPECTED 1
+#else
+#define R4_EXPECTED 0
+#endif
+TEST(matmul_r4_layout_matches_ref_bitwise)
+{
+    static const owl_type types[2] = {OWL_TYPE_Q4_K, OWL_TYPE_Q6_K};
+    static const int64_t rows[] = {1, 3, 4, 5, 7, 8, 9, 14, 21}, ntoks[] = {1, 2, 17, 70};
+    owl_pool *pools[3] = {NULL, owl_pool_init(2), owl_pool_init(3)};
+    for (int k = 0; k < 2; k++) {
+        CHECK(owl_r4_supported(types[k]) == R4_EXPECTED);
+        for (int ri = 0; ri < 9; ri++)
+            for (int ti = 0; ti < 4; ti++) {
+                mm_case c;
+                const int64_t cols = ri % 2 ? 768 : 256;
+                mm_init(&c, types[k], rows[ri], cols, ntoks[ti], 31 + (uint64_t)ri);
+                const size_t bytes = owl_row_size(c.t, cols) * (size_t)c.rows;
+                uint8_t *W4 = malloc(bytes);
+                memcpy(W4, c.W, bytes);
+                const int r4 = owl_repack_r4(c.t, W4, c.rows, cols);
+                CHECK(r4 == owl_r4_supported(c.t));
+                if (r4 && c.rows > 1) { /* rows 0 and 1 now share their first block's neighbourhood */
+                    const size_t bsz = owl_type_get(c.t)->type_size;
+                    CHECK(memcmp(W4 + bsz, (uint8_t *)c.W + owl_row_size(c.t, cols), bsz) == 0);
+                }
+                owl_matmul_ref(c.W, c.t, c.rows, cols, c.X, c.ldx, c.ntok, c.Yref, c.ldy, c.scratch);
+                for (int p = 0; p < 3; p++) {
+                    for (int64_t j = 0; j < c.ntok * c.ldy; j++)
+                        c.Y[j] = GUARD;
+                    owl_matmul_r4(pools[p], W4, c.t, r4, c.rows, cols, c.X, c.ldx, c.ntok, c.Y, c.ldy, c.scratch);
+                    CHECK_MSG(same_bits(&c, c.Y, c.Yref), "%s rows=%lld cols=%lld ntok=%lld pool=%d",
+                              owl_type_get(c.t)->name, (long long)c.rows, (long long)cols, (long long)c.ntok, p);
+                    CHECK(guards_intact(&c, c.Y));
+                }
+                free(W4);
+                mm_free(&c);
+            }
+    }
+    owl_pool_free(pools[1]);
+    owl_pool_free(pools[2]);
+}
+
+/* Types the kernels do not read interleaved: owl_repack_r4 leaves the bytes
+ * alone, and owl_matmul_r4 with r4 set leaves Y alone (like a bad shape). */
+TEST(matmul_r4_only_for_k_quants)
+{
+    static const owl_type others[4] = {OWL_TYPE_Q4_0, OWL_TYPE_Q8_0, OWL_TYPE_F16, OWL_TYPE_F32};
+    for (int k = 0; k < 4; k++) {
+        mm_case c;
+        mm_init(&c, others[k], 9, cols_for(others[k]), 2, 5);
+        const size_t bytes = owl_row_size(c.t, c.cols) * (size_t)c.rows;
+        uint8_t *W2 = malloc(bytes);
+        memcpy(W2, c.W, bytes);
+        CHECK(owl_repack_r4(c.t, W2, c.rows, c.cols) == 0 && owl_r4_supported(c.t) == 0);
+        CHECK(memcmp(W2, c.W, bytes) == 0);
+        owl_matmul_r4(NULL, c.W, c.t, 1, c.rows, c.cols, c.X, c.ldx, c.ntok, c.Y, c.ldy, c.scratch);
+        for (int64_t j = 0; j < c.ntok * c.ldy; j++)
+            CHECK(c.Y[j] == GUARD);
+        free(W2);
+        mm_free(&c);
+    }
+}
+
 TEST(matmul_same_bits_for_any_thread_count)
 {
     static const int nths[] = {1, 2, 3, 8};
@@ -215,7 +284,7 @@ static int relaxed_case(owl_type t, int64_t cols, int nr, int64_t nt, const floa
     }
     for (int64_t i = 0; i < nt * 9; i++)
         Y[i] = GUARD;
-    owl_dot_tile_relaxed(t, cols, W, ws, nr, Xq, qs, Xx, xs, nt, Y, 9);
+    owl_dot_tile_relaxed(t, cols, W, ws, 0, nr, Xq, qs, Xx, xs, nt, Y, 9);
     int bad = 0;
     for (int64_t k = 0; k < nt; k++) {
         for (int r = 0; r < nr; r++) {
@@ -337,7 +406,7 @@ TEST(matmul_relaxed_q8_0_full_int8_range)
     for (int t = 0; t < 2; t++)
         owl_expand_row_simd128(OWL_TYPE_Q8_0, x[t], xx[t], COLS);
     float Y[2 * 4];
-    owl_dot_tile_relaxed(OWL_TYPE_Q8_0, COLS, w, sizeof w[0], 4, x, sizeof x[0], xx, sizeof xx[0], 2, Y, 4);
+    owl_dot_tile_relaxed(OWL_TYPE_Q8_0, COLS, w, sizeof w[0], 0, 4, x, sizeof x[0], xx, sizeof xx[0], 2, Y, 4);
     for (int t = 0; t < 2; t++)
         for (int r = 0; r < 4; r++) {
             float want = owl_vec_dot_ref(OWL_TYPE_Q8_0, COLS, w[r], x[t]);
@@ -360,9 +429,9 @@ static int gemv_tiles_case(owl_type t, const void *W, size_t ws, const void *Xq,
         for (int tier = 0; tier < 2; tier++) {
             float Y[5] = {GUARD, GUARD, GUARD, GUARD, GUARD};
             if (tier == 0)
-                owl_dot_tile_simd128(t, cols, W, ws, nr, Xx, 0, 1, Y, 5, 0);
+                owl_dot_tile_simd128(t, cols, W, ws, 0, nr, Xx, 0, 1, Y, 5, 0);
             else if (owl_relaxed_handles(t, 1))
-                owl_dot_tile_relaxed(t, cols, W, ws, nr, Xq, 0, Xx, 0, 1, Y, 5);
+                owl_dot_tile_relaxed(t, cols, W, ws, 0, nr, Xq, 0, Xx, 0, 1, Y, 5);
             else
                 continue;
             for (int r = 0; r < nr; r++) {
@@ -489,8 +558,8 @@ TEST(matmul_avx2_compile_matches_sse41_bitwise)
                     for (int acc = 0; acc <= 1; acc++) {
                         for (int i = 0; i < 19 * 4; i++)
                             Y[i] = Y2[i] = acc ? 0.5f * (float)i : GUARD;
-                        owl_dot_tile_simd128(t, cols, W, ws, nr, X, xs, ntoks[j], Y, 4, acc);
-                        owl_dot_tile_simd128_avx2(t, cols, W, ws, nr, X2, xs, ntoks[j], Y2, 4, acc);
+                        owl_dot_tile_simd128(t, cols, W, ws, 0, nr, X, xs, ntoks[j], Y, 4, acc);
+                        owl_dot_tile_simd128_avx2(t, cols, W, ws, 0, nr, X2, xs, ntoks[j], Y2, 4, acc);
                         CHECK_MSG(memcmp(Y, Y2, sizeof Y) == 0, "%s cols=%lld rows=%d ntok=%lld acc=%d",
                                   owl_type_get(t)->name, (long long)cols, nr, (long long)ntoks[j], acc);
                         checked++;

@@ -11,6 +11,8 @@
 #include <string.h>
 
 #include "../../src/core/gguf.h"
+#include "../../src/kernels/types.h"
+#include "../../src/model/weights.h"
 #include "../../src/owlet.h"
 #include "test.h"
 
@@ -868,6 +870,72 @@ TEST(model_f16_q8_0_q4_0_weights_stay_close_to_reference)
     CHECK(img1_rel_diff_with(OWL_TYPE_F16) < 3e-3);
     CHECK(img1_rel_diff_with(OWL_TYPE_Q8_0) < 6e-2);
     CHECK(img1_rel_diff_with(OWL_TYPE_Q4_0) < 5e-1);
+}
+
+/* opts.rearrange (the wasm engine's and owl_model_load_file's loads): a
+ * matrix loaded to be multiplied (owl_load_mat) is moved in place to the
+ * 4-row interleaved layout where the kernels read it so (q4_K / q6_K in SIMD
+ * builds): block b of row r of a group of k rows at (k b + r) blocks from the
+ * group's start; a table (owl_load_table: token embeddings, read row by row)
+ * and any matrix of a loader that may not rearrange stay as in the file.
+ * (matmul_r4_layout_matches_ref_bitwise: the products on that layout keep
+ * the reference's bits; the oracle model has no matrix wide enough for
+ * q4_K, the wllama parity test runs a q4_K model end to end.) */
+TEST(model_loader_rearranges_matrices_not_tables)
+{
+    static const owl_type types[2] = {OWL_TYPE_Q4_K, OWL_TYPE_Q6_K};
+    for (int k = 0; k < 2; k++) {
+        const owl_type qt = types[k];
+        const int64_t cols = 768, rows = 6;
+        const size_t row = owl_row_size(qt, cols), bsz = owl_type_get(qt)->type_size, bytes = row * (size_t)rows;
+        static const char *const names[3] = {"m.weight", "t.weight", "p.weight"};
+        owl_gguf_writer *w = owl_gguf_writer_init();
+        const int64_t ne[4] = {cols, rows, 1, 1};
+        for (int i = 0; i < 3; i++)
+            CHECK(owl_gguf_writer_add_tensor(w, names[i], qt, 2, ne) == OWL_OK);
+        unsigned char *orig = malloc(bytes);
+        for (size_t i = 0; i < bytes; i++)
+            orig[i] = (unsigned char)(i * 7 + i / 251);
+        membuf b = {0};
+        owl_err err = {0};
+        owl_status st = owl_gguf_writer_write_header(w, mem_write, &b, &err);
+        for (int i = 0; i < 3 && st == OWL_OK; i++)
+            st = owl_gguf_writer_write_tensor_data(w, orig, bytes, mem_write, &b, &err);
+        owl_gguf_writer_free(w);
+        owl_gguf g;
+        CHECK(st == OWL_OK && owl_gguf_parse(b.p, b.n, 0, b.n, &g, &err) == OWL_OK);
+        if (st != OWL_OK || err.code) {
+            free(b.p);
+            free(orig);
+            continue;
+        }
+        owl_blocks blocks = {0};
+        owl_loader ld = {&g, NULL, 0, 0, &blocks, &err, 1};
+        owl_mat m, t, p;
+        CHECK(owl_load_mat(&ld, &m, names[0], cols, rows) == OWL_OK);
+        CHECK(owl_load_table(&ld, &t, names[1], cols, rows) == OWL_OK);
+        ld.rearrange = 0;
+        CHECK(owl_load_mat(&ld, &p, names[2], cols, rows) == OWL_OK);
+        CHECK(m.r4 == owl_r4_supported(qt) && t.r4 == 0 && p.r4 == 0);
+        CHECK(memcmp(t.data, orig, bytes) == 0 && memcmp(p.data, orig, bytes) == 0);
+        if (m.r4) {
+            const unsigned char *d = m.data;
+            int ok = 1;
+            for (int64_t r = 0; r < rows; r++) {
+                const int64_t g0 = r & ~3, kk = rows - g0 < 4 ? rows - g0 : 4;
+                for (size_t bl = 0; bl < row / bsz; bl++)
+                    ok &= memcmp(d + (size_t)g0 * row + (bl * (size_t)kk + (size_t)(r - g0)) * bsz,
+                                 orig + (size_t)r * row + bl * bsz, bsz) == 0;
+            }
+            CHECK_MSG(ok, "%s: blocks not where the r4 layout puts them", owl_type_get(qt)->name);
+        } else {
+            CHECK(memcmp(m.data, orig, bytes) == 0);
+        }
+        owl_blocks_free(&blocks);
+        owl_gguf_free(&g);
+        free(b.p);
+        free(orig);
+    }
 }
 
 /* Grouped-query attention (llama GGUFs): a 2-KV-head model equals the 4-head
