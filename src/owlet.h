@@ -85,7 +85,7 @@ typedef struct {
     uint64_t range_offset;
     uint64_t file_size;
     /* 1: data is writable and read by this model alone, so the loader may
-     * rearrange its q4_K / q6_K matrices in place into the 4-row interleaved
+     * rearrange its quantized matrices in place into the 4-row interleaved
      * layout the SIMD kernels stream fastest (docs/BENCHMARKS.md); the bytes
      * are then no longer the file's. owl_model_load_file and the wasm engine
      * set it (their buffers are their own). 0: data is only read. */

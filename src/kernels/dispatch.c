@@ -82,7 +82,7 @@ int owl_tile_rows(owl_type type, int64_t ntok)
 int owl_r4_supported(owl_type type)
 {
 #ifdef OWL_SIMD128
-    return type == OWL_TYPE_Q4_K || type == OWL_TYPE_Q6_K;
+    return type == OWL_TYPE_Q4_0 || type == OWL_TYPE_Q8_0 || type == OWL_TYPE_Q4_K || type == OWL_TYPE_Q6_K;
 #else
     (void)type;
     return 0;

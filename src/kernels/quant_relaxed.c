@@ -69,12 +69,12 @@ static inline v128_t scale_pair(v128_t p0, v128_t p1, v128_t s)
 
 /* ---------------------------------------------------------------- q4_0 */
 
-static void tile_q4_0(int64_t nb, const uint8_t *W, size_t ws, int nr, const uint8_t *Xq, size_t qs,
+static void tile_q4_0(int64_t nb, const uint8_t *W, size_t ws, int r4, int nr, const uint8_t *Xq, size_t qs,
                       const uint8_t *Xx, size_t xs, int64_t nt, float *Y, int64_t ldy)
 {
-    const uint8_t *wr[4];
-    for (int r = 0; r < 4; r++)
-        wr[r] = W + ws * (size_t)(r < nr ? r : nr - 1);
+    const uint8_t *wr[8];
+    size_t st[2];
+    owl_tile_wrows(W, ws, r4, nr, sizeof(owl_block_q4_0), wr, st); /* nr <= 4: group 0 */
     const v128_t zero = wasm_i32x4_splat(0);
     for (int64_t t0 = 0; t0 < nt; t0 += TILE_T) {
         const int64_t tn = nt - t0 < TILE_T ? nt - t0 : TILE_T;
@@ -84,7 +84,7 @@ static void tile_q4_0(int64_t nb, const uint8_t *W, size_t ws, int nr, const uin
             v128_t lo[4], hi[4];
             owl_f16 d[4];
             for (int r = 0; r < 4; r++) {
-                const owl_block_q4_0 *x = (const owl_block_q4_0 *)wr[r] + b;
+                const owl_block_q4_0 *x = (const owl_block_q4_0 *)(wr[r] + (size_t)b * st[0]);
                 const v128_t l = wasm_v128_load(x->qs);
                 lo[r] = lo4(l); /* elements 0..15 */
                 hi[r] = hi4(l); /* elements 16..31 */
@@ -138,12 +138,12 @@ static inline v128_t q8_0_row(v128_t w0, v128_t w1, const v128_t lo[2], const v1
     return wasm_i32x4_sub(pl, wasm_i32x4_shl(pn, 7));
 }
 
-static void tile_q8_0(int64_t nb, const uint8_t *W, size_t ws, int nr, const uint8_t *Xq, size_t qs,
+static void tile_q8_0(int64_t nb, const uint8_t *W, size_t ws, int r4, int nr, const uint8_t *Xq, size_t qs,
                       const uint8_t *Xx, size_t xs, int64_t nt, float *Y, int64_t ldy)
 {
-    const uint8_t *wr[4];
-    for (int r = 0; r < 4; r++)
-        wr[r] = W + ws * (size_t)(r < nr ? r : nr - 1);
+    const uint8_t *wr[8];
+    size_t st[2];
+    owl_tile_wrows(W, ws, r4, nr, sizeof(owl_block_q8_0), wr, st); /* nr <= 4: group 0 */
     (void)Xx, (void)xs;
     if (nt == 1) { /* GEMV: each row's weights straight from memory into the dots */
         v128_t acc;
@@ -154,7 +154,7 @@ static void tile_q8_0(int64_t nb, const uint8_t *W, size_t ws, int nr, const uin
             owl_f16 d[4];
             split_act(y->qs, lo, ng);
             for (int r = 0; r < 4; r++) {
-                const owl_block_q8_0 *x = (const owl_block_q8_0 *)wr[r] + b;
+                const owl_block_q8_0 *x = (const owl_block_q8_0 *)(wr[r] + (size_t)b * st[0]);
                 p[r] = q8_0_row(wasm_v128_load(x->qs), wasm_v128_load(x->qs + 16), lo, ng);
                 d[r] = x->d;
             }
@@ -172,7 +172,7 @@ static void tile_q8_0(int64_t nb, const uint8_t *W, size_t ws, int nr, const uin
             v128_t w[4][2];
             owl_f16 d[4];
             for (int r = 0; r < 4; r++) {
-                const owl_block_q8_0 *x = (const owl_block_q8_0 *)wr[r] + b;
+                const owl_block_q8_0 *x = (const owl_block_q8_0 *)(wr[r] + (size_t)b * st[0]);
                 w[r][0] = wasm_v128_load(x->qs);
                 w[r][1] = wasm_v128_load(x->qs + 16);
                 d[r] = x->d;
@@ -578,10 +578,10 @@ void owl_dot_tile_relaxed(owl_type type, int64_t n, const void *W, size_t w_stri
         return;
     switch (type) {
     case OWL_TYPE_Q4_0:
-        tile_q4_0(n / OWL_QK4_0, W, w_stride, nr, Xq, q_stride, Xx, x_stride, nt, Y, ldy);
+        tile_q4_0(n / OWL_QK4_0, W, w_stride, r4, nr, Xq, q_stride, Xx, x_stride, nt, Y, ldy);
         break;
     case OWL_TYPE_Q8_0:
-        tile_q8_0(n / OWL_QK8_0, W, w_stride, nr, Xq, q_stride, Xx, x_stride, nt, Y, ldy);
+        tile_q8_0(n / OWL_QK8_0, W, w_stride, r4, nr, Xq, q_stride, Xx, x_stride, nt, Y, ldy);
         break;
     case OWL_TYPE_Q4_K:
     case OWL_TYPE_Q6_K:

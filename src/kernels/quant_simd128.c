@@ -171,7 +171,7 @@ static inline void unpack_q_0(owl_type type, const uint8_t *blk, v128_t w[4])
 /* ntok == 1 (decode): each row's block is unpacked straight into its dots,
  * the block's 4 activation vectors are loaded once for the 4 rows (the tile
  * below keeps all 16 unpacked vectors of the 4 rows live, for its tokens). */
-NATIVE_NOINLINE static void gemv_q_0(int is4, int64_t nb, const uint8_t *const wr[4], size_t bsz,
+NATIVE_NOINLINE static void gemv_q_0(int is4, int64_t nb, const uint8_t *const wr[4], size_t st,
                                      const owl_xblock_q8_0 *yb, v128_t *acc)
 {
     for (int64_t b = 0; b < nb; b++, yb++) {
@@ -180,7 +180,7 @@ NATIVE_NOINLINE static void gemv_q_0(int is4, int64_t nb, const uint8_t *const w
         v128_t p[4];
         owl_f16 d[4];
         for (int r = 0; r < 4; r++) {
-            const uint8_t *blk = wr[r] + (size_t)b * bsz;
+            const uint8_t *blk = wr[r] + (size_t)b * st;
             v128_t w[4];
             unpack_q_0(is4 ? OWL_TYPE_Q4_0 : OWL_TYPE_Q8_0, blk, w);
             memcpy(&d[r], blk, sizeof(owl_f16));
@@ -195,18 +195,18 @@ NATIVE_NOINLINE static void gemv_q_0(int is4, int64_t nb, const uint8_t *const w
     }
 }
 
-static void tile_q_0(owl_type type, int64_t nb, const uint8_t *W, size_t ws, int nr,
+static void tile_q_0(owl_type type, int64_t nb, const uint8_t *W, size_t ws, int r4, int nr,
                      const uint8_t *X, size_t xs, int64_t nt, float *Y, int64_t ldy, int accumulate)
 {
     const int is4 = type == OWL_TYPE_Q4_0;
     const size_t bsz = is4 ? sizeof(owl_block_q4_0) : sizeof(owl_block_q8_0);
-    const uint8_t *wr[4];
-    for (int r = 0; r < 4; r++)
-        wr[r] = W + ws * (size_t)(r < nr ? r : nr - 1);
+    const uint8_t *wr[8];
+    size_t st[2];
+    owl_tile_wrows(W, ws, r4, nr, bsz, wr, st); /* nr <= 4: group 0 */
     if (nt == 1) {
         v128_t acc;
         init_tile(&acc, nr, 1, Y, ldy, accumulate);
-        gemv_q_0(is4, nb, wr, bsz, (const owl_xblock_q8_0 *)X, &acc);
+        gemv_q_0(is4, nb, wr, st[0], (const owl_xblock_q8_0 *)X, &acc);
         store_tile(&acc, nr, 1, Y, ldy);
         return;
     }
@@ -219,7 +219,7 @@ static void tile_q_0(owl_type type, int64_t nb, const uint8_t *W, size_t ws, int
             owl_f16 d[4];
             NATIVE_UNROLL(4)
             for (int r = 0; r < 4; r++) {
-                const uint8_t *blk = wr[r] + (size_t)b * bsz;
+                const uint8_t *blk = wr[r] + (size_t)b * st[0];
                 unpack_q_0(type, blk, w[r]);
                 memcpy(&d[r], blk, sizeof(owl_f16)); /* d leads both block types */
             }
@@ -601,7 +601,7 @@ void OWL_SIMD128_NAME(owl_dot_tile_simd128)(owl_type type, int64_t n, const void
     switch (type) {
     case OWL_TYPE_Q4_0:
     case OWL_TYPE_Q8_0:
-        tile_q_0(type, n / OWL_QK8_0, W, w_stride, nr, X, x_stride, nt, Y, ldy, accumulate);
+        tile_q_0(type, n / OWL_QK8_0, W, w_stride, r4, nr, X, x_stride, nt, Y, ldy, accumulate);
         break;
     case OWL_TYPE_Q4_K:
     case OWL_TYPE_Q6_K:

@@ -143,7 +143,8 @@ void owl_dot_tile_simd128(owl_type type, int64_t n, const void *W, size_t w_stri
                           int accumulate);
 #define OWL_TILE_ROWS 4
 /* ---- the 4-row interleaved weight layout ("r4") ----
- * A q4_K or q6_K matrix whose rows are read 4 at a time (every tile kernel)
+ * A quantized matrix (q4_0, q8_0, q4_K, q6_K), whose rows every tile kernel
+ * reads 4 at a time,
  * streams from one place instead of four when each group of 4 rows stores
  * its blocks block-major: block b of row r of the group at (4b + r) blocks
  * from the group's start (the last group, of k < 4 rows, likewise with k).
@@ -151,10 +152,10 @@ void owl_dot_tile_simd128(owl_type type, int64_t n, const void *W, size_t w_stri
  * rows 4g.. finds its group at W + 4g * row bytes either way. The tile
  * kernels take r4 = 1 for such a matrix (w_stride stays the row bytes).
  * owl_repack_r4 rearranges a row-major matrix in place (returns 1) when the
- * build's kernels read the layout (SIMD128 builds) and the type is q4_K or
- * q6_K, else leaves it and returns 0; 0 too when a 4-row scratch (4 rows of
- * bytes) cannot be allocated. Decode streams 1.46x faster in the wasm
- * SIMD128 q4_K GEMV from DRAM (docs/BENCHMARKS.md, "4-row interleaved"). */
+ * build's kernels read the layout (SIMD128 builds) and the type is one of
+ * those four, else leaves it and returns 0; 0 too when a 4-row scratch (4
+ * rows of bytes) cannot be allocated. 7B-slice decode in Chromium: 1.2-1.9x
+ * (docs/BENCHMARKS.md, "4-row interleaved quantized matrices"). */
 int owl_repack_r4(owl_type type, void *W, int64_t rows, int64_t cols);
 int owl_r4_supported(owl_type type);
 #ifdef OWL_AVX2_DISPATCH

@@ -874,17 +874,17 @@ TEST(model_f16_q8_0_q4_0_weights_stay_close_to_reference)
 
 /* opts.rearrange (the wasm engine's and owl_model_load_file's loads): a
  * matrix loaded to be multiplied (owl_load_mat) is moved in place to the
- * 4-row interleaved layout where the kernels read it so (q4_K / q6_K in SIMD
- * builds): block b of row r of a group of k rows at (k b + r) blocks from the
+ * 4-row interleaved layout where the kernels read it so (the quantized
+ * types, in SIMD builds): block b of row r of a group of k rows at (k b + r) blocks from the
  * group's start; a table (owl_load_table: token embeddings, read row by row)
  * and any matrix of a loader that may not rearrange stay as in the file.
  * (matmul_r4_layout_matches_ref_bitwise: the products on that layout keep
  * the reference's bits; the oracle model has no matrix wide enough for
- * q4_K, the wllama parity test runs a q4_K model end to end.) */
+ * q4_K, the wllama parity test runs q4_0, q8_0 and q4_K models end to end.) */
 TEST(model_loader_rearranges_matrices_not_tables)
 {
-    static const owl_type types[2] = {OWL_TYPE_Q4_K, OWL_TYPE_Q6_K};
-    for (int k = 0; k < 2; k++) {
+    static const owl_type types[3] = {OWL_TYPE_Q8_0, OWL_TYPE_Q4_K, OWL_TYPE_Q6_K};
+    for (int k = 0; k < 3; k++) {
         const owl_type qt = types[k];
         const int64_t cols = 768, rows = 6;
         const size_t row = owl_row_size(qt, cols), bsz = owl_type_get(qt)->type_size, bytes = row * (size_t)rows;
@@ -935,6 +935,58 @@ TEST(model_loader_rearranges_matrices_not_tables)
         owl_gguf_free(&g);
         free(b.p);
         free(orig);
+    }
+}
+
+/* The same through a whole model: the oracle in q8_0 and in q4_0 (its
+ * matrices are 64-192 columns wide, too narrow for the K-quants), loaded
+ * with and without opts.rearrange: the buffer changes in SIMD builds, and
+ * img1's prefill logits and the greedy tokens after them keep every bit. */
+TEST(model_rearranged_weights_give_the_same_bits)
+{
+    static const owl_type types[2] = {OWL_TYPE_Q8_0, OWL_TYPE_Q4_0};
+    for (int k = 0; k < 2; k++) {
+        gguf_edit e = {.quant = 1, .qtype = types[k]};
+        size_t n = 0;
+        void *buf[2] = {edited_oracle(&e, &n), NULL};
+        CHECK(buf[0] != NULL);
+        if (!buf[0])
+            continue;
+        buf[1] = malloc(n);
+        memcpy(buf[1], buf[0], n);
+        float *lg[2] = {NULL, NULL};
+        int32_t tok[2][6];
+        int64_t L[2] = {0, 0};
+        for (int r = 0; r < 2; r++) {
+            owl_model_opts o = {.rearrange = r};
+            owl_model *m = NULL;
+            owl_err err = {0};
+            for (int i = 0; i < 6; i++)
+                tok[r][i] = -1;
+            if (owl_model_load_buffer(buf[r], n, &o, &m, &err) != OWL_OK) {
+                CHECK_MSG(0, "%s, rearrange %d: %s", owl_type_get(types[k])->name, r, err.msg);
+                continue;
+            }
+            owl_session *s = new_session(m, OWL_TYPE_F32, 2, NULL);
+            lg[r] = s ? run_prefill(m, s, "img1", 1, &L[r]) : NULL;
+            owl_gen_opts g = owl_gen_opts_default();
+            g.n_predict = 6;
+            int64_t nt = 0;
+            CHECK(s && owl_session_generate(s, &g, NULL, NULL, tok[r], &nt) == OWL_OK && nt > 0);
+            owl_session_free(s);
+            owl_model_free(m);
+        }
+        if (owl_r4_supported(types[k]))
+            CHECK_MSG(memcmp(buf[0], buf[1], n) != 0, "%s: nothing rearranged", owl_type_get(types[k])->name);
+        CHECK(lg[0] && lg[1] && L[0] == L[1]);
+        if (lg[0] && lg[1] && L[0] == L[1])
+            CHECK_MSG(memcmp(lg[0], lg[1], (size_t)L[0] * 1000 * sizeof(float)) == 0, "%s logits differ",
+                      owl_type_get(types[k])->name);
+        CHECK(memcmp(tok[0], tok[1], sizeof tok[0]) == 0);
+        free(lg[0]);
+        free(lg[1]);
+        free(buf[0]);
+        free(buf[1]);
     }
 }
 
