@@ -19,6 +19,10 @@ int bench_decode_profile(owl_pool *pool, int nth, owl_type wt, int r4, int ntok)
 /* The vision layer profile (profile.c): one CLIP ViT-L/14 layer at 448 px,
  * q8_0, ms per part, best of nrep layers (VPROFILE lines). */
 int bench_vision_profile(owl_pool *pool, int nth, int nrep);
+/* The prefill profile (profile.c): one LLaMA-7B layer of the full-size
+ * 87-position prompt with the modality-adaptive K/V, attn_v and ffn_down in
+ * wt_vd, the rest q4_K, ms per part, best of nrep layers (PPROFILE lines). */
+int bench_prefill_profile(owl_pool *pool, int nth, owl_type wt_vd, int nrep);
 int bench_vision_attention(owl_pool *pool, int nth, int nrep); /* owl_attention alone */
 
 #endif

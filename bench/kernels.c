@@ -33,7 +33,8 @@
  * "decode_q4_0" in those types (row-major), "decode_ab" rows and r4
  * alternately, 3 rounds, 1 thread; PROFILE_OF lines say which), "vision"
  * the vision layer profile (VPROFILE lines), "vattn" owl_attention alone at
- * the vision shape, 1 thread, "gemm" owl_matmul at the prefill (64 tokens,
+ * the vision shape, 1 thread, "prefill" one 7B layer of the full-size prompt
+ * (PPROFILE lines; attn_v / ffn_down in q4_K, then in q6_K), "gemm" owl_matmul at the prefill (64 tokens,
  * 4096 x 4096, q8_0 q4_K q6_K) and vision (1025 tokens, q8_0, then q6_K as
  * `--vision-type q6_k` stores them) shapes, 1 thread ("gemm<i>": shape i alone). */
 #include <stdio.h>
@@ -538,6 +539,9 @@ int main(int argc, char **argv)
         err = bench_vision_profile(pools[nth], nth, 3);
     if (!err && only && bench_listed(only, "vattn"))
         err = bench_vision_attention(pools[1], 1, 5);
+    for (int nth = 1; !err && only && bench_listed(only, "prefill") && nth <= 2; nth++)
+        for (int vd = 0; !err && vd < 2; vd++)
+            err = bench_prefill_profile(pools[nth], nth, vd ? OWL_TYPE_Q6_K : OWL_TYPE_Q4_K, 3);
     if (err)
         fprintf(stderr, "bench: out of memory\n");
     owl_pool_free(pools[1]);

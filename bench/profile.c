@@ -384,3 +384,124 @@ int bench_vision_attention(owl_pool *pool, int nth, int nrep)
     free(q), free(k), free(v), free(att), free(asc);
     return 0;
 }
+
+/* ----------------------------------------------------------------- prefill */
+
+/* One LLaMA-7B decoder layer of the full-size prompt (87 positions: 3 text,
+ * 65 image, 19 text, as USER: <|image|>question ASSISTANT: tokenizes), the
+ * ops of owl_llm_layers (src/model/llm.c) in its order with the
+ * modality-adaptive K/V (one GEMM per run of equal modality, text and image
+ * weights), matrices in the 4-row interleaved layout, f16 KV cache; best of
+ * nrep layers per part:
+ *   PPROFILE <part> <threads> <ms per layer>
+ * parts: norms, gemm_q, gemm_kv (all six runs), rope, kv_store, attention,
+ * gemm_o, gemm_gate_up, swiglu, gemm_down, add, layer (the sum of the parts of
+ * the best whole layer), and gemm_steady: the same matrices in one GEMM each
+ * of all 87 tokens (what the layer's GEMMs would cost without the modality
+ * split). wt_vd: the type of attn_v and ffn_down (q4_k_m: q6_K in about half
+ * the layers, q4_K in the others); the other matrices q4_K. */
+enum { PT = 87, PRUNS = 3 };
+static const int prun[PRUNS][2] = {{0, 3}, {3, 68}, {68, 87}}; /* [begin, end): text, image, text */
+enum { Q_NORM, Q_Q, Q_KV, Q_ROPE, Q_KVST, Q_ATTN, Q_O, Q_GU, Q_SWIGLU, Q_DOWN, Q_ADD, Q_LAYER, Q_STEADY, Q_N };
+static const char *const qpart_names[Q_N] = {"norms", "gemm_q", "gemm_kv", "rope", "kv_store", "attention",
+                                             "gemm_o", "gemm_gate_up", "swiglu", "gemm_down", "add", "layer",
+                                             "gemm_steady"};
+
+int bench_prefill_profile(owl_pool *pool, int nth, owl_type wt_vd, int nrep)
+{
+    const owl_type q4 = OWL_TYPE_Q4_K;
+    /* q, k text, k image, v text, v image, o, gate, up, down */
+    const owl_type ty[9] = {q4, q4, q4, wt_vd, wt_vd, q4, q4, q4, wt_vd};
+    const int64_t sh[9][2] = {{D, D}, {D, D}, {D, D}, {D, D}, {D, D}, {D, D}, {FFN, D}, {FFN, D}, {D, FFN}};
+    void *w[9];
+    int ok = 1;
+    for (int m = 0; m < 9; m++) {
+        w[m] = bench_weights(ty[m], sh[m][0], sh[m][1]);
+        ok &= w[m] && owl_repack_r4(ty[m], w[m], sh[m][0], sh[m][1]);
+    }
+    float *x = vbuf(PT * D), *xn = vbuf(PT * D), *q = vbuf(PT * D), *k = vbuf(PT * D), *v = vbuf(PT * D);
+    float *att = vbuf(PT * D), *tmp = vbuf(PT * D), *g = vbuf(PT * FFN), *u = vbuf(PT * FFN), *nw = vbuf(D);
+    owl_f16 *kc = malloc(sizeof(owl_f16) * PT * D), *vc = malloc(sizeof(owl_f16) * PT * D);
+    float *asc = malloc(owl_attention_scratch_size(PT, nth));
+    size_t mss = owl_matmul_scratch_size(OWL_TYPE_Q6_K, FFN, PT), ms4 = owl_matmul_scratch_size(q4, FFN, PT);
+    void *mms = malloc(mss > ms4 ? mss : ms4);
+    ok &= x && xn && q && k && v && att && tmp && g && u && nw && kc && vc && asc && mms;
+    if (!ok) {
+        fprintf(stderr, "bench: out of memory (prefill profile)\n");
+        return 1;
+    }
+#define PMM(m, X, n, Y) owl_matmul_r4(pool, w[m], ty[m], 1, sh[m][0], sh[m][1], X, sh[m][1], n, Y, sh[m][0], mms)
+    double best[Q_N];
+    for (int p = 0; p < Q_N; p++)
+        best[p] = 1e30;
+    float *x0 = vbuf(PT * D);
+    for (int rep = 0; rep < nrep + 1; rep++) { /* rep 0: warm-up */
+        double t[Q_N] = {0}, t0;
+        memcpy(x, x0, sizeof(float) * PT * D);
+        t0 = bench_now();
+        for (int64_t r = 0; r < PT; r++)
+            owl_rmsnorm(xn + r * D, x + r * D, nw, D, 1e-5f);
+        vlap(&t[Q_NORM], &t0);
+        PMM(0, xn, PT, q);
+        vlap(&t[Q_Q], &t0);
+        for (int r = 0; r < PRUNS; r++) {
+            const int a = prun[r][0], n = prun[r][1] - a, img = r == 1;
+            PMM(1 + img, xn + a * D, n, k + a * D);
+            PMM(3 + img, xn + a * D, n, v + a * D);
+        }
+        vlap(&t[Q_KV], &t0);
+        for (int64_t r = 0; r < PT; r++) {
+            owl_rope(q + r * D, HEADS, HD, r, 10000.0f);
+            owl_rope(k + r * D, HEADS, HD, r, 10000.0f);
+        }
+        vlap(&t[Q_ROPE], &t0);
+        for (int64_t i = 0; i < (int64_t)PT * D; i++) {
+            kc[i] = owl_f32_to_f16(k[i] * 0.25f); /* q . k of O(1) */
+            vc[i] = owl_f32_to_f16(v[i]);
+        }
+        vlap(&t[Q_KVST], &t0);
+        owl_attn_args aa = {.q = q, .q_stride = D, .k = kc, .v = vc, .kv_type = OWL_TYPE_F16, .kv_stride = D,
+                            .n_q = PT, .n_kv = PT, .n_heads = HEADS, .n_kv_heads = HEADS, .head_dim = HD,
+                            .scale = 0.08838835f, .causal = 1, .q_pos0 = 0, .out = att, .out_stride = D};
+        owl_attention(pool, &aa, asc);
+        vlap(&t[Q_ATTN], &t0);
+        PMM(5, att, PT, tmp);
+        vlap(&t[Q_O], &t0);
+        owl_add(x, x, tmp, PT * D);
+        vlap(&t[Q_ADD], &t0);
+        for (int64_t r = 0; r < PT; r++)
+            owl_rmsnorm(xn + r * D, x + r * D, nw, D, 1e-5f);
+        vlap(&t[Q_NORM], &t0);
+        PMM(6, xn, PT, g);
+        PMM(7, xn, PT, u);
+        vlap(&t[Q_GU], &t0);
+        owl_swiglu(g, g, u, PT * FFN);
+        vlap(&t[Q_SWIGLU], &t0);
+        PMM(8, g, PT, tmp);
+        vlap(&t[Q_DOWN], &t0);
+        owl_add(x, x, tmp, PT * D);
+        vlap(&t[Q_ADD], &t0);
+        for (int p = 0; p < Q_LAYER; p++)
+            t[Q_LAYER] += t[p];
+        /* the layer's nine matrices without the split: q, k, v, o, gate, up, down of 87 tokens each */
+        static const int steady[7] = {0, 1, 3, 5, 6, 7, 8};
+        for (int i = 0; i < 7; i++)
+            if (steady[i] == 8)
+                PMM(8, g, PT, tmp);
+            else
+                PMM(steady[i], xn, PT, steady[i] >= 6 ? u : tmp);
+        vlap(&t[Q_STEADY], &t0);
+        for (int p = 0; rep > 0 && p < Q_N; p++)
+            best[p] = t[p] < best[p] ? t[p] : best[p];
+    }
+#undef PMM
+    printf("PPROFILE_OF v_down %s\n", owl_type_get(wt_vd)->name);
+    for (int p = 0; p < Q_N; p++)
+        printf("PPROFILE %s %d %.2f\n", qpart_names[p], nth, best[p] * 1e3);
+    fflush(stdout);
+    for (int m = 0; m < 9; m++)
+        free(w[m]);
+    free(x), free(x0), free(xn), free(q), free(k), free(v), free(att), free(tmp), free(g), free(u), free(nw);
+    free(kc), free(vc), free(asc), free(mms);
+    return 0;
+}
