@@ -408,7 +408,7 @@ static int mem_write(void *user, const void *data, size_t n)
 
 /* Edit applied while copying the oracle GGUF. */
 typedef struct {
-    const char *drop[3];        /* tensors whose name starts with it ("*x": ends with x) are dropped */
+    const char *drop[4];        /* tensors whose name starts with it ("*x": ends with x) are dropped */
     const char *halve;          /* this tensor gets ne[1] / 2 */
     const char *arch;           /* new general.architecture */
     const char *rename_from;    /* key prefix rewritten to rename_to */
@@ -494,7 +494,7 @@ static void *edited_oracle(const gguf_edit *e, size_t *size)
     for (uint64_t i = 0; i < g.n_tensors && i < 512; i++) {
         const owl_gguf_tensor *t = &g.tensors[i];
         int drop = 0;
-        for (int k = 0; k < 3; k++)
+        for (int k = 0; k < 4; k++)
             if (e->drop[k])
                 drop |= e->drop[k][0] == '*' ? has_suffix(t->name, e->drop[k] + 1)
                                              : has_prefix(t->name, e->drop[k]);
@@ -988,6 +988,49 @@ TEST(model_rearranged_weights_give_the_same_bits)
         free(buf[0]);
         free(buf[1]);
     }
+}
+
+/* A tied head (a llama GGUF without output.weight: the head is token_embd)
+ * in q8_0, loaded with and without opts.rearrange: the stage both embeds and
+ * projects with the same rows, so they must stay row-major (llm.c loads them
+ * as a table); rearranging them would scramble the embeddings. Same logits
+ * and greedy tokens bit for bit. */
+TEST(model_tied_head_is_not_rearranged)
+{
+    float *lg[2] = {NULL, NULL};
+    int32_t tok[2][6];
+    int64_t L[2] = {0, 0};
+    for (int r = 0; r < 2; r++) {
+        gguf_edit e = {.drop = {"v.", "a.", "*_img.weight", "output.weight"}, .arch = "llama",
+                       .rename_from = "mplug-owl2.", .rename_to = "llama.", .quant = 1, .qtype = OWL_TYPE_Q8_0};
+        size_t n = 0;
+        void *buf = edited_oracle(&e, &n);
+        owl_model_opts o = {.rearrange = r};
+        owl_model *m = NULL;
+        owl_err err = {0};
+        for (int i = 0; i < 6; i++)
+            tok[r][i] = -1;
+        if (!buf || owl_model_load_buffer(buf, n, &o, &m, &err) != OWL_OK) {
+            CHECK_MSG(0, "tied head, rearrange %d: %s", r, err.msg);
+            free(buf);
+            continue;
+        }
+        owl_session *s = new_session(m, OWL_TYPE_F32, 2, NULL);
+        lg[r] = s ? run_prefill(m, s, "text", 0, &L[r]) : NULL;
+        owl_gen_opts g = owl_gen_opts_default();
+        g.n_predict = 6;
+        int64_t nt = 0;
+        CHECK(s && owl_session_generate(s, &g, NULL, NULL, tok[r], &nt) == OWL_OK && nt > 0);
+        owl_session_free(s);
+        owl_model_free(m);
+        free(buf);
+    }
+    CHECK(lg[0] && lg[1] && L[0] == L[1]);
+    if (lg[0] && lg[1] && L[0] == L[1])
+        CHECK_MSG(memcmp(lg[0], lg[1], (size_t)L[0] * 1000 * sizeof(float)) == 0, "tied head: logits differ");
+    CHECK(memcmp(tok[0], tok[1], sizeof tok[0]) == 0);
+    free(lg[0]);
+    free(lg[1]);
 }
 
 /* Grouped-query attention (llama GGUFs): a 2-KV-head model equals the 4-head
