@@ -258,6 +258,30 @@ def grow_queries(sd, net, seed):
     print(f"train: abstractor queries {n_old} -> {n_new}", flush=True)
 
 
+# output projections of a new layer: zero, so the layer starts as the identity (its residual
+# branches add nothing) and the grown model computes exactly what the checkpoint did
+GROW_ZERO = ("self_attn.o_proj.weight", "mlp.down_proj.weight", "self_attn.dense.weight",
+             "self_attn.dense.bias", "mlp.fc2.weight", "mlp.fc2.bias")
+
+
+def grow_layers(sd, net):
+    """A checkpoint with fewer vision or LLM layers than net (vision_config.num_hidden_layers /
+    num_hidden_layers on the command line): the old layers keep their places, each new layer
+    (after them) takes net's fresh init with its output projections zeroed (GROW_ZERO), so the
+    grown model starts with the checkpoint's outputs and the new layers learn from there."""
+    added = []
+    for name, v in net.state_dict().items():
+        if name in sd:
+            continue
+        if ".layers." not in name:
+            raise SystemExit(f"train: {name} is missing from the checkpoint and is not a new layer's")
+        sd[name] = torch.zeros_like(v) if name.endswith(GROW_ZERO) else v.clone()
+        added.append(name)
+    if added:
+        layers = sorted({n.split(".layers.")[0] + ".layers." + n.split(".layers.")[1].split(".")[0] for n in added})
+        print(f"train: new identity layers {', '.join(layers)} ({len(added)} tensors)", flush=True)
+
+
 def make_batch(enc, pre, seed, first, n_images, qtypes=shapes.QTYPES, p_easy=0.0, aux_patch=0, mix=None,
                free_kw=None, counts=False):
     """-> pixel_values [n, 3, S, S], ids [n*k, T] (0-padded), targets [n*k, T] (-100 = no loss),
@@ -413,6 +437,7 @@ def main(argv=None):
     if a.init:
         sd = torch.load(os.path.join(a.init, "pytorch_model.bin"), map_location="cpu")
         grow_queries(sd, net, a.seed)
+        grow_layers(sd, net)
         net.load_state_dict(sd, strict=True)
         print(f"train: weights from {a.init}", flush=True)
     n_par = sum(p.numel() for p in net.parameters())
