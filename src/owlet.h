@@ -286,6 +286,11 @@ void owl_session_cancel(owl_session *s);
  * owl_session_run_layers (n_past unchanged; KV rows past it may be
  * overwritten, as by any later call). word NULL turns it off. */
 void owl_session_cancel_when(owl_session *s, const int32_t *word, int32_t epoch);
+/* The same with the counter read through read(user) at each check, on the
+ * calling thread (the wasm engine reads a small SharedArrayBuffer of its own
+ * there, so the page never needs a view of the engine's whole memory). read
+ * NULL turns it off. */
+void owl_session_cancel_read(owl_session *s, int32_t (*read)(void *user), void *user, int32_t epoch);
 
 /* ------------------------------------------------------------ conversation
  * An owl_chat is one conversation on a session: the turns and images that

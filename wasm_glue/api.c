@@ -47,9 +47,7 @@ typedef struct {
     int64_t prepared; /* rows the next embed writes */
     /* this stage's own compute time (the per-stage breakdown) */
     double t_image, t_prefill, t_decode, t_warm;
-    /* the coordinator's cancel counter: in shared memory (threaded builds) the
-     * page bumps it with Atomics.store to stop the call that runs */
-    int32_t cancel_word;
+    int32_t armed; /* the epoch the calls that follow run at (owl_api_arm) */
     char json[1024];
 } owl_api;
 
@@ -225,8 +223,22 @@ API const char *owl_api_stats(owl_api *a)
 }
 
 /* Forget the conversation, the KV cache and the images. */
-/* The address of the cancel counter (owl_session_cancel_when's word). */
-API int32_t *owl_api_cancel_word(owl_api *a) { return a ? &a->cancel_word : NULL; }
+/* The coordinator's cancel counter is not in this memory: it is an int32 in a
+ * 4-byte SharedArrayBuffer of the engine worker's (Module.owlCancel; threaded
+ * builds), which the page bumps with Atomics.store to stop the call that runs.
+ * A view the page kept of this whole memory instead would keep it alive after
+ * unload until the page's collector ran (docs/BENCHMARKS.md). Read on the
+ * calling thread at each layer; where there is none, the armed epoch (never
+ * stops). */
+#ifdef __EMSCRIPTEN__
+EM_JS(int32_t, owl_js_cancel_count, (int32_t fallback), {
+    return Module.owlCancel ? Atomics.load(Module.owlCancel, 0) : fallback;
+});
+#else
+static int32_t owl_js_cancel_count(int32_t fallback) { return fallback; }
+#endif
+
+static int32_t read_cancel(void *user) { return owl_js_cancel_count(((const owl_api *)user)->armed); }
 
 /* The calls that follow stop with OWL_E_CANCELLED once the counter differs
  * from epoch (the coordinator's count when it sent them). */
@@ -235,7 +247,8 @@ API int owl_api_arm(owl_api *a, double epoch)
     NEED_CHAT(a, "arm");
     if (!(epoch >= -2147483648.0 && epoch <= 2147483647.0))
         return owl_err_set(&a->err, OWL_E_INVALID, "arm: epoch %.0f", epoch);
-    owl_session_cancel_when(a->s, &a->cancel_word, (int32_t)epoch);
+    a->armed = (int32_t)epoch;
+    owl_session_cancel_read(a->s, read_cancel, a, a->armed);
     return OWL_OK;
 }
 

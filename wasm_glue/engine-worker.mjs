@@ -177,7 +177,7 @@ async function preloadThreads(n) {
 // Every C function this file calls (a test checks the list against the code):
 // an engine build from another owlet version lacks some, and says so at init
 // instead of failing later with "... is not a function".
-const ENGINE_EXPORTS = ['_owl_api_add_image', '_owl_api_arm', '_owl_api_cancel_word', '_owl_api_clear_images',
+const ENGINE_EXPORTS = ['_owl_api_add_image', '_owl_api_arm', '_owl_api_clear_images',
   '_owl_api_embed', '_owl_api_error', '_owl_api_free', '_owl_api_gen_begin', '_owl_api_gen_end', '_owl_api_gen_reason',
   '_owl_api_history', '_owl_api_info', '_owl_api_last_token', '_owl_api_load', '_owl_api_logits', '_owl_api_modality',
   '_owl_api_new', '_owl_api_piece', '_owl_api_piece_len', '_owl_api_prepare', '_owl_api_prime', '_owl_api_push_token',
@@ -200,6 +200,10 @@ const ops = {
     await preloadThreads(n - 1);
     ctx = M._owl_api_new();
     if (!ctx) throw new EngineError(-5, 'out of memory creating the engine context');
+    // the cancel counter (api.c, owl_js_cancel_count): 4 bytes of their own, shared with the
+    // coordinator where this memory is (threaded builds), so the page never holds a view of it
+    const sharedMem = typeof SharedArrayBuffer !== 'undefined' && heap().buffer instanceof SharedArrayBuffer;
+    M.owlCancel = new Int32Array(sharedMem ? new SharedArrayBuffer(4) : new ArrayBuffer(4));
     return { threads: n, simd: M._owl_wasm_has_simd() === 1, build: engineUrl.replace(/^.*\/|\.js$/g, '') };
   },
   alloc({ size }) {
@@ -252,13 +256,13 @@ const ops = {
   info() { return json(M._owl_api_info(ctx)); },
   stats() { return { ...json(M._owl_api_stats(ctx)), wasmMemoryBytes: heap().byteLength }; },
   // the cancel counter: the coordinator bumps it (Atomics.store, shared memory only) to stop the call that runs
-  // (epoch: set it first — a stage that joins a pipeline late starts at the coordinator's count)
+  // (epoch: set it first — a stage that joins a pipeline late starts at the coordinator's count). Its own
+  // 4-byte buffer, not a view of the wasm memory: one held by the page would keep GBs alive after unload
   cancel_word(a) {
-    const b = heap().buffer, offset = ptr(M._owl_api_cancel_word(ctx));
+    const b = M.owlCancel.buffer;
     const shared = typeof SharedArrayBuffer !== 'undefined' && b instanceof SharedArrayBuffer;
-    if (shared && a && a.epoch !== undefined)
-      Atomics.store(new Int32Array(b, offset, 1), 0, num(a.epoch, 'epoch', -(2 ** 31), 2 ** 31 - 1));
-    return { memory: shared ? b : null, offset };
+    if (shared && a && a.epoch !== undefined) Atomics.store(M.owlCancel, 0, num(a.epoch, 'epoch', -(2 ** 31), 2 ** 31 - 1));
+    return { memory: shared ? b : null, offset: 0 };
   },
   image(a) { arm(a.epoch); imageCall(M._owl_api_add_image, a); return null; },
   warm_image(a) { arm(a.epoch); return { encoded: imageCall(M._owl_api_warm_image, a) === 1 }; },
@@ -426,7 +430,7 @@ function stepResult(r) {
  * (threaded builds) lets the coordinator write the counter: elsewhere, or
  * without an epoch, the call is armed at the count it holds, never to stop. */
 function arm(epoch) {
-  const word = new Int32Array(heap().buffer, ptr(M._owl_api_cancel_word(ctx)), 1);
+  const word = M.owlCancel;
   const shared = typeof SharedArrayBuffer !== 'undefined' && word.buffer instanceof SharedArrayBuffer;
   check(M._owl_api_arm(ctx, shared && epoch !== undefined ? num(epoch, 'epoch', -(2 ** 31), 2 ** 31 - 1) : word[0]));
 }

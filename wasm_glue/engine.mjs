@@ -159,10 +159,12 @@ export class Pipeline {
     this.first = null; // the first token's step result, sampled by ask
     this.handedAt = null; // when the last token of this answer was handed out (decode clock)
     this.epoch = 0; // cancel(): calls sent before the last cancel stop
-    this.words = []; // per stage: its cancel counter in shared wasm memory, or null
+    this.words = []; // per stage: its cancel counter (a 4-byte SharedArrayBuffer of its worker's), or null
   }
-  /** Find each stage's cancel counter (threaded builds: an Int32Array on the
-   * stage's shared memory; the single-thread build has none). */
+  /** Find each stage's cancel counter (threaded builds: an Int32Array on a 4-byte
+   * SharedArrayBuffer the stage's C code reads, never a view of its wasm memory, which
+   * would keep that memory alive after unload until this thread's collector ran; the
+   * single-thread build has none). */
   async initCancel() {
     this.words = await Promise.all(this.stages.map(async (st) => (st.open ? this.word(await st.call('cancel_word')) : null)));
   }
@@ -314,8 +316,7 @@ export class Pipeline {
     await Promise.allSettled(this.stages.map((s) => (s.open ? s.call('unload') : null)));
     this.terminate();
   }
-  /** Stop every worker, and drop the views into their shared memories (the cancel counters):
-   * a view kept here would keep a stage's whole wasm memory alive until this object is collected. */
+  /** Stop every worker and drop their cancel counters. */
   terminate() {
     this.stopLoad();
     for (const s of this.stages) s.terminate();

@@ -163,15 +163,17 @@ struct owl_session {
     owl_tap_fn tap;
     void *tap_user;
     _Atomic int cancel;
-    const int32_t *stop_word; /* owl_session_cancel_when: stop once *stop_word != stop_epoch */
+    int32_t (*stop_read)(void *); /* owl_session_cancel_read: stop once stop_read(stop_user) != stop_epoch */
+    void *stop_user;
     int32_t stop_epoch;
     owl_err err;
 };
 
-/* 1 when owl_session_cancel_when's word has moved on: the layer loops stop. */
+/* 1 when owl_session_cancel_when's word (or cancel_read's counter) has moved
+ * on: the layer loops stop. */
 static inline int owl_session_stopped(const owl_session *s)
 {
-    return s->stop_word && __atomic_load_n(s->stop_word, __ATOMIC_RELAXED) != s->stop_epoch;
+    return s->stop_read && s->stop_read(s->stop_user) != s->stop_epoch;
 }
 
 #endif

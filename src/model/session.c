@@ -312,10 +312,19 @@ void owl_session_cancel(owl_session *s)
         atomic_store(&s->cancel, 1);
 }
 
-void owl_session_cancel_when(owl_session *s, const int32_t *word, int32_t epoch)
+static int32_t read_word(void *word) { return __atomic_load_n((const int32_t *)word, __ATOMIC_RELAXED); }
+
+void owl_session_cancel_read(owl_session *s, int32_t (*read)(void *user), void *user, int32_t epoch)
 {
     if (s) {
-        s->stop_word = word;
+        s->stop_read = read;
+        s->stop_user = user;
         s->stop_epoch = epoch;
     }
+}
+
+void owl_session_cancel_when(owl_session *s, const int32_t *word, int32_t epoch)
+{
+    /* the word is only read: the cast drops const for the void * slot */
+    owl_session_cancel_read(s, word ? read_word : NULL, (void *)(uintptr_t)word, epoch);
 }

@@ -433,6 +433,40 @@ static owl_session *tapped_session(const owl_model *m, bump_ctl *b)
     return s;
 }
 
+static int32_t read_bump(void *user) { return __atomic_load_n(&((bump_ctl *)user)->word, __ATOMIC_RELAXED); }
+
+/* owl_session_cancel_read: the counter read through a function (the wasm engine's
+ * own 4-byte buffer); the same stops as cancel_when's word, and NULL never stops. */
+TEST(cancel_read_stops_midway_through_its_function)
+{
+    owl_model_info info;
+    owl_model *m = load_oracle(&info);
+    bump_ctl b = {7, NULL, 0, 0};
+    owl_session *s = m ? tapped_session(m, &b) : NULL;
+    size_t npx = 0;
+    float *px = m ? pixels(&info, 7, &npx) : NULL;
+    float *rows = m ? malloc(sizeof(float) * (size_t)(info.image_tokens * info.d_model)) : NULL;
+    if (!s || !px || !rows)
+        goto done;
+    owl_session_cancel_read(s, read_bump, &b, b.word - 1); /* moved on before: nothing runs */
+    CHECK_EQ_INT(owl_session_encode_image(s, px, npx, rows), OWL_E_CANCELLED);
+    b.trigger = "vision_embeddings"; /* moved on in the middle: no later layer runs */
+    owl_session_cancel_read(s, read_bump, &b, b.word);
+    CHECK_EQ_INT(owl_session_encode_image(s, px, npx, rows), OWL_E_CANCELLED);
+    CHECK_EQ_INT(b.fired, 1);
+    CHECK_EQ_INT(b.after, 0);
+    owl_session_cancel_read(s, NULL, NULL, 0); /* off: the counter moves and nothing stops */
+    b.fired = b.after = 0;
+    CHECK_EQ_INT(owl_session_encode_image(s, px, npx, rows), OWL_OK);
+    CHECK_EQ_INT(b.fired, 1);
+    CHECK(b.after > 0);
+done:
+    free(rows);
+    free(px);
+    owl_session_free(s);
+    owl_model_free(m);
+}
+
 static int same_floats(const float *a, const float *b, size_t n) { return memcmp(a, b, sizeof(float) * n) == 0; }
 
 TEST(cancel_when_stops_encode_prefill_and_decode_midway_and_the_session_answers_as_before)

@@ -627,6 +627,8 @@ test('abort stops the engine mid-call (threaded): an encode is not cached, a pri
   try {
     assert.equal(owl.build, 'owlet');
     assert.ok(owl.engine.words.length === 2 && owl.engine.words.every((w) => w instanceof Int32Array), 'a cancel counter per stage');
+    // each on 4 bytes of its own: a view of a stage's wasm memory held here would keep GBs alive after unload
+    assert.ok(owl.engine.words.every((w) => w.buffer.byteLength === 4), 'a cancel counter on the stage\'s wasm memory');
     const img1 = path.join(fx, 'img1.png');
     // abort right after `op` is sent to stage `i`; resolves how that engine call ended
     const abortAfter = (i, op, ac) => new Promise((resolve) => {
