@@ -942,6 +942,32 @@ TEST(model_loader_rearranges_matrices_not_tables)
  * matrices are 64-192 columns wide, too narrow for the K-quants), loaded
  * with and without opts.rearrange: the buffer changes in SIMD builds, and
  * img1's prefill logits and the greedy tokens after them keep every bit. */
+/* Load buf (rearranged or not), prefill `prompt` (img: with img1) and greedy
+ * 6 tokens: *lg the prefill logits (malloc'd, NULL on failure), *L their rows,
+ * tok the ids (-1 where none). */
+static void load_prefill_generate(void *buf, size_t n, int rearrange, const char *prompt, int img, float **lg,
+                                  int64_t *L, int32_t tok[6])
+{
+    owl_model_opts o = {.rearrange = rearrange};
+    owl_model *m = NULL;
+    owl_err err = {0};
+    *lg = NULL;
+    for (int i = 0; i < 6; i++)
+        tok[i] = -1;
+    if (!buf || owl_model_load_buffer(buf, n, &o, &m, &err) != OWL_OK) {
+        CHECK_MSG(0, "%s, rearrange %d: %s", prompt, rearrange, err.msg);
+        return;
+    }
+    owl_session *s = new_session(m, OWL_TYPE_F32, 2, NULL);
+    *lg = s ? run_prefill(m, s, prompt, img, L) : NULL;
+    owl_gen_opts g = owl_gen_opts_default();
+    g.n_predict = 6;
+    int64_t nt = 0;
+    CHECK(s && owl_session_generate(s, &g, NULL, NULL, tok, &nt) == OWL_OK && nt > 0);
+    owl_session_free(s);
+    owl_model_free(m);
+}
+
 TEST(model_rearranged_weights_give_the_same_bits)
 {
     static const owl_type types[2] = {OWL_TYPE_Q8_0, OWL_TYPE_Q4_0};
@@ -957,25 +983,8 @@ TEST(model_rearranged_weights_give_the_same_bits)
         float *lg[2] = {NULL, NULL};
         int32_t tok[2][6];
         int64_t L[2] = {0, 0};
-        for (int r = 0; r < 2; r++) {
-            owl_model_opts o = {.rearrange = r};
-            owl_model *m = NULL;
-            owl_err err = {0};
-            for (int i = 0; i < 6; i++)
-                tok[r][i] = -1;
-            if (owl_model_load_buffer(buf[r], n, &o, &m, &err) != OWL_OK) {
-                CHECK_MSG(0, "%s, rearrange %d: %s", owl_type_get(types[k])->name, r, err.msg);
-                continue;
-            }
-            owl_session *s = new_session(m, OWL_TYPE_F32, 2, NULL);
-            lg[r] = s ? run_prefill(m, s, "img1", 1, &L[r]) : NULL;
-            owl_gen_opts g = owl_gen_opts_default();
-            g.n_predict = 6;
-            int64_t nt = 0;
-            CHECK(s && owl_session_generate(s, &g, NULL, NULL, tok[r], &nt) == OWL_OK && nt > 0);
-            owl_session_free(s);
-            owl_model_free(m);
-        }
+        for (int r = 0; r < 2; r++)
+            load_prefill_generate(buf[r], n, r, "img1", 1, &lg[r], &L[r], tok[r]);
         if (owl_r4_supported(types[k]))
             CHECK_MSG(memcmp(buf[0], buf[1], n) != 0, "%s: nothing rearranged", owl_type_get(types[k])->name);
         CHECK(lg[0] && lg[1] && L[0] == L[1]);
@@ -1005,24 +1014,7 @@ TEST(model_tied_head_is_not_rearranged)
                        .rename_from = "mplug-owl2.", .rename_to = "llama.", .quant = 1, .qtype = OWL_TYPE_Q8_0};
         size_t n = 0;
         void *buf = edited_oracle(&e, &n);
-        owl_model_opts o = {.rearrange = r};
-        owl_model *m = NULL;
-        owl_err err = {0};
-        for (int i = 0; i < 6; i++)
-            tok[r][i] = -1;
-        if (!buf || owl_model_load_buffer(buf, n, &o, &m, &err) != OWL_OK) {
-            CHECK_MSG(0, "tied head, rearrange %d: %s", r, err.msg);
-            free(buf);
-            continue;
-        }
-        owl_session *s = new_session(m, OWL_TYPE_F32, 2, NULL);
-        lg[r] = s ? run_prefill(m, s, "text", 0, &L[r]) : NULL;
-        owl_gen_opts g = owl_gen_opts_default();
-        g.n_predict = 6;
-        int64_t nt = 0;
-        CHECK(s && owl_session_generate(s, &g, NULL, NULL, tok[r], &nt) == OWL_OK && nt > 0);
-        owl_session_free(s);
-        owl_model_free(m);
+        load_prefill_generate(buf, n, r, "text", 0, &lg[r], &L[r], tok[r]);
         free(buf);
     }
     CHECK(lg[0] && lg[1] && L[0] == L[1]);
