@@ -630,16 +630,19 @@ test('abort stops the engine mid-call (threaded): an encode is not cached, a pri
     // each on 4 bytes of its own: a view of a stage's wasm memory held here would keep GBs alive after unload
     assert.ok(owl.engine.words.every((w) => w.buffer.byteLength === 4), 'a cancel counter on the stage\'s wasm memory');
     const img1 = path.join(fx, 'img1.png');
-    // abort right after `op` is sent to stage `i`; resolves how that engine call ended
+    // abort as `op` goes to stage `i`: its arguments carry the count from before the abort, so
+    // only the stage's own check of the shared counter can stop it (the coordinator's checks
+    // between hops cannot). The abort comes just before the message is posted: after it, a
+    // one-layer stage could finish before the main thread's store lands, and the call would
+    // end 'ok' (a CI run saw that). Resolves how that engine call ended.
     const abortAfter = (i, op, ac) => new Promise((resolve) => {
       const st = owl.engine.stages[i], orig = st.call;
       st.call = function (o, a, t) {
+        if (o !== op) return orig.call(this, o, a, t);
+        st.call = orig;
+        ac.abort();
         const p = orig.call(this, o, a, t);
-        if (o === op) {
-          st.call = orig;
-          ac.abort();
-          p.then(() => resolve('ok'), (e) => resolve(e.code));
-        }
+        p.then(() => resolve('ok'), (e) => resolve(e.code));
         return p;
       };
     });
