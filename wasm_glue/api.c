@@ -222,7 +222,6 @@ API const char *owl_api_stats(owl_api *a)
     return a->json;
 }
 
-/* Forget the conversation, the KV cache and the images. */
 /* The coordinator's cancel counter is not in this memory: it is an int32 in a
  * 4-byte SharedArrayBuffer of the engine worker's (Module.owlCancel; threaded
  * builds), which the page bumps with Atomics.store to stop the call that runs.
@@ -252,6 +251,7 @@ API int owl_api_arm(owl_api *a, double epoch)
     return OWL_OK;
 }
 
+/* Forget the conversation, the KV cache and the images. */
 API int owl_api_reset(owl_api *a)
 {
     NEED_CHAT(a, "reset");
