@@ -66,6 +66,7 @@ NUMBERS = ("Zero", "One", "Two", "Three", "Four")
 ROWS = ("top", "middle", "bottom")
 COLS = ("left", "center", "right")
 QTYPES = ("shape", "colour", "count", "position", "describe")
+TRAIN_QTYPES = QTYPES + ("groupcount",)  # train.py --group-count: training only, never evaluated
 
 
 def place_name(row, col):
@@ -431,14 +432,15 @@ def _groups(rng, n, p_copies=0.5):
     return list(options[int(rng.integers(len(options)))])
 
 
-def make_free_item(seed, index, n_probs=None, p_copies=0.5):
+def make_free_item(seed, index, n_probs=None, p_copies=0.5, group_count=False):
     """-> dict like make_item's: 1-4 objects at free positions and sizes, drawn like the web page's
     tools; identical copies (same shape and colour) allowed. An object's position answer is the 3x3
     cell of its centre (centres stay CELL_MARGIN from the grid lines); different groups have
     different shapes and different colours, so "the red one" still names one group.
     n_probs (probabilities of 1-4 objects; default uniform) and p_copies (share of pictures with
     copies among those with 2-4 objects) let training weight the hard items; the defaults draw
-    exactly what the evaluation sets use."""
+    exactly what the evaluation sets use. group_count adds the training-only "groupcount"
+    question (free_questions)."""
     rng = np.random.default_rng([seed, index, 21])
     size = int(rng.choice([448, 448, 448, 224, 256, 320, 384]))
     if rng.random() < 0.75:
@@ -480,14 +482,17 @@ def make_free_item(seed, index, n_probs=None, p_copies=0.5):
                         "style": st, "drawn": style, "x": round(cx / size, 4), "y": round(cy / size, 4),
                         "radius": round(r, 2), "r": round(r / size, 4), "pen": round(pen / size, 4)})
     objects.sort(key=lambda o: (o["row"], o["col"], o["y"], o["x"]))
-    return {"image": img, "objects": objects, "qas": free_questions(objects, rng),
+    return {"image": img, "objects": objects, "qas": free_questions(objects, rng, group_count),
             "meta": {"seed": seed, "index": index, "size": size, "background": bg, "kind": "free"}}
 
 
-def free_questions(objects, rng):
+def free_questions(objects, rng, group_count=False):
     """questions() for pictures that may hold identical copies: shape/colour questions name a
     group ("the red one" / "the circle"), position asks only about an object without a copy (no
-    position question when every object has one), describe counts the groups."""
+    position question when every object has one), describe counts the groups. group_count
+    (training only; pictures of 2-4 objects): one more question, "How many red circles are
+    there?" about a random group, answered "Two." -- the count a description must give each
+    group, asked on its own. Drawn after the others, so the other questions stay the same."""
     key = lambda o: (o["shape"], o["colour"])  # noqa: E731
     single = [o for o in objects if sum(key(p) == key(o) for p in objects) == 1]
     qs = questions(objects, rng) if len(objects) == 1 else None
@@ -512,6 +517,12 @@ def free_questions(objects, rng):
     qs.append({"type": "describe", "question": str(rng.choice(["Describe the image.", "What is in the picture?",
                                                                "What do you see?", "Describe the picture."])),
                "answer": describe_groups(objects)})
+    if group_count:
+        groups = sorted({key(o) for o in objects})
+        shape, colour = groups[int(rng.integers(len(groups)))]
+        k = sum(key(o) == (shape, colour) for o in objects)
+        qs.append({"type": "groupcount", "question": f"How many {colour} {plural(shape)} are there?",
+                   "answer": NUMBERS[k] + "."})
     return qs
 
 

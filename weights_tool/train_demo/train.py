@@ -410,6 +410,9 @@ def main(argv=None):
                     help="--mix: probabilities of 1-4 shapes in the free items (default uniform, as evaluated)")
     ap.add_argument("--free-copies", type=float, default=0.5,
                     help="--mix: share of free items with 2-4 shapes that have identical copies (default 0.5)")
+    ap.add_argument("--group-count", action="store_true",
+                    help="--mix: free items with 2-4 shapes get one more (training-only) question, \"How many "
+                         "red circles are there?\" about one group: the per-group count a description needs")
     ap.add_argument("--keep-snapshots", action="store_true",
                     help="--save-every writes OUT/step-NNNNN/ folders (kept) instead of overwriting OUT")
     ap.add_argument("--first-index", type=int, default=0,
@@ -454,6 +457,8 @@ def main(argv=None):
     if a.count_aux:
         heads = CountHead(cfg["hidden_size"], cfg["visual_config"]["visual_abstractor"]["num_learnable_queries"])
     free_kw = {"p_copies": a.free_copies}
+    if a.group_count:
+        free_kw["group_count"] = True
     if a.free_n_probs:
         free_kw["n_probs"] = a.free_n_probs
     tok_w = None
@@ -498,7 +503,8 @@ def main(argv=None):
         pix, ids, tgt, rows, aux = make_batch(enc, pre, shapes.TRAIN_SEED, a.first_index + step * a.images_per_step,
                                               a.images_per_step, p_easy=p_easy,
                                               aux_patch=vm["patch_size"] if isinstance(heads, AuxHeads) else 0, mix=a.mix,
-                                              free_kw=free_kw, counts=bool(a.count_aux))
+                                              free_kw=free_kw, counts=bool(a.count_aux),
+                                              qtypes=shapes.TRAIN_QTYPES if a.group_count else shapes.QTYPES)
         loss, acc, aux_loss = loss_fn(net, pix, ids, tgt, rows, heads, aux, tok_w)
         opt.zero_grad(set_to_none=True)
         (loss + (a.count_aux or a.aux) * aux_loss if heads else loss).backward()
