@@ -635,7 +635,7 @@ test('abort stops the engine mid-call (threaded): an encode is not cached, a pri
     // between hops cannot). The abort comes just before the message is posted: after it, a
     // one-layer stage could finish before the main thread's store lands, and the call would
     // end 'ok' (a CI run saw that). Resolves how that engine call ended.
-    const abortAfter = (i, op, ac) => new Promise((resolve) => {
+    const abortAt = (i, op, ac) => new Promise((resolve) => {
       const st = owl.engine.stages[i], orig = st.call;
       st.call = function (o, a, t) {
         if (o !== op) return orig.call(this, o, a, t);
@@ -649,19 +649,19 @@ test('abort stops the engine mid-call (threaded): an encode is not cached, a pri
     const chat = owl.chat();
     // the encode
     let ac = new AbortController();
-    let how = abortAfter(0, 'image', ac);
+    let how = abortAt(0, 'image', ac);
     await assert.rejects(chat.addImage(img1, { signal: ac.signal }), (e) => e.name === 'AbortError');
     assert.equal(await how, 'cancelled');
     assert.equal((await owl.stats()).imageCache.entries, 0, 'a stopped encode is not cached');
     // the prime, stopped on the second stage
     await chat.addImage(img1);
     ac = new AbortController();
-    how = abortAfter(1, 'run', ac);
+    how = abortAt(1, 'run', ac);
     await assert.rejects(chat.prime({ signal: ac.signal }), (e) => e.name === 'AbortError');
     assert.equal(await how, 'cancelled');
     // the prompt, stopped on the first stage: the question stays, unanswered
     ac = new AbortController();
-    how = abortAfter(0, 'run', ac);
+    how = abortAt(0, 'run', ac);
     const it = chat.ask('Describe the image.', { maxTokens: 4, signal: ac.signal });
     await assert.rejects(it.next(), (e) => e.name === 'AbortError');
     assert.equal(await how, 'cancelled');
