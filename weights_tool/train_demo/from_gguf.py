@@ -6,9 +6,9 @@
 
 The repository ships only the GGUF chunks, so fine-tuning the shipped model starts here: every
 tensor is read back (tests/convert/check_gguf.py's reader and name table, RoPE rows un-permuted),
-the config is train.py's DEMO configuration (checked against the GGUF's shapes: load_state_dict
-is strict), and the tokenizer is rebuilt by train_tokenizer.py (deterministic) and must give the
-GGUF's pieces and scores exactly. Writes OUTDIR with train.save_folder's files.
+the config is train.py's DEMO configuration with the GGUF's layer and query counts (checked
+against the GGUF's shapes: load_state_dict is strict), and the tokenizer is rebuilt by
+train_tokenizer.py (deterministic) and must give the GGUF's pieces and scores exactly. Writes OUTDIR with train.save_folder's files.
 """
 
 import os
@@ -45,7 +45,13 @@ def main(argv=None):
     scores = np.array([sp.get_score(i) for i in range(len(pieces))], np.float32)
     if not np.array_equal(scores, np.array(kv["tokenizer.ggml.scores"], np.float32)):
         raise SystemExit("from_gguf: the rebuilt tokenizer's scores differ from the GGUF's")
-    cfg, pre = T.make_config({})
+    # the depths and query count are read from the GGUF (a grown model has more layers than
+    # DEMO); every other shape must match DEMO's, which load_state_dict(strict=True) checks
+    cfg, pre = T.make_config({
+        "num_hidden_layers": kv[arch + ".block_count"],
+        "visual_config.visual_model.num_hidden_layers": kv[arch + ".vision.block_count"],
+        "visual_config.visual_abstractor.num_learnable_queries": kv[arch + ".abstractor.query_count"],
+    })
     net = M.Owl2(cfg)
     sd = {}
     for name, ne, t, off in infos:
