@@ -356,9 +356,26 @@ def plural(shape):
     return shape + ("es" if shape.endswith("s") else "s")
 
 
+# The order of the groups in a description: "reading" -- the reading order of each group's first
+# member; "count" -- the bigger groups first, ties in reading order ("Two green squares and a pink
+# circle."), so the first word (the largest group's size) follows from how many shapes and how
+# many kinds there are, and the group it belongs to is named next. train.py and eval.py set it
+# (--describe-order); both must agree.
+DESCRIBE_ORDERS = ("reading", "count")
+DESCRIBE_ORDER = "reading"
+
+
+def set_describe_order(order):
+    global DESCRIBE_ORDER
+    if order not in DESCRIBE_ORDERS:
+        raise ValueError(f"describe order {order!r}: not one of {DESCRIBE_ORDERS}")
+    DESCRIBE_ORDER = order
+
+
 def describe_groups(objects):
     """'Two red circles and a blue square.': groups of identical objects (shape and colour), in
-    the reading order of each group's first member (objects are already in reading order)."""
+    the reading order of each group's first member (objects are already in reading order), or
+    with DESCRIBE_ORDER "count" the bigger groups first (a stable sort, so ties keep that order)."""
     groups = []
     for o in objects:
         key = (o["shape"], o["colour"])
@@ -368,6 +385,8 @@ def describe_groups(objects):
                 break
         else:
             groups.append([key, 1])
+    if DESCRIBE_ORDER == "count":
+        groups.sort(key=lambda g: -g[1])
     parts = [f"{article(c)} {c} {s}" if k == 1 else f"{NUMBERS[k].lower()} {c} {plural(s)}" for (s, c), k in groups]
     s = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
     return _cap(s) + "."

@@ -417,8 +417,12 @@ def main(argv=None):
                     help="--save-every writes OUT/step-NNNNN/ folders (kept) instead of overwriting OUT")
     ap.add_argument("--first-index", type=int, default=0,
                     help="index of the first training item (a continuation can start on fresh items)")
+    ap.add_argument("--describe-order", choices=shapes.DESCRIBE_ORDERS, default="reading",
+                    help="order of the groups in describe answers (shapes.DESCRIBE_ORDER): reading order of "
+                         "each group's first member, or the bigger groups first")
     ap.add_argument("overrides", nargs="*", help="config key=value")
     a = ap.parse_args(argv)
+    shapes.set_describe_order(a.describe_order)
     if a.count_aux and a.aux:
         raise SystemExit("train: --count-aux replaces the patch/cell heads; use --aux 0")
     if a.mix and a.aux:
@@ -445,7 +449,8 @@ def main(argv=None):
         print(f"train: weights from {a.init}", flush=True)
     n_par = sum(p.numel() for p in net.parameters())
     print(f"train: {n_par:,} parameters, image {cfg['visual_config']['visual_model']['image_size']}, "
-          f"{a.steps} steps x {a.images_per_step} images x 5 questions, threads {a.threads}", flush=True)
+          f"{a.steps} steps x {a.images_per_step} images x {6 if a.group_count else 5} questions"
+          f"{' (at most)' if a.group_count else ''}, describe order {a.describe_order}, threads {a.threads}", flush=True)
     vm = cfg["visual_config"]["visual_model"]
     heads = None
     if a.aux:
