@@ -8,7 +8,8 @@ The repository ships only the GGUF chunks, so fine-tuning the shipped model star
 tensor is read back (tests/convert/check_gguf.py's reader and name table, RoPE rows un-permuted),
 the config is train.py's DEMO configuration with the GGUF's layer and query counts (checked
 against the GGUF's shapes: load_state_dict is strict), and the tokenizer is rebuilt by
-train_tokenizer.py (deterministic) and must give the GGUF's pieces and scores exactly. Writes OUTDIR with train.save_folder's files.
+train_tokenizer.py (deterministic) and must give the GGUF's pieces and scores exactly. Writes
+OUTDIR with train.save_folder's files.
 """
 
 import os
