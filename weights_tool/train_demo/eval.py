@@ -112,9 +112,7 @@ def main(argv=None):
     ap.add_argument("--kind", choices=["grid", "free", "page", "other"], default="grid",
                     help="evaluation set (see eval_item): grid layouts, free page-style layouts, or held-out "
                          "photos/blanks/noise/dark/text (expected answer shapes.FIXED_ANSWER)")
-    ap.add_argument("--describe-order", choices=shapes.DESCRIBE_ORDERS, default="reading",
-                    help="order of the groups in describe answers (shapes.DESCRIBE_ORDER): reading order of "
-                         "each group's first member, or the bigger groups first")
+    shapes.add_describe_order_arg(ap)
     a = ap.parse_args(argv)
     shapes.set_describe_order(a.describe_order)
     if a.seed == shapes.TRAIN_SEED:

@@ -372,6 +372,13 @@ def set_describe_order(order):
     DESCRIBE_ORDER = order
 
 
+def add_describe_order_arg(ap):
+    """train.py's and eval.py's --describe-order (they call set_describe_order with it)."""
+    ap.add_argument("--describe-order", choices=DESCRIBE_ORDERS, default="reading",
+                    help="order of the groups in describe answers (shapes.DESCRIBE_ORDER): reading order of "
+                         "each group's first member, or the bigger groups first")
+
+
 def describe_groups(objects):
     """'Two red circles and a blue square.': groups of identical objects (shape and colour), in
     the reading order of each group's first member (objects are already in reading order), or

@@ -417,9 +417,7 @@ def main(argv=None):
                     help="--save-every writes OUT/step-NNNNN/ folders (kept) instead of overwriting OUT")
     ap.add_argument("--first-index", type=int, default=0,
                     help="index of the first training item (a continuation can start on fresh items)")
-    ap.add_argument("--describe-order", choices=shapes.DESCRIBE_ORDERS, default="reading",
-                    help="order of the groups in describe answers (shapes.DESCRIBE_ORDER): reading order of "
-                         "each group's first member, or the bigger groups first")
+    shapes.add_describe_order_arg(ap)
     ap.add_argument("overrides", nargs="*", help="config key=value")
     a = ap.parse_args(argv)
     shapes.set_describe_order(a.describe_order)
